@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs dependencies, configures and builds mmembed (Release) into ./build.
+#   scripts/build.sh [extra cmake args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake --build build -j "$(nproc)"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine:
+#   1. installs the Debian packages (scripts/install-deps.sh),
+#   2. builds Release with gcc and runs every CTest test (unit, golden, e2e, layering),
+#   3. builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer and runs them,
+#   4. builds the libFuzzer targets with clang and runs each for a bounded time on its seed corpus.
+# Options: --quick runs step 2 only. FUZZ_SECONDS (default 20) sets the time per fuzzer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown argument '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+jobs=$(nproc)
+scripts/install-deps.sh
+
+step() { printf '\n==== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "Release build (gcc)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+step "Tests (Release)"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+if [ "$quick" -eq 1 ]; then exit 0; fi
+
+step "AddressSanitizer + UndefinedBehaviorSanitizer build (gcc)"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMMEMBED_SANITIZE=address,undefined -DMMEMBED_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j "$jobs"
+step "Tests (ASan + UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+step "libFuzzer build (clang)"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMMEMBED_BUILD_FUZZ=ON -DMMEMBED_BUILD_TESTS=OFF -DMMEMBED_BUILD_BENCH=OFF \
+  -DMMEMBED_SANITIZE=address,undefined >/dev/null
+cmake --build build-fuzz -j "$jobs"
+step "Fuzzers (${FUZZ_SECONDS:-20} s each)"
+fuzz/run_fuzzers.sh build-fuzz "${FUZZ_SECONDS:-20}"
+
+step "All test stages passed"
