@@ -83,7 +83,7 @@ def build(out_root):
          "motorcycle_left.png crop (0,180,741,300) LANCZOS-resized to 1200x150, JPEG q85", "motorcycle_left.png",
          "very wide 8:1 RGB JPEG", quality=85)
     save(coffee.resize((4000, 2667), Image.BICUBIC), "large_4000.jpg", "JPEG",
-         "coffee.png BICUBIC-upscaled to 4000x2667, JPEG q70", "coffee.png", "large (4000 px long side)", quality=70)
+         "coffee.png BICUBIC-upscaled to 4000x2667, JPEG q60", "coffee.png", "large (4000 px long side)", quality=60)
     save(camera.resize((256, 256), Image.LANCZOS), "gray.jpg", "JPEG",
          "camera.png (L) LANCZOS-resized to 256x256, grayscale JPEG q90", "camera.png", "grayscale (L) JPEG", quality=90)
     save(coffee.resize((300, 200), Image.LANCZOS).convert("CMYK"), "cmyk.jpg", "JPEG",

@@ -24,8 +24,9 @@ CLIP_PREPROC = {
 # Storage policy (size budget): every array gets a manifest entry with dtype, shape, crc32 and sha256 of its raw
 # bytes. Arrays are stored in full only for the images below (uint8 stages, up to FULL_LIMIT raw bytes each) and
 # float pixel_values only for FLOAT_SUBSET; decoded RGB is stored for every image up to DECODED_LIMIT bytes.
-FULL_SUBSET = {"cat_landscape", "motorcycle_portrait", "very_wide", "tiny_1x1", "tiny_5x4", "tiny_7x300", "tiny_600x7",
-               "gray16", "cmyk"}
+FULL_SUBSET = {"very_wide", "tiny_1x1", "tiny_5x4", "tiny_7x300", "tiny_600x7", "gray16"}
+# cat_landscape (the lesson's cat photo): every uint8 stage of the CLIP processor and its float pixel_values
+EXTRA_FULL = {("cat_landscape", "clip")}
 FLOAT_SUBSET = {("cat_landscape", "clip"), ("tiny_1x1", "bt_base"), ("tiny_1x1", "bt_large"), ("tiny_1x1", "clip"), ("tiny_5x4", "bt_large")}
 CROP_LIMIT = 450_000
 RESIZED_LIMIT = 120_000
@@ -95,8 +96,8 @@ def build(out_root, manifest, images):
         put(f"{iid}/decoded_rgb", dec, {"stage": "decoded_rgb", "layout": "HWC",
                                         "note": "PIL Image.open(file).convert('RGB')"},
             DECODED_LIMIT * 2 if iid in FULL_SUBSET else DECODED_LIMIT)
-        full = iid in FULL_SUBSET
         for pname, (proc, kwargs, pdesc) in procs.items():
+            full = iid in FULL_SUBSET or (iid, pname) in EXTRA_FULL
             out, cap, err = run_one(proc, kwargs, rgb)
             prec = {"error": err}
             if "resized" in cap:

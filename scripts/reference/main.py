@@ -23,6 +23,9 @@ def main():
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
     torch.use_deterministic_algorithms(True)
 
     man = Manifest(out)
