@@ -1,0 +1,33 @@
+// Element-wise kernels on contiguous f32 arrays. y may equal x (in place); otherwise they must
+// not overlap. Large arrays are split over the kernels' pool; each element is computed alone, so
+// results do not depend on the thread count.
+//
+//   kernels::gelu(h, h, rows * 3072);            // in place
+//   kernels::bias_add(y, b, rows, cols);         // y[r, c] += b[c]
+#pragma once
+
+#include <cstdint>
+
+namespace mmembed::kernels {
+
+// y[r, c] += bias[c] for a [rows, cols] row-major y.
+void bias_add(float* y, const float* bias, std::int64_t rows, std::int64_t cols);
+
+// Exact GELU, as torch.nn.functional.gelu(approximate="none"): 0.5 x (1 + erf(x / sqrt(2))).
+void gelu(const float* x, float* y, std::int64_t n);
+
+// QuickGELU (CLIP): x * sigmoid(1.702 x).
+void quick_gelu(const float* x, float* y, std::int64_t n);
+
+// tanh(x).
+void tanh(const float* x, float* y, std::int64_t n);
+
+namespace ref {
+// Evaluated in double, rounded once to float.
+void bias_add(float* y, const float* bias, std::int64_t rows, std::int64_t cols);
+void gelu(const float* x, float* y, std::int64_t n);
+void quick_gelu(const float* x, float* y, std::int64_t n);
+void tanh(const float* x, float* y, std::int64_t n);
+}  // namespace ref
+
+}  // namespace mmembed::kernels

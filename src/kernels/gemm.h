@@ -1,0 +1,50 @@
+// The GEMM seam: every matrix product in mmembed goes through sgemm() below.
+//
+//   // y[rows, out] = x[rows, in] * W^T + b, W stored [out, in] row-major as in PyTorch
+//   kernels::linear(x, W, b, y, rows, in, out);
+//   // C = 0.125 * A * B^T
+//   kernels::sgemm(Trans::No, Trans::Yes, M, N, K, 0.125f, A, K, B, K, 0.0f, C, N);
+//
+// All matrices are row-major. The backend (OpenBLAS, BLIS or oneDNN) is chosen at configure time
+// by MMEMBED_BLAS and measured in docs/performance.md; gemm_backend.h is the interface a new
+// backend implements. Thread count: kernels::set_num_threads (parallel.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace mmembed::kernels {
+
+enum class Trans : bool { No = false, Yes = true };
+
+// C[M,N] = alpha * op(A) * op(B) + beta * C, row-major.
+//   op(A) is [M,K]: A is [M,K] with lda >= K (Trans::No) or [K,M] with lda >= M (Trans::Yes);
+//   op(B) is [K,N]: B is [K,N] with ldb >= N (Trans::No) or [N,K] with ldb >= K (Trans::Yes);
+//   ldc >= N. When beta == 0, C is only written (NaN or garbage in C does not propagate).
+//   M, N, K >= 0; K == 0 gives C = beta * C. A and B must not overlap C.
+// Results may differ in the last bits between backends and, for some backends, thread counts.
+// Thread-safe: may be called from several threads at once.
+void sgemm(Trans trans_a, Trans trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+           float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
+           float beta, float* C, std::int64_t ldc);
+
+// y[rows, out] = x[rows, in] * w^T + bias: a PyTorch nn.Linear with w stored [out, in].
+// bias may be null. y must not overlap x or w.
+void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
+            std::int64_t in, std::int64_t out);
+
+// Name of the backend behind sgemm ("openblas", "blis", "dnnl").
+const char* gemm_backend_name();
+// One line about it: library version and the CPU kernels it selected at run time.
+std::string gemm_backend_description();
+
+namespace ref {
+// Plain triple loop with double accumulation: the oracle for the tests, not for speed.
+void sgemm(Trans trans_a, Trans trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+           float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
+           float beta, float* C, std::int64_t ldc);
+void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
+            std::int64_t in, std::int64_t out);
+}  // namespace ref
+
+}  // namespace mmembed::kernels

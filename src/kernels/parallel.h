@@ -1,0 +1,32 @@
+// Threads used by the kernels: the row kernels' ThreadPool and the GEMM backend's own threads.
+//
+//   kernels::set_num_threads(2);   // --threads 2: two pool threads, GEMM library on two threads
+//
+// Row kernels split rows into contiguous chunks (core/thread_pool.h) and never reduce across
+// chunks, so their results do not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace mmembed::kernels {
+
+// n <= 0 means all hardware threads (the default before any call). Sets the kernels' pool and
+// the selected GEMM backend. Safe to call while kernels run on other threads: a running kernel
+// finishes on the pool it started with.
+void set_num_threads(int n);
+int num_threads();
+
+// Runs fn(begin, end) over [0, n) on the kernels' pool in contiguous chunks of at least `grain`
+// items (serially when one chunk suffices). The split depends only on (n, grain, num_threads()).
+void parallel_for(std::int64_t n, std::int64_t grain,
+                  const std::function<void(std::int64_t, std::int64_t)>& fn);
+
+// Rows per chunk so that a chunk holds at least ~16K elements of `cols` columns: below that the
+// cost of waking a thread exceeds the work.
+inline std::int64_t row_grain(std::int64_t cols) {
+  constexpr std::int64_t kMinElementsPerChunk = 16384;
+  return cols >= kMinElementsPerChunk ? 1 : kMinElementsPerChunk / (cols > 0 ? cols : 1);
+}
+
+}  // namespace mmembed::kernels
