@@ -1,0 +1,47 @@
+#include "core/check.h"
+#include "kernels/gemm.h"
+#include "ops/check.h"
+#include "ops/ops.h"
+
+namespace mmembed::ops {
+
+namespace {
+Shape linear_out_shape(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
+  detail::require_f32("linear", "input", x);
+  detail::require_f32("linear", "weight", weight);
+  detail::require_min_rank("linear", "input", x, 1);
+  MMEMBED_CHECK(weight.rank() == 2, ShapeError,
+                "linear: weight must be [out_features, in_features], got ",
+                shape_str(weight.shape()));
+  MMEMBED_CHECK(x.dim(-1) == weight.dim(1), ShapeError, "linear: input ", shape_str(x.shape()),
+                " does not match weight ", shape_str(weight.shape()), " (in_features ",
+                weight.dim(1), ")");
+  if (bias) {
+    detail::require_f32("linear", "bias", *bias);
+    MMEMBED_CHECK(bias->rank() == 1 && bias->dim(0) == weight.dim(0), ShapeError, "linear: bias ",
+                  shape_str(bias->shape()), " does not match weight ", shape_str(weight.shape()),
+                  " (out_features ", weight.dim(0), ")");
+  }
+  Shape out = x.shape();
+  out.back() = weight.dim(0);
+  return out;
+}
+}  // namespace
+
+void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
+            Tensor& out) {
+  Shape shape = linear_out_shape(x, weight, bias);
+  detail::require_out("linear", out, shape);
+  MMEMBED_CHECK(out.raw() != x.raw() || out.numel() == 0, ShapeError,
+                "linear: output must not share storage with the input");
+  kernels::linear(x.data<float>(), weight.data<float>(), bias ? bias->data<float>() : nullptr,
+                  out.data<float>(), detail::leading_rows(x), weight.dim(1), weight.dim(0));
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
+  Tensor out = Tensor::empty(DType::F32, linear_out_shape(x, weight, bias));
+  linear(x, weight, bias, out);
+  return out;
+}
+
+}  // namespace mmembed::ops
