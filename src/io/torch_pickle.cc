@@ -318,8 +318,9 @@ Id Unpickler::persistent_load(Id pid) {
                    " x ", s.numel, " vs ", st.dtype_name, " x ", numel, ")"));
     }
   }
-  Id id = make(Kind::Storage);
-  at(id).i = static_cast<std::int64_t>(it->second);
+  const auto storage_index = static_cast<std::int64_t>(it->second);
+  Id id = make(Kind::Storage);  // invalidates the references above
+  at(id).i = storage_index;
   return id;
 }
 
@@ -390,22 +391,31 @@ Id Unpickler::rebuild_tensor(const std::vector<Id>& args, bool v2) {
 }
 
 Id Unpickler::reduce(Id callable, Id args_id) {
-  const Value& c = at(callable);
-  if (c.kind != Kind::Global) fail(str_cat("REDUCE on a ", kind_name(c.kind), ", not a callable"));
-  const Value& a = at(args_id);
-  if (a.kind != Kind::Tuple) fail(str_cat("REDUCE arguments must be a tuple (got ", kind_name(a.kind), ")"));
-  const std::vector<Id> args = a.items;  // copy: make() below may reallocate values_
-  switch (static_cast<Global>(c.i)) {
+  // Values are copied out of the arena up front: make() below may reallocate it, which would
+  // leave references dangling.
+  if (at(callable).kind != Kind::Global) {
+    fail(str_cat("REDUCE on a ", kind_name(at(callable).kind), ", not a callable"));
+  }
+  const Global g = static_cast<Global>(at(callable).i);
+  const std::string callable_name = at(callable).s;
+  if (at(args_id).kind != Kind::Tuple) {
+    fail(str_cat("REDUCE arguments must be a tuple (got ", kind_name(at(args_id).kind), ")"));
+  }
+  const std::vector<Id> args = at(args_id).items;
+  switch (g) {
     case Global::OrderedDict: {
+      if (args.size() > 1) fail("OrderedDict called with more than one argument");
+      std::vector<Id> pairs;
+      if (args.size() == 1) {
+        const Value& src = at(args[0]);
+        if (src.kind != Kind::List && src.kind != Kind::Tuple) {
+          fail(str_cat("OrderedDict argument must be a list of pairs (got ", kind_name(src.kind),
+                       ")"));
+        }
+        pairs = src.items;
+      }
       Id d = make(Kind::Dict);
       at(d).from_ordered_dict = true;
-      if (args.empty()) return d;
-      if (args.size() != 1) fail("OrderedDict called with more than one argument");
-      const Value& src = at(args[0]);
-      if (src.kind != Kind::List && src.kind != Kind::Tuple) {
-        fail(str_cat("OrderedDict argument must be a list of pairs (got ", kind_name(src.kind), ")"));
-      }
-      const std::vector<Id> pairs = src.items;
       charge(pairs.size());
       for (Id pair : pairs) {
         const Value& p = at(pair);
@@ -419,12 +429,12 @@ Id Unpickler::reduce(Id callable, Id args_id) {
     case Global::RebuildTensor: return rebuild_tensor(args, false);
     case Global::RebuildParameter:
     case Global::RebuildParameterWithState: {
-      bool with_state = static_cast<Global>(c.i) == Global::RebuildParameterWithState;
+      bool with_state = g == Global::RebuildParameterWithState;
       if (args.size() != (with_state ? 4u : 3u)) {
-        fail(str_cat(c.s, " called with ", args.size(), " arguments (expected ",
+        fail(str_cat(callable_name, " called with ", args.size(), " arguments (expected ",
                      with_state ? 4 : 3, ")"));
       }
-      if (at(args[0]).kind != Kind::Tensor) fail(str_cat(c.s, ": first argument must be a tensor"));
+      if (at(args[0]).kind != Kind::Tensor) fail(str_cat(callable_name, ": first argument must be a tensor"));
       return args[0];  // a Parameter is its tensor for our purposes
     }
     case Global::TorchSize: {
@@ -435,7 +445,7 @@ Id Unpickler::reduce(Id callable, Id args_id) {
     }
     case Global::Storage: break;
   }
-  fail(str_cat("global '", c.s, "' is not callable"));
+  fail(str_cat("global '", callable_name, "' is not callable"));
 }
 
 TorchStateDict Unpickler::run() {
@@ -469,7 +479,10 @@ TorchStateDict Unpickler::run() {
         if (at(name).kind != Kind::Str || at(module).kind != Kind::Str) {
           fail("STACK_GLOBAL needs two strings");
         }
-        push(resolve_global(at(module).s, at(name).s));
+        // Copies: resolve_global() allocates a value, which may move values_.
+        std::string module_name = at(module).s;
+        std::string global_name = at(name).s;
+        push(resolve_global(module_name, global_name));
         break;
       }
       case 'q':     // BINPUT
