@@ -1,0 +1,21 @@
+// Subcommands of the `mmembed` CLI. Each registers its options on the app and returns the
+// function that runs it; main() catches mmembed::Error and prints a one-line reason.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace mmembed::cli {
+
+struct GlobalOptions {
+  int threads = 0;  // 0: all hardware threads
+};
+
+using Runner = std::function<int()>;
+
+Runner add_inspect(CLI::App& app, const GlobalOptions& global);
+
+}  // namespace mmembed::cli
