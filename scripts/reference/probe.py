@@ -1,6 +1,6 @@
 """Questions from the specs' UNCONFIRMED lists, answered by running the pinned reference.
 
-Writes tests/data/reference_probe.json (deterministic); docs/reference-findings.md summarises it.
+Writes tests/data/reference_probe.json (deterministic); docs/numerics.md (section "Reference versions and settled UNCONFIRMED items") summarises it.
 """
 import collections
 import inspect

@@ -4,7 +4,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <map>
+#include <regex>
 #include <set>
+#include <sstream>
 
 #include "compare.h"
 #include "golden.h"
@@ -35,6 +39,34 @@ TEST(GoldenManifest, EveryStageHasAToleranceWithAReason) {
     stages.insert(e.stage);
   }
   EXPECT_GT(stages.size(), 20u);
+}
+
+// docs/numerics.md carries the tolerance table for readers; it must say what the tests use.
+TEST(GoldenManifest, NumericsDocMatchesToleranceTable) {
+  std::ifstream doc(std::string(MMEMBED_SOURCE_DIR) + "/docs/numerics.md");
+  ASSERT_TRUE(doc.good());
+  std::map<std::string, std::pair<double, double>> rows;
+  std::regex row(R"(^\| `([^`]+)` \| ([0-9.e+-]+) \| ([0-9.e+-]+) \| .+\|$)");
+  std::string line;
+  while (std::getline(doc, line)) {
+    std::smatch m;
+    if (std::regex_match(line, m, row)) rows[m[1]] = {std::stod(m[2]), std::stod(m[3])};
+  }
+  int checked = 0;
+  for (const Entry& e : manifest().entries()) {
+    Tolerance tol = manifest().tolerance(e);
+    bool found = false;
+    for (const auto& [stage, at_rt] : rows) {
+      if (e.stage.compare(0, stage.size(), stage) == 0 && at_rt.first == tol.atol &&
+          at_rt.second == tol.rtol) {
+        found = true;
+      }
+    }
+    EXPECT_TRUE(found) << "docs/numerics.md has no row for stage " << e.stage << " with atol "
+                       << tol.atol << " rtol " << tol.rtol;
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
 }
 
 TEST(GoldenManifest, IntegerAndPixelStagesAreExact) {
