@@ -136,7 +136,7 @@ class Unpickler {
   }
 
   Id make(Kind kind) {
-    if (values_.size() >= std::numeric_limits<Id>::max()) fail("too many values");
+    if (values_.size() >= limits_.max_values) fail("pickle creates too many objects");
     values_.emplace_back();
     values_.back().kind = kind;
     if (kind == Kind::Dict) values_.back().dict = std::make_unique<DictData>();

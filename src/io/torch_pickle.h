@@ -52,7 +52,10 @@ struct TorchStateDict {
   std::vector<PickledTensor> tensors;    // in state-dict order
 };
 
+// Bounds on what one pickle may make the interpreter hold or do. The defaults are far above what
+// torch writes for real models (about 30 values per tensor) and cap memory at a few hundred MB.
 struct UnpickleLimits {
+  std::size_t max_values = 1u << 23;  // objects created in total
   std::size_t max_memo = 1u << 22;
   std::size_t max_stack = 1u << 22;
   std::size_t max_marks = 1u << 16;

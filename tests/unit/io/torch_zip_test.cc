@@ -161,6 +161,26 @@ TEST(Unpickler, TensorBoundsAreChecked) {
   EXPECT_FALSE(sd.tensors[0].contiguous());
 }
 
+TEST(Unpickler, ResourceLimits) {
+  auto with = [](auto set) {
+    UnpickleLimits l;
+    set(l);
+    return l;
+  };
+  auto run = [&](const std::string& pkl, const UnpickleLimits& l) {
+    unpickle_state_dict(ByteSpan(reinterpret_cast<const std::uint8_t*>(pkl.data()), pkl.size()),
+                        "t.pkl", l);
+  };
+  EXPECT_NO_THROW(run(kOk, UnpickleLimits{}));
+  EXPECT_ERROR(FormatError, run(kOk, with([](auto& l) { l.max_values = 5; })), "too many objects");
+  EXPECT_ERROR(FormatError, run(kOk, with([](auto& l) { l.max_stack = 3; })), "stack too deep");
+  EXPECT_ERROR(FormatError, run(kOk, with([](auto& l) { l.max_marks = 1; })), "nested MARKs");
+  EXPECT_ERROR(FormatError, run(kOk, with([](auto& l) { l.max_tensors = 0; })), "too many tensors");
+  EXPECT_ERROR(FormatError, run(kOk, with([](auto& l) { l.max_work = 2; })), "work limit");
+  EXPECT_ERROR(FormatError, run("\x80\x02Nq\x00q\x01q\x02."s, with([](auto& l) { l.max_memo = 2; })),
+               "memo too large");
+}
+
 TEST(Unpickler, CyclesDoNotHangOrLeak) {
   // l = []; l.append(l); then a non-dict result.
   EXPECT_ERROR(FormatError, unpickle("\x80\x02]q\x00h\x00" "a."s), "pickled object is a list");
