@@ -42,7 +42,7 @@ step "libFuzzer build (clang)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMMEMBED_BUILD_FUZZ=ON -DMMEMBED_BUILD_TESTS=OFF -DMMEMBED_BUILD_BENCH=OFF \
   -DMMEMBED_SANITIZE=address,undefined >/dev/null
-cmake --build build-fuzz -j "$jobs"
+cmake --build build-fuzz -j "$jobs" --target fuzzers
 step "Fuzzers (${FUZZ_SECONDS:-20} s each)"
 fuzz/run_fuzzers.sh build-fuzz "${FUZZ_SECONDS:-20}"
 
