@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git
   libopenblas-dev libblis-dev libdnnl-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
+  libjpeg62-turbo-dev libpng-dev libwebp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
 )
