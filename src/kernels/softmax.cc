@@ -9,7 +9,8 @@
 namespace mmembed::kernels {
 namespace {
 
-// One row: y = x (+ mask), then max, exp(y - max) with a double sum over lanes, scale by 1/sum.
+// One row: y = x (+ mask), then max, exp(y - max) (vectorized exp_f32) with a double sum over
+// lanes, then scale by 1/sum.
 MMEMBED_TARGET_CLONES void softmax_row(const float* x, float* y, std::int64_t cols,
                                        const float* mask) {
   using detail::kLanes;
@@ -29,7 +30,7 @@ MMEMBED_TARGET_CLONES void softmax_row(const float* x, float* y, std::int64_t co
   float m = mx[0];
   for (int l = 1; l < kLanes; ++l) m = mx[l] > m ? mx[l] : m;
   // A NaN in the row propagates through exp and the sum, as in PyTorch.
-  for (c = 0; c < cols; ++c) y[c] = std::exp(y[c] - m);
+  for (c = 0; c < cols; ++c) y[c] = detail::exp_f32(y[c] - m);
   const float inv = static_cast<float>(1.0 / detail::sum_f64(y, cols));
   for (c = 0; c < cols; ++c) y[c] *= inv;
 }

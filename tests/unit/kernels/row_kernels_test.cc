@@ -11,6 +11,7 @@
 #include "kernels/norm.h"
 #include "kernels/parallel.h"
 #include "kernels/softmax.h"
+#include "kernels/vectorize.h"
 #include "kernel_test_util.h"
 
 namespace mmembed::kernels {
@@ -212,6 +213,34 @@ TEST(Parallel, ChunksCoverTheRangeOnce) {
   for (int h : hits) EXPECT_EQ(h, 1);
   set_num_threads(0);
   EXPECT_GE(num_threads(), 1);
+}
+
+}  // namespace
+}  // namespace mmembed::kernels
+
+namespace mmembed::kernels {
+namespace {
+
+// detail::exp_f32 (the vectorizable exp behind softmax and QuickGELU) against double exp.
+TEST(VectorExp, WithinTwoUlpAndSpecialValues) {
+  double worst_ulps = 0.0;
+  float worst_x = 0.0f;
+  for (float x = -87.0f; x <= 88.7f; x += 0.001953125f) {  // 2^-9 steps: ~90k points
+    const double want = std::exp(static_cast<double>(x));
+    const double ulp = std::ldexp(1.0, std::ilogb(want) - 23);
+    const double ulps = std::fabs(detail::exp_f32(x) - want) / ulp;
+    if (ulps > worst_ulps) worst_ulps = ulps, worst_x = x;
+  }
+  EXPECT_LE(worst_ulps, 2.0) << "at x = " << worst_x;
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(detail::exp_f32(0.0f), 1.0f);
+  EXPECT_EQ(detail::exp_f32(-inf), 0.0f);
+  EXPECT_EQ(detail::exp_f32(inf), inf);
+  EXPECT_EQ(detail::exp_f32(89.0f), inf);
+  EXPECT_EQ(detail::exp_f32(-200.0f), 0.0f);
+  EXPECT_TRUE(std::isnan(detail::exp_f32(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_GT(detail::exp_f32(88.7f), 3.3e38f);                 // largest finite results
+  EXPECT_NEAR(detail::exp_f32(-100.0f) / 3.720076e-44f, 1.0, 0.05);  // subnormal results
 }
 
 }  // namespace
