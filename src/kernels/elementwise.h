@@ -13,7 +13,8 @@ namespace mmembed::kernels {
 // y[r, c] += bias[c] for a [rows, cols] row-major y.
 void bias_add(float* y, const float* bias, std::int64_t rows, std::int64_t cols);
 
-// Exact GELU, as torch.nn.functional.gelu(approximate="none"): 0.5 x (1 + erf(x / sqrt(2))).
+// GELU in its erf form, as torch.nn.functional.gelu(approximate="none"):
+// 0.5 x (1 + erf(x / sqrt(2))), erf evaluated to 1.5e-7 absolute (vectorized; docs/numerics.md).
 void gelu(const float* x, float* y, std::int64_t n);
 
 // QuickGELU (CLIP): x * sigmoid(1.702 x).

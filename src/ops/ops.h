@@ -32,7 +32,7 @@ Tensor layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
 void layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
                 const std::optional<Tensor>& bias, float eps, Tensor& out);
 
-// Exact (erf) GELU, QuickGELU x*sigmoid(1.702x), tanh: element-wise, any shape.
+// GELU (erf form), QuickGELU x*sigmoid(1.702x), tanh: element-wise, any shape.
 Tensor gelu(const Tensor& x);
 void gelu(const Tensor& x, Tensor& out);
 Tensor quick_gelu(const Tensor& x);
