@@ -71,10 +71,11 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
     return;
   }
   // Bias first, then accumulate the product onto it (beta = 1): one pass over y fewer than a
-  // separate bias add, and no row kernel running right after the BLAS threads.
-  parallel_for(rows, row_grain(out), [&](std::int64_t r0, std::int64_t r1) {
-    for (std::int64_t r = r0; r < r1; ++r) std::copy(bias, bias + out, y + r * out);
-  });
+  // separate bias add, and no row kernel running right after the BLAS threads. The fill runs on
+  // the calling thread: waking the pool while the GEMM library's OpenMP workers still spin cost
+  // 5-10% at 2 threads for M = 3536 (docs/performance.md); a memory-bound copy gains little
+  // from a second core anyway.
+  for (std::int64_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y + r * out);
   sgemm(Trans::No, Trans::Yes, rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
 }
 
