@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libonig-dev libicu-dev
   clang libclang-rt-14-dev
 )
 
