@@ -101,8 +101,8 @@ std::size_t leading_space_len(std::string_view s) {
 
 }  // namespace
 
-void AddedVocabulary::split(std::string_view text, const Trie& trie, std::vector<Segment>& out,
-                            bool /*normalized_pass*/) const {
+void AddedVocabulary::split(std::string_view text, const Trie& trie,
+                            std::vector<Segment>& out) const {
   if (text.empty()) return;
   if (trie.empty()) {
     out.push_back(Segment{std::string(text), -1});
@@ -139,14 +139,14 @@ void AddedVocabulary::extract_and_normalize(std::string_view text, const Normali
                                             std::vector<Segment>& out) const {
   out.clear();
   std::vector<Segment> first;
-  split(text, raw_trie_, first, false);
+  split(text, raw_trie_, first);
   for (auto& seg : first) {
     if (seg.id >= 0) {
       out.push_back(std::move(seg));
       continue;
     }
     if (normalizer != nullptr) normalizer->normalize(seg.text);
-    split(seg.text, normalized_trie_, out, true);
+    split(seg.text, normalized_trie_, out);
   }
 }
 

@@ -197,8 +197,7 @@ class AddedVocabulary {
     bool empty() const { return nodes.size() == 1; }
   };
   // Splits `text` on the matches of `trie`, appending to out.
-  void split(std::string_view text, const Trie& trie, std::vector<Segment>& out,
-             bool normalized_pass) const;
+  void split(std::string_view text, const Trie& trie, std::vector<Segment>& out) const;
 
   std::vector<AddedToken> tokens_;
   Trie raw_trie_;

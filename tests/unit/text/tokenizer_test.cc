@@ -61,6 +61,26 @@ TEST(ByteLevelMap, ClipVocabularyLayoutFollowsTableOrder) {
   EXPECT_EQ(clip.token_to_id("a</w>"), 320);
 }
 
+// ---- published test vectors (spec clip-and-formats.md B.4, C.5) -------------------------
+
+TEST(PublishedVectors, ClipAndGpt2) {
+  const Tokenizer& clip = reference_tokenizer("clip");
+  EXPECT_EQ(clip.encode("a photo of a fox").ids,
+            (std::vector<std::int64_t>{49406, 320, 1125, 539, 320, 3240, 49407}));
+  EXPECT_EQ(clip.encode("a photo of a cat").ids,
+            (std::vector<std::int64_t>{49406, 320, 1125, 539, 320, 2368, 49407}));
+  EXPECT_EQ(clip.encode("hello world").ids, (std::vector<std::int64_t>{49406, 3306, 1002, 49407}));
+  EXPECT_EQ(clip.encode("this is a test string of text").ids,
+            (std::vector<std::int64_t>{49406, 589, 533, 320, 1628, 9696, 539, 4160, 49407}));
+  EXPECT_EQ(clip.encode("a photo of a really, functistaner big cat.").ids,
+            (std::vector<std::int64_t>{49406, 320, 1125, 539, 320, 1414, 267, 8679, 555, 2203, 528,
+                                       1205, 2368, 269, 49407}));
+  // The RoBERTa pipeline over GPT-2's vocabulary gives GPT-2's ids for the content.
+  const Tokenizer& rob = reference_tokenizer("roberta_gpt2vocab");
+  EXPECT_EQ(content_ids(rob, "Hello world"), (std::vector<std::int64_t>{15496, 995}));
+  EXPECT_EQ(content_ids(rob, " Hello world"), (std::vector<std::int64_t>{18435, 995}));
+}
+
 // ---- BPE merges on a hand-made tokenizer.json --------------------------------------------
 
 json tiny_bpe(const json& merges) {
@@ -281,6 +301,9 @@ TEST(Padding, LongestFixedAndNone) {
   EXPECT_EQ(rows[0].ids.size(), 3u);
   EXPECT_EQ(rows[2].ids.size(), 2u);
   EXPECT_TRUE(bert.encode_batch(std::vector<std::string>{}).empty());
+  EXPECT_EQ(bert.encode_batch({"a", "a cat"}).size(), 2u);  // braced list of literals
+  std::vector<std::string_view> views{"a", "a cat"};
+  EXPECT_EQ(bert.encode_batch(std::span<const std::string_view>(views))[0].ids.size(), 4u);
 }
 
 TEST(Padding, WithoutPadTokenIsAnError) {
