@@ -1,0 +1,218 @@
+// Distance kernels against their scalar reference and SciPy's values (tests/data/analysis/,
+// made by scripts/reference/gen_analysis.py).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kernels/distance.h"
+#include "kernels/parallel.h"
+#include "kernel_test_util.h"
+#include "mmembed/error.h"
+
+namespace mmembed::kernels {
+namespace {
+
+using testing::random_vector;
+constexpr double kU = 1.0 / (1 << 24);
+
+nlohmann::json load(const std::string& name) {
+  std::ifstream in(std::string(MMEMBED_TEST_DATA_DIR) + "/analysis/" + name);
+  EXPECT_TRUE(in.good()) << name;
+  return nlohmann::json::parse(in);
+}
+
+std::vector<double> values(const nlohmann::json& j) {
+  std::vector<double> v;
+  for (const auto& x : j) v.push_back(x.is_null() ? std::nan("") : x.get<double>());
+  return v;
+}
+
+std::vector<float> floats(const nlohmann::json& j) {
+  std::vector<float> v;
+  for (const auto& x : j) v.push_back(static_cast<float>(x.get<double>()));
+  return v;
+}
+
+std::vector<MetricSpec> all_specs() {
+  return {{Metric::Cosine},     {Metric::CosineDistance}, {Metric::Euclidean},
+          {Metric::SqEuclidean}, {Metric::Dot},           {Metric::Manhattan},
+          {Metric::Chebyshev},  {Metric::Minkowski, 1.0}, {Metric::Minkowski, 1.5},
+          {Metric::Minkowski, 2.0}, {Metric::Minkowski, 3.0},
+          {Metric::Minkowski, std::numeric_limits<double>::infinity()}};
+}
+
+std::string label(const MetricSpec& s) {
+  return std::string(metric_name(s.metric)) + (s.metric == Metric::Minkowski ? " p=" + std::to_string(s.p) : "");
+}
+
+// The SciPy golden: every metric, the fast pairwise path, the single-pair path and the reference.
+TEST(Distance, MatchesScipy) {
+  const nlohmann::json g = load("distances.json");
+  const auto x = floats(g["x"]["data"]), y = floats(g["y"]["data"]);
+  const std::int64_t n = g["x"]["rows"], m = g["y"]["rows"], d = g["x"]["cols"];
+  int checked = 0;
+  for (const auto& c : g["metrics"]) {
+    MetricSpec spec{parse_metric(c["metric"].get<std::string>())};
+    if (c.contains("p")) {
+      spec.p = c["p"].is_string() ? std::numeric_limits<double>::infinity() : c["p"].get<double>();
+    }
+    const std::vector<double> want = values(c["values"]["data"]);
+    std::vector<float> fast(n * m), ref_out(n * m);
+    pairwise(spec, x.data(), n, y.data(), m, d, fast.data(), m);
+    ref::pairwise(spec, x.data(), n, y.data(), m, d, ref_out.data(), m);
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (std::int64_t j = 0; j < m; ++j) {
+        const double w = want[i * m + j];
+        const float single = distance(spec, x.data() + i * d, y.data() + j * d, d);
+        SCOPED_TRACE(label(spec) + " [" + std::to_string(i) + "," + std::to_string(j) + "]");
+        if (std::isnan(w)) {
+          EXPECT_TRUE(std::isnan(fast[i * m + j]));
+          EXPECT_TRUE(std::isnan(ref_out[i * m + j]));
+          EXPECT_TRUE(std::isnan(single));
+          continue;
+        }
+        // Inputs are the same float32 values SciPy saw in float64; ours round once to float
+        // (single, reference) or carry the GEMM error (fast; 37-long dots of values ~1-10).
+        EXPECT_NEAR(single, w, 2 * kU * std::fabs(w) + 1e-12);
+        EXPECT_NEAR(ref_out[i * m + j], w, 2 * kU * std::fabs(w) + 1e-12);
+        EXPECT_NEAR(fast[i * m + j], w, 1e-6 * std::fabs(w) + 2e-6);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 300);
+}
+
+TEST(Distance, DuplicatesAreExactlyZeroInTheGemmPath) {
+  const std::int64_t n = 9, d = 300;
+  auto x = random_vector(n * d, 3, -4.0f, 6.0f);
+  for (Metric metric : {Metric::Euclidean, Metric::SqEuclidean, Metric::CosineDistance}) {
+    std::vector<float> out(n * n);
+    pairwise({metric}, x.data(), n, x.data(), n, d, out.data(), n);
+    for (std::int64_t i = 0; i < n; ++i) EXPECT_EQ(out[i * n + i], 0.0f) << metric_name(metric);
+  }
+}
+
+// Fast vs reference on random data, with lengths around the vector widths.
+TEST(Distance, FastMatchesReference) {
+  for (std::int64_t d : {1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 64, 65, 300, 768}) {
+    const std::int64_t n = 7, m = 11;
+    auto x = random_vector(n * d, 10 + d, -1.0f, 1.0f);
+    auto y = random_vector(m * d, 20 + d, -0.5f, 1.5f);
+    std::copy(x.begin(), x.begin() + d, y.begin() + 3 * d);  // a duplicate pair
+    for (const MetricSpec& spec : all_specs()) {
+      std::vector<float> fast(n * m), want(n * m);
+      pairwise(spec, x.data(), n, y.data(), m, d, fast.data(), m);
+      ref::pairwise(spec, x.data(), n, y.data(), m, d, want.data(), m);
+      for (std::int64_t i = 0; i < n; ++i) {
+        for (std::int64_t j = 0; j < m; ++j) {
+          const float* a = x.data() + i * d;
+          const float* b = y.data() + j * d;
+          double na = 0, nb = 0, sab = 0;
+          for (std::int64_t t = 0; t < d; ++t) na += a[t] * a[t], nb += b[t] * b[t], sab += std::fabs(a[t] * b[t]);
+          const double w = want[i * m + j];
+          double tol = 2 * kU * std::fabs(w);  // direct paths: one rounding and double sums
+          const double gemm = (d + 2) * kU;
+          switch (spec.metric) {
+            case Metric::Dot: tol = gemm * sab + kU * std::fabs(w); break;
+            case Metric::Cosine: tol = gemm * sab / std::sqrt(na * nb) + 2 * kU; break;
+            case Metric::CosineDistance: tol = 64 * gemm * std::fabs(w) + gemm * sab / std::sqrt(na * nb) * (w >= 1.0 / 64) + 2 * kU; break;
+            case Metric::SqEuclidean: tol = 64 * gemm * std::fabs(w) + 2 * kU * std::fabs(w); break;
+            case Metric::Euclidean: tol = 32 * gemm * std::fabs(w) + 2 * kU * std::fabs(w); break;
+            default: break;
+          }
+          EXPECT_NEAR(fast[i * m + j], w, tol) << label(spec) << " d=" << d << " [" << i << "," << j << "]";
+        }
+      }
+    }
+  }
+}
+
+TEST(Distance, ZeroVectorsGiveNanForCosineOnly) {
+  const std::int64_t d = 5;
+  std::vector<float> z(d, 0.0f), a = {1, 2, 3, 4, 5};
+  EXPECT_TRUE(std::isnan(distance({Metric::Cosine}, z.data(), a.data(), d)));
+  EXPECT_TRUE(std::isnan(distance({Metric::CosineDistance}, a.data(), z.data(), d)));
+  EXPECT_TRUE(std::isnan(distance({Metric::Cosine}, z.data(), z.data(), d)));
+  float out = 0;
+  one_to_many({Metric::Cosine}, z.data(), a.data(), 1, d, &out);
+  EXPECT_TRUE(std::isnan(out));
+  EXPECT_FLOAT_EQ(distance({Metric::Euclidean}, z.data(), a.data(), d), std::sqrt(55.0f));
+  EXPECT_EQ(distance({Metric::Dot}, z.data(), a.data(), d), 0.0f);
+}
+
+TEST(Distance, ClampsCosineToUnitRange) {
+  std::vector<float> a = {1e-3f, 3e-3f, 7e-3f};
+  std::vector<float> b = {2e-3f, 6e-3f, 14e-3f};  // parallel: cos = 1 up to rounding
+  std::vector<float> out(4);
+  pairwise({Metric::Cosine}, a.data(), 1, b.data(), 1, 3, out.data(), 1);
+  EXPECT_LE(out[0], 1.0f);
+  EXPECT_GE(distance({Metric::CosineDistance}, a.data(), b.data(), 3), 0.0f);
+}
+
+TEST(Distance, LargeMinkowskiPDoesNotOverflow) {
+  std::vector<float> a = {1e30f, -2e30f, 0}, b = {0, 0, 0};
+  const float v = distance({Metric::Minkowski, 40.0}, a.data(), b.data(), 3);
+  EXPECT_TRUE(std::isfinite(v));
+  EXPECT_NEAR(v, 2e30, 2e30 * 1e-6);
+  std::vector<float> c = {1e-30f, 0, 0};
+  EXPECT_NEAR(distance({Metric::Minkowski, 100.0}, c.data(), b.data(), 3), 1e-30, 1e-36);
+}
+
+TEST(Distance, ThreadCountDoesNotChangeBits) {
+  const std::int64_t n = 301, m = 257, d = 70;
+  auto x = random_vector(n * d, 5), y = random_vector(m * d, 6);
+  for (const MetricSpec& spec : all_specs()) {
+    std::vector<float> a(n * m), b(n * m);
+    set_num_threads(1);
+    pairwise(spec, x.data(), n, y.data(), m, d, a.data(), m);
+    set_num_threads(2);
+    pairwise(spec, x.data(), n, y.data(), m, d, b.data(), m);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << label(spec);
+  }
+  set_num_threads(0);
+}
+
+TEST(Distance, LeadingDimensionAndEmptyShapes) {
+  const std::int64_t n = 3, m = 4, d = 8, ldo = 6;
+  auto x = random_vector(n * d, 7), y = random_vector(m * d, 8);
+  std::vector<float> out(n * ldo, -7.0f);
+  pairwise({Metric::Euclidean}, x.data(), n, y.data(), m, d, out.data(), ldo);
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t j = m; j < ldo; ++j) EXPECT_EQ(out[i * ldo + j], -7.0f);
+    EXPECT_NEAR(out[i * ldo + 1], ref::distance({Metric::Euclidean}, x.data() + i * d, y.data() + d, d), 1e-5);
+  }
+  pairwise({Metric::Euclidean}, x.data(), 0, y.data(), m, d, out.data(), m);  // no-op
+  std::vector<float> zero_d(n * m, -1.0f);
+  pairwise({Metric::SqEuclidean}, x.data(), n, y.data(), m, 0, zero_d.data(), m);
+  for (float v : zero_d) EXPECT_EQ(v, 0.0f);
+}
+
+TEST(Distance, ParsesNamesAndRejectsBadOptions) {
+  for (const MetricSpec& s : all_specs()) EXPECT_EQ(parse_metric(metric_name(s.metric)), s.metric);
+  EXPECT_EQ(parse_metric("cityblock"), Metric::Manhattan);
+  try {
+    parse_metric("hamming");
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown metric 'hamming'"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("chebyshev"), std::string::npos);
+  }
+  float a = 1, b = 2, out;
+  EXPECT_THROW(pairwise({Metric::Minkowski, 0.5}, &a, 1, &b, 1, 1, &out, 1), InvalidArgument);
+  EXPECT_THROW(validate({Metric::Minkowski, std::nan("")}), InvalidArgument);
+  try {
+    validate({Metric::Minkowski, 0.5});
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("p must be >= 1 (got 0.5)"), std::string::npos);
+  }
+  EXPECT_NO_THROW(validate({Metric::Euclidean, 0.0}));  // p is ignored outside minkowski
+}
+
+}  // namespace
+}  // namespace mmembed::kernels
