@@ -1,0 +1,66 @@
+// Approximate kNN graph by NN-descent (Dong, Moses & Li 2011): start from random neighbours and
+// repeatedly let each point's neighbours meet ("a neighbour of my neighbour is likely my
+// neighbour"), keeping the k best seen.
+//
+//   search::NNDescentOptions opt;  opt.n_neighbors = 15;  opt.seed = 7;
+//   search::NNDescentIndex index(x, n, d, {kernels::Metric::Cosine}, opt);
+//   search::KnnGraph g = index.graph(15);
+//
+// Deterministic by construction: every random choice is a hash of (seed, round, point), and
+// the updates of a round are gathered, sorted and applied as a set (the k best of a set do not
+// depend on the order in which they are found), in blocks of fixed size; so the graph is the
+// same bits for a given seed on any thread count. search() walks the graph (best-first, from
+// fixed entry points) and is approximate too.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "search/knn.h"
+
+namespace mmembed::search {
+
+struct NNDescentOptions {
+  std::int64_t n_neighbors = 15;     // k of the graph built
+  std::int64_t max_candidates = 0;   // per point and round; 0: max(n_neighbors, 20)
+  int max_rounds = 20;
+  double delta = 0.001;              // stop when fewer than delta * n * k entries change
+  std::uint64_t seed = 42;
+  std::int64_t search_ef = 0;        // beam width of search(); 0: max(2 k, 32). search() also
+                                     // scores max(64, 4 sqrt(n)) fixed entry points first
+};
+
+class NNDescentIndex final : public Knn {
+ public:
+  // Copies x [n, d]; needs n > n_neighbors >= 1.
+  NNDescentIndex(const float* x, std::int64_t n, std::int64_t d,
+                 const kernels::MetricSpec& metric, const NNDescentOptions& options = {});
+
+  std::int64_t size() const override { return n_; }
+  std::int64_t dim() const override { return dim_; }
+  const kernels::MetricSpec& metric() const override { return metric_; }
+  // Rounds run and entries changed in the last one: for tests and logs.
+  int rounds() const { return rounds_; }
+
+  void search(const float* queries, std::int64_t nq, std::int64_t k, std::int64_t* labels,
+              float* values) const override;
+  // k <= options.n_neighbors: the first k of the graph built.
+  KnnGraph graph(std::int64_t k) const override;
+
+ private:
+  void build();
+  float key(const float* a, const float* b) const;  // smaller is closer
+  float value_of_key(float key) const;
+
+  std::int64_t n_, dim_;
+  kernels::MetricSpec metric_;
+  kernels::MetricSpec internal_;  // Euclidean runs as SqEuclidean (same order, no sqrt)
+  NNDescentOptions options_;
+  std::vector<float> data_;
+  std::vector<std::int64_t> graph_idx_;  // [n, k], by (key, index)
+  std::vector<float> graph_key_;         // [n, k]
+  std::vector<std::vector<std::int64_t>> adjacency_;  // graph + reverse edges, for search
+  int rounds_ = 0;
+};
+
+}  // namespace mmembed::search

@@ -1,0 +1,306 @@
+// Exact (flat) search against a brute-force reference; NN-descent against exact (recall);
+// determinism across seeds and thread counts; errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "kernels/distance.h"
+#include "kernels/parallel.h"
+#include "mmembed/error.h"
+#include "search/flat_index.h"
+#include "search/knn.h"
+#include "search/nn_descent.h"
+
+namespace mmembed::search {
+namespace {
+
+using kernels::Metric;
+using kernels::MetricSpec;
+
+std::vector<float> integer_points(std::int64_t n, std::int64_t d, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> x(n * d);
+  for (float& v : x) v = static_cast<float>(static_cast<int>(rng() % 7) - 3);
+  return x;
+}
+
+// Gaussian clusters: centres N(0, 4^2), points N(centre, 1).
+std::vector<float> clustered(std::int64_t n, std::int64_t d, int clusters, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> centres(clusters * d), x(n * d);
+  for (float& c : centres) c = 4.0f * g(rng);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const int c = static_cast<int>(rng() % clusters);
+    for (std::int64_t j = 0; j < d; ++j) x[i * d + j] = centres[c * d + j] + g(rng);
+  }
+  return x;
+}
+
+// Reference: kernels::ref distances in double, ordered by (closeness, index).
+void brute_force(const MetricSpec& spec, const float* data, std::int64_t n, const float* q,
+                 std::int64_t nq, std::int64_t d, std::int64_t k, bool exclude_self,
+                 std::vector<std::int64_t>& labels, std::vector<double>& values) {
+  labels.assign(nq * k, -1);
+  values.assign(nq * k, NAN);
+  for (std::int64_t i = 0; i < nq; ++i) {
+    std::vector<std::pair<double, std::int64_t>> all;
+    for (std::int64_t j = 0; j < n; ++j) {
+      if (exclude_self && i == j) continue;
+      all.push_back({kernels::closeness_key(spec.metric,
+                                            kernels::ref::distance(spec, q + i * d, data + j * d, d)), j});
+    }
+    std::sort(all.begin(), all.end());
+    for (std::int64_t r = 0; r < k && r < static_cast<std::int64_t>(all.size()); ++r) {
+      labels[i * k + r] = all[r].second;
+      values[i * k + r] = kernels::higher_is_closer(spec.metric) ? -all[r].first : all[r].first;
+    }
+  }
+}
+
+const std::vector<MetricSpec> kSpecs = {
+    {Metric::Cosine}, {Metric::CosineDistance}, {Metric::Euclidean}, {Metric::SqEuclidean},
+    {Metric::Dot},    {Metric::Manhattan},      {Metric::Minkowski, 3.0}, {Metric::Chebyshev}};
+
+// Integer coordinates: every distance except cosine and Minkowski is exact in float, so ties are
+// common and the labels must equal the reference's exactly (ties by lower index).
+TEST(FlatIndex, MatchesBruteForceWithTies) {
+  const std::int64_t n = 300, nq = 37, d = 9, k = 12;
+  auto data = integer_points(n, d, 1), q = integer_points(nq, d, 2);
+  for (const MetricSpec& spec : kSpecs) {
+    FlatIndex index(d, spec);
+    index.add(data.data(), 100);
+    index.add(data.data() + 100 * d, n - 100);
+    std::vector<std::int64_t> labels(nq * k), want_labels;
+    std::vector<float> values(nq * k);
+    std::vector<double> want_values;
+    index.search(q.data(), nq, k, labels.data(), values.data());
+    brute_force(spec, data.data(), n, q.data(), nq, d, k, false, want_labels, want_values);
+    const bool exact = spec.metric != Metric::Cosine && spec.metric != Metric::CosineDistance &&
+                       spec.metric != Metric::Minkowski;
+    for (std::int64_t i = 0; i < nq * k; ++i) {
+      EXPECT_NEAR(values[i], want_values[i], 1e-5 * std::fabs(want_values[i]) + 1e-6)
+          << kernels::metric_name(spec.metric) << " entry " << i;
+      if (exact) {
+        EXPECT_EQ(labels[i], want_labels[i]) << kernels::metric_name(spec.metric) << " entry " << i;
+      }
+    }
+    if (!exact) {  // values close; labels may differ only inside near-ties
+      for (std::int64_t i = 0; i < nq * k; ++i) {
+        if (labels[i] != want_labels[i]) {
+          EXPECT_NEAR(values[i], want_values[i], 1e-5) << kernels::metric_name(spec.metric);
+        }
+      }
+    }
+  }
+}
+
+TEST(FlatIndex, GraphExcludesSelfAndKeepsDuplicates) {
+  const std::int64_t d = 4;
+  std::vector<float> x = {0, 0, 0, 1,  5, 5, 5, 5,  0, 0, 0, 1,  1, 0, 0, 1,  9, 9, 9, 9};
+  FlatIndex index(d, {Metric::Euclidean});
+  index.add(x.data(), 5);
+  KnnGraph g = index.graph(2);
+  ASSERT_EQ(g.n, 5);
+  EXPECT_EQ(g.neighbours(0)[0], 2);  // the duplicate, at exactly 0
+  EXPECT_EQ(g.distances(0)[0], 0.0f);
+  EXPECT_EQ(g.neighbours(0)[1], 3);
+  EXPECT_EQ(g.neighbours(2)[0], 0);
+  EXPECT_EQ(g.neighbours(2)[1], 3);
+  for (std::int64_t i = 0; i < 5; ++i) {
+    for (std::int64_t r = 0; r < 2; ++r) EXPECT_NE(g.neighbours(i)[r], i);
+  }
+  // exact graph equals brute force (self excluded) on random data
+  auto data = integer_points(200, 6, 9);
+  FlatIndex big(6, {Metric::Manhattan});
+  big.add(data.data(), 200);
+  KnnGraph bg = big.graph(7);
+  std::vector<std::int64_t> want;
+  std::vector<double> wv;
+  brute_force({Metric::Manhattan}, data.data(), 200, data.data(), 200, 6, 7, true, want, wv);
+  EXPECT_EQ(bg.indices, want);
+}
+
+TEST(FlatIndex, FewerPointsThanKAndEmptyShapes) {
+  FlatIndex index(3, {Metric::Cosine});
+  std::vector<float> x = {1, 0, 0, 0, 1, 0};
+  index.add(x.data(), 2);
+  std::vector<std::int64_t> labels(4);
+  std::vector<float> values(4);
+  float q[3] = {1, 1, 0};
+  index.search(q, 1, 4, labels.data(), values.data());
+  EXPECT_EQ(labels[0], 0);  // equal similarity: lower index first
+  EXPECT_EQ(labels[1], 1);
+  EXPECT_NEAR(values[0], std::sqrt(0.5), 1e-6);
+  EXPECT_EQ(labels[2], -1);
+  EXPECT_TRUE(std::isnan(values[3]));
+  index.search(q, 0, 4, labels.data(), values.data());  // no queries: no-op
+  FlatIndex empty(3, {Metric::Euclidean});
+  empty.search(q, 1, 2, labels.data(), values.data());
+  EXPECT_EQ(labels[0], -1);
+  EXPECT_EQ(labels[1], -1);
+}
+
+TEST(FlatIndex, LargerThanOneBlockMatchesBruteForce) {
+  const std::int64_t n = 4500, nq = 300, d = 5, k = 3;  // crosses both block sizes
+  auto data = integer_points(n, d, 3), q = integer_points(nq, d, 4);
+  FlatIndex index(d, {Metric::SqEuclidean});
+  index.add(data.data(), n);
+  std::vector<std::int64_t> labels(nq * k), want;
+  std::vector<float> values(nq * k);
+  std::vector<double> wv;
+  index.search(q.data(), nq, k, labels.data(), values.data());
+  brute_force({Metric::SqEuclidean}, data.data(), n, q.data(), nq, d, k, false, want, wv);
+  EXPECT_EQ(labels, want);
+}
+
+TEST(FlatIndex, RejectsBadRows) {
+  FlatIndex index(2, {Metric::Cosine});
+  std::vector<float> x = {1, 2, 0, 0};
+  try {
+    index.add(x.data(), 2);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("row 1: all-zero vector has no direction"), std::string::npos) << e.what();
+  }
+  FlatIndex l2(2, {Metric::Euclidean});
+  l2.add(x.data(), 2);  // zero rows are fine for distances
+  std::vector<float> bad = {1, NAN};
+  try {
+    l2.add(bad.data(), 1);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("row 2, column 1: value nan is not finite"), std::string::npos) << e.what();
+  }
+  std::int64_t label;
+  float value;
+  bad = {INFINITY, 0};
+  EXPECT_THROW(l2.search(bad.data(), 1, 1, &label, &value), InvalidArgument);
+  EXPECT_THROW(l2.graph(2), InvalidArgument);  // k must be < size
+  EXPECT_THROW(l2.graph(0), InvalidArgument);
+  EXPECT_THROW(FlatIndex(2, {Metric::Minkowski, 0.5}), InvalidArgument);
+  EXPECT_THROW(FlatIndex(0, {Metric::Euclidean}), InvalidArgument);
+}
+
+double recall(const KnnGraph& got, const KnnGraph& want) {
+  std::int64_t hits = 0;
+  for (std::int64_t i = 0; i < want.n; ++i) {
+    std::set<std::int64_t> truth(want.neighbours(i), want.neighbours(i) + want.k);
+    for (std::int64_t r = 0; r < got.k; ++r) hits += truth.count(got.neighbours(i)[r]);
+  }
+  return static_cast<double>(hits) / static_cast<double>(want.n * want.k);
+}
+
+TEST(NNDescent, RecallAgainstExactOnClusteredPoints) {
+  const std::int64_t n = 2000, d = 32, k = 10;
+  auto x = clustered(n, d, 20, 11);
+  for (const MetricSpec& spec : {MetricSpec{Metric::Euclidean}, MetricSpec{Metric::Cosine},
+                                 MetricSpec{Metric::Manhattan}}) {
+    FlatIndex exact(d, spec);
+    exact.add(x.data(), n);
+    NNDescentOptions opt;
+    opt.n_neighbors = k;
+    opt.seed = 7;
+    NNDescentIndex approx(x.data(), n, d, spec, opt);
+    const KnnGraph want = exact.graph(k), got = approx.graph(k);
+    const double r = recall(got, want);
+    std::printf("[ recall  ] %s: recall@%lld = %.4f after %d rounds\n",
+                kernels::metric_name(spec.metric), static_cast<long long>(k), r, approx.rounds());
+    EXPECT_GE(r, 0.95) << kernels::metric_name(spec.metric);
+    // values are the metric's own, in order, and agree with the direct kernel
+    for (std::int64_t i = 0; i < n; i += 97) {
+      for (std::int64_t t = 0; t < k; ++t) {
+        const std::int64_t j = got.neighbours(i)[t];
+        EXPECT_NE(j, i);
+        EXPECT_NEAR(got.distances(i)[t], kernels::distance(spec, &x[i * d], &x[j * d], d),
+                    1e-5 * std::fabs(got.distances(i)[t]) + 1e-6);
+      }
+    }
+    // search for new points walks the graph
+    const std::int64_t nq = 200;
+    auto q = clustered(nq, d, 20, 11);  // same centres (same seed), other points
+    std::vector<std::int64_t> la(nq * k), le(nq * k);
+    std::vector<float> va(nq * k), ve(nq * k);
+    approx.search(q.data() + 0, nq, k, la.data(), va.data());
+    exact.search(q.data(), nq, k, le.data(), ve.data());
+    std::int64_t hits = 0;
+    for (std::int64_t i = 0; i < nq; ++i) {
+      std::set<std::int64_t> truth(le.begin() + i * k, le.begin() + (i + 1) * k);
+      for (std::int64_t t = 0; t < k; ++t) hits += truth.count(la[i * k + t]);
+    }
+    const double sr = static_cast<double>(hits) / (nq * k);
+    std::printf("[ recall  ] %s: search recall@%lld = %.4f\n", kernels::metric_name(spec.metric),
+                static_cast<long long>(k), sr);
+    EXPECT_GE(sr, 0.95);
+  }
+}
+
+TEST(NNDescent, SameSeedSameBitsOnAnyThreadCount) {
+  const std::int64_t n = 3000, d = 16;
+  auto x = clustered(n, d, 10, 5);
+  NNDescentOptions opt;
+  opt.n_neighbors = 8;
+  opt.seed = 99;
+  kernels::set_num_threads(1);
+  NNDescentIndex a(x.data(), n, d, {Metric::Euclidean}, opt);
+  kernels::set_num_threads(2);
+  NNDescentIndex b(x.data(), n, d, {Metric::Euclidean}, opt);
+  NNDescentIndex c(x.data(), n, d, {Metric::Euclidean}, opt);
+  opt.seed = 100;
+  NNDescentIndex other(x.data(), n, d, {Metric::Euclidean}, opt);
+  kernels::set_num_threads(0);
+  const KnnGraph ga = a.graph(8), gb = b.graph(8), gc = c.graph(8), go = other.graph(8);
+  EXPECT_EQ(ga.indices, gb.indices);
+  EXPECT_EQ(0, std::memcmp(ga.values.data(), gb.values.data(), ga.values.size() * sizeof(float)));
+  EXPECT_EQ(gb.indices, gc.indices);
+  EXPECT_EQ(a.rounds(), b.rounds());
+  EXPECT_NE(ga.indices, go.indices);  // the seed matters (on the approximate part)
+}
+
+TEST(FlatIndex, SameBitsOnAnyThreadCount) {
+  const std::int64_t n = 700, d = 40;
+  auto x = clustered(n, d, 5, 8);
+  for (const MetricSpec& spec : kSpecs) {
+    FlatIndex index(d, spec);
+    index.add(x.data(), n);
+    kernels::set_num_threads(1);
+    const KnnGraph a = index.graph(10);
+    kernels::set_num_threads(2);
+    const KnnGraph b = index.graph(10);
+    EXPECT_EQ(a.indices, b.indices) << kernels::metric_name(spec.metric);
+    EXPECT_EQ(0, std::memcmp(a.values.data(), b.values.data(), a.values.size() * sizeof(float)));
+  }
+  kernels::set_num_threads(0);
+}
+
+TEST(NNDescent, RejectsBadOptions) {
+  std::vector<float> x = {0, 1, 2, 3, 4, 5};
+  NNDescentOptions opt;
+  opt.n_neighbors = 3;
+  EXPECT_THROW(NNDescentIndex(x.data(), 3, 2, {Metric::Euclidean}, opt), InvalidArgument);
+  opt.n_neighbors = 2;
+  NNDescentIndex ok(x.data(), 3, 2, {Metric::Euclidean}, opt);
+  EXPECT_THROW(ok.graph(3), InvalidArgument);
+  EXPECT_EQ(ok.graph(2).neighbours(0)[0], 1);
+}
+
+TEST(MakeKnn, ChoosesExactForSmallInputs) {
+  auto x = clustered(500, 8, 4, 2);
+  auto exact = make_knn(x.data(), 500, 8, {Metric::Euclidean});
+  EXPECT_NE(dynamic_cast<FlatIndex*>(exact.get()), nullptr);
+  KnnOptions opt;
+  opt.method = KnnOptions::Method::NNDescent;
+  opt.n_neighbors = 5;
+  auto approx = make_knn(x.data(), 500, 8, {Metric::Euclidean}, opt);
+  EXPECT_NE(dynamic_cast<NNDescentIndex*>(approx.get()), nullptr);
+  EXPECT_GE(recall(approx->graph(5), exact->graph(5)), 0.95);
+}
+
+}  // namespace
+}  // namespace mmembed::search
