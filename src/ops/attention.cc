@@ -97,20 +97,36 @@ Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   return out;
 }
 
-Tensor multi_head_attention_packed(const Tensor& qkv, std::int64_t num_heads,
-                                   const AttentionOptions& options) {
+namespace {
+Geometry check_packed(const Tensor& qkv, std::int64_t num_heads, const AttentionOptions& options) {
   detail::require_f32(kOp, "qkv", qkv);
   MMEMBED_CHECK(qkv.rank() == 3 && qkv.dim(2) % 3 == 0, ShapeError, kOp, ": qkv must be [batch, ",
                 "len, 3*heads*head_dim], got ", shape_str(qkv.shape()));
   const std::int64_t width = qkv.dim(2) / 3;
   // Shape checks on views of the three column blocks' shapes (the data is read in place).
   Tensor shape_only = Tensor::borrow(qkv.raw(), DType::F32, {qkv.dim(0), qkv.dim(1), width});
-  Geometry g = check_qkv(shape_only, shape_only, shape_only, num_heads, options);
-  Tensor out = Tensor::empty(DType::F32, {qkv.dim(0), qkv.dim(1), width});
-  if (out.numel() == 0) return out;
+  return check_qkv(shape_only, shape_only, shape_only, num_heads, options);
+}
+}  // namespace
+
+void multi_head_attention_packed(const Tensor& qkv, std::int64_t num_heads,
+                                 const AttentionOptions& options, Tensor& out) {
+  Geometry g = check_packed(qkv, num_heads, options);
+  const std::int64_t width = qkv.dim(2) / 3;
+  detail::require_out(kOp, out, {qkv.dim(0), qkv.dim(1), width});
+  if (out.numel() == 0) return;
+  MMEMBED_CHECK(out.raw() != qkv.raw(), ShapeError, kOp,
+                ": output must not share storage with qkv");
   const float* base = qkv.data<float>();
   const std::int64_t ld = 3 * width;
   run(base, ld, base + width, ld, base + 2 * width, ld, out.data<float>(), g, options);
+}
+
+Tensor multi_head_attention_packed(const Tensor& qkv, std::int64_t num_heads,
+                                   const AttentionOptions& options) {
+  check_packed(qkv, num_heads, options);
+  Tensor out = Tensor::empty(DType::F32, {qkv.dim(0), qkv.dim(1), qkv.dim(2) / 3});
+  multi_head_attention_packed(qkv, num_heads, options, out);
   return out;
 }
 

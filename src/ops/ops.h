@@ -70,5 +70,7 @@ void multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v,
 // along the last dimension (PyTorch nn.MultiheadAttention's in_proj), read in place.
 Tensor multi_head_attention_packed(const Tensor& qkv, std::int64_t num_heads,
                                    const AttentionOptions& options = {});
+void multi_head_attention_packed(const Tensor& qkv, std::int64_t num_heads,
+                                 const AttentionOptions& options, Tensor& out);
 
 }  // namespace mmembed::ops
