@@ -1,0 +1,274 @@
+// PCA against scikit-learn 1.2 and quality metrics against sklearn.manifold.trustworthiness
+// (tests/data/analysis/, made by scripts/reference/gen_analysis.py); randomized vs full PCA;
+// determinism; errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/parallel.h"
+#include "mmembed/error.h"
+#include "reduce/pca.h"
+#include "reduce/quality.h"
+
+namespace mmembed::reduce {
+namespace {
+
+nlohmann::json load(const std::string& name) {
+  std::ifstream in(std::string(MMEMBED_TEST_DATA_DIR) + "/analysis/" + name);
+  EXPECT_TRUE(in.good()) << name;
+  return nlohmann::json::parse(in);
+}
+std::vector<double> doubles(const nlohmann::json& j) {
+  std::vector<double> v;
+  for (const auto& x : j) v.push_back(x.is_null() ? NAN : x.get<double>());
+  return v;
+}
+std::vector<float> floats(const nlohmann::json& j) {
+  std::vector<float> v;
+  for (const auto& x : j) v.push_back(static_cast<float>(x.get<double>()));
+  return v;
+}
+
+// max |got - want| / max(1, |want|)
+template <typename T>
+double max_err(const std::vector<T>& got, const std::vector<double>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  double e = 0;
+  for (std::size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    e = std::max(e, std::fabs(static_cast<double>(got[i]) - want[i]) / std::max(1.0, std::fabs(want[i])));
+  }
+  return e;
+}
+
+// scikit-learn's PCA(svd_solver="full"): same signs, everything within 1e-5 (docs/numerics.md).
+TEST(Pca, MatchesScikitLearn) {
+  const nlohmann::json g = load("pca.json");
+  for (const char* name : {"tall", "wide"}) {
+    const auto& c = g[name];
+    const auto x = floats(c["x"]["data"]), x_new = floats(c["x_new"]["data"]);
+    const std::int64_t n = c["x"]["rows"], d = c["x"]["cols"], k = c["n_components"];
+    PcaOptions opt;
+    opt.n_components = k;
+    opt.solver = PcaOptions::Solver::Full;
+    const Pca pca = Pca::fit(x.data(), n, d, opt);
+    std::vector<float> t(n * k), t_new(7 * k);
+    pca.transform(x.data(), n, t.data());
+    pca.transform(x_new.data(), 7, t_new.data());
+    const double errs[] = {
+        max_err(pca.mean(), doubles(c["mean"])),
+        max_err(pca.components(), doubles(c["components"]["data"])),
+        max_err(pca.explained_variance(), doubles(c["explained_variance"])),
+        max_err(pca.explained_variance_ratio(), doubles(c["explained_variance_ratio"])),
+        max_err(pca.singular_values(), doubles(c["singular_values"])),
+        max_err(t, doubles(c["transform"]["data"])),
+        max_err(t_new, doubles(c["transform_new"]["data"]))};
+    std::printf("[ sklearn ] %s %lldx%lld k=%lld: mean %.1e components %.1e variance %.1e ratio %.1e "
+                "singular %.1e transform %.1e new %.1e\n", name, (long long)n, (long long)d,
+                (long long)k, errs[0], errs[1], errs[2], errs[3], errs[4], errs[5], errs[6]);
+    for (double e : errs) EXPECT_LE(e, 1e-5) << name;
+  }
+}
+
+// Low-rank signal plus noise, n x d.
+std::vector<float> low_rank(std::int64_t n, std::int64_t d, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> g;
+  const int rank = 8;
+  std::vector<double> basis(rank * d), coef(n * rank);
+  for (double& b : basis) b = g(rng);
+  for (double& c : coef) c = g(rng);
+  std::vector<float> x(n * d);
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t j = 0; j < d; ++j) {
+      double v = 5.0 + 0.05 * g(rng);
+      for (int r = 0; r < rank; ++r) v += coef[i * rank + r] * basis[r * d + j] * std::pow(0.6, r) * 3;
+      x[i * d + j] = static_cast<float>(v);
+    }
+  }
+  return x;
+}
+
+TEST(Pca, RandomizedAgreesWithFull) {
+  const std::int64_t n = 1200, d = 90, k = 4;
+  auto x = low_rank(n, d, 3);
+  PcaOptions opt;
+  opt.n_components = k;
+  opt.solver = PcaOptions::Solver::Full;
+  const Pca full = Pca::fit(x.data(), n, d, opt);
+  opt.solver = PcaOptions::Solver::Randomized;
+  opt.seed = 11;
+  const Pca rnd = Pca::fit(x.data(), n, d, opt);
+  EXPECT_EQ(rnd.solver(), PcaOptions::Solver::Randomized);
+  double worst = 0;
+  for (std::int64_t c = 0; c < k; ++c) {
+    double dot = 0;
+    for (std::int64_t j = 0; j < d; ++j) dot += full.components()[c * d + j] * rnd.components()[c * d + j];
+    worst = std::max(worst, 1.0 - dot);  // same sign convention: dot near +1
+    EXPECT_NEAR(rnd.explained_variance()[c], full.explained_variance()[c], 1e-9 * full.explained_variance()[c]);
+    EXPECT_NEAR(rnd.explained_variance_ratio()[c], full.explained_variance_ratio()[c], 1e-9);
+  }
+  std::printf("[ random  ] 1 - <v_full, v_randomized> worst %.2e\n", worst);
+  EXPECT_LE(worst, 1e-9);
+}
+
+TEST(Pca, SignConventionLargestScorePositive) {
+  const std::int64_t n = 300, d = 12, k = 5;
+  auto x = low_rank(n, d, 4);
+  PcaOptions opt;
+  opt.n_components = k;
+  const Pca pca = Pca::fit(x.data(), n, d, opt);
+  std::vector<float> t(n * k);
+  pca.transform(x.data(), n, t.data());
+  for (std::int64_t c = 0; c < k; ++c) {
+    std::int64_t arg = 0;
+    for (std::int64_t i = 1; i < n; ++i) {
+      if (std::fabs(t[i * k + c]) > std::fabs(t[arg * k + c])) arg = i;
+    }
+    EXPECT_GT(t[arg * k + c], 0.0f) << "component " << c;
+  }
+  // a sign flip of the data flips nothing but the mean: the convention fixes the signs
+  std::vector<float> neg(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) neg[i] = -x[i];
+  const Pca pn = Pca::fit(neg.data(), n, d, opt);
+  for (std::int64_t i = 0; i < k * d; ++i) EXPECT_NEAR(pn.components()[i], -pca.components()[i], 1e-9);
+}
+
+TEST(Pca, AutoSolverFollowsScikitLearn) {
+  auto small = low_rank(100, 20, 5);
+  EXPECT_EQ(Pca::fit(small.data(), 100, 20, {}).solver(), PcaOptions::Solver::Full);
+  auto big = low_rank(700, 30, 6);
+  EXPECT_EQ(Pca::fit(big.data(), 700, 30, {}).solver(), PcaOptions::Solver::Randomized);
+  PcaOptions many;
+  many.n_components = 25;  // >= 0.8 min(n, d)
+  EXPECT_EQ(Pca::fit(big.data(), 700, 30, many).solver(), PcaOptions::Solver::Full);
+}
+
+TEST(Pca, SameBitsAcrossRunsAndThreadCounts) {
+  const std::int64_t n = 800, d = 60;
+  auto x = low_rank(n, d, 7);
+  for (auto solver : {PcaOptions::Solver::Full, PcaOptions::Solver::Randomized}) {
+    PcaOptions opt;
+    opt.n_components = 3;
+    opt.solver = solver;
+    kernels::set_num_threads(1);
+    const Pca a = Pca::fit(x.data(), n, d, opt);
+    std::vector<float> ta(n * 3), tb(n * 3);
+    a.transform(x.data(), n, ta.data());
+    kernels::set_num_threads(2);
+    const Pca b = Pca::fit(x.data(), n, d, opt);
+    b.transform(x.data(), n, tb.data());
+    EXPECT_EQ(a.components(), b.components());
+    EXPECT_EQ(a.explained_variance(), b.explained_variance());
+    EXPECT_EQ(0, std::memcmp(ta.data(), tb.data(), ta.size() * sizeof(float)));
+  }
+  kernels::set_num_threads(0);
+}
+
+TEST(Pca, RejectsBadInput) {
+  std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  EXPECT_THROW(Pca::fit(x.data(), 1, 6, {}), InvalidArgument);
+  PcaOptions opt;
+  opt.n_components = 4;
+  try {
+    Pca::fit(x.data(), 2, 3, opt);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("n_components must be in [1, min(n, d) = 2] (got 4)"), std::string::npos);
+  }
+  x[4] = NAN;
+  try {
+    Pca::fit(x.data(), 2, 3, {});
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("row 1, column 1: value nan is not finite"), std::string::npos) << e.what();
+  }
+}
+
+// sklearn.manifold.trustworthiness to 1e-6; continuity as trustworthiness with the spaces
+// swapped; kNN preservation from numpy.
+TEST(Quality, MatchesScikitLearn) {
+  const nlohmann::json g = load("quality.json");
+  const auto x = floats(g["x"]["data"]), y = floats(g["y"]["data"]);
+  const std::int64_t n = g["x"]["rows"], d = g["x"]["cols"], dy = g["y"]["cols"];
+  double worst = 0;
+  int checked = 0;
+  for (const auto& c : g["cases"]) {
+    QualityOptions opt;
+    opt.ks = {c["k"].get<std::int64_t>()};
+    opt.metric.metric = kernels::parse_metric(c["metric"].get<std::string>());
+    const Quality q = neighbourhood_quality(x.data(), n, d, y.data(), dy, opt)[0];
+    const double t = c["trustworthiness"];
+    EXPECT_NEAR(q.trustworthiness, t, 1e-6) << c.dump();
+    worst = std::max(worst, std::fabs(q.trustworthiness - t));
+    if (!c["continuity"].is_null()) {
+      EXPECT_NEAR(q.continuity, c["continuity"].get<double>(), 1e-6) << c.dump();
+      worst = std::max(worst, std::fabs(q.continuity - c["continuity"].get<double>()));
+    }
+    EXPECT_NEAR(q.knn_preservation, c["knn_preservation"].get<double>(), 1e-12) << c.dump();
+    ++checked;
+  }
+  std::printf("[ sklearn ] trustworthiness/continuity worst |diff| %.2e over %d cases\n", worst, checked);
+  EXPECT_EQ(checked, 6);
+}
+
+TEST(Quality, PerfectEmbeddingScoresOne) {
+  const std::int64_t n = 200;
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> x(n * 2);
+  for (float& v : x) v = u(rng);
+  for (const Quality& q : neighbourhood_quality(x.data(), n, 2, x.data(), 2, {})) {
+    EXPECT_EQ(q.trustworthiness, 1.0);
+    EXPECT_EQ(q.continuity, 1.0);
+    EXPECT_EQ(q.knn_preservation, 1.0);
+  }
+  // a random embedding scores far lower, and a row subset estimates the full value
+  std::vector<float> y(n * 2);
+  for (float& v : y) v = u(rng);
+  const auto all = neighbourhood_quality(x.data(), n, 2, y.data(), 2, {});
+  QualityOptions some;
+  some.max_rows = 100;
+  const auto part = neighbourhood_quality(x.data(), n, 2, y.data(), 2, some);
+  for (std::size_t c = 0; c < all.size(); ++c) {
+    EXPECT_LT(all[c].trustworthiness, 0.7);
+    EXPECT_NEAR(part[c].trustworthiness, all[c].trustworthiness, 0.05);
+  }
+}
+
+TEST(Quality, SameBitsOnAnyThreadCountAndErrors) {
+  const std::int64_t n = 300, d = 8;
+  std::mt19937 rng(2);
+  std::normal_distribution<float> g;
+  std::vector<float> x(n * d), y(n * 2);
+  for (float& v : x) v = g(rng);
+  for (std::int64_t i = 0; i < n; ++i) y[2 * i] = x[i * d], y[2 * i + 1] = x[i * d + 1];
+  kernels::set_num_threads(1);
+  const auto a = neighbourhood_quality(x.data(), n, d, y.data(), 2, {});
+  kernels::set_num_threads(2);
+  const auto b = neighbourhood_quality(x.data(), n, d, y.data(), 2, {});
+  kernels::set_num_threads(0);
+  for (std::size_t c = 0; c < a.size(); ++c) {
+    EXPECT_EQ(a[c].trustworthiness, b[c].trustworthiness);
+    EXPECT_EQ(a[c].continuity, b[c].continuity);
+    EXPECT_EQ(a[c].knn_preservation, b[c].knn_preservation);
+  }
+  QualityOptions big_k;
+  big_k.ks = {150};
+  try {
+    neighbourhood_quality(x.data(), n, d, y.data(), 2, big_k);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("k = 150 needs 1 <= k < n / 2 (n = 300 points)"), std::string::npos);
+  }
+  y[5] = INFINITY;
+  EXPECT_THROW(neighbourhood_quality(x.data(), n, d, y.data(), 2, {}), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace mmembed::reduce
