@@ -1,0 +1,156 @@
+// nn layers on synthetic weights: what the BridgeTower goldens do not reach (separate-q/k/v
+// pre-LN blocks as in Hugging Face CLIP, the packed attention against the separate one, the
+// scratch arena, errors). The BERT/RoBERTa layers, the cross layer and the packed pre-LN block
+// are checked against the reference through bridgetower_test.cc.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <string>
+
+#include <unistd.h>
+
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "io/weight_map.h"
+#include "mmembed/error.h"
+#include "nn/layers.h"
+
+namespace mmembed::nn {
+namespace {
+
+Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 0.5f) {
+  std::uniform_real_distribution<float> u(-scale, scale);
+  Tensor t = Tensor::empty(DType::F32, shape);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+
+// Writes `tensors` to a temporary safetensors file and binds `want` against it.
+class Weights {
+ public:
+  Weights(const std::map<std::string, Tensor>& tensors, const WeightList& want) {
+    static int counter = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            ("mmembed_nn_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) +
+             ".safetensors");
+    io::write_safetensors(path_.string(), tensors);
+    bound_ = io::bind_weights(io::open_checkpoint(path_.string()), want);
+  }
+  ~Weights() { std::filesystem::remove(path_); }
+  const io::BoundWeights& bound() const { return bound_; }
+
+ private:
+  std::filesystem::path path_;
+  io::BoundWeights bound_;
+};
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  double d = 0;
+  for (std::int64_t i = 0; i < a.numel(); ++i) {
+    d = std::max(d, std::abs(static_cast<double>(a.data<float>()[i]) - b.data<float>()[i]));
+  }
+  return d;
+}
+
+TEST(Scratch, GrowsAndKeepsHandedOutStorageAlive) {
+  Scratch s;
+  Tensor a = s.get(3, {2, 4});
+  a.data<float>()[7] = 42.0f;
+  Tensor same = s.get(3, {8});
+  EXPECT_EQ(same.raw(), a.raw());  // reused when large enough
+  Tensor bigger = s.get(3, {100, 10});
+  EXPECT_NE(bigger.raw(), a.raw());
+  EXPECT_EQ(a.data<float>()[7], 42.0f);  // the old storage is still alive
+  EXPECT_EQ(s.get(0, {0}).numel(), 0);
+}
+
+// The packed in_proj attention equals separate q/k/v projections holding the same rows, and a
+// pre-LN block with Hugging Face CLIP names equals the OpenAI-CLIP-named one.
+TEST(PreLnBlock, PackedAndSeparateAttentionAgree) {
+  std::mt19937 rng(7);
+  const std::int64_t E = 32, heads = 4, mlp = 64;
+  const Tensor in_w = random_tensor({3 * E, E}, rng), in_b = random_tensor({3 * E}, rng);
+  const Tensor out_w = random_tensor({E, E}, rng), out_b = random_tensor({E}, rng);
+  const Tensor ln1_w = random_tensor({E}, rng, 1.0f), ln1_b = random_tensor({E}, rng);
+  const Tensor ln2_w = random_tensor({E}, rng, 1.0f), ln2_b = random_tensor({E}, rng);
+  const Tensor fc1_w = random_tensor({mlp, E}, rng), fc1_b = random_tensor({mlp}, rng);
+  const Tensor fc2_w = random_tensor({E, mlp}, rng), fc2_b = random_tensor({E}, rng);
+
+  std::map<std::string, Tensor> openai = {
+      {"b.ln_1.weight", ln1_w},        {"b.ln_1.bias", ln1_b},
+      {"b.attn.in_proj_weight", in_w}, {"b.attn.in_proj_bias", in_b},
+      {"b.attn.out_proj.weight", out_w}, {"b.attn.out_proj.bias", out_b},
+      {"b.ln_2.weight", ln2_w},        {"b.ln_2.bias", ln2_b},
+      {"b.mlp.c_fc.weight", fc1_w},    {"b.mlp.c_fc.bias", fc1_b},
+      {"b.mlp.c_proj.weight", fc2_w},  {"b.mlp.c_proj.bias", fc2_b}};
+  std::map<std::string, Tensor> hf = {
+      {"b.layer_norm1.weight", ln1_w},
+      {"b.layer_norm1.bias", ln1_b},
+      {"b.self_attn.q_proj.weight", in_w.slice_rows(0, E).clone()},
+      {"b.self_attn.k_proj.weight", in_w.slice_rows(E, 2 * E).clone()},
+      {"b.self_attn.v_proj.weight", in_w.slice_rows(2 * E, 3 * E).clone()},
+      {"b.self_attn.q_proj.bias", in_b.slice_rows(0, E).clone()},
+      {"b.self_attn.k_proj.bias", in_b.slice_rows(E, 2 * E).clone()},
+      {"b.self_attn.v_proj.bias", in_b.slice_rows(2 * E, 3 * E).clone()},
+      {"b.self_attn.out_proj.weight", out_w},
+      {"b.self_attn.out_proj.bias", out_b},
+      {"b.layer_norm2.weight", ln2_w},
+      {"b.layer_norm2.bias", ln2_b},
+      {"b.mlp.fc1.weight", fc1_w},
+      {"b.mlp.fc1.bias", fc1_b},
+      {"b.mlp.fc2.weight", fc2_w},
+      {"b.mlp.fc2.bias", fc2_b}};
+  const PreLnBlockDims dims{E, heads, mlp};
+  WeightList want_openai, want_hf;
+  PreLnBlock::expect(want_openai, "b", dims, PreLnBlockNames::openai_clip());
+  PreLnBlock::expect(want_hf, "b", dims, PreLnBlockNames::hf_clip());
+  EXPECT_EQ(want_openai.size(), openai.size());
+  EXPECT_EQ(want_hf.size(), hf.size());
+  Weights w_openai(openai, want_openai), w_hf(hf, want_hf);
+  const PreLnBlock a(w_openai.bound(), "b", dims, PreLnBlockNames::openai_clip(),
+                     Activation::QuickGelu, 1e-5f);
+  const PreLnBlock b(w_hf.bound(), "b", dims, PreLnBlockNames::hf_clip(), Activation::QuickGelu,
+                     1e-5f);
+
+  const Tensor x = random_tensor({3, 7, E}, rng, 2.0f);
+  Tensor mask = Tensor::zeros(DType::I64, {3, 7});
+  for (std::int64_t i = 0; i < 3 * 7; ++i) mask.data<std::int64_t>()[i] = (i % 7) < 4 + i / 7;
+  for (bool causal : {false, true}) {
+    ops::AttentionOptions options;
+    options.key_padding_mask = mask;
+    options.causal = causal;
+    Scratch s1, s2;
+    Tensor ya = Tensor::empty(DType::F32, x.shape()), yb = Tensor::empty(DType::F32, x.shape());
+    a.forward(x, options, ya, s1);
+    b.forward(x, options, yb, s2);
+    EXPECT_LE(max_abs_diff(ya, yb), 1e-5) << "causal " << causal;
+    // The residual stream is kept: the block is not the identity and not normalised.
+    EXPECT_GT(max_abs_diff(ya, x), 1e-3);
+  }
+}
+
+TEST(Layers, ErrorsNameTheProblem) {
+  std::string msg;
+  try {
+    parse_activation("swish", "config.json: hidden_act");
+  } catch (const Unsupported& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("config.json: hidden_act: activation 'swish' is not supported"),
+            std::string::npos)
+      << msg;
+  Embedding table(Tensor::zeros(DType::F32, {4, 2}));
+  EXPECT_THROW(table.row(4, "token id"), InvalidArgument);
+  EXPECT_THROW(table.row(-1, "token id"), InvalidArgument);
+  Linear lin(Tensor::zeros(DType::F32, {3, 2}), std::nullopt);
+  Tensor wrong = Tensor::zeros(DType::F32, {5, 4});
+  Tensor out = Tensor::empty(DType::F32, {5, 3});
+  EXPECT_THROW(lin.forward(wrong, out), ShapeError);
+}
+
+}  // namespace
+}  // namespace mmembed::nn
