@@ -105,6 +105,47 @@ def quality(rng):
     return out
 
 
+def inputs(rng, out_dir):
+    """Small input files for the matrix readers and the CLI (tests/data/analysis/inputs/)."""
+    d = os.path.join(out_dir, "inputs")
+    os.makedirs(d, exist_ok=True)
+    centers = rng.normal(size=(3, 6)) * 4.0
+    labels = np.repeat(np.arange(3), 4)
+    x = (centers[labels] + rng.normal(size=(12, 6))).astype(np.float32)
+    np.save(os.path.join(d, "emb_f32.npy"), x)
+    np.save(os.path.join(d, "emb_f64_fortran.npy"), np.asfortranarray(x.astype(np.float64)))
+    np.save(os.path.join(d, "emb_big_endian.npy"), x.astype(">f4"))
+    rows = [",".join(repr(float(v)) for v in r) for r in x]
+    with open(os.path.join(d, "emb.csv"), "w") as f:
+        f.write(",".join(f"d{i}" for i in range(6)) + "\n" + "\n".join(rows) + "\n")
+    with open(os.path.join(d, "emb.tsv"), "w") as f:
+        f.write("\n".join(r.replace(",", "\t") for r in rows) + "\n")
+    with open(os.path.join(d, "emb.jsonl"), "w") as f:
+        for i, r in enumerate(x):
+            f.write(json.dumps({"id": i, "embedding": [float(v) for v in r]}) + "\n")
+    with open(os.path.join(d, "labels.txt"), "w") as f:
+        f.write("".join(f"{['cat', 'dog', 'bird'][l]}\n" for l in labels))
+    np.save(os.path.join(d, "other_dim.npy"), rng.normal(size=(5, 7)).astype(np.float32))
+    z = x.copy()
+    z[3] = 0.0
+    np.save(os.path.join(d, "zero_row.npy"), z)
+    np.save(os.path.join(d, "int32.npy"), np.arange(12, dtype=np.int32).reshape(3, 4))
+    np.save(os.path.join(d, "rank3.npy"), np.zeros((2, 2, 2), dtype=np.float32))
+    np.save(os.path.join(d, "object.npy"), np.array([[1, "a"]], dtype=object), allow_pickle=True)
+    with open(os.path.join(d, "bad_nan.csv"), "w") as f:
+        f.write("1,2,3\n4,nan,6\n")
+    with open(os.path.join(d, "ragged.csv"), "w") as f:
+        f.write("1,2,3\n4,5,6\n7,8\n")
+    with open(os.path.join(d, "one_point.csv"), "w") as f:
+        f.write("1,2,3\n")
+    # 3 clusters in 10-d for `mmembed reduce`
+    c = rng.normal(size=(3, 10)) * 5.0
+    lab = np.repeat(np.arange(3), 20)
+    np.save(os.path.join(d, "clusters.npy"), (c[lab] + rng.normal(size=(60, 10))).astype(np.float32))
+    with open(os.path.join(d, "clusters_labels.txt"), "w") as f:
+        f.write("".join(f"c{l}\n" for l in lab))
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data", "analysis")
@@ -117,6 +158,7 @@ def main():
                      "wide": pca_case(rng, 40, 60, 10, np.linspace(8, 0.1, 60))},
         "quality.json": quality(rng),
     }
+    inputs(rng, out_dir)
     for name, payload in files.items():
         payload["generator"] = {"script": "scripts/reference/gen_analysis.py", "versions": versions}
         with open(os.path.join(out_dir, name), "w") as f:

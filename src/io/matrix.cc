@@ -1,0 +1,381 @@
+#include "io/matrix.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/check.h"
+#include "io/bytes.h"
+#include "io/json_internal.h"
+
+namespace mmembed::io {
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open (", std::strerror(errno), ")");
+  std::ostringstream s;
+  s << in.rdbuf();
+  MMEMBED_CHECK(!in.bad(), IoError, path, ": read failed");
+  return s.str();
+}
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+void check_finite(const std::string& where, float v, const MatrixReadOptions& options) {
+  MMEMBED_CHECK(options.allow_non_finite || std::isfinite(v), FormatError, where, ": value ",
+                v, " is not finite (NaN or Inf)");
+}
+
+// --- .npy header: a Python dict literal with exactly descr, fortran_order and shape ---------
+
+struct NpyHeader {
+  std::string descr;
+  bool fortran = false;
+  std::vector<std::int64_t> shape;
+};
+
+class HeaderParser {
+ public:
+  HeaderParser(std::string_view s, const std::string& path) : s_(s), path_(path) {}
+
+  NpyHeader parse() {
+    NpyHeader h;
+    bool have_descr = false, have_order = false, have_shape = false;
+    expect('{');
+    skip_ws();
+    while (peek() != '}') {
+      const std::string key = string_literal();
+      expect(':');
+      if (key == "descr") {
+        MMEMBED_CHECK(!have_descr, FormatError, path_, ": .npy header repeats 'descr'");
+        h.descr = string_literal(), have_descr = true;
+      } else if (key == "fortran_order") {
+        MMEMBED_CHECK(!have_order, FormatError, path_, ": .npy header repeats 'fortran_order'");
+        h.fortran = boolean(), have_order = true;
+      } else if (key == "shape") {
+        MMEMBED_CHECK(!have_shape, FormatError, path_, ": .npy header repeats 'shape'");
+        h.shape = tuple(), have_shape = true;
+      } else {
+        fail("unexpected key '" + key + "'");
+      }
+      skip_ws();
+      if (peek() == ',') ++pos_, skip_ws();
+      else if (peek() != '}') fail("expected ',' or '}'");
+    }
+    ++pos_;
+    skip_ws();
+    MMEMBED_CHECK(pos_ == s_.size(), FormatError, path_, ": .npy header has trailing characters");
+    MMEMBED_CHECK(have_descr && have_order && have_shape, FormatError, path_,
+                  ": .npy header lacks one of 'descr', 'fortran_order', 'shape'");
+    return h;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) {
+    throw FormatError(str_cat(path_, ": malformed .npy header at offset ", pos_, ": ", what));
+  }
+  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
+  void skip_ws() {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n')) ++pos_;
+  }
+  void expect(char c) {
+    skip_ws();
+    if (peek() != c) fail(std::string("expected '") + c + "'");
+    ++pos_;
+    skip_ws();
+  }
+  std::string string_literal() {
+    skip_ws();
+    const char q = peek();
+    if (q != '\'' && q != '"') fail("expected a string");
+    const std::size_t end = s_.find(q, pos_ + 1);
+    if (end == std::string_view::npos) fail("unterminated string");
+    std::string out(s_.substr(pos_ + 1, end - pos_ - 1));
+    pos_ = end + 1;
+    return out;
+  }
+  bool boolean() {
+    skip_ws();
+    if (s_.substr(pos_, 4) == "True") return pos_ += 4, true;
+    if (s_.substr(pos_, 5) == "False") return pos_ += 5, false;
+    fail("expected True or False");
+  }
+  std::vector<std::int64_t> tuple() {
+    expect('(');
+    std::vector<std::int64_t> dims;
+    while (peek() != ')') {
+      std::int64_t v = 0;
+      const auto [p, ec] = std::from_chars(s_.data() + pos_, s_.data() + s_.size(), v);
+      if (ec != std::errc() || v < 0) fail("expected a non-negative integer dimension");
+      pos_ = p - s_.data();
+      dims.push_back(v);
+      skip_ws();
+      if (peek() == ',') ++pos_, skip_ws();
+      else if (peek() != ')') fail("expected ',' or ')' in shape");
+    }
+    ++pos_;
+    return dims;
+  }
+
+  std::string_view s_;
+  const std::string& path_;
+  std::size_t pos_ = 0;
+};
+
+// Parses one number spanning all of `field` (surrounding spaces allowed).
+bool parse_number(std::string_view field, float* out) {
+  while (!field.empty() && (field.front() == ' ' || field.front() == '\r')) field.remove_prefix(1);
+  while (!field.empty() && (field.back() == ' ' || field.back() == '\r')) field.remove_suffix(1);
+  if (!field.empty() && field.front() == '+') field.remove_prefix(1);
+  if (field.empty()) return false;
+  double v = 0;
+  const auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
+  if (ec == std::errc::result_out_of_range) v = field.front() == '-' ? -HUGE_VAL : HUGE_VAL;
+  else if (ec != std::errc() || p != field.data() + field.size()) return false;
+  *out = static_cast<float>(v);
+  return true;
+}
+
+std::vector<std::string_view> split(std::string_view line, char sep) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = line.find(sep, start);
+    out.push_back(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string temp_path_for(const std::string& path) {
+  return str_cat(path, ".tmp.", ::getpid());
+}
+
+}  // namespace
+
+Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
+  const std::string bytes = read_all(path);
+  const auto* b = reinterpret_cast<const std::uint8_t*>(bytes.data());
+  MMEMBED_CHECK(bytes.size() >= 10 && std::memcmp(bytes.data(), "\x93NUMPY", 6) == 0, FormatError,
+                path, ": not a .npy file (no \\x93NUMPY magic)");
+  const int major = b[6];
+  MMEMBED_CHECK(major >= 1 && major <= 3, FormatError, path, ": unsupported .npy version ", major,
+                ".", int(b[7]));
+  std::uint64_t header_len, header_start;
+  if (major == 1) {
+    header_len = read_le<std::uint16_t>(b + 8), header_start = 10;
+  } else {
+    MMEMBED_CHECK(bytes.size() >= 12, FormatError, path, ": truncated .npy header");
+    header_len = read_le<std::uint32_t>(b + 8), header_start = 12;
+  }
+  MMEMBED_CHECK(range_ok(header_start, header_len, bytes.size()), FormatError, path,
+                ": .npy header length ", header_len, " runs past the end of the file");
+  std::string_view header(bytes.data() + header_start, header_len);
+  while (!header.empty() && (header.back() == '\n' || header.back() == ' ')) header.remove_suffix(1);
+  const NpyHeader h = HeaderParser(header, path).parse();
+
+  bool swap = false;
+  std::size_t item = 0;
+  if (h.descr == "<f4" || h.descr == "=f4") item = 4;
+  else if (h.descr == "<f8" || h.descr == "=f8") item = 8;
+  else if (h.descr == ">f4") item = 4, swap = true;
+  else if (h.descr == ">f8") item = 8, swap = true;
+  MMEMBED_CHECK(h.descr.find('O') == std::string::npos, FormatError, path,
+                ": object arrays ('", h.descr, "') are refused (they need pickle)");
+  MMEMBED_CHECK(item != 0, Unsupported, path, ": dtype '", h.descr,
+                "' is not supported (float32 or float64 only)");
+  MMEMBED_CHECK(h.shape.size() == 2, FormatError, path, ": expected a 2-D array (points x dims), got ",
+                h.shape.size(), "-D");
+  const std::int64_t rows = h.shape[0], cols = h.shape[1];
+  MMEMBED_CHECK(cols == 0 || rows <= INT64_MAX / cols / static_cast<std::int64_t>(item), FormatError,
+                path, ": shape too large");
+  const std::uint64_t data_start = header_start + header_len;
+  const std::uint64_t data_len = static_cast<std::uint64_t>(rows * cols) * item;
+  MMEMBED_CHECK(bytes.size() - data_start == data_len, FormatError, path, ": shape (", rows, ", ",
+                cols, ") needs ", data_len, " data bytes, the file has ", bytes.size() - data_start);
+
+  Matrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.data.resize(rows * cols);
+  const std::uint8_t* p = b + data_start;
+  for (std::int64_t e = 0; e < rows * cols; ++e) {
+    std::uint8_t tmp[8];
+    std::memcpy(tmp, p + e * item, item);
+    if (swap) std::reverse(tmp, tmp + item);
+    float v;
+    if (item == 4) {
+      std::memcpy(&v, tmp, 4);
+    } else {
+      double dv;
+      std::memcpy(&dv, tmp, 8);
+      v = static_cast<float>(dv);
+    }
+    // Fortran order: element e is (e % rows, e / rows).
+    const std::int64_t r = h.fortran ? e % rows : e / cols, c = h.fortran ? e / rows : e % cols;
+    m.data[r * cols + c] = v;
+  }
+  if (!options.allow_non_finite) {
+    for (std::int64_t e = 0; e < rows * cols; ++e) {
+      if (!std::isfinite(m.data[e])) {
+        check_finite(str_cat(path, ": row ", e / cols, ", column ", e % cols), m.data[e], options);
+      }
+    }
+  }
+  return m;
+}
+
+Matrix read_delimited(const std::string& path, char separator, const MatrixReadOptions& options) {
+  const std::string text = read_all(path);
+  Matrix m;
+  std::int64_t line_no = 0, first_line = 0;
+  std::size_t pos = 0;
+  std::vector<float> row;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    const auto fields = split(line, separator);
+    row.clear();
+    bool numeric = true;
+    std::size_t bad = 0;
+    for (std::size_t f = 0; f < fields.size(); ++f) {
+      float v;
+      if (!parse_number(fields[f], &v)) {
+        if (numeric) bad = f;
+        numeric = false;
+        continue;
+      }
+      row.push_back(v);
+    }
+    if (!numeric) {
+      if (m.rows == 0 && first_line == 0) {  // a header
+        first_line = -1;
+        continue;
+      }
+      throw FormatError(str_cat(path, ": line ", line_no, ", column ", bad + 1, ": '",
+                                printable(std::string(fields[bad]), 40), "' is not a number"));
+    }
+    if (m.rows == 0) {
+      m.cols = static_cast<std::int64_t>(row.size());
+      first_line = line_no;
+    } else {
+      MMEMBED_CHECK(static_cast<std::int64_t>(row.size()) == m.cols, FormatError, path, ": line ",
+                    line_no, ": ", row.size(), " values, expected ", m.cols, " (as line ",
+                    first_line, ")");
+    }
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      check_finite(str_cat(path, ": line ", line_no, ", column ", c + 1), row[c], options);
+    }
+    m.data.insert(m.data.end(), row.begin(), row.end());
+    ++m.rows;
+  }
+  MMEMBED_CHECK(m.rows > 0, FormatError, path, ": no rows of numbers");
+  return m;
+}
+
+Matrix read_jsonl(const std::string& path, const MatrixReadOptions& options) {
+  const std::string text = read_all(path);
+  Matrix m;
+  std::int64_t line_no = 0, first_line = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    const std::string where = str_cat(path, ": line ", line_no);
+    const nlohmann::json j = parse_json_strict(line, where);
+    const nlohmann::json* vec = &j;
+    if (j.is_object()) {
+      MMEMBED_CHECK(j.contains(options.field), FormatError, where, ": no field '", options.field,
+                    "' (choose it with --field)");
+      vec = &j[options.field];
+    }
+    MMEMBED_CHECK(vec->is_array(), FormatError, where, ": expected an array of numbers, got ",
+                  json_type_name(*vec));
+    const std::int64_t cols = static_cast<std::int64_t>(vec->size());
+    if (m.rows == 0) m.cols = cols, first_line = line_no;
+    MMEMBED_CHECK(cols == m.cols, FormatError, where, ": ", cols, " values, expected ", m.cols,
+                  " (as line ", first_line, ")");
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const nlohmann::json& v = (*vec)[c];
+      MMEMBED_CHECK(v.is_number(), FormatError, where, ", element ", c, ": expected a number, got ",
+                    json_brief(v));
+      const float f = v.get<float>();
+      check_finite(str_cat(where, ", element ", c), f, options);
+      m.data.push_back(f);
+    }
+    ++m.rows;
+  }
+  MMEMBED_CHECK(m.rows > 0, FormatError, path, ": no rows");
+  return m;
+}
+
+Matrix read_matrix(const std::string& path, const MatrixReadOptions& options) {
+  const std::string ext = lower_extension(path);
+  if (ext == ".npy") return read_npy(path, options);
+  if (ext == ".csv") return read_delimited(path, ',', options);
+  if (ext == ".tsv" || ext == ".tab") return read_delimited(path, '\t', options);
+  if (ext == ".jsonl" || ext == ".ndjson") return read_jsonl(path, options);
+  throw Unsupported(str_cat(path, ": unknown matrix format '", ext,
+                            "' (expected .npy, .csv, .tsv or .jsonl)"));
+}
+
+void write_file_atomic(const std::string& path, const std::string& contents) {
+  const std::string tmp = temp_path_for(path);
+  {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    MMEMBED_CHECK(f != nullptr, IoError, path, ": cannot write (", std::strerror(errno), ")");
+    const bool ok = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
+    const bool closed = std::fclose(f) == 0;
+    if (!ok || !closed) {
+      std::remove(tmp.c_str());
+      throw IoError(str_cat(path, ": write failed (", std::strerror(errno), ")"));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    throw IoError(str_cat(path, ": cannot rename the temporary file into place (", std::strerror(err), ")"));
+  }
+}
+
+void write_npy(const std::string& path, const float* data, std::int64_t rows, std::int64_t cols) {
+  MMEMBED_CHECK(rows >= 0 && cols >= 0, InvalidArgument, path, ": negative shape");
+  std::string header = str_cat("{'descr': '<f4', 'fortran_order': False, 'shape': (", rows, ", ",
+                               cols, "), }");
+  // magic (6) + version (2) + length (2) + header + '\n', padded with spaces to a multiple of 64.
+  const std::size_t total = (10 + header.size() + 1 + 63) / 64 * 64;
+  header.append(total - 10 - header.size() - 1, ' ');
+  header.push_back('\n');
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out.push_back(static_cast<char>(header.size() & 0xff));
+  out.push_back(static_cast<char>(header.size() >> 8));
+  out += header;
+  static_assert(std::endian::native == std::endian::little, "write_npy writes '<f4' natively");
+  out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(rows * cols) * sizeof(float));
+  write_file_atomic(path, out);
+}
+
+}  // namespace mmembed::io
