@@ -17,5 +17,7 @@ struct GlobalOptions {
 using Runner = std::function<int()>;
 
 Runner add_inspect(CLI::App& app, const GlobalOptions& global);
+Runner add_similarity(CLI::App& app, const GlobalOptions& global);
+Runner add_reduce(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace mmembed::cli

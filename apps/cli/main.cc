@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
   std::vector<std::pair<CLI::App*, cli::Runner>> commands;
   commands.emplace_back(nullptr, cli::add_inspect(app, global));
   commands.back().first = app.get_subcommand("inspect");
+  commands.emplace_back(nullptr, cli::add_similarity(app, global));
+  commands.back().first = app.get_subcommand("similarity");
+  commands.emplace_back(nullptr, cli::add_reduce(app, global));
+  commands.back().first = app.get_subcommand("reduce");
 
   try {
     app.parse(argc, argv);
