@@ -56,6 +56,7 @@ TEST(Distance, MatchesScipy) {
   const auto x = floats(g["x"]["data"]), y = floats(g["y"]["data"]);
   const std::int64_t n = g["x"]["rows"], m = g["y"]["rows"], d = g["x"]["cols"];
   int checked = 0;
+  double worst_fast = 0, worst_direct = 0;  // relative to max(|ref|, 1e-3)
   for (const auto& c : g["metrics"]) {
     MetricSpec spec{parse_metric(c["metric"].get<std::string>())};
     if (c.contains("p")) {
@@ -81,10 +82,15 @@ TEST(Distance, MatchesScipy) {
         EXPECT_NEAR(single, w, 2 * kU * std::fabs(w) + 1e-12);
         EXPECT_NEAR(ref_out[i * m + j], w, 2 * kU * std::fabs(w) + 1e-12);
         EXPECT_NEAR(fast[i * m + j], w, 1e-6 * std::fabs(w) + 2e-6);
+        const double scale = std::max(std::fabs(w), 1e-3);
+        worst_fast = std::max(worst_fast, std::fabs(fast[i * m + j] - w) / scale);
+        worst_direct = std::max(worst_direct, std::fabs(single - w) / scale);
         ++checked;
       }
     }
   }
+  std::printf("[ scipy   ] %d values: max rel error fast %.2e, direct %.2e\n", checked, worst_fast,
+              worst_direct);
   EXPECT_GT(checked, 300);
 }
 
