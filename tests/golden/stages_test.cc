@@ -17,24 +17,15 @@
 
 #include "compare.h"
 #include "golden.h"
+#include "test_support.h"
 #include "io/checkpoint.h"
 #include "ops/ops.h"
 
 namespace mmembed::golden {
 namespace {
 
-struct Case {
-  std::string model;        // folder under tests/data/models
-  std::string weights;      // "model.safetensors" or "pytorch_model.bin"
-};
-
-std::string case_name(const testing::TestParamInfo<Case>& info) {
-  std::string s = info.param.model + "_" + info.param.weights;
-  for (char& c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return s;
-}
+using Case = testing_support::WeightsCase;
+using testing_support::weights_case_name;
 
 class Stages : public testing::TestWithParam<Case> {
  protected:
@@ -139,7 +130,7 @@ INSTANTIATE_TEST_SUITE_P(Golden, ClipStages,
                                          Case{"clip-tiny-gelu", "pytorch_model.bin"},
                                          Case{"clip-tiny-quickgelu", "model.safetensors"},
                                          Case{"clip-tiny-quickgelu", "pytorch_model.bin"}),
-                         case_name);
+                         weights_case_name);
 
 // ---- sentence-transformers (BERT): BertPooler, mean pooling, Normalize ----
 
@@ -177,7 +168,7 @@ TEST_P(SentenceStages, PoolerMeanPoolingNormalize) {
 INSTANTIATE_TEST_SUITE_P(Golden, SentenceStages,
                          testing::Values(Case{"minilm-tiny-st", "model.safetensors"},
                                          Case{"minilm-tiny-st", "pytorch_model.bin"}),
-                         case_name);
+                         weights_case_name);
 
 // ---- BridgeTower: cross-modal poolers, ITM head, ITC cross head ----
 
@@ -219,7 +210,7 @@ INSTANTIATE_TEST_SUITE_P(Golden, BridgeTowerStages,
                                          Case{"bridgetower-base-tiny", "pytorch_model.bin"},
                                          Case{"bridgetower-large-tiny", "model.safetensors"},
                                          Case{"bridgetower-large-tiny", "pytorch_model.bin"}),
-                         case_name);
+                         weights_case_name);
 
 }  // namespace
 }  // namespace mmembed::golden

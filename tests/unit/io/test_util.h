@@ -2,6 +2,8 @@
 // assertions on exception type + message.
 #pragma once
 
+#include "test_support.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -38,21 +40,7 @@ inline const nlohmann::json& expected() {
   return j;
 }
 
-// Runs `f`, which must throw exactly E (or a subclass), and returns the message; records a
-// failure otherwise.
-template <typename E>
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "did not throw";
-  return {};
-}
+using testing_support::error_of;
 
 inline ::testing::AssertionResult has_all(const std::string& msg,
                                           std::initializer_list<std::string> parts) {

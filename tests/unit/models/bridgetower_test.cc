@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "golden.h"
+#include "test_support.h"
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "io/safetensors.h"
@@ -44,19 +45,7 @@ Tensor golden_input(const std::string& model, const std::string& group, const st
   return m.load(m.entry(model + "/" + group + "/" + name));
 }
 
-template <typename E>
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "did not throw";
-  return {};
-}
+using testing_support::error_of;
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(a.shape(), b.shape());
@@ -79,18 +68,8 @@ const std::set<std::string> kInputs = {"input_ids", "attention_mask", "pixel_val
 // Every named stage against its golden
 // ---------------------------------------------------------------------------------------------
 
-struct Case {
-  std::string model;
-  std::string weights;
-};
-
-std::string case_name(const testing::TestParamInfo<Case>& info) {
-  std::string s = info.param.model + "_" + info.param.weights;
-  for (char& c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return s;
-}
+using Case = testing_support::WeightsCase;
+using testing_support::weights_case_name;
 
 class BridgeTowerGolden : public testing::TestWithParam<Case> {
  protected:
@@ -216,7 +195,7 @@ INSTANTIATE_TEST_SUITE_P(Tiny, BridgeTowerGolden,
                                          Case{"bridgetower-base-tiny", "pytorch_model.bin"},
                                          Case{"bridgetower-large-tiny", "model.safetensors"},
                                          Case{"bridgetower-large-tiny", "pytorch_model.bin"}),
-                         case_name);
+                         weights_case_name);
 
 // ---------------------------------------------------------------------------------------------
 // Heads and weights
