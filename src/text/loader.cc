@@ -426,6 +426,16 @@ std::unique_ptr<Tokenizer> from_tokenizer_json(const TokenizerFiles& f, const Co
   return std::make_unique<PipelineTokenizer>(std::move(parts));
 }
 
+// The post-processor of every legacy converter: `first` sequence `last`, all with type id 0.
+SingleTemplate wrap_sequence(std::int64_t first, std::int64_t last) {
+  SingleTemplate t;
+  t.prefix_ids = {first};
+  t.prefix_types = {0};
+  t.suffix_ids = {last};
+  t.suffix_types = {0};
+  return t;
+}
+
 // Added tokens of a legacy folder: tokenizer_config.json added_tokens_decoder (id -> flags),
 // plus added_tokens.json (content -> id) for tokens not listed there.
 std::vector<AddedToken> legacy_added_tokens(const TokenizerFiles& f, const Configs& c) {
@@ -518,12 +528,8 @@ std::unique_ptr<Tokenizer> from_legacy(const TokenizerFiles& f, const Configs& c
       pres.push_back(make_byte_level(false, true));
       parts.pre_tokenizer = make_pre_sequence(std::move(pres));
       parts.model = std::make_unique<Bpe>(std::move(b), f.origin + "/vocab.json");
-      SingleTemplate t;
-      t.prefix_ids = {special_id("bos_token", "<|startoftext|>")};
-      t.prefix_types = {0};
-      t.suffix_ids = {special_id("eos_token", "<|endoftext|>")};
-      t.suffix_types = {0};
-      parts.post = std::move(t);
+      parts.post = wrap_sequence(special_id("bos_token", "<|startoftext|>"),
+                                 special_id("eos_token", "<|endoftext|>"));
     } else {
       // transformers' RobertaConverter / GPT2Converter.
       parts.kind = TokenizerKind::kByteLevelBpe;
@@ -531,12 +537,7 @@ std::unique_ptr<Tokenizer> from_legacy(const TokenizerFiles& f, const Configs& c
       parts.model = std::make_unique<Bpe>(std::move(b), f.origin + "/vocab.json");
       const bool gpt2 = tclass.rfind("GPT2Tokenizer", 0) == 0 || model_type == "gpt2";
       if (!gpt2) {
-        SingleTemplate t;
-        t.prefix_ids = {special_id("cls_token", "<s>")};
-        t.prefix_types = {0};
-        t.suffix_ids = {special_id("sep_token", "</s>")};
-        t.suffix_types = {0};
-        parts.post = std::move(t);
+        parts.post = wrap_sequence(special_id("cls_token", "<s>"), special_id("sep_token", "</s>"));
       }
     }
   } else if (!f.vocab_txt.empty()) {
@@ -559,12 +560,7 @@ std::unique_ptr<Tokenizer> from_legacy(const TokenizerFiles& f, const Configs& c
         make_bert_normalizer(true, cfg_flag("tokenize_chinese_chars", true), strip, lower);
     parts.pre_tokenizer = make_bert_pre_tokenizer();
     parts.model = std::make_unique<WordPiece>(std::move(w), f.origin + "/vocab.txt");
-    SingleTemplate t;
-    t.prefix_ids = {special_id("cls_token", "[CLS]")};
-    t.prefix_types = {0};
-    t.suffix_ids = {special_id("sep_token", "[SEP]")};
-    t.suffix_types = {0};
-    parts.post = std::move(t);
+    parts.post = wrap_sequence(special_id("cls_token", "[CLS]"), special_id("sep_token", "[SEP]"));
   } else {
     throw IoError(str_cat(f.origin, ": no tokenizer.json, vocab.json + merges.txt, or vocab.txt"));
   }
