@@ -1,0 +1,143 @@
+// The Embedder: one loaded model (BridgeTower, CLIP, sentence-transformers) behind one interface
+// that takes texts, images and image-text pairs and returns embeddings.
+//
+//   auto embedder = mmembed::Embedder::load("BridgeTower/bridgetower-large-itm-mlm-itc-dir");
+//   std::vector<std::string> texts = {"a photo of a cat"};
+//   mmembed::Embeddings t = embedder.embed_texts(texts);               // [1, 512], L2-normalised
+//   std::vector<mmembed::Image> images = {mmembed::Image::read("cat.jpg")};
+//   mmembed::Embeddings j = embedder.embed_pairs(images, texts);       // cross_embeds
+//   std::vector<mmembed::MatchScore> m = embedder.match(images, texts); // ITM probability
+//
+// What each model family returns (ModelInfo::family):
+//   "bridgetower"  texts: ITC text_embeds (text tower only); images: ITC image_embeds (vision
+//                  tower only); pairs: ITC cross_embeds (the joint embedding); match: ITM.
+//                  Needs a checkpoint with ITC heads (bridgetower-large-itm-mlm-itc) for the
+//                  embeddings; the base checkpoints have none and refuse with Unsupported.
+//   "clip"         texts / images: the projected, L2-normalised text / image embeddings; pairs
+//                  are unsupported; match: cosine similarity and logit_scale.
+//   "sentence-transformers"  texts only, pooled and normalised as the model's modules say.
+// Embeddings are float32, row-major; row i belongs to input i. A model's results do not depend
+// on how inputs are grouped into batches (within 1e-6).
+//
+// Errors: the first invalid input throws (InvalidArgument naming its index and the problem: an
+// empty text, a text over the length limit under TextOverflow::kError, an image too large for
+// the pixel limit), before any model work. Callers that want one bad item to fail alone (the
+// batch `embed` command) validate and decode per item first.
+//
+// Thread-safety: an Embedder is immutable after load(); every const method may run from several
+// threads at once. The compute threads are process-wide (EmbedderOptions::threads).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace mmembed {
+
+// Pillow's Image.MAX_IMAGE_PIXELS: larger images are refused before any pixel is decoded.
+inline constexpr std::int64_t kDefaultMaxImagePixels = 89'478'485;
+
+// A decoded 8-bit RGB image, as `PIL.Image.open(f).convert("RGB")` gives it.
+struct Image {
+  std::int64_t height = 0;
+  std::int64_t width = 0;
+  std::vector<std::uint8_t> rgb;  // height * width * 3 bytes, row-major, channels last
+  std::string name;               // the file (or caller's name), used in error messages
+
+  // Reads and decodes JPEG, PNG or WebP (by content, not by extension). Throws IoError
+  // (unreadable), FormatError (corrupt or truncated), Unsupported (GIF/BMP/TIFF),
+  // InvalidArgument (over max_pixels; 0 disables the check). Messages start with the path.
+  static Image read(const std::string& path, std::int64_t max_pixels = kDefaultMaxImagePixels);
+  static Image decode(const void* data, std::size_t size, const std::string& name,
+                      std::int64_t max_pixels = kDefaultMaxImagePixels);
+};
+
+enum class InputKind { kText, kImage, kPair };
+const char* input_kind_name(InputKind kind);  // "text", "image", "pair"
+
+// What to do with a text longer than the model's token limit.
+enum class TextOverflow {
+  kTruncate,  // cut it (the reference's truncation=True); Embeddings::truncated_tokens says how much
+  kError,     // throw InvalidArgument naming the text
+};
+
+struct EmbedderOptions {
+  // Compute threads for the whole process (kernels and GEMM); 0 = all hardware threads.
+  int threads = 0;
+  // Largest number of inputs run through the model at once (memory bound, not a result knob).
+  std::size_t batch_size = 8;
+  TextOverflow text_overflow = TextOverflow::kTruncate;
+};
+
+struct ModelInfo {
+  std::string family;      // "bridgetower", "clip", "sentence-transformers"
+  std::string model_type;  // config.json model_type ("bridgetower", "clip", "bert", ...)
+  std::string path;        // the model folder
+  std::size_t dim = 0;     // embedding width
+  std::size_t max_text_tokens = 0;  // special tokens included
+  bool text = false, image = false, pair = false, match = false;  // supported calls
+  // Why a call is unsupported, e.g. "the checkpoint has no ITC heads (itc_text_head ...)".
+  std::string unsupported_reason;
+  bool supports(InputKind kind) const;
+};
+
+struct Embeddings {
+  std::size_t rows = 0;
+  std::size_t dim = 0;
+  std::vector<float> data;  // rows * dim, row-major
+  // Per row: token ids cut from a text input (0 when nothing was cut or the row has no text).
+  std::vector<int> truncated_tokens;
+
+  std::span<const float> row(std::size_t i) const { return {data.data() + i * dim, dim}; }
+};
+
+// How well image i matches text i.
+struct MatchScore {
+  // BridgeTower: softmax(itm_logits)[1], the image-text-matching head's probability.
+  // CLIP: absent (CLIP has no matching head; use `cosine`).
+  std::optional<double> probability;
+  std::optional<double> logit_no_match, logit_match;  // BridgeTower ITM logits
+  // Cosine of the image and text embeddings when the model has them (BridgeTower ITC, CLIP).
+  std::optional<double> cosine;
+  // CLIP: cosine * exp(logit_scale), the logit the zero-shot softmax uses.
+  std::optional<double> scaled_logit;
+  int truncated_tokens = 0;
+};
+
+namespace embed {
+class ModelAdapter;
+}
+
+class Embedder {
+ public:
+  // `model` is a model folder (config.json + weights + tokenizer + preprocessor files). The
+  // family is read from it (modules.json -> sentence-transformers, else config.json
+  // model_type). Throws IoError / FormatError naming the missing or malformed file,
+  // Unsupported for a model type this build does not run.
+  static Embedder load(const std::string& model, const EmbedderOptions& options = {});
+
+  const ModelInfo& info() const;
+  const EmbedderOptions& options() const;
+
+  Embeddings embed_texts(std::span<const std::string> texts) const;
+  Embeddings embed_images(std::span<const Image> images) const;
+  // Joint embedding of image i with text i (images.size() == texts.size()).
+  Embeddings embed_pairs(std::span<const Image> images, std::span<const std::string> texts) const;
+  // Image i against text i (images.size() == texts.size()).
+  std::vector<MatchScore> match(std::span<const Image> images,
+                                std::span<const std::string> texts) const;
+
+  // The family adapter (for the layers above: classification, benchmarks).
+  const embed::ModelAdapter& adapter() const { return *adapter_; }
+
+ private:
+  Embedder() = default;
+  std::shared_ptr<const embed::ModelAdapter> adapter_;
+  EmbedderOptions options_;
+};
+
+}  // namespace mmembed

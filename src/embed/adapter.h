@@ -1,0 +1,63 @@
+// The seam between the Embedder facade (include/mmembed/embedder.h) and one model family.
+//
+// A family adapter owns its tokenizer, image processor and model, and implements the calls its
+// family supports; the others keep the default, which throws Unsupported with
+// info().unsupported_reason. The facade has already checked the inputs (non-empty texts, equal
+// pair counts) and splits the work into batches of at most options.batch_size, so an adapter
+// sees 1..batch_size items per call.
+//
+// Adding a family: write `std::unique_ptr<ModelAdapter> make_<family>_adapter(const ModelFolder&,
+// const EmbedderOptions&)` in src/embed/<family>_adapter.cc and add it to detect_family() /
+// make_adapter() in src/embed/embedder.cc.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/config.h"
+#include "mmembed/embedder.h"
+
+namespace mmembed::embed {
+
+// A model folder and its parsed config.json.
+struct ModelFolder {
+  std::string dir;
+  io::ConfigReader config;
+  bool has_file(const std::string& name) const;
+  std::string file(const std::string& name) const;  // dir + "/" + name
+};
+
+class ModelAdapter {
+ public:
+  virtual ~ModelAdapter() = default;
+  virtual const ModelInfo& info() const = 0;
+
+  virtual Embeddings embed_texts(std::span<const std::string> texts) const;
+  virtual Embeddings embed_images(std::span<const Image> images) const;
+  virtual Embeddings embed_pairs(std::span<const Image> images,
+                                 std::span<const std::string> texts) const;
+  virtual std::vector<MatchScore> match(std::span<const Image> images,
+                                        std::span<const std::string> texts) const;
+
+ protected:
+  [[noreturn]] void unsupported(InputKind kind) const;
+  [[noreturn]] void unsupported(const char* call) const;
+};
+
+// Helpers shared by the adapters.
+// Throws Unsupported: "<path>: this <family> model does not support <call>: <reason>".
+[[noreturn]] void throw_unsupported(const ModelInfo& info, const std::string& call);
+// A U8 [H, W, 3] tensor viewing the image's bytes (no copy; valid while `image` lives).
+Tensor image_view(const Image& image);
+// [B, C] f32 tensor -> Embeddings (copies).
+Embeddings to_embeddings(const Tensor& rows);
+// Appends `more` below `into` (same dim).
+void append_rows(Embeddings& into, const Embeddings& more);
+
+std::unique_ptr<ModelAdapter> make_bridgetower_adapter(const ModelFolder& folder,
+                                                       const EmbedderOptions& options);
+
+}  // namespace mmembed::embed

@@ -1,0 +1,174 @@
+// BridgeTower behind the Embedder: RoBERTa tokenizer + BridgeTowerImageProcessor (as
+// BridgeTowerProcessor calls it) + the model's ITC / ITM heads.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "core/check.h"
+#include "embed/adapter.h"
+#include "models/bridgetower/bridgetower.h"
+#include "mmembed/error.h"
+#include "text/tokenizer.h"
+#include "vision/processor.h"
+
+namespace mmembed::embed {
+namespace {
+
+namespace bt = models::bridgetower;
+
+struct TokenBatch {
+  Tensor ids, mask;
+  std::vector<int> truncated;
+};
+
+class BridgeTowerAdapter final : public ModelAdapter {
+ public:
+  BridgeTowerAdapter(const ModelFolder& folder, const EmbedderOptions& options)
+      : options_(options),
+        model_(bt::BridgeTower::load(folder.dir)),
+        tokenizer_(text::load_tokenizer(folder.dir)),
+        processor_(processor_options(folder)) {
+    const bt::Config& c = model_.config();
+    const auto [crop_h, crop_w] = processor_.crop_size();
+    MMEMBED_CHECK(crop_h == c.vision.image_size && crop_w == c.vision.image_size, Unsupported,
+                  folder.file("preprocessor_config.json"), ": images are cropped to ", crop_w,
+                  "x", crop_h, " but the vision tower takes ", c.vision.image_size, "x",
+                  c.vision.image_size, " (config.json vision_config.image_size); "
+                  "interpolating position embeddings is not supported");
+    info_.family = "bridgetower";
+    info_.model_type = "bridgetower";
+    info_.path = folder.dir;
+    // RoBERTa positions start after the padding index: max_position_embeddings - (pad + 1)
+    // tokens fit. The tokenizer's own limit (model_max_length) may be larger than what a
+    // (small) model takes; the reference would fail there, we cut to what the model takes.
+    const std::int64_t model_limit = c.text.max_position_embeddings - (c.text.pad_token_id + 1);
+    MMEMBED_CHECK(model_limit >= 2, FormatError, folder.file("config.json"),
+                  ": text_config.max_position_embeddings ", c.text.max_position_embeddings,
+                  " leaves no room for tokens");
+    max_tokens_ = std::min(tokenizer_->max_length(), static_cast<std::size_t>(model_limit));
+    info_.max_text_tokens = max_tokens_;
+    const bool itc = model_.has_itc_heads();
+    info_.dim = static_cast<std::size_t>(itc ? c.contrastive_hidden_size.value_or(c.hidden_size)
+                                             : 2 * c.hidden_size);
+    info_.text = info_.image = info_.pair = itc;
+    info_.match = model_.has_itm_head();
+    if (!itc) {
+      info_.unsupported_reason =
+          "the checkpoint has no contrastive (ITC) heads (itc_text_head, itc_image_head, "
+          "itc_cross_modal_head), so it has no embeddings; use a checkpoint trained with them, "
+          "e.g. BridgeTower/bridgetower-large-itm-mlm-itc";
+      if (!info_.match) info_.unsupported_reason += ", and no ITM head (itm_score) either";
+    } else if (!info_.match) {
+      info_.unsupported_reason = "the checkpoint has no image-text matching head (itm_score)";
+    }
+  }
+
+  const ModelInfo& info() const override { return info_; }
+
+  Embeddings embed_texts(std::span<const std::string> texts) const override {
+    TokenBatch t = tokenize(texts);
+    Embeddings e = to_embeddings(model_.embed_text(t.ids, t.mask));
+    e.truncated_tokens = t.truncated;
+    return e;
+  }
+
+  Embeddings embed_images(std::span<const Image> images) const override {
+    return to_embeddings(model_.embed_image(pixels(images)));
+  }
+
+  Embeddings embed_pairs(std::span<const Image> images,
+                         std::span<const std::string> texts) const override {
+    TokenBatch t = tokenize(texts);
+    Embeddings e = to_embeddings(model_.embed_pair(t.ids, t.mask, pixels(images)));
+    e.truncated_tokens = t.truncated;
+    return e;
+  }
+
+  std::vector<MatchScore> match(std::span<const Image> images,
+                                std::span<const std::string> texts) const override {
+    TokenBatch t = tokenize(texts);
+    const bt::JointOutput out = model_.forward(t.ids, t.mask, pixels(images));
+    MMEMBED_ASSERT(out.itm_logits && out.itm_match_probability);
+    std::vector<MatchScore> scores(texts.size());
+    const float* logits = out.itm_logits->data<float>();
+    const float* prob = out.itm_match_probability->data<float>();
+    for (std::size_t i = 0; i < scores.size(); ++i) {
+      MatchScore& s = scores[i];
+      s.logit_no_match = logits[2 * i];
+      s.logit_match = logits[2 * i + 1];
+      s.probability = prob[i];
+      s.truncated_tokens = t.truncated[i];
+      if (out.text_embeds && out.image_embeds) {
+        const std::int64_t C = out.text_embeds->dim(1);
+        const float* a = out.text_embeds->data<float>() + i * C;
+        const float* b = out.image_embeds->data<float>() + i * C;
+        double dot = 0, na = 0, nb = 0;
+        for (std::int64_t k = 0; k < C; ++k) {
+          dot += double(a[k]) * b[k];
+          na += double(a[k]) * a[k];
+          nb += double(b[k]) * b[k];
+        }
+        s.cosine = dot / std::sqrt(na * nb);
+      }
+    }
+    return scores;
+  }
+
+ private:
+  static vision::ImageProcessorOptions processor_options(const ModelFolder& folder) {
+    const std::string path = folder.file("preprocessor_config.json");
+    MMEMBED_CHECK(folder.has_file("preprocessor_config.json"), IoError, folder.dir,
+                  ": no preprocessor_config.json (the image processor's settings)");
+    // The bridgetower-base Hub file has no image_processor_type: it is BridgeTower's.
+    const vision::ProcessorKind fallback = vision::ProcessorKind::BridgeTower;
+    vision::ImageProcessorOptions o = vision::ImageProcessorOptions::from_json_file(path, &fallback);
+    MMEMBED_CHECK(o.kind == vision::ProcessorKind::BridgeTower, Unsupported, path,
+                  ": a BridgeTower model needs BridgeTowerImageProcessor settings");
+    return o;
+  }
+
+  TokenBatch tokenize(std::span<const std::string> texts) const {
+    text::BatchOptions options;
+    options.encode.max_length = max_tokens_;
+    options.encode.truncation = options_.text_overflow == TextOverflow::kError
+                                    ? text::Truncation::kError
+                                    : text::Truncation::kTruncate;
+    std::vector<std::string_view> views(texts.begin(), texts.end());
+    const std::vector<text::Encoding> enc = tokenizer_->encode_batch(views, options);
+    const std::int64_t B = static_cast<std::int64_t>(enc.size());
+    const std::int64_t L = B ? static_cast<std::int64_t>(enc[0].ids.size()) : 0;
+    TokenBatch t{Tensor::empty(DType::I64, {B, L}), Tensor::empty(DType::I64, {B, L}), {}};
+    auto* ids = t.ids.data<std::int64_t>();
+    auto* mask = t.mask.data<std::int64_t>();
+    for (std::int64_t b = 0; b < B; ++b) {
+      std::copy(enc[b].ids.begin(), enc[b].ids.end(), ids + b * L);
+      std::copy(enc[b].attention_mask.begin(), enc[b].attention_mask.end(), mask + b * L);
+      t.truncated.push_back(enc[b].truncated_tokens);
+    }
+    return t;
+  }
+
+  Tensor pixels(std::span<const Image> images) const {
+    std::vector<Tensor> views;
+    views.reserve(images.size());
+    for (const Image& im : images) views.push_back(image_view(im));
+    return processor_.preprocess(views).pixel_values;
+  }
+
+  EmbedderOptions options_;
+  bt::BridgeTower model_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+  vision::ImageProcessor processor_;
+  ModelInfo info_;
+  std::size_t max_tokens_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelAdapter> make_bridgetower_adapter(const ModelFolder& folder,
+                                                       const EmbedderOptions& options) {
+  return std::make_unique<BridgeTowerAdapter>(folder, options);
+}
+
+}  // namespace mmembed::embed

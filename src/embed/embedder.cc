@@ -1,0 +1,263 @@
+// The Embedder facade: finds the model family, checks inputs, splits work into batches.
+#include "mmembed/embedder.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "core/check.h"
+#include "embed/adapter.h"
+#include "kernels/parallel.h"
+#include "mmembed/error.h"
+#include "vision/decode.h"
+
+namespace mmembed {
+
+namespace fs = std::filesystem;
+
+// ---- Image ----
+
+namespace {
+Image from_decoded(vision::DecodedImage&& decoded, const std::string& name) {
+  Image image;
+  image.height = decoded.rgb.dim(0);
+  image.width = decoded.rgb.dim(1);
+  const auto* px = decoded.rgb.data<std::uint8_t>();
+  image.rgb.assign(px, px + decoded.rgb.numel());
+  image.name = name;
+  return image;
+}
+}  // namespace
+
+Image Image::read(const std::string& path, std::int64_t max_pixels) {
+  vision::DecodeOptions options;
+  options.max_pixels = max_pixels;
+  return from_decoded(vision::read_image(path, options), path);
+}
+
+Image Image::decode(const void* data, std::size_t size, const std::string& name,
+                    std::int64_t max_pixels) {
+  vision::DecodeOptions options;
+  options.max_pixels = max_pixels;
+  return from_decoded(
+      vision::decode_image(static_cast<const std::uint8_t*>(data), size, name, options), name);
+}
+
+const char* input_kind_name(InputKind kind) {
+  switch (kind) {
+    case InputKind::kText: return "text";
+    case InputKind::kImage: return "image";
+    case InputKind::kPair: return "pair";
+  }
+  return "?";
+}
+
+bool ModelInfo::supports(InputKind kind) const {
+  switch (kind) {
+    case InputKind::kText: return text;
+    case InputKind::kImage: return image;
+    case InputKind::kPair: return pair;
+  }
+  return false;
+}
+
+// ---- adapter helpers ----
+
+namespace embed {
+
+bool ModelFolder::has_file(const std::string& name) const {
+  std::error_code ec;
+  return fs::is_regular_file(fs::path(dir) / name, ec);
+}
+
+std::string ModelFolder::file(const std::string& name) const {
+  return (fs::path(dir) / name).string();
+}
+
+void throw_unsupported(const ModelInfo& i, const std::string& call) {
+  throw Unsupported(str_cat(i.path, ": this ", i.family, " model does not support ", call,
+                            i.unsupported_reason.empty() ? "" : ": ", i.unsupported_reason));
+}
+
+void ModelAdapter::unsupported(const char* call) const { throw_unsupported(info(), call); }
+
+void ModelAdapter::unsupported(InputKind kind) const {
+  unsupported(str_cat(input_kind_name(kind), " embeddings").c_str());
+}
+
+Embeddings ModelAdapter::embed_texts(std::span<const std::string>) const {
+  unsupported(InputKind::kText);
+}
+Embeddings ModelAdapter::embed_images(std::span<const Image>) const {
+  unsupported(InputKind::kImage);
+}
+Embeddings ModelAdapter::embed_pairs(std::span<const Image>, std::span<const std::string>) const {
+  unsupported(InputKind::kPair);
+}
+std::vector<MatchScore> ModelAdapter::match(std::span<const Image>,
+                                            std::span<const std::string>) const {
+  unsupported("image-text matching");
+}
+
+Tensor image_view(const Image& image) {
+  return Tensor::borrow(image.rgb.data(), DType::U8, {image.height, image.width, 3});
+}
+
+Embeddings to_embeddings(const Tensor& rows) {
+  MMEMBED_ASSERT(rows.shape().size() == 2 && rows.dtype() == DType::F32);
+  Embeddings e;
+  e.rows = static_cast<std::size_t>(rows.dim(0));
+  e.dim = static_cast<std::size_t>(rows.dim(1));
+  const float* p = rows.data<float>();
+  e.data.assign(p, p + rows.numel());
+  e.truncated_tokens.assign(e.rows, 0);
+  return e;
+}
+
+void append_rows(Embeddings& into, const Embeddings& more) {
+  if (into.rows == 0 && into.data.empty()) into.dim = more.dim;
+  MMEMBED_ASSERT(into.dim == more.dim);
+  into.rows += more.rows;
+  into.data.insert(into.data.end(), more.data.begin(), more.data.end());
+  into.truncated_tokens.insert(into.truncated_tokens.end(), more.truncated_tokens.begin(),
+                               more.truncated_tokens.end());
+}
+
+}  // namespace embed
+
+// ---- Embedder ----
+
+namespace {
+
+enum class Family { kBridgeTower, kClip, kSentence };
+
+Family detect_family(const embed::ModelFolder& folder) {
+  if (folder.has_file("modules.json")) return Family::kSentence;
+  const std::string type = folder.config.optional<std::string>("model_type", "");
+  if (type == "bridgetower") return Family::kBridgeTower;
+  if (type == "clip") return Family::kClip;
+  throw Unsupported(str_cat(
+      folder.file("config.json"), ": model_type '", type,
+      "' is not supported (supported: bridgetower, clip, and sentence-transformers folders "
+      "with a modules.json)"));
+}
+
+std::unique_ptr<embed::ModelAdapter> make_adapter(Family family, const embed::ModelFolder& folder,
+                                                  const EmbedderOptions& options) {
+  switch (family) {
+    case Family::kBridgeTower: return embed::make_bridgetower_adapter(folder, options);
+    case Family::kClip:
+    case Family::kSentence: break;
+  }
+  throw Unsupported(str_cat(folder.dir, ": this build has no ",
+                            family == Family::kClip ? "CLIP" : "sentence-transformers",
+                            " model support yet"));
+}
+
+bool blank(const std::string& text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](unsigned char c) { return std::isspace(c) != 0; });
+}
+
+void check_texts(std::span<const std::string> texts) {
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    MMEMBED_CHECK(!blank(texts[i]), InvalidArgument, "text ", i,
+                  texts[i].empty() ? " is empty" : " is only whitespace",
+                  ": there is nothing to embed");
+  }
+}
+
+void check_images(std::span<const Image> images) {
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const Image& im = images[i];
+    const std::string name = im.name.empty() ? str_cat("image ", i) : im.name;
+    MMEMBED_CHECK(im.height > 0 && im.width > 0, InvalidArgument, name, ": empty image (",
+                  im.width, "x", im.height, ")");
+    MMEMBED_CHECK(im.rgb.size() == static_cast<std::size_t>(im.height * im.width * 3),
+                  InvalidArgument, name, ": ", im.rgb.size(), " bytes for a ", im.width, "x",
+                  im.height, " RGB image (expected ", im.height * im.width * 3, ")");
+  }
+}
+
+void check_pairs(std::span<const Image> images, std::span<const std::string> texts) {
+  MMEMBED_CHECK(images.size() == texts.size(), InvalidArgument, "pairs need as many images (",
+                images.size(), ") as texts (", texts.size(), ")");
+  check_images(images);
+  check_texts(texts);
+}
+
+}  // namespace
+
+Embedder Embedder::load(const std::string& model, const EmbedderOptions& options) {
+  MMEMBED_CHECK(options.batch_size >= 1, InvalidArgument, "batch size must be at least 1");
+  std::error_code ec;
+  if (!fs::exists(model, ec)) throw IoError(str_cat("model '", model, "': no such directory"));
+  MMEMBED_CHECK(fs::is_directory(model, ec), IoError, "model '", model,
+                "' is not a directory (a model is a folder with config.json, the weights, the "
+                "tokenizer and preprocessor files)");
+  const std::string config_path = (fs::path(model) / "config.json").string();
+  MMEMBED_CHECK(fs::is_regular_file(config_path, ec), IoError, "model '", model,
+                "': no config.json (is this a Hugging Face model folder?)");
+  kernels::set_num_threads(options.threads);
+  embed::ModelFolder folder{model, io::ConfigReader::from_file(config_path)};
+  Embedder e;
+  e.options_ = options;
+  e.adapter_ = make_adapter(detect_family(folder), folder, options);
+  return e;
+}
+
+const ModelInfo& Embedder::info() const { return adapter_->info(); }
+const EmbedderOptions& Embedder::options() const { return options_; }
+
+Embeddings Embedder::embed_texts(std::span<const std::string> texts) const {
+  if (!info().text) embed::throw_unsupported(info(), "text embeddings");
+  check_texts(texts);
+  Embeddings out;
+  out.dim = info().dim;
+  for (std::size_t i = 0; i < texts.size(); i += options_.batch_size) {
+    const std::size_t n = std::min(options_.batch_size, texts.size() - i);
+    embed::append_rows(out, adapter_->embed_texts(texts.subspan(i, n)));
+  }
+  return out;
+}
+
+Embeddings Embedder::embed_images(std::span<const Image> images) const {
+  if (!info().image) embed::throw_unsupported(info(), "image embeddings");
+  check_images(images);
+  Embeddings out;
+  out.dim = info().dim;
+  for (std::size_t i = 0; i < images.size(); i += options_.batch_size) {
+    const std::size_t n = std::min(options_.batch_size, images.size() - i);
+    embed::append_rows(out, adapter_->embed_images(images.subspan(i, n)));
+  }
+  return out;
+}
+
+Embeddings Embedder::embed_pairs(std::span<const Image> images,
+                                 std::span<const std::string> texts) const {
+  if (!info().pair) embed::throw_unsupported(info(), "pair embeddings");
+  check_pairs(images, texts);
+  Embeddings out;
+  out.dim = info().dim;
+  for (std::size_t i = 0; i < images.size(); i += options_.batch_size) {
+    const std::size_t n = std::min(options_.batch_size, images.size() - i);
+    embed::append_rows(out, adapter_->embed_pairs(images.subspan(i, n), texts.subspan(i, n)));
+  }
+  return out;
+}
+
+std::vector<MatchScore> Embedder::match(std::span<const Image> images,
+                                        std::span<const std::string> texts) const {
+  if (!info().match) embed::throw_unsupported(info(), "image-text matching");
+  check_pairs(images, texts);
+  std::vector<MatchScore> out;
+  out.reserve(images.size());
+  for (std::size_t i = 0; i < images.size(); i += options_.batch_size) {
+    const std::size_t n = std::min(options_.batch_size, images.size() - i);
+    auto part = adapter_->match(images.subspan(i, n), texts.subspan(i, n));
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
+}
+
+}  // namespace mmembed

@@ -1,0 +1,185 @@
+// The Embedder facade: model discovery, input checks, batching independence, error messages.
+// Parity with the reference lives in tests/golden/embedder_test.cc.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "mmembed/embedder.h"
+#include "mmembed/error.h"
+#include "test_support.h"
+
+namespace mmembed {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::error_of;
+
+const std::string kData = MMEMBED_TEST_DATA_DIR;
+const std::string kLarge = kData + "/models/bridgetower-large-tiny";
+
+fs::path temp_dir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("mmembed_embedder_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+const Embedder& large() {
+  static const Embedder e = [] {
+    EmbedderOptions o;
+    o.batch_size = 8;
+    return Embedder::load(kLarge, o);
+  }();
+  return e;
+}
+
+TEST(Embedder, MissingModelNamesThePath) {
+  const std::string msg = error_of<IoError>([] { Embedder::load("/nonexistent/model-dir"); });
+  EXPECT_NE(msg.find("/nonexistent/model-dir"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("no such directory"), std::string::npos) << msg;
+}
+
+TEST(Embedder, FolderWithoutConfig) {
+  const fs::path dir = temp_dir("noconfig");
+  const std::string msg = error_of<IoError>([&] { Embedder::load(dir.string()); });
+  EXPECT_NE(msg.find("config.json"), std::string::npos) << msg;
+}
+
+TEST(Embedder, FileInsteadOfFolder) {
+  const std::string msg =
+      error_of<IoError>([] { Embedder::load(kLarge + "/config.json"); });
+  EXPECT_NE(msg.find("not a directory"), std::string::npos) << msg;
+}
+
+TEST(Embedder, UnknownModelType) {
+  const fs::path dir = temp_dir("gpt2");
+  std::ofstream(dir / "config.json") << R"({"model_type": "gpt2"})";
+  const std::string msg = error_of<Unsupported>([&] { Embedder::load(dir.string()); });
+  EXPECT_NE(msg.find("gpt2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("bridgetower"), std::string::npos) << msg;
+}
+
+TEST(Embedder, ZeroBatchSizeIsRefused) {
+  EmbedderOptions o;
+  o.batch_size = 0;
+  EXPECT_THROW(Embedder::load(kLarge, o), InvalidArgument);
+}
+
+TEST(Embedder, EmptyAndBlankTextsAreRefusedByIndex) {
+  const std::vector<std::string> texts = {"a cat", ""};
+  std::string msg = error_of<InvalidArgument>([&] { large().embed_texts(texts); });
+  EXPECT_NE(msg.find("text 1 is empty"), std::string::npos) << msg;
+  const std::vector<std::string> blank = {" \t\n"};
+  msg = error_of<InvalidArgument>([&] { large().embed_texts(blank); });
+  EXPECT_NE(msg.find("text 0 is only whitespace"), std::string::npos) << msg;
+}
+
+TEST(Embedder, PairCountsMustAgree) {
+  const std::vector<Image> images = {Image::read(kData + "/images/cat_landscape.jpg")};
+  const std::vector<std::string> texts = {"a cat", "a dog"};
+  const std::string msg = error_of<InvalidArgument>([&] { large().embed_pairs(images, texts); });
+  EXPECT_NE(msg.find("as many images (1) as texts (2)"), std::string::npos) << msg;
+  EXPECT_THROW(large().match(images, texts), InvalidArgument);
+}
+
+TEST(Embedder, MalformedImageBufferIsRefused) {
+  Image bad;
+  bad.height = 2;
+  bad.width = 2;
+  bad.rgb.assign(5, 0);
+  bad.name = "bad.png";
+  const std::vector<Image> images = {bad};
+  const std::string msg = error_of<InvalidArgument>([&] { large().embed_images(images); });
+  EXPECT_NE(msg.find("bad.png"), std::string::npos) << msg;
+}
+
+TEST(Embedder, ImageReadErrorsNameTheFile) {
+  std::string msg = error_of<IoError>([] { Image::read("/nonexistent/cat.jpg"); });
+  EXPECT_NE(msg.find("/nonexistent/cat.jpg"), std::string::npos) << msg;
+  const fs::path dir = temp_dir("corrupt");
+  std::ofstream(dir / "corrupt.jpg") << "\xff\xd8\xff\xe0 this is not a jpeg";
+  msg = error_of<FormatError>([&] { Image::read((dir / "corrupt.jpg").string()); });
+  EXPECT_NE(msg.find("corrupt.jpg"), std::string::npos) << msg;
+  const std::string html = "<html><body>not found</body></html>";
+  msg = error_of<FormatError>([&] { Image::decode(html.data(), html.size(), "page.html"); });
+  EXPECT_NE(msg.find("page.html"), std::string::npos) << msg;
+}
+
+TEST(Embedder, PixelLimitIsConfigurable) {
+  const std::string path = kData + "/images/cat_landscape.jpg";
+  const Image ok = Image::read(path);
+  EXPECT_GT(ok.width * ok.height, 100);
+  EXPECT_THROW(Image::read(path, 100), InvalidArgument);
+}
+
+double max_abs_diff(std::span<const float> a, std::span<const float> b) {
+  double d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, double(std::abs(a[i] - b[i])));
+  return d;
+}
+
+// A text embedded alone and inside a batch of 8 with longer texts agree within 1e-6.
+TEST(Embedder, TextEmbeddingDoesNotDependOnBatchComposition) {
+  const std::vector<std::string> alone = {"a cat"};
+  std::vector<std::string> batch = {
+      "a motorcycle parked in a garage next to a red car and a bicycle",
+      "a cat",
+      "two dogs running on the beach at sunset while people watch from the pier",
+      "an old photograph of a train station with many travellers waiting on the platform",
+      "a bowl of fruit",
+      "a man riding a horse through a field of yellow flowers under a cloudy sky",
+      "the view from the top of a mountain with snow and a frozen lake below it",
+      "a black and white drawing of a city skyline at night with lights in the windows"};
+  const Embeddings one = large().embed_texts(alone);
+  const Embeddings many = large().embed_texts(batch);
+  ASSERT_EQ(one.rows, 1u);
+  ASSERT_EQ(many.rows, 8u);
+  EXPECT_LE(max_abs_diff(one.row(0), many.row(1)), 1e-6);
+  double norm = 0;
+  for (float v : one.row(0)) norm += double(v) * v;
+  EXPECT_NEAR(norm, 1.0, 1e-5);  // ITC embeddings are L2-normalised
+}
+
+TEST(Embedder, PairEmbeddingDoesNotDependOnBatchSize) {
+  const std::vector<Image> images = {Image::read(kData + "/images/cat_landscape.jpg"),
+                                     Image::read(kData + "/images/motorcycle_left.jpg"),
+                                     Image::read(kData + "/images/motorcycle_portrait.jpg")};
+  const std::vector<std::string> texts = {"a cat", "a motorcycle parked across from livestock",
+                                          "a motorcycle on a platform in a garage"};
+  EmbedderOptions o;
+  o.batch_size = 1;
+  const Embedder one_by_one = Embedder::load(kLarge, o);
+  const Embeddings a = one_by_one.embed_pairs(images, texts);
+  const Embeddings b = large().embed_pairs(images, texts);
+  ASSERT_EQ(a.rows, 3u);
+  ASSERT_EQ(b.rows, 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_LE(max_abs_diff(a.row(i), b.row(i)), 1e-6) << i;
+}
+
+TEST(Embedder, LongTextIsTruncatedAndReportedOrRefused) {
+  std::string long_text;
+  for (int i = 0; i < 700; ++i) long_text += "cat ";
+  const std::vector<std::string> texts = {long_text, "a cat"};
+  const Embeddings e = large().embed_texts(texts);
+  ASSERT_EQ(e.truncated_tokens.size(), 2u);
+  EXPECT_GT(e.truncated_tokens[0], 0);
+  EXPECT_EQ(e.truncated_tokens[1], 0);
+  EmbedderOptions strict;
+  strict.text_overflow = TextOverflow::kError;
+  const Embedder refuse = Embedder::load(kLarge, strict);
+  EXPECT_THROW(refuse.embed_texts(texts), InvalidArgument);
+}
+
+TEST(Embedder, EmptyBatchesGiveEmptyResults) {
+  const Embeddings e = large().embed_texts({});
+  EXPECT_EQ(e.rows, 0u);
+  EXPECT_EQ(e.dim, 16u);
+  EXPECT_TRUE(large().match({}, {}).empty());
+}
+
+}  // namespace
+}  // namespace mmembed
