@@ -19,5 +19,7 @@ using Runner = std::function<int()>;
 Runner add_inspect(CLI::App& app, const GlobalOptions& global);
 Runner add_similarity(CLI::App& app, const GlobalOptions& global);
 Runner add_reduce(CLI::App& app, const GlobalOptions& global);
+Runner add_embed(CLI::App& app, const GlobalOptions& global);
+Runner add_match(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace mmembed::cli

@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
   commands.back().first = app.get_subcommand("similarity");
   commands.emplace_back(nullptr, cli::add_reduce(app, global));
   commands.back().first = app.get_subcommand("reduce");
+  commands.emplace_back(nullptr, cli::add_embed(app, global));
+  commands.back().first = app.get_subcommand("embed");
+  commands.emplace_back(nullptr, cli::add_match(app, global));
+  commands.back().first = app.get_subcommand("match");
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,6 @@
 #include "vision/decode.h"
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -69,8 +70,10 @@ DecodedImage decode_image(const std::uint8_t* data, std::size_t size, const std:
 }
 
 DecodedImage read_image(const std::string& path, const DecodeOptions& options) {
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open");
+  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open (",
+                errno ? std::strerror(errno) : "unknown reason", ")");
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                                   std::istreambuf_iterator<char>());
   MMEMBED_CHECK(!in.bad(), IoError, path, ": read error");
