@@ -132,11 +132,11 @@ def pip_download(requirement: str, filename: str, downloads: Path) -> Path:
     print(f"fetch: {' '.join(cmd)}", file=sys.stderr)
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=900)
+                              timeout=420)
     except FileNotFoundError as e:
         raise FetchError(f"cannot run pip ({e})") from e
     except subprocess.TimeoutExpired as e:
-        raise FetchError(f"pip download {requirement} timed out after 900 s") from e
+        raise FetchError(f"pip download {requirement} timed out after 420 s") from e
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.strip().splitlines()[-5:])
         raise FetchError(f"pip download {requirement} failed (exit {proc.returncode}):\n{tail}")
