@@ -26,6 +26,8 @@ from common import SEED, dump_json, write_json
 TEXTS = list(corpus.LESSON)  # ex1 motorcycle, ex2 motorcycle, ex3 cat
 IMAGES = ["images/motorcycle_left.jpg", "images/motorcycle_portrait.jpg", "images/cat_landscape.jpg"]
 EXTRA_TEXTS = ["a bunch of cats laying on a tower.", "two dogs in a car"]
+ZERO_SHOT_LABELS = ["a cat", "a motorcycle", "a car"]
+ZERO_SHOT_TEMPLATE = "a photo of {}"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -400,6 +402,23 @@ def run_clip(variant, name, src, out_root, manifest, tmp):
             pos = (ids.to(torch.int) == cfg.text_config.eos_token_id).int().argmax(dim=-1)
         put(pre + "eos_pool_index", i64(pos), "eos_pool_index", inputs,
             doc="index pooled per row by the EOS rule in force for this config")
+    # zero-shot classification (mmembed classify): one CLIPProcessor/CLIPModel call per image, as a user does it
+    zs_inputs = {"images": IMAGES, "labels": ZERO_SHOT_LABELS, "template": ZERO_SHOT_TEMPLATE,
+                 "prompts": [ZERO_SHOT_TEMPLATE.format(l) for l in ZERO_SHOT_LABELS],
+                 "call": "CLIPModel(**CLIPProcessor(text=prompts, images=[PIL RGB], padding=True))"
+                         ".logits_per_image.softmax(dim=1), one call per image"}
+    zs_logits, zs_probs = [], []
+    for f in IMAGES:
+        enc = proc(text=zs_inputs["prompts"], images=[Image.open(os.path.join(out_root, f)).convert("RGB")],
+                   padding=True, return_tensors="pt")
+        with torch.no_grad():
+            lo = model(**enc).logits_per_image
+        zs_logits.append(f32(lo[0]))
+        zs_probs.append(f32(lo.softmax(dim=1)[0]))
+    put(f"zero_shot/{name}/logits", np.stack(zs_logits), "logits_per_image", zs_inputs,
+        doc="logits_per_image of each image (rows, in images order) against the prompts (columns)")
+    put(f"zero_shot/{name}/probs", np.stack(zs_probs), "zero_shot_probs", zs_inputs,
+        doc="softmax over the prompts of each image's logits_per_image")
     rel = manifest.add_file(f"goldens/{name}.safetensors", arrays, meta, compress=True)
     return {"dir": model_rel, "hidden_act": variant, "eos_token_id": cfg.text_config.eos_token_id,
             "pad_token_id": tok.pad_token_id, "vocab_size": vsize,
@@ -472,6 +491,15 @@ def run_bert(name, src, out_root, manifest, tmp):
         put("mean_pooled", f32(mean), "mean_pooled", doc="sum(h*mask)/clamp(sum(mask),1e-9)")
         put("sentence_embedding", f32(torch.nn.functional.normalize(mean, p=2, dim=1)), "sentence_embedding",
             doc="F.normalize(mean_pooled, p=2, dim=1) (sentence-transformers Normalize)")
+        # the other sentence-transformers Pooling modes, same math as the library (Pooling.forward)
+        h = out.last_hidden_state
+        put("cls_pooled", f32(h[:, 0]), "cls_pooled", doc="pooling_mode_cls_token: h[:,0]")
+        masked = h.clone()
+        masked[m == 0] = -1e9
+        put("max_pooled", f32(torch.max(masked, 1)[0]), "max_pooled",
+            doc="pooling_mode_max_tokens: max over tokens with padded tokens set to -1e9")
+        put("mean_sqrt_len_pooled", f32(summed / torch.sqrt(counts)), "mean_sqrt_len_pooled",
+            doc="pooling_mode_mean_sqrt_len_tokens: sum(h*mask)/sqrt(clamp(sum(mask),1e-9))")
     rel = manifest.add_file(f"goldens/{name}.safetensors", arrays, meta, compress=True)
     return {"dir": model_rel, "goldens": rel, "max_seq_length": max_seq_length,
             "note": "2_Normalize has no files (sentence-transformers writes no config for it), so no folder exists"}

@@ -59,5 +59,9 @@ void append_rows(Embeddings& into, const Embeddings& more);
 
 std::unique_ptr<ModelAdapter> make_bridgetower_adapter(const ModelFolder& folder,
                                                        const EmbedderOptions& options);
+std::unique_ptr<ModelAdapter> make_clip_adapter(const ModelFolder& folder,
+                                                const EmbedderOptions& options);
+std::unique_ptr<ModelAdapter> make_sentence_adapter(const ModelFolder& folder,
+                                                    const EmbedderOptions& options);
 
 }  // namespace mmembed::embed

@@ -146,8 +146,8 @@ std::unique_ptr<embed::ModelAdapter> make_adapter(Family family, const embed::Mo
                                                   const EmbedderOptions& options) {
   switch (family) {
     case Family::kBridgeTower: return embed::make_bridgetower_adapter(folder, options);
-    case Family::kClip:
-    case Family::kSentence: break;
+    case Family::kClip: return embed::make_clip_adapter(folder, options);
+    case Family::kSentence: return embed::make_sentence_adapter(folder, options);
   }
   throw Unsupported(str_cat(folder.dir, ": this build has no ",
                             family == Family::kClip ? "CLIP" : "sentence-transformers",

@@ -1,0 +1,156 @@
+// CLIP behind the Embedder: CLIP tokenizer + CLIPImageProcessor + models::clip::ClipModel.
+// Texts and images: the projected, L2-normalised embeddings (CLIPModel's text_embeds /
+// image_embeds); match: cosine and exp(logit_scale) * cosine; no pair embedding.
+#include "embed/clip_adapter.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/check.h"
+#include "embed/token_batch.h"
+#include "models/clip/clip.h"
+#include "mmembed/error.h"
+#include "ops/ops.h"
+#include "text/tokenizer.h"
+#include "vision/processor.h"
+
+namespace mmembed::embed {
+namespace {
+
+namespace clip = models::clip;
+
+vision::ImageProcessorOptions processor_options(const ModelFolder& folder,
+                                                const clip::Config& c) {
+  if (!folder.has_file("preprocessor_config.json")) {
+    // CLIPImageProcessor's defaults, sized to the vision tower.
+    vision::ImageProcessorOptions o = vision::ImageProcessorOptions::clip_defaults();
+    o.shortest_edge = o.crop_height = o.crop_width = c.vision.image_size;
+    return o;
+  }
+  const std::string path = folder.file("preprocessor_config.json");
+  const vision::ProcessorKind fallback = vision::ProcessorKind::Clip;
+  vision::ImageProcessorOptions o = vision::ImageProcessorOptions::from_json_file(path, &fallback);
+  MMEMBED_CHECK(o.kind == vision::ProcessorKind::Clip, Unsupported, path,
+                ": a CLIP model needs CLIPImageProcessor settings");
+  return o;
+}
+
+class ClipAdapterImpl final : public ClipAdapter {
+ public:
+  ClipAdapterImpl(const ModelFolder& folder, const EmbedderOptions& options)
+      : options_(options),
+        model_(clip::Config::parse(folder.config), io::open_checkpoint(folder.dir)),
+        processor_(processor_options(folder, model_.config())) {
+    const clip::Config& c = model_.config();
+    info_.family = "clip";
+    info_.model_type = "clip";
+    info_.path = folder.dir;
+    info_.dim = static_cast<std::size_t>(c.projection_dim);
+    info_.text = model_.has_text_tower();
+    info_.image = model_.has_vision_tower();
+    info_.pair = false;
+    info_.match = info_.text && info_.image;
+    info_.unsupported_reason = "CLIP has no joint image-text embedding; embed the texts and "
+                               "the images separately and compare them";
+    if (!info_.text || !info_.image) {
+      info_.unsupported_reason = str_cat("the checkpoint has only the ",
+                                         info_.text ? "text" : "vision", " tower");
+    }
+    if (info_.text) {
+      tokenizer_ = text::load_tokenizer(folder.dir);
+      max_tokens_ = std::min(tokenizer_->max_length(),
+                             static_cast<std::size_t>(c.text.max_position_embeddings));
+      info_.max_text_tokens = max_tokens_;
+    }
+    if (info_.image) {
+      const auto [h, w] = processor_.crop_size();
+      MMEMBED_CHECK(processor_.options().do_center_crop && h == c.vision.image_size &&
+                        w == c.vision.image_size,
+                    Unsupported, folder.dir, ": images are cropped to ", w, "x", h,
+                    " but the vision tower takes ", c.vision.image_size, "x",
+                    c.vision.image_size, " (vision_config.image_size); interpolating position "
+                    "embeddings is not supported");
+    }
+  }
+
+  const ModelInfo& info() const override { return info_; }
+  float logit_scale() const override { return model_.logit_scale(); }
+
+  Embeddings embed_texts(std::span<const std::string> texts) const override {
+    if (!info_.text) unsupported(InputKind::kText);
+    const TokenBatch t = tokenize_batch(*tokenizer_, texts, max_tokens_, options_.text_overflow);
+    Embeddings e = to_embeddings(ops::l2_normalize(model_.text_features(t.ids, t.mask)));
+    e.truncated_tokens = t.truncated;
+    return e;
+  }
+
+  Embeddings embed_images(std::span<const Image> images) const override {
+    if (!info_.image) unsupported(InputKind::kImage);
+    return to_embeddings(ops::l2_normalize(model_.image_features(pixels(images))));
+  }
+
+  std::vector<MatchScore> match(std::span<const Image> images,
+                                std::span<const std::string> texts) const override {
+    if (!info_.match) unsupported("image-text matching");
+    const Embeddings t = embed_texts(texts);
+    const Embeddings i = embed_images(images);
+    const double scale = std::exp(static_cast<double>(model_.logit_scale()));
+    std::vector<MatchScore> out(texts.size());
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      double dot = 0;
+      for (std::size_t j = 0; j < t.dim; ++j) dot += double(t.row(k)[j]) * i.row(k)[j];
+      out[k].cosine = dot;
+      out[k].scaled_logit = scale * dot;
+      out[k].truncated_tokens = t.truncated_tokens[k];
+    }
+    return out;
+  }
+
+  std::vector<double> zero_shot_logits(const Image& image,
+                                       std::span<const std::string> prompts) const override {
+    if (!info_.match) unsupported("zero-shot classification");
+    MMEMBED_CHECK(!prompts.empty(), InvalidArgument, "zero-shot classification needs at least "
+                  "one label");
+    const TokenBatch t =
+        tokenize_batch(*tokenizer_, prompts, max_tokens_, options_.text_overflow);
+    const Tensor text = ops::l2_normalize(model_.text_features(t.ids, t.mask));
+    const Tensor img = ops::l2_normalize(model_.image_features(pixels({&image, 1})));
+    // logits_per_image as the reference computes it: float32 exp(scale) * (image . text).
+    const Tensor logits = clip::scaled_cosine_logits(img, text, model_.logit_scale());
+    return {logits.data<float>(), logits.data<float>() + logits.numel()};
+  }
+
+  std::vector<double> zero_shot(const Image& image,
+                                std::span<const std::string> prompts) const override {
+    std::vector<double> p = zero_shot_logits(image, prompts);
+    const double top = *std::max_element(p.begin(), p.end());
+    double sum = 0;
+    for (double& v : p) sum += (v = std::exp(v - top));
+    for (double& v : p) v /= sum;
+    return p;
+  }
+
+ private:
+  Tensor pixels(std::span<const Image> images) const {
+    std::vector<Tensor> views;
+    views.reserve(images.size());
+    for (const Image& im : images) views.push_back(image_view(im));
+    return processor_.preprocess(views).pixel_values;
+  }
+
+  EmbedderOptions options_;
+  clip::ClipModel model_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+  vision::ImageProcessor processor_;
+  ModelInfo info_;
+  std::size_t max_tokens_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelAdapter> make_clip_adapter(const ModelFolder& folder,
+                                                const EmbedderOptions& options) {
+  return std::make_unique<ClipAdapterImpl>(folder, options);
+}
+
+}  // namespace mmembed::embed
