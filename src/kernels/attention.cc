@@ -35,13 +35,21 @@ void attention(const float* q, std::int64_t q_ld, const float* k, std::int64_t k
     }
     return;
   }
-  // Heads run one after another; each GEMM uses the backend's threads and the softmax the
-  // kernels' pool. Scores for one (batch, head): [Tq, Tk].
-  std::vector<float> scores(static_cast<std::size_t>(Tq * Tk));
-  float* S = scores.data();
-  for (std::int64_t b = 0; b < d.batch; ++b) {
-    const float* mask_b = key_mask ? key_mask + b * Tk : nullptr;
-    for (std::int64_t h = 0; h < d.num_heads; ++h) {
+  // The (batch, head) pairs are independent: they are split over the kernels' threads, and each
+  // pair's two GEMMs and softmax run on its thread alone (an sgemm or parallel_for issued inside
+  // parallel_tasks runs serially). A pair's arithmetic is the same whichever thread runs
+  // it, so the split does not change the results. Scores for one pair: [Tq, Tk].
+  // The pairs are handed out dynamically (parallel_tasks); each thread keeps its score buffer.
+  const std::int64_t pairs = d.batch * d.num_heads;
+  parallel_tasks(pairs, [&](std::int64_t p) {
+    thread_local std::vector<float> scores;
+    if (scores.size() < static_cast<std::size_t>(Tq * Tk)) {
+      scores.resize(static_cast<std::size_t>(Tq * Tk));
+    }
+    float* S = scores.data();
+    {
+      const std::int64_t b = p / d.num_heads, h = p % d.num_heads;
+      const float* mask_b = key_mask ? key_mask + b * Tk : nullptr;
       const float* Q = q + b * Tq * q_ld + h * D;
       const float* K = k + b * Tk * k_ld + h * D;
       const float* V = v + b * Tk * v_ld + h * D;
@@ -49,19 +57,17 @@ void attention(const float* q, std::int64_t q_ld, const float* k, std::int64_t k
       sgemm(Trans::No, Trans::Yes, Tq, Tk, D, scale, Q, q_ld, K, k_ld, 0.0f, S, Tk);
       if (causal) {
         // Row t keeps keys [0, t]; the rest are exact zeros, as exp(-inf) would give.
-        parallel_for(Tq, row_grain(Tk), [&](std::int64_t t0, std::int64_t t1) {
-          for (std::int64_t t = t0; t < t1; ++t) {
-            float* row = S + t * Tk;
-            softmax(row, row, 1, t + 1, mask_b);
-            std::fill(row + t + 1, row + Tk, 0.0f);
-          }
-        });
+        for (std::int64_t t = 0; t < Tq; ++t) {
+          float* row = S + t * Tk;
+          softmax(row, row, 1, t + 1, mask_b);
+          std::fill(row + t + 1, row + Tk, 0.0f);
+        }
       } else {
         softmax(S, S, Tq, Tk, mask_b);
       }
       sgemm(Trans::No, Trans::No, Tq, D, Tk, 1.0f, S, Tk, V, v_ld, 0.0f, O, out_ld);
     }
-  }
+  });
 }
 
 namespace ref {

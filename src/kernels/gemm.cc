@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "kernels/elementwise.h"
 #include "kernels/gemm_backend.h"
 #include "kernels/parallel.h"
 
@@ -64,19 +65,100 @@ void sgemm(Trans trans_a, Trans trans_b, std::int64_t M, std::int64_t N, std::in
   selected_gemm_backend().sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
-            std::int64_t in, std::int64_t out) {
+namespace {
+
+void apply_epilogue(Epilogue epilogue, float* y, std::int64_t n) {
+  switch (epilogue) {
+    case Epilogue::None: return;
+    case Epilogue::Gelu: gelu(y, y, n); return;
+    case Epilogue::QuickGelu: quick_gelu(y, y, n); return;
+  }
+}
+
+// The whole product in one sgemm call (on the backend's threads), then the epilogue.
+void linear_whole(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
+                  std::int64_t in, std::int64_t out, Epilogue epilogue) {
   if (bias == nullptr) {
     sgemm(Trans::No, Trans::Yes, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+  } else {
+    // Bias first, then accumulate the product onto it (beta = 1): one pass over y fewer than a
+    // separate bias add, and no row kernel running right after the BLAS threads. The fill runs
+    // on the calling thread: waking the pool while the GEMM library's OpenMP workers still spin
+    // cost 5-10% at 2 threads for M = 3536 (docs/performance.md).
+    for (std::int64_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y + r * out);
+    sgemm(Trans::No, Trans::Yes, rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
+  }
+  apply_epilogue(epilogue, y, rows * out);
+}
+
+// Tiles of y for the threaded path. Row blocks: all rows up to 512, else 256. Column blocks: 256,
+// or 128 when that gives too few tiles to keep the threads busy. The last block of each takes the
+// remainder (up to twice the block): with oneDNN, blocks of 128 or more columns compute every
+// element as the whole product does, narrower ones (64, or a lone remainder) do not.
+struct Tiling {
+  std::int64_t row_block, rows_tiles, col_block, col_tiles;
+  std::int64_t count() const { return rows_tiles * col_tiles; }
+};
+
+std::int64_t tiles_of(std::int64_t n, std::int64_t block) {
+  return std::max<std::int64_t>(1, n / block);
+}
+
+Tiling tiling(std::int64_t rows, std::int64_t out, int threads) {
+  Tiling t;
+  t.row_block = rows <= 512 ? rows : 256;
+  t.rows_tiles = tiles_of(rows, t.row_block);
+  t.col_block = 256;
+  t.col_tiles = tiles_of(out, t.col_block);
+  if (t.count() < 3 * threads) {
+    t.col_block = 128;
+    t.col_tiles = tiles_of(out, t.col_block);
+  }
+  return t;
+}
+
+// [begin, end) of tile i of `tiles` blocks of `block` over n (the last one takes the rest).
+void tile_range(std::int64_t n, std::int64_t block, std::int64_t tiles, std::int64_t i,
+                std::int64_t* begin, std::int64_t* end) {
+  *begin = i * block;
+  *end = i + 1 == tiles ? n : *begin + block;
+}
+
+// Below this many multiply-adds one sgemm call is cheaper than a round of tiles.
+constexpr std::int64_t kMinTiledWork = 1 << 20;
+
+}  // namespace
+
+void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
+            std::int64_t in, std::int64_t out, Epilogue epilogue) {
+  if (rows <= 0 || out <= 0) return;
+  const int threads = num_threads();
+  if (threads <= 1 || selected_gemm_backend().parallel == nullptr || in == 0 ||
+      rows * out * in < kMinTiledWork) {
+    linear_whole(x, w, bias, y, rows, in, out, epilogue);
     return;
   }
-  // Bias first, then accumulate the product onto it (beta = 1): one pass over y fewer than a
-  // separate bias add, and no row kernel running right after the BLAS threads. The fill runs on
-  // the calling thread: waking the pool while the GEMM library's OpenMP workers still spin cost
-  // 5-10% at 2 threads for M = 3536 (docs/performance.md); a memory-bound copy gains little
-  // from a second core anyway.
-  for (std::int64_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y + r * out);
-  sgemm(Trans::No, Trans::Yes, rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
+  const Tiling t = tiling(rows, out, threads);
+  parallel_tasks(t.count(), [&](std::int64_t i) {
+    std::int64_t r0, r1, c0, c1;
+    tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
+    tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
+    float* Y = y + r0 * out + c0;
+    if (bias != nullptr) {
+      for (std::int64_t r = 0; r < r1 - r0; ++r) std::copy(bias + c0, bias + c1, Y + r * out);
+    }
+    // Inside parallel_tasks, the sgemm runs on this thread alone.
+    sgemm(Trans::No, Trans::Yes, r1 - r0, c1 - c0, in, 1.0f, x + r0 * in, in, w + c0 * in, in,
+          bias != nullptr ? 1.0f : 0.0f, Y, out);
+    if (epilogue != Epilogue::None) {
+      for (std::int64_t r = 0; r < r1 - r0; ++r) apply_epilogue(epilogue, Y + r * out, c1 - c0);
+    }
+  });
+}
+
+void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
+            std::int64_t in, std::int64_t out) {
+  linear(x, w, bias, y, rows, in, out, Epilogue::None);
 }
 
 }  // namespace mmembed::kernels

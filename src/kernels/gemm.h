@@ -33,6 +33,21 @@ void sgemm(Trans trans_a, Trans trans_b, std::int64_t M, std::int64_t N, std::in
 void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
             std::int64_t in, std::int64_t out);
 
+// What the epilogue form of linear() applies to y after the bias, element by element.
+enum class Epilogue { None, Gelu, QuickGelu };
+
+// y = act(x * w^T + bias): linear() followed by the element-wise kernel of `epilogue`
+// (elementwise.h) on y, with the same results. With several threads and a backend that lends
+// its threads (GemmBackend::parallel, oneDNN), y is cut into fixed tiles (column blocks of 256 or
+// 128, row blocks of 256 when x is tall; the last block takes the remainder) that the threads
+// take dynamically; each tile's bias, GEMM (on that thread alone) and activation run back to
+// back while the tile is in cache. The tiles depend only on (rows, out, thread count), and a
+// tile's values equal those of the whole product on one thread (checked for the model shapes by
+// kernels_tests), so results do not depend on the thread count. linear() above is this with
+// Epilogue::None.
+void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
+            std::int64_t in, std::int64_t out, Epilogue epilogue);
+
 // Name of the backend behind sgemm ("openblas", "blis", "dnnl").
 const char* gemm_backend_name();
 // One line about it: library version and the CPU kernels it selected at run time.

@@ -24,6 +24,13 @@ struct GemmBackend {
   void (*set_num_threads)(int n);
   // Library version and run-time CPU dispatch, e.g. "OpenBLAS 0.3.21 ... core=SkylakeX".
   std::string (*describe)();
+  // Optional (null: kernels::parallel_for uses the kernels' own ThreadPool). Runs
+  // run_chunk(context, c) for every c in [0, chunks) on the threads the library's sgemm uses and
+  // returns when all are done; chunks <= the configured thread count. A call made from inside
+  // such a chunk runs all its chunks serially on the calling thread, and an sgemm issued from
+  // inside a chunk runs on that thread alone. Sharing the library's threads keeps the row
+  // kernels from competing with its (spinning) idle workers for the cores.
+  void (*parallel)(int chunks, void (*run_chunk)(void* context, int chunk), void* context);
 };
 
 // Each is defined only when that backend was found at configure time (mmembed_gemm_<name>).

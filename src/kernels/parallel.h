@@ -22,6 +22,14 @@ int num_threads();
 void parallel_for(std::int64_t n, std::int64_t grain,
                   const std::function<void(std::int64_t, std::int64_t)>& fn);
 
+// Runs fn(i) once for every i in [0, n) on the kernels' threads, handing out the next index to
+// whichever thread is free (dynamic scheduling: a thread the OS has descheduled, e.g. on a busy
+// machine, does not hold the others up). Only for work whose results do not depend on which
+// thread runs an index or in which order. Runs serially with one thread or when nested inside a
+// parallel_for / parallel_tasks. The first exception thrown stops further indices and is
+// rethrown.
+void parallel_tasks(std::int64_t n, const std::function<void(std::int64_t)>& fn);
+
 // Rows per chunk so that a chunk holds at least ~16K elements of `cols` columns: below that the
 // cost of waking a thread exceeds the work.
 inline std::int64_t row_grain(std::int64_t cols) {

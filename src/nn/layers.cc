@@ -208,8 +208,16 @@ void Mlp::forward(const Tensor& x, Tensor& out, Scratch& scratch) const {
   Shape hidden_shape = x.shape();
   hidden_shape.back() = fc1_.out_features();
   Tensor h = scratch.get(4, hidden_shape);
-  fc1_.forward(x, h);
-  activate(act_, h, h);
+  // GELU / QuickGELU run fused into fc1's tiles (same values as a separate pass).
+  if (act_ == Activation::Gelu || act_ == Activation::QuickGelu) {
+    ops::linear(x, fc1_.weight(), fc1_.bias(),
+                act_ == Activation::Gelu ? ops::LinearEpilogue::Gelu
+                                         : ops::LinearEpilogue::QuickGelu,
+                h);
+  } else {
+    fc1_.forward(x, h);
+    activate(act_, h, h);
+  }
   fc2_.forward(h, out);
 }
 

@@ -38,6 +38,19 @@ void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& 
                   out.data<float>(), detail::leading_rows(x), weight.dim(1), weight.dim(0));
 }
 
+void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
+            LinearEpilogue epilogue, Tensor& out) {
+  Shape shape = linear_out_shape(x, weight, bias);
+  detail::require_out("linear", out, shape);
+  MMEMBED_CHECK(out.raw() != x.raw() || out.numel() == 0, ShapeError,
+                "linear: output must not share storage with the input");
+  const kernels::Epilogue e = epilogue == LinearEpilogue::Gelu        ? kernels::Epilogue::Gelu
+                              : epilogue == LinearEpilogue::QuickGelu ? kernels::Epilogue::QuickGelu
+                                                                      : kernels::Epilogue::None;
+  kernels::linear(x.data<float>(), weight.data<float>(), bias ? bias->data<float>() : nullptr,
+                  out.data<float>(), detail::leading_rows(x), weight.dim(1), weight.dim(0), e);
+}
+
 Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
   Tensor out = Tensor::empty(DType::F32, linear_out_shape(x, weight, bias));
   linear(x, weight, bias, out);

@@ -25,6 +25,12 @@ namespace mmembed::ops {
 Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias = {});
 void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, Tensor& out);
 
+// linear followed by an activation, fused: out = act(x * weight^T + bias), equal to linear() then
+// gelu() / quick_gelu() on out; the activation runs on each tile of out right after its GEMM.
+enum class LinearEpilogue { None, Gelu, QuickGelu };
+void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
+            LinearEpilogue epilogue, Tensor& out);
+
 // nn.LayerNorm over the last dimension C: weight and bias are [C] or none; eps as in the
 // checkpoint's config (1e-12 BERT, 1e-5 CLIP/BridgeTower).
 Tensor layer_norm(const Tensor& x, const std::optional<Tensor>& weight,

@@ -681,11 +681,10 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
 // Embeddings from one tower (§3.14)
 // =============================================================================================
 
-Tensor BridgeTower::embed_text(const Tensor& input_ids,
-                               const std::optional<Tensor>& attention_mask,
-                               const RunOptions& options) const {
+Tensor BridgeTower::text_cls_features(const Tensor& input_ids,
+                                      const std::optional<Tensor>& attention_mask,
+                                      const RunOptions& options) const {
   const Impl& m = *impl_;
-  m.require_itc();
   const TextInput text = check_text(input_ids, attention_mask);
   const Stages stage(options);
   const std::int64_t B = text.batch, Nt = text.length, Ht = m.config.text.hidden_size;
@@ -700,14 +699,24 @@ Tensor BridgeTower::embed_text(const Tensor& input_ids,
   }
   Tensor cls = f32({B, Ht});
   nn::gather_token(T, 0, cls);
+  return cls;
+}
+
+Tensor BridgeTower::embed_text(const Tensor& input_ids,
+                               const std::optional<Tensor>& attention_mask,
+                               const RunOptions& options) const {
+  const Impl& m = *impl_;
+  m.require_itc();
+  const Stages stage(options);
+  Tensor cls = text_cls_features(input_ids, attention_mask, options);
   Tensor embeds = ops::l2_normalize(m.itc_text.forward(cls));
   stage("itc/text_embeds", embeds);
   return embeds;
 }
 
-Tensor BridgeTower::embed_image(const Tensor& pixel_values, const RunOptions& options) const {
+Tensor BridgeTower::image_cls_features(const Tensor& pixel_values,
+                                       const RunOptions& options) const {
   const Impl& m = *impl_;
-  m.require_itc();
   check_pixels(m.config, pixel_values);
   const Stages stage(options);
   const std::int64_t B = pixel_values.dim(0), Ni = m.config.image_tokens();
@@ -729,6 +738,14 @@ Tensor BridgeTower::embed_image(const Tensor& pixel_values, const RunOptions& op
   m.ln_post.forward(cls, cls);
   m.image_transform.forward(cls, cls_bridge);
   nn::add_row_inplace(cls_bridge, m.token_types.row(1));
+  return cls_bridge;
+}
+
+Tensor BridgeTower::embed_image(const Tensor& pixel_values, const RunOptions& options) const {
+  const Impl& m = *impl_;
+  m.require_itc();
+  const Stages stage(options);
+  Tensor cls_bridge = image_cls_features(pixel_values, options);
   Tensor embeds = ops::l2_normalize(m.itc_image.forward(cls_bridge));
   stage("itc/image_embeds", embeds);
   return embeds;

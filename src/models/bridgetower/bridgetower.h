@@ -158,6 +158,14 @@ class BridgeTower {
   Tensor embed_pair(const Tensor& input_ids, const std::optional<Tensor>& attention_mask,
                     const Tensor& pixel_values, const RunOptions& options = {}) const;
 
+  // The towers alone, without the ITC heads (so also for trunk-only checkpoints such as
+  // bridgetower-base): what embed_text / embed_image feed their heads.
+  // [B, Ht]: the last RoBERTa layer's output at token 0.
+  Tensor text_cls_features(const Tensor& input_ids, const std::optional<Tensor>& attention_mask,
+                           const RunOptions& options = {}) const;
+  // [B, H]: cross_modal_image_transform(ln_post(last vision block run))[token 0] + token type 1.
+  Tensor image_cls_features(const Tensor& pixel_values, const RunOptions& options = {}) const;
+
   struct Impl;
 
  private:

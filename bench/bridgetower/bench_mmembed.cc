@@ -1,0 +1,171 @@
+// One benchmark case of mmembed's BridgeTower (fp32, CPU), the counterpart of
+// bench_reference.py: same tasks, same input shapes, same timing rule, one JSON line out.
+//
+//   bench_bridgetower --model ~/.cache/mmembed/bench/bridgetower-base --task image
+//       --batch 8 --threads 2 [--min-time 2] [--max-reps 7]
+//
+// Tasks (inputs are preprocessed tensors: random ids / pixels of a fixed seed):
+//   image          embed_image (ITC checkpoint) or image_cls_features (trunk-only checkpoint)
+//   text16, text77 embed_text / text_cls_features on texts of 16 / 77 tokens
+//   pair           embed_pair (ITC) or forward() (trunk) on an image + 16-token caption
+// Timing: one warm-up call on a batch of one, then calls on the full batch until --min-time has
+// passed (at least one, at most --max-reps); the median is reported. load_s is
+// BridgeTower::load (config, checkpoint mapping, weight binding). peak_rss_mib is this process's
+// ru_maxrss, so each case must run in its own process (run.sh does).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "kernels/parallel.h"
+#include "models/bridgetower/bridgetower.h"
+
+namespace {
+
+using mmembed::DType;
+using mmembed::Tensor;
+using mmembed::models::bridgetower::BridgeTower;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct Args {
+  std::string model, task;
+  int batch = 1, threads = 1, max_reps = 7;
+  double min_time = 2.0;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "bench_bridgetower: %s\nusage: bench_bridgetower --model DIR --task "
+               "image|text16|text77|pair [--batch N] [--threads N] [--min-time S] "
+               "[--max-reps N]\n",
+               why);
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (i + 1 >= argc) usage(("missing value after " + k).c_str());
+    std::string v = argv[++i];
+    if (k == "--model") a.model = v;
+    else if (k == "--task") a.task = v;
+    else if (k == "--batch") a.batch = std::stoi(v);
+    else if (k == "--threads") a.threads = std::stoi(v);
+    else if (k == "--min-time") a.min_time = std::stod(v);
+    else if (k == "--max-reps") a.max_reps = std::stoi(v);
+    else usage(("unknown option " + k).c_str());
+  }
+  if (a.model.empty()) usage("--model is required");
+  if (a.task != "image" && a.task != "text16" && a.task != "text77" && a.task != "pair") {
+    usage("--task must be image, text16, text77 or pair");
+  }
+  if (a.batch < 1 || a.threads < 1 || a.max_reps < 1) usage("batch, threads, reps must be >= 1");
+  return a;
+}
+
+struct Inputs {
+  Tensor ids, mask, pixels;
+};
+
+Inputs make_inputs(const BridgeTower& model, const std::string& task, int batch, unsigned seed) {
+  const auto& c = model.config();
+  std::mt19937_64 rng(seed);
+  Inputs in;
+  if (task != "image") {
+    const std::int64_t len = task == "text77" ? 77 : 16;
+    in.ids = Tensor::empty(DType::I64, {batch, len});
+    in.mask = Tensor::empty(DType::I64, {batch, len});
+    std::uniform_int_distribution<std::int64_t> tok(3, c.text.vocab_size - 1);
+    auto* ids = in.ids.data<std::int64_t>();
+    for (std::int64_t i = 0; i < batch * len; ++i) {
+      const std::int64_t t = i % len;
+      ids[i] = t == 0 ? 0 : t == len - 1 ? 2 : tok(rng);
+      in.mask.data<std::int64_t>()[i] = 1;
+    }
+  }
+  if (task == "image" || task == "pair") {
+    const std::int64_t s = c.vision.image_size;
+    in.pixels = Tensor::empty(DType::F32, {batch, c.vision.num_channels, s, s});
+    std::normal_distribution<float> px(0.0f, 1.0f);
+    float* p = in.pixels.data<float>();
+    for (std::int64_t i = 0; i < in.pixels.numel(); ++i) p[i] = px(rng);
+  }
+  return in;
+}
+
+// One call of the task; returns the output (checked for finiteness by the caller).
+Tensor run(const BridgeTower& model, const std::string& task, const Inputs& in) {
+  const bool itc = model.has_itc_heads();
+  if (task == "image") return itc ? model.embed_image(in.pixels) : model.image_cls_features(in.pixels);
+  if (task == "pair") {
+    if (itc) return model.embed_pair(in.ids, in.mask, in.pixels);
+    return model.forward(in.ids, in.mask, in.pixels).pooler_output;
+  }
+  return itc ? model.embed_text(in.ids, in.mask) : model.text_cls_features(in.ids, in.mask);
+}
+
+std::string base_name(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  try {
+    mmembed::kernels::set_num_threads(args.threads);
+    const auto t0 = Clock::now();
+    const BridgeTower model = BridgeTower::load(args.model);
+    const double load_s = seconds_since(t0);
+
+    run(model, args.task, make_inputs(model, args.task, 1, 1));  // warm-up on one item
+    const Inputs in = make_inputs(model, args.task, args.batch, 0);
+    std::vector<double> times;
+    Tensor out;
+    const auto start = Clock::now();
+    while (static_cast<int>(times.size()) < args.max_reps) {
+      const auto t = Clock::now();
+      out = run(model, args.task, in);
+      times.push_back(seconds_since(t));
+      if (seconds_since(start) >= args.min_time) break;
+    }
+    for (std::int64_t i = 0; i < out.numel(); ++i) {
+      if (!std::isfinite(out.data<float>()[i])) throw std::runtime_error("non-finite output");
+    }
+    std::vector<double> sorted = times;
+    std::sort(sorted.begin(), sorted.end());
+    const std::size_t n = sorted.size();
+    const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    std::string list;
+    for (double t : times) list += (list.empty() ? "" : ", ") + std::to_string(t);
+    std::printf(
+        "{\"impl\": \"mmembed\", \"model\": \"%s\", \"task\": \"%s\", \"batch\": %d, "
+        "\"threads\": %d, \"load_s\": %.4f, \"times_s\": [%s], \"median_s\": %.5f, "
+        "\"items_per_s\": %.4f, \"peak_rss_mib\": %.1f, \"gemm\": \"%s\"}\n",
+        base_name(args.model).c_str(), args.task.c_str(), args.batch, args.threads, load_s,
+        list.c_str(), median, args.batch / median, usage.ru_maxrss / 1024.0,
+        mmembed::kernels::gemm_backend_description().c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_bridgetower: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
