@@ -347,7 +347,9 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
     MMEMBED_CHECK(f != nullptr, IoError, path, ": cannot write (", std::strerror(errno), ")");
-    const bool ok = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
+    bool ok = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
+    // Flushed to the disk before the rename: after a crash the file is whole or absent.
+    ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0 && ok;
     const bool closed = std::fclose(f) == 0;
     if (!ok || !closed) {
       std::remove(tmp.c_str());

@@ -1,0 +1,439 @@
+#include "embed/batch_job.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "core/check.h"
+#include "io/matrix.h"
+#include "mmembed/error.h"
+
+namespace mmembed::embed {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kPartialDir = ".mmembed-partial";
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// FNV-1a over everything that decides the job's output.
+std::string fingerprint(const Embedder& embedder, const std::vector<BatchItem>& items,
+                        const BatchJobOptions& o) {
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xffu) * 1099511628211ull;  // field separator
+  };
+  mix(fs::absolute(embedder.info().path).lexically_normal().string());
+  mix(input_kind_name(o.kind));
+  mix(std::to_string(o.chunk_size));
+  mix(std::to_string(embedder.info().dim));
+  mix(std::to_string(static_cast<int>(embedder.options().text_overflow)));
+  mix(std::to_string(o.max_image_pixels));
+  for (const BatchItem& it : items) {
+    mix(it.id);
+    mix(it.text);
+    mix(it.image);
+    mix(it.label);
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::optional<Json> read_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  try {
+    return Json::parse(in);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+bool uses_text(InputKind k) { return k != InputKind::kImage; }
+bool uses_image(InputKind k) { return k != InputKind::kText; }
+
+// One item ready for the model, or the reason it cannot be.
+struct Prepared {
+  std::optional<Image> image;
+  std::string error;
+};
+
+Prepared prepare(const BatchItem& item, const BatchJobOptions& o) {
+  Prepared p;
+  try {
+    if (uses_text(o.kind)) {
+      MMEMBED_CHECK(item.text.find_first_not_of(" \t\r\n\f\v") != std::string::npos,
+                    InvalidArgument, "empty text");
+    }
+    if (uses_image(o.kind)) {
+      MMEMBED_CHECK(!item.image.empty(), InvalidArgument, "no image");
+      p.image = Image::read(item.image, o.max_image_pixels);
+    }
+  } catch (const Error& e) {
+    p.error = e.what();
+    p.image.reset();
+  } catch (const std::bad_alloc&) {
+    p.error = "out of memory while reading the image";
+    p.image.reset();
+  }
+  return p;
+}
+
+std::vector<Prepared> prepare_range(const std::vector<BatchItem>& items, std::size_t begin,
+                                    std::size_t end, const BatchJobOptions& o) {
+  std::vector<Prepared> out;
+  out.reserve(end - begin);
+  for (std::size_t i = begin; i < end; ++i) out.push_back(prepare(items[i], o));
+  return out;
+}
+
+// Runs the model on the given items (all prepared without error).
+Embeddings run_model(const Embedder& e, InputKind kind, std::span<const Image> images,
+                     std::span<const std::string> texts) {
+  switch (kind) {
+    case InputKind::kText: return e.embed_texts(texts);
+    case InputKind::kImage: return e.embed_images(images);
+    case InputKind::kPair: return e.embed_pairs(images, texts);
+  }
+  MMEMBED_ASSERT(false);
+  return {};
+}
+
+struct ChunkResult {
+  std::vector<float> rows;                          // n_ok * dim
+  std::vector<std::pair<std::size_t, std::string>> status;  // (manifest row, error or "")
+};
+
+// Embeds items [begin, end): batches of the embedder's batch size, the next batch's images
+// decoded on another thread meanwhile. A batch the model refuses is retried item by item so
+// that only the offending items fail.
+ChunkResult run_chunk(const Embedder& embedder, const std::vector<BatchItem>& items,
+                      std::size_t begin, std::size_t end, const BatchJobOptions& o,
+                      const std::function<void(std::size_t, std::size_t)>& progress) {
+  ChunkResult out;
+  const std::size_t bs = embedder.options().batch_size;
+  const std::size_t dim = embedder.info().dim;
+  auto launch = [&](std::size_t b) {
+    const std::size_t e = std::min(end, b + bs);
+    return std::async(std::launch::async, [&items, b, e, &o] { return prepare_range(items, b, e, o); });
+  };
+  std::future<std::vector<Prepared>> next = launch(begin);
+  for (std::size_t b = begin; b < end; b += bs) {
+    const std::size_t e = std::min(end, b + bs);
+    std::vector<Prepared> prepared = next.get();
+    if (e < end) next = launch(e);
+
+    std::vector<std::size_t> ok_rows;
+    std::vector<Image> images;
+    std::vector<std::string> texts;
+    std::vector<std::string> errors(e - b);
+    for (std::size_t i = b; i < e; ++i) {
+      Prepared& p = prepared[i - b];
+      if (!p.error.empty()) {
+        errors[i - b] = p.error;
+        continue;
+      }
+      ok_rows.push_back(i);
+      if (p.image) images.push_back(std::move(*p.image));
+      if (uses_text(o.kind)) texts.push_back(items[i].text);
+    }
+    std::vector<std::optional<std::vector<float>>> vectors(e - b);
+    auto store = [&](std::size_t row, std::span<const float> v) {
+      vectors[row - b] = std::vector<float>(v.begin(), v.end());
+    };
+    if (!ok_rows.empty()) {
+      try {
+        const Embeddings emb = run_model(embedder, o.kind, images, texts);
+        for (std::size_t k = 0; k < ok_rows.size(); ++k) store(ok_rows[k], emb.row(k));
+      } catch (const Error&) {
+        // Find the offending items: one at a time.
+        for (std::size_t k = 0; k < ok_rows.size(); ++k) {
+          try {
+            std::span<const Image> im = images.empty() ? std::span<const Image>{}
+                                                       : std::span<const Image>(&images[k], 1);
+            std::span<const std::string> tx = texts.empty()
+                                                  ? std::span<const std::string>{}
+                                                  : std::span<const std::string>(&texts[k], 1);
+            const Embeddings emb = run_model(embedder, o.kind, im, tx);
+            store(ok_rows[k], emb.row(0));
+          } catch (const Error& err) {
+            errors[ok_rows[k] - b] = err.what();
+          }
+        }
+      }
+    }
+    for (std::size_t i = b; i < e; ++i) {
+      if (vectors[i - b]) {
+        MMEMBED_ASSERT(vectors[i - b]->size() == dim);
+        out.rows.insert(out.rows.end(), vectors[i - b]->begin(), vectors[i - b]->end());
+        out.status.emplace_back(i, "");
+      } else {
+        out.status.emplace_back(i, errors[i - b].empty() ? "unknown error" : errors[i - b]);
+      }
+    }
+    progress(e - b, static_cast<std::size_t>(std::count_if(
+                        errors.begin(), errors.end(), [](const auto& s) { return !s.empty(); })));
+  }
+  return out;
+}
+
+fs::path chunk_path(const fs::path& partial, std::size_t c, const char* ext) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "chunk-%06zu.%s", c, ext);
+  return partial / name;
+}
+
+void commit_chunk(const fs::path& partial, std::size_t c, const ChunkResult& r, std::size_t dim) {
+  const std::size_t ok = r.rows.size() / (dim ? dim : 1);
+  io::write_npy(chunk_path(partial, c, "npy").string(), r.rows.data(),
+                static_cast<std::int64_t>(ok), static_cast<std::int64_t>(dim));
+  std::string text = Json{{"chunk", c}, {"ok", ok}, {"items", r.status.size()}}.dump() + "\n";
+  for (const auto& [row, err] : r.status) {
+    Json j{{"manifest_row", row}, {"ok", err.empty()}};
+    if (!err.empty()) j["error"] = err;
+    text += j.dump() + "\n";
+  }
+  io::write_file_atomic(chunk_path(partial, c, "jsonl").string(), text);  // the commit record
+}
+
+// A committed chunk as read back: statuses and the number of rows its .npy must hold.
+struct Committed {
+  std::vector<std::pair<std::size_t, std::string>> status;
+  std::size_t ok = 0;
+};
+
+std::optional<Committed> read_committed(const fs::path& partial, std::size_t c, std::size_t begin,
+                                        std::size_t end, std::size_t dim) {
+  std::ifstream in(chunk_path(partial, c, "jsonl"));
+  if (!in) return std::nullopt;
+  try {
+    std::string line;
+    if (!std::getline(in, line)) return std::nullopt;
+    const Json head = Json::parse(line);
+    Committed out;
+    out.ok = head.at("ok").get<std::size_t>();
+    if (head.at("items").get<std::size_t>() != end - begin) return std::nullopt;
+    while (std::getline(in, line)) {
+      const Json j = Json::parse(line);
+      out.status.emplace_back(j.at("manifest_row").get<std::size_t>(),
+                              j.at("ok").get<bool>() ? "" : j.at("error").get<std::string>());
+    }
+    if (out.status.size() != end - begin) return std::nullopt;
+    const io::Matrix m = io::read_matrix(chunk_path(partial, c, "npy").string());
+    if (static_cast<std::size_t>(m.rows) != out.ok || (m.rows > 0 && static_cast<std::size_t>(m.cols) != dim))
+      return std::nullopt;
+    return out;
+  } catch (const std::exception&) {
+    return std::nullopt;  // unreadable: redo the chunk
+  }
+}
+
+void remove_final_files(const fs::path& out) {
+  for (const char* f : {"run.json", "embeddings.npy", "items.jsonl", "errors.jsonl"}) {
+    std::error_code ec;
+    fs::remove(out / f, ec);
+  }
+}
+
+// Streams the chunks' rows into one .npy (temp file, then rename).
+void assemble_npy(const fs::path& partial, std::size_t chunks, std::size_t rows, std::size_t dim,
+                  const fs::path& dest) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(rows) + ", " + std::to_string(dim) + "), }";
+  const std::size_t total = (10 + header.size() + 1 + 63) / 64 * 64;
+  header.append(total - 10 - header.size() - 1, ' ');
+  header.push_back('\n');
+  const fs::path tmp = dest.string() + ".tmp-" + std::to_string(::getpid());
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  MMEMBED_CHECK(f != nullptr, IoError, dest.string(), ": cannot write (", std::strerror(errno), ")");
+  bool ok = true;
+  std::string magic("\x93NUMPY\x01\x00", 8);
+  magic.push_back(static_cast<char>(header.size() & 0xff));
+  magic.push_back(static_cast<char>(header.size() >> 8));
+  ok = ok && std::fwrite(magic.data(), 1, magic.size(), f) == magic.size();
+  ok = ok && std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  for (std::size_t c = 0; c < chunks && ok; ++c) {
+    const io::Matrix m = io::read_matrix(chunk_path(partial, c, "npy").string());
+    const std::size_t n = m.data.size();
+    ok = std::fwrite(m.data.data(), sizeof(float), n, f) == n;
+  }
+  ok = (std::fflush(f) == 0) && ok;
+  ok = (::fsync(::fileno(f)) == 0) && ok;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), dest.c_str()) != 0) {
+    const int err = errno;
+    fs::remove(tmp);
+    throw IoError(dest.string() + ": write failed (" + std::strerror(err) + ")");
+  }
+}
+
+}  // namespace
+
+BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchItem>& items,
+                             const BatchJobOptions& o) {
+  const auto t0 = Clock::now();
+  MMEMBED_CHECK(!o.out_dir.empty(), InvalidArgument, "batch job: no output directory");
+  MMEMBED_CHECK(o.chunk_size >= 1, InvalidArgument, "batch job: chunk size must be at least 1");
+  MMEMBED_CHECK(embedder.info().supports(o.kind), Unsupported, embedder.info().path, ": this ",
+                embedder.info().family, " model does not support ", input_kind_name(o.kind),
+                " embeddings",
+                embedder.info().unsupported_reason.empty() ? "" : ": ",
+                embedder.info().unsupported_reason);
+  const fs::path out(o.out_dir);
+  const fs::path partial = out / kPartialDir;
+  std::error_code ec;
+  fs::create_directories(partial, ec);
+  MMEMBED_CHECK(!ec, IoError, partial.string(), ": cannot create (", ec.message(), ")");
+
+  const std::string fp = fingerprint(embedder, items, o);
+  BatchJobResult result;
+  result.items = items.size();
+  const std::size_t dim = embedder.info().dim;
+  const std::size_t chunks = (items.size() + o.chunk_size - 1) / o.chunk_size;
+  result.chunks = chunks;
+
+  if (auto run = read_json(out / "run.json")) {
+    if (run->value("fingerprint", "") == fp && fs::exists(out / "embeddings.npy") &&
+        fs::exists(out / "items.jsonl") && fs::exists(out / "errors.jsonl")) {
+      result.already_complete = true;
+      const Json& counts = (*run)["counts"];
+      result.embedded = counts.value("embedded", std::size_t{0});
+      result.failed = counts.value("failed", std::size_t{0});
+      fs::remove_all(partial, ec);
+      return result;
+    }
+    MMEMBED_CHECK(o.restart, InvalidArgument, o.out_dir,
+                  " already holds the results of a different job (run.json); choose another "
+                  "output directory or restart (this deletes them)");
+    remove_final_files(out);
+  }
+  if (auto job = read_json(partial / "job.json")) {
+    if (job->value("fingerprint", "") != fp) {
+      MMEMBED_CHECK(o.restart, InvalidArgument, partial.string(),
+                    " holds a partial run of a different job (other model, kind, chunk size or "
+                    "inputs); choose another output directory or restart (this deletes it)");
+      fs::remove_all(partial);
+      fs::create_directories(partial);
+    }
+  }
+  // A previous run may have crashed between final files: they are rebuilt from the chunks.
+  remove_final_files(out);
+  io::write_file_atomic((partial / "job.json").string(),
+                        Json{{"fingerprint", fp},
+                             {"model", embedder.info().path},
+                             {"kind", input_kind_name(o.kind)},
+                             {"items", items.size()},
+                             {"chunk_size", o.chunk_size}}
+                                .dump(2) + "\n");
+
+  BatchProgress progress;
+  progress.total = items.size();
+  auto report = [&] {
+    progress.seconds = seconds_since(t0);
+    if (o.on_progress) o.on_progress(progress);
+  };
+
+  std::vector<Committed> committed(chunks);
+  int committed_now = 0;
+  double embed_seconds = 0;
+  for (std::size_t c = 0; c < chunks; ++c) {
+    const std::size_t begin = c * o.chunk_size, end = std::min(items.size(), begin + o.chunk_size);
+    if (auto done = read_committed(partial, c, begin, end, dim)) {
+      committed[c] = std::move(*done);
+      ++result.resumed_chunks;
+      progress.done += end - begin;
+      progress.resumed += end - begin;
+      progress.failed += (end - begin) - committed[c].ok;
+      report();
+      continue;
+    }
+    const auto tc = Clock::now();
+    ChunkResult r = run_chunk(embedder, items, begin, end, o, [&](std::size_t n, std::size_t bad) {
+      progress.done += n;
+      progress.failed += bad;
+      report();
+    });
+    embed_seconds += seconds_since(tc);
+    commit_chunk(partial, c, r, dim);
+    committed[c].status = std::move(r.status);
+    committed[c].ok = r.rows.size() / (dim ? dim : 1);
+    if (o.kill_after_chunks >= 0 && ++committed_now >= o.kill_after_chunks && c + 1 < chunks) {
+      std::fflush(nullptr);
+      std::raise(SIGKILL);
+    }
+  }
+
+  // Final files: each written whole under a temporary name and renamed; run.json last.
+  std::string items_text, errors_text;
+  std::size_t row = 0;
+  for (const Committed& ch : committed) {
+    for (const auto& [i, err] : ch.status) {
+      const BatchItem& it = items[i];
+      Json j{{"id", it.id}};
+      if (uses_text(o.kind)) j["text"] = it.text;
+      if (uses_image(o.kind)) j["image"] = it.image;
+      if (!it.label.empty()) j["label"] = it.label;
+      if (err.empty()) {
+        j["row"] = row++;
+        j["manifest_row"] = i;
+        items_text += j.dump() + "\n";
+      } else {
+        j["manifest_row"] = i;
+        j["error"] = err;
+        errors_text += j.dump() + "\n";
+      }
+    }
+  }
+  result.embedded = row;
+  result.failed = items.size() - row;
+  assemble_npy(partial, chunks, row, dim, out / "embeddings.npy");
+  io::write_file_atomic((out / "items.jsonl").string(), items_text);
+  io::write_file_atomic((out / "errors.jsonl").string(), errors_text);
+  result.seconds = seconds_since(t0);
+  Json run{{"fingerprint", fp},
+           {"model", o.model_name.empty() ? embedder.info().path : o.model_name},
+           {"model_path", embedder.info().path},
+           {"revision", o.revision},
+           {"family", embedder.info().family},
+           {"kind", input_kind_name(o.kind)},
+           {"dim", dim},
+           {"dtype", "float32"},
+           {"mmembed_version", o.version},
+           {"counts",
+            {{"items", items.size()},
+             {"embedded", result.embedded},
+             {"failed", result.failed},
+             {"resumed_chunks", result.resumed_chunks},
+             {"chunks", chunks}}},
+           {"timings",
+            {{"total_s", result.seconds},
+             {"embed_s", embed_seconds},
+             {"items_per_s", embed_seconds > 0 ? double(items.size() - progress.resumed) / embed_seconds
+                                               : 0.0}}},
+           {"batch_size", embedder.options().batch_size},
+           {"chunk_size", o.chunk_size},
+           {"threads", embedder.options().threads}};
+  io::write_file_atomic((out / "run.json").string(), run.dump(2) + "\n");
+  fs::remove_all(partial, ec);
+  return result;
+}
+
+}  // namespace mmembed::embed

@@ -1,0 +1,214 @@
+// The resumable batch job (embed/batch_job.h): outputs, per-item failures, resume after SIGKILL,
+// independence from batch and chunk sizes, refusing to mix jobs.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "embed/batch_job.h"
+#include "io/matrix.h"
+#include "mmembed/embedder.h"
+#include "mmembed/error.h"
+
+namespace mmembed::embed {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kData = MMEMBED_TEST_DATA_DIR;
+const std::string kModel = kData + "/models/bridgetower-large-tiny";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& p) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(p);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+class BatchJob : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("mmembed_batch_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    // A truncated JPEG: the header is fine, the data stops.
+    const std::string jpeg = slurp(kData + "/images/cat_landscape.jpg");
+    std::ofstream(dir_ / "truncated.jpg", std::ios::binary) << jpeg.substr(0, 600);
+    const std::vector<std::string> images = {"cat_landscape.jpg", "motorcycle_left.jpg",
+                                             "motorcycle_portrait.jpg"};
+    const std::vector<std::string> captions = {"a cat on a laptop", "a motorcycle near livestock",
+                                               "a motorcycle in a garage"};
+    for (int i = 0; i < 13; ++i) {
+      BatchItem it;
+      it.id = "item-" + std::to_string(i);
+      it.image = kData + "/images/" + images[i % 3];
+      it.text = captions[i % 3] + " number " + std::to_string(i);
+      it.label = i % 3 == 0 ? "cat" : "motorcycle";
+      items_.push_back(it);
+    }
+    items_[4].image = (dir_ / "truncated.jpg").string();
+    items_[7].image = (dir_ / "missing.jpg").string();
+    items_[9].text = "  ";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static Embedder load(std::size_t batch) {
+    EmbedderOptions o;
+    o.batch_size = batch;
+    o.threads = 1;
+    return Embedder::load(kModel, o);
+  }
+  BatchJobOptions job(const fs::path& out, std::size_t chunk) const {
+    BatchJobOptions o;
+    o.kind = InputKind::kPair;
+    o.out_dir = out.string();
+    o.chunk_size = chunk;
+    o.version = "test";
+    return o;
+  }
+
+  fs::path dir_;
+  std::vector<BatchItem> items_;
+};
+
+TEST_F(BatchJob, KilledRunResumesAndEqualsAnUninterruptedRun) {
+  const fs::path out = dir_ / "out";
+  // The child is killed by SIGKILL right after committing its second chunk (fork before this
+  // process starts any compute threads).
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    BatchJobOptions o = job(out, 4);
+    o.kill_after_chunks = 2;
+    try {
+      run_batch_job(load(2), items_, o);
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(4);  // not killed: the hook did not fire
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  // Killed between chunks: nothing final exists, two chunks are committed.
+  for (const char* f : {"run.json", "embeddings.npy", "items.jsonl", "errors.jsonl"})
+    EXPECT_FALSE(fs::exists(out / f)) << f;
+  EXPECT_TRUE(fs::exists(out / ".mmembed-partial/chunk-000001.jsonl"));
+  EXPECT_FALSE(fs::exists(out / ".mmembed-partial/chunk-000002.jsonl"));
+
+  const BatchJobResult resumed = run_batch_job(load(2), items_, job(out, 4));
+  EXPECT_EQ(resumed.chunks, 4u);
+  EXPECT_EQ(resumed.resumed_chunks, 2u);
+  EXPECT_EQ(resumed.embedded, 10u);
+  EXPECT_EQ(resumed.failed, 3u);
+  EXPECT_FALSE(fs::exists(out / ".mmembed-partial"));
+
+  // The same job, uninterrupted, with other batch and chunk sizes.
+  const fs::path clean = dir_ / "clean";
+  const BatchJobResult r = run_batch_job(load(5), items_, job(clean, 100));
+  EXPECT_EQ(r.resumed_chunks, 0u);
+  EXPECT_EQ(r.embedded, 10u);
+  const io::Matrix a = io::read_matrix((out / "embeddings.npy").string());
+  const io::Matrix b = io::read_matrix((clean / "embeddings.npy").string());
+  ASSERT_EQ(a.rows, 10);
+  ASSERT_EQ(b.rows, 10);
+  ASSERT_EQ(a.cols, 16);
+  for (std::size_t i = 0; i < a.data.size(); ++i) EXPECT_NEAR(a.data[i], b.data[i], 1e-6) << i;
+  EXPECT_EQ(slurp(out / "items.jsonl"), slurp(clean / "items.jsonl"));
+  EXPECT_EQ(slurp(out / "errors.jsonl"), slurp(clean / "errors.jsonl"));
+
+  // Row r of embeddings.npy is the joint embedding of the item items.jsonl names for row r.
+  const Embedder direct = load(1);
+  for (const auto& j : read_jsonl(out / "items.jsonl")) {
+    const std::size_t m = j.at("manifest_row"), row = j.at("row");
+    EXPECT_EQ(j.at("id"), items_[m].id);
+    EXPECT_EQ(j.at("label"), items_[m].label);
+    const std::vector<Image> im = {Image::read(items_[m].image)};
+    const std::vector<std::string> tx = {items_[m].text};
+    const Embeddings e = direct.embed_pairs(im, tx);
+    for (std::size_t k = 0; k < e.dim; ++k)
+      EXPECT_NEAR(a.data[row * a.cols + k], e.data[k], 1e-6) << "row " << row;
+  }
+}
+
+TEST_F(BatchJob, BadItemsFailAloneWithTheirReason) {
+  const fs::path out = dir_ / "out";
+  const BatchJobResult r = run_batch_job(load(4), items_, job(out, 5));
+  EXPECT_EQ(r.embedded, 10u);
+  EXPECT_EQ(r.failed, 3u);
+  const auto errors = read_jsonl(out / "errors.jsonl");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0].at("manifest_row"), 4);
+  EXPECT_EQ(errors[0].at("id"), "item-4");
+  EXPECT_NE(errors[0].at("error").get<std::string>().find("truncated.jpg"), std::string::npos)
+      << errors[0];
+  EXPECT_EQ(errors[1].at("manifest_row"), 7);
+  EXPECT_NE(errors[1].at("error").get<std::string>().find("missing.jpg"), std::string::npos)
+      << errors[1];
+  EXPECT_EQ(errors[2].at("manifest_row"), 9);
+  EXPECT_NE(errors[2].at("error").get<std::string>().find("empty text"), std::string::npos)
+      << errors[2];
+  const auto items = read_jsonl(out / "items.jsonl");
+  ASSERT_EQ(items.size(), 10u);
+  for (std::size_t i = 0; i < items.size(); ++i) EXPECT_EQ(items[i].at("row"), i);
+
+  const auto run = nlohmann::json::parse(slurp(out / "run.json"));
+  EXPECT_EQ(run.at("kind"), "pair");
+  EXPECT_EQ(run.at("dim"), 16);
+  EXPECT_EQ(run.at("dtype"), "float32");
+  EXPECT_EQ(run.at("mmembed_version"), "test");
+  EXPECT_EQ(run.at("counts").at("items"), 13);
+  EXPECT_EQ(run.at("counts").at("embedded"), 10);
+  EXPECT_EQ(run.at("counts").at("failed"), 3);
+}
+
+TEST_F(BatchJob, FinishedJobIsNotRerunAndOtherJobsAreRefused) {
+  const fs::path out = dir_ / "out";
+  run_batch_job(load(4), items_, job(out, 6));
+  const auto before = fs::last_write_time(out / "embeddings.npy");
+  const BatchJobResult again = run_batch_job(load(4), items_, job(out, 6));
+  EXPECT_TRUE(again.already_complete);
+  EXPECT_EQ(again.embedded, 10u);
+  EXPECT_EQ(fs::last_write_time(out / "embeddings.npy"), before);
+
+  BatchJobOptions texts = job(out, 6);
+  texts.kind = InputKind::kText;
+  try {
+    run_batch_job(load(4), items_, texts);
+    ADD_FAILURE() << "a different job over finished results must be refused";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("different job"), std::string::npos) << e.what();
+  }
+  texts.restart = true;
+  const BatchJobResult r = run_batch_job(load(4), items_, texts);
+  EXPECT_EQ(r.embedded, 12u);  // only the blank text fails now
+  EXPECT_EQ(read_jsonl(out / "errors.jsonl").size(), 1u);
+}
+
+TEST_F(BatchJob, UnsupportedKindIsRefusedBeforeAnyWork) {
+  const Embedder base = Embedder::load(kData + "/models/bridgetower-base-tiny");
+  EXPECT_THROW(run_batch_job(base, items_, job(dir_ / "out", 4)), Unsupported);
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+}  // namespace
+}  // namespace mmembed::embed
