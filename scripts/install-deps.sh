@@ -6,8 +6,10 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ccache git
   libopenblas-dev libblis-dev libdnnl-dev
+  libarpack2-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev
+  libcairo2-dev fonts-dejavu-core
   libgtest-dev libgmock-dev libbenchmark-dev
   libonig-dev libicu-dev
   clang libclang-rt-14-dev

@@ -1,0 +1,95 @@
+// Scatter plots of 2-D embeddings: PNG, PDF (cairo), SVG and a self-contained interactive HTML page.
+//
+//   mmembed::plot::ScatterData d;
+//   d.x = {0.1, 0.5, 0.9};  d.y = {1.0, 2.0, 1.5};
+//   d.categories = {"cat", "cat", "motorcycle"};          // colour + legend (optional)
+//   mmembed::plot::ScatterOptions o;
+//   o.title = "CLIP image embeddings (PCA)";
+//   auto r = mmembed::plot::render_scatter(d, o, mmembed::plot::format_from_path("plot.png"));
+//   // r.bytes holds the whole file; write it where you like (the CLI writes it atomically).
+//
+// Contracts:
+//  - Sizes: `width` x `height` are the PNG's pixels; the vector formats (SVG, PDF, HTML) are
+//    width*72/dpi x height*72/dpi points, so every format has the same layout. Fonts, the marker
+//    size and line widths are in points (1/72 inch) and scale with `dpi` in the PNG.
+//  - Every per-point vector of ScatterData is either empty or has exactly x.size() entries;
+//    x and y must be finite. Violations throw InvalidArgument naming the field and the index.
+//  - Categories are coloured in order of first appearance with seaborn's "bright" palette
+//    (cycling after 10). Texts are placed beside their points, greedily avoiding each other;
+//    a text that would overlap an earlier one is left out and counted in `texts_hidden`.
+//  - Thumbnails are drawn centred on their points (longer side `thumbnail_size` pixels at `dpi`)
+//    with a frame in the category colour; points without one get a marker. The HTML page shows
+//    each point's caption (or text, or category), coordinates and a larger thumbnail on hover.
+//  - Text is drawn with DejaVu Sans (Debian: fonts-dejavu-core) through cairo's font API; invalid
+//    UTF-8 is replaced by U+FFFD and control characters are dropped. The SVG/HTML writer emits
+//    <text> and <circle> elements (font-family "DejaVu Sans", sans-serif), not glyph outlines.
+//  - The HTML page makes no network requests: styles, script and images are inline.
+// Thread-safety: render_scatter is reentrant (no shared state).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mmembed::plot {
+
+// 8-bit RGB pixels, row-major [height, width, 3].
+struct Image {
+  int width = 0;
+  int height = 0;
+  std::vector<std::uint8_t> rgb;
+  bool empty() const { return width <= 0 || height <= 0; }
+};
+
+// Box-filtered (area-averaged) copy whose longer side is at most `max_side` pixels; never
+// upscales. Callers holding many large decoded images shrink them with this before plotting.
+Image make_thumbnail(const std::uint8_t* rgb, int width, int height, int max_side);
+
+struct ScatterData {
+  std::vector<double> x, y;
+  std::vector<std::string> categories;  // empty, or one per point: colour and legend entry
+  std::vector<std::string> texts;       // empty, or one per point ("" = none): drawn beside it
+  std::vector<std::string> captions;    // empty, or one per point: shown on hover (HTML)
+  std::vector<Image> thumbnails;        // empty, or one per point (empty Image = none)
+};
+
+enum class Format { Png, Svg, Pdf, Html };
+
+// By the file extension (case-insensitive): .png, .svg, .pdf, .html/.htm. Throws InvalidArgument
+// for any other.
+Format format_from_path(const std::string& path);
+const char* format_name(Format format);
+
+struct ScatterOptions {
+  std::string title;
+  std::string subtitle;      // a smaller grey line under the title, e.g. quality metrics
+  std::string x_label, y_label;
+  std::string legend_title;  // e.g. the name of the category column
+  bool legend = true;        // drawn when there are categories
+  double point_size = 6.0;   // marker diameter in points, > 0
+  double alpha = 0.8;        // marker opacity in [0, 1]
+  int width = 900;           // PNG pixels (see the contract above), 64..16384
+  int height = 700;
+  int dpi = 100;             // 10..1200
+  int thumbnail_size = 48;   // longer side of a thumbnail in pixels at `dpi`, 4..1024
+  int hover_thumbnail_size = 160;  // HTML only: the thumbnail shown on hover, 16..1024
+};
+
+struct RenderResult {
+  std::string bytes;                // the complete file
+  std::int64_t texts_hidden = 0;    // texts left out to avoid overlaps
+  std::int64_t thumbnails_drawn = 0;
+};
+
+RenderResult render_scatter(const ScatterData& data, const ScatterOptions& options, Format format);
+
+struct Rgb {
+  std::uint8_t r = 0, g = 0, b = 0;
+  bool operator==(const Rgb&) const = default;
+};
+
+// seaborn's "bright" palette, entry i % 10.
+Rgb palette_colour(std::size_t i);
+
+}  // namespace mmembed::plot

@@ -1,0 +1,561 @@
+#include <cairo-pdf.h>
+#include <cairo.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <unordered_map>
+
+#include "core/check.h"
+#include "mmembed/plot.h"
+#include "plot/canvas.h"
+#include "plot/layout.h"
+
+namespace mmembed::plot {
+
+Rgb palette_colour(std::size_t i) {
+  // seaborn.color_palette("bright")
+  static constexpr Rgb kBright[10] = {
+      {0x02, 0x3e, 0xff}, {0xff, 0x7c, 0x00}, {0x1a, 0xc9, 0x38}, {0xe8, 0x00, 0x0b},
+      {0x8b, 0x2b, 0xe2}, {0x9f, 0x48, 0x00}, {0xf1, 0x4c, 0xc1}, {0xa3, 0xa3, 0xa3},
+      {0xff, 0xc4, 0x00}, {0x00, 0xd7, 0xff}};
+  return kBright[i % 10];
+}
+
+Format format_from_path(const std::string& path) {
+  const std::size_t dot = path.find_last_of('.');
+  const std::size_t slash = path.find_last_of('/');
+  std::string ext;
+  if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) {
+    ext = path.substr(dot + 1);
+    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (ext == "png") return Format::Png;
+  if (ext == "svg") return Format::Svg;
+  if (ext == "pdf") return Format::Pdf;
+  if (ext == "html" || ext == "htm") return Format::Html;
+  throw InvalidArgument(str_cat(path, ": unknown plot format '", ext,
+                                "' (expected .png, .svg, .pdf or .html)"));
+}
+
+const char* format_name(Format format) {
+  switch (format) {
+    case Format::Png: return "png";
+    case Format::Svg: return "svg";
+    case Format::Pdf: return "pdf";
+    case Format::Html: return "html";
+  }
+  return "?";
+}
+
+Image make_thumbnail(const std::uint8_t* rgb, int width, int height, int max_side) {
+  MMEMBED_CHECK(width > 0 && height > 0 && max_side > 0, InvalidArgument,
+                "make_thumbnail: size ", width, "x", height, ", max side ", max_side);
+  Image out;
+  if (std::max(width, height) <= max_side) {
+    out.width = width;
+    out.height = height;
+    out.rgb.assign(rgb, rgb + static_cast<std::size_t>(width) * height * 3);
+    return out;
+  }
+  const double s = static_cast<double>(max_side) / std::max(width, height);
+  out.width = std::max(1, static_cast<int>(std::lround(width * s)));
+  out.height = std::max(1, static_cast<int>(std::lround(height * s)));
+  // Box filter: each output pixel averages the source area it covers, partial pixels weighted.
+  struct Tap {
+    int index;
+    double weight;
+  };
+  auto taps = [](int src, int dst) {
+    std::vector<std::vector<Tap>> t(dst);
+    const double ratio = static_cast<double>(src) / dst;
+    for (int o = 0; o < dst; ++o) {
+      const double a = o * ratio, b = (o + 1) * ratio;
+      for (int i = static_cast<int>(a); i < src && i < b; ++i) {
+        const double w = std::min<double>(i + 1, b) - std::max<double>(i, a);
+        if (w > 1e-12) t[o].push_back({i, w / ratio});
+      }
+    }
+    return t;
+  };
+  const auto tx = taps(width, out.width), ty = taps(height, out.height);
+  out.rgb.resize(static_cast<std::size_t>(out.width) * out.height * 3);
+  std::vector<double> row(static_cast<std::size_t>(out.width) * 3);
+  for (int oy = 0; oy < out.height; ++oy) {
+    std::fill(row.begin(), row.end(), 0.0);
+    for (const Tap& vy : ty[oy]) {
+      const std::uint8_t* src = rgb + static_cast<std::size_t>(vy.index) * width * 3;
+      for (int ox = 0; ox < out.width; ++ox) {
+        for (const Tap& vx : tx[ox]) {
+          const double w = vy.weight * vx.weight;
+          for (int c = 0; c < 3; ++c) row[3 * ox + c] += w * src[3 * vx.index + c];
+        }
+      }
+    }
+    for (int i = 0; i < out.width * 3; ++i) {
+      out.rgb[static_cast<std::size_t>(oy) * out.width * 3 + i] =
+          static_cast<std::uint8_t>(std::clamp(std::lround(row[i]), 0L, 255L));
+    }
+  }
+  return out;
+}
+
+namespace {
+
+using detail::Anchor;
+using detail::Box;
+using detail::Canvas;
+using detail::gray;
+using detail::Layout;
+using detail::measure_text;
+using detail::rgba;
+
+// Greedy text placement: each text takes the first of four spots beside its point that stays
+// inside the axes and overlaps no earlier text. A uniform grid keeps the overlap test local.
+class Placer {
+ public:
+  explicit Placer(const Box& area) : area_(area) {}
+  bool take(const Box& b) {
+    if (b.x < area_.x || b.y < area_.y || b.x + b.w > area_.x + area_.w ||
+        b.y + b.h > area_.y + area_.h) {
+      return false;
+    }
+    const int x0 = cell(b.x), x1 = cell(b.x + b.w), y0 = cell(b.y), y1 = cell(b.y + b.h);
+    for (int gx = x0; gx <= x1; ++gx) {
+      for (int gy = y0; gy <= y1; ++gy) {
+        auto it = grid_.find(key(gx, gy));
+        if (it == grid_.end()) continue;
+        for (std::size_t k : it->second) {
+          if (boxes_[k].overlaps(b)) return false;
+        }
+      }
+    }
+    boxes_.push_back(b);
+    for (int gx = x0; gx <= x1; ++gx) {
+      for (int gy = y0; gy <= y1; ++gy) grid_[key(gx, gy)].push_back(boxes_.size() - 1);
+    }
+    return true;
+  }
+
+ private:
+  static int cell(double v) { return static_cast<int>(std::floor(v / 48.0)); }
+  static std::int64_t key(int gx, int gy) {
+    return (static_cast<std::int64_t>(gx) << 32) ^ static_cast<std::uint32_t>(gy);
+  }
+  Box area_;
+  std::vector<Box> boxes_;
+  std::unordered_map<std::int64_t, std::vector<std::size_t>> grid_;
+};
+
+// x of a centred text of width w, kept inside [margin, canvas_width - margin].
+double centred_x(double centre, double w, double canvas_width, double margin) {
+  return std::clamp(centre, margin + w / 2, std::max(margin + w / 2, canvas_width - margin - w / 2));
+}
+
+void draw(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions& o,
+          RenderResult& result) {
+  using namespace detail;
+  const Rgba white = gray(1), text_col = gray(0.13), frame = gray(0.55), grid = gray(0.9);
+  c.rect(0, 0, L.width, L.height, white, {}, 0);
+
+  const Box& P = L.plot;
+  for (double t : L.x.ticks) {
+    const double cx = L.x.to_canvas(t);
+    c.line(cx, P.y, cx, P.y + P.h, grid, 0.8);
+  }
+  for (double t : L.y.ticks) {
+    const double cy = L.y.to_canvas(t);
+    c.line(P.x, cy, P.x + P.w, cy, grid, 0.8);
+  }
+
+  // Points: markers first, then thumbnails (larger, so on top), each in data order.
+  const std::size_t n = d.x.size();
+  const double r = o.point_size / 2;
+  const double edge = std::clamp(o.point_size * 0.08, 0.3, 1.0);
+  auto has_thumb = [&](std::size_t i) { return !d.thumbnails.empty() && !d.thumbnails[i].empty(); };
+  c.clip_begin(P.x, P.y, P.w, P.h);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (has_thumb(i)) continue;
+    c.circle(L.x.to_canvas(d.x[i]), L.y.to_canvas(d.y[i]), r,
+             rgba(palette_colour(L.category_of[i]), o.alpha), gray(1, o.alpha), edge,
+             static_cast<std::int64_t>(i));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!has_thumb(i)) continue;
+    const Image& src = d.thumbnails[i];
+    const Image im = make_thumbnail(src.rgb.data(), src.width, src.height, o.thumbnail_size);
+    const double s = L.thumb / std::max(im.width, im.height);
+    const double w = im.width * s, h = im.height * s;
+    const double cx = L.x.to_canvas(d.x[i]), cy = L.y.to_canvas(d.y[i]);
+    const double fw = 1.5;
+    c.rect(cx - w / 2 - fw, cy - h / 2 - fw, w + 2 * fw, h + 2 * fw,
+           rgba(palette_colour(L.category_of[i])), {}, 0);
+    c.image(cx - w / 2, cy - h / 2, w, h, im, static_cast<std::int64_t>(i));
+    ++result.thumbnails_drawn;
+  }
+  c.clip_end();
+
+  // Frame, ticks and tick labels.
+  c.rect(P.x, P.y, P.w, P.h, {0, 0, 0, 0}, frame, 0.8);
+  const double tick_len = 4, tick_gap = 3;
+  const TextSize tick = measure_text("0", kTickSize);
+  for (std::size_t k = 0; k < L.x.ticks.size(); ++k) {
+    const double cx = L.x.to_canvas(L.x.ticks[k]);
+    c.line(cx, P.y + P.h, cx, P.y + P.h + tick_len, frame, 0.8);
+    c.text(cx, P.y + P.h + tick_len + tick_gap + tick.ascent * 0.78, L.x_tick_text[k], kTickSize,
+           text_col, Anchor::Middle);
+  }
+  for (std::size_t k = 0; k < L.y.ticks.size(); ++k) {
+    const double cy = L.y.to_canvas(L.y.ticks[k]);
+    c.line(P.x - tick_len, cy, P.x, cy, frame, 0.8);
+    c.text(P.x - tick_len - tick_gap, cy + kTickSize * 0.36, L.y_tick_text[k], kTickSize,
+           text_col, Anchor::End);
+  }
+
+  // Texts beside their points.
+  if (!d.texts.empty()) {
+    Placer placer(P);
+    const TextSize fm = measure_text("Hg", kPointTextSize);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (d.texts[i].empty()) continue;
+      const std::string t = ellipsize(sanitize_text(d.texts[i]), kPointTextSize, false, 0.3 * P.w);
+      const double w = measure_text(t, kPointTextSize).width, h = fm.ascent + fm.descent;
+      const double cx = L.x.to_canvas(d.x[i]), cy = L.y.to_canvas(d.y[i]);
+      const double gap = (has_thumb(i) ? L.thumb / 2 + 1.5 : r) + 2;
+      struct Spot {
+        double x, y;  // top-left of the text box
+      };
+      const Spot spots[4] = {{cx + gap, cy - h / 2},
+                             {cx - gap - w, cy - h / 2},
+                             {cx - w / 2, cy - gap - h},
+                             {cx - w / 2, cy + gap}};
+      bool placed = false;
+      for (const Spot& s : spots) {
+        if (placer.take({s.x, s.y, w, h})) {
+          c.text(s.x, s.y + fm.ascent, t, kPointTextSize, text_col, Anchor::Start);
+          placed = true;
+          break;
+        }
+      }
+      if (!placed) ++result.texts_hidden;
+    }
+  }
+
+  // Axis labels, title, subtitle.
+  if (!o.x_label.empty()) {
+    const std::string t = ellipsize(sanitize_text(o.x_label), kAxisLabelSize, false, P.w);
+    c.text(P.x + P.w / 2, L.x_label_baseline, t, kAxisLabelSize, text_col, Anchor::Middle);
+  }
+  if (!o.y_label.empty()) {
+    const std::string t = ellipsize(sanitize_text(o.y_label), kAxisLabelSize, false, P.h);
+    c.text(L.y_label_center_x, P.y + P.h / 2, t, kAxisLabelSize, text_col, Anchor::Middle, false,
+           true);
+  }
+  if (!o.title.empty()) {
+    const std::string t = ellipsize(sanitize_text(o.title), kTitleSize, true, L.width - 16);
+    const double w = measure_text(t, kTitleSize, true).width;
+    c.text(centred_x(P.x + P.w / 2, w, L.width, 8), L.title_baseline, t, kTitleSize, text_col,
+           Anchor::Middle, true);
+  }
+  if (!o.subtitle.empty()) {
+    const std::string t = ellipsize(sanitize_text(o.subtitle), kSubtitleSize, false, L.width - 16);
+    const double w = measure_text(t, kSubtitleSize).width;
+    c.text(centred_x(P.x + P.w / 2, w, L.width, 8), L.subtitle_baseline, t, kSubtitleSize,
+           gray(0.35), Anchor::Middle);
+  }
+
+  // Legend.
+  if (L.show_legend) {
+    const Box& B = L.legend;
+    c.rect(B.x, B.y, B.w, B.h, white, gray(0.8), 0.8);
+    const double row = kLegendSize * 1.55;
+    double y = B.y + 6;
+    if (!L.legend_title.empty()) {
+      c.text(B.x + 8, y + row / 2 + kLegendSize * 0.36, L.legend_title, kLegendSize, text_col,
+             Anchor::Start, true);
+      y += row;
+    }
+    const double mr = std::clamp(r, 2.5, 5.0);
+    for (const LegendEntry& e : L.legend_entries) {
+      const double cy = y + row / 2;
+      if (e.category >= 0) {
+        c.circle(B.x + 8 + 5, cy, mr, rgba(palette_colour(e.category), std::max(o.alpha, 0.6)),
+                 gray(1), edge, -1);
+      }
+      c.text(B.x + 8 + 10 + 6, cy + kLegendSize * 0.36, e.text, kLegendSize,
+             e.category >= 0 ? text_col : gray(0.4), Anchor::Start);
+      y += row;
+    }
+  }
+}
+
+cairo_status_t append_to_string(void* closure, const unsigned char* data, unsigned int length) {
+  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
+void check_cairo(cairo_status_t st, const char* what) {
+  MMEMBED_CHECK(st == CAIRO_STATUS_SUCCESS, InvalidArgument, "scatter plot: cairo ", what,
+                " failed: ", cairo_status_to_string(st));
+}
+
+std::string render_png(const Layout& L, const ScatterData& d, const ScatterOptions& o,
+                       RenderResult& result) {
+  cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, o.width, o.height);
+  cairo_t* cr = cairo_create(surface);
+  std::string out;
+  try {
+    cairo_scale(cr, L.scale, L.scale);
+    draw(*detail::make_cairo_canvas(cr), L, d, o, result);
+    check_cairo(cairo_status(cr), "drawing");
+    cairo_surface_flush(surface);
+    check_cairo(cairo_surface_write_to_png_stream(surface, append_to_string, &out), "PNG writing");
+  } catch (...) {
+    cairo_destroy(cr);
+    cairo_surface_destroy(surface);
+    throw;
+  }
+  cairo_destroy(cr);
+  cairo_surface_destroy(surface);
+  return out;
+}
+
+std::string render_pdf(const Layout& L, const ScatterData& d, const ScatterOptions& o,
+                       RenderResult& result) {
+  std::string out;
+  cairo_surface_t* surface =
+      cairo_pdf_surface_create_for_stream(append_to_string, &out, L.width, L.height);
+  cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "mmembed");
+  if (!o.title.empty()) {
+    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE,
+                                   detail::sanitize_text(o.title).c_str());
+  }
+  cairo_t* cr = cairo_create(surface);
+  try {
+    draw(*detail::make_cairo_canvas(cr), L, d, o, result);
+    check_cairo(cairo_status(cr), "drawing");
+    cairo_show_page(cr);
+  } catch (...) {
+    cairo_destroy(cr);
+    cairo_surface_destroy(surface);
+    throw;
+  }
+  cairo_destroy(cr);
+  cairo_surface_finish(surface);
+  const cairo_status_t st = cairo_surface_status(surface);
+  cairo_surface_destroy(surface);
+  check_cairo(st, "PDF writing");
+  return out;
+}
+
+// A JSON string literal that is also safe inside <script>: '<', '>', '&' and U+2028/9 escaped.
+std::string js_string(const std::string& s) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+               (static_cast<unsigned char>(s[i + 2]) == 0xA8 ||
+                static_cast<unsigned char>(s[i + 2]) == 0xA9)) {
+      out += static_cast<unsigned char>(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+      i += 2;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string fixed(double v, int decimals) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+  return buf;
+}
+
+std::string shortest(double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+constexpr const char* kHtmlStyle = R"(<style>
+body{margin:0;padding:16px;background:#fff;color:#222;font-family:'DejaVu Sans',Verdana,sans-serif}
+#wrap{position:relative;display:inline-block;max-width:100%}
+#plot{display:block;max-width:100%;height:auto}
+#tip{position:absolute;display:none;pointer-events:none;background:#fff;border:1px solid #aaa;
+border-radius:4px;padding:6px 8px;box-shadow:0 2px 8px rgba(0,0,0,.25);font-size:12px;max-width:280px;
+overflow-wrap:anywhere;z-index:2}
+#tip .c{font-weight:bold;margin-bottom:2px}
+#tip .m{color:#555}
+#tip .d{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:5px}
+#tip img{display:block;margin-top:5px;max-width:100%;image-rendering:auto}
+#hint{color:#777;font-size:11px;margin-top:4px}
+</style>
+)";
+
+constexpr const char* kHtmlScript = R"(<script>
+(function () {
+  const svg = document.getElementById('plot'), tip = document.getElementById('tip');
+  const wrap = document.getElementById('wrap'), ring = document.getElementById('ring');
+  const n = D.cx.length;
+  function hitRadius(i, unitsPerPx) {
+    return D.img[i] && D.thumbAtPoint[i] ? D.thumb / 2 : Math.max(D.r, 6 * unitsPerPx);
+  }
+  function show(i, ev) {
+    tip.replaceChildren();
+    const head = document.createElement('div');
+    head.className = 'c';
+    head.textContent = D.cap[i] || D.text[i] || (D.names.length ? D.names[D.cat[i]] : 'point ' + i);
+    tip.appendChild(head);
+    const meta = document.createElement('div');
+    meta.className = 'm';
+    if (D.names.length) {
+      const dot = document.createElement('span');
+      dot.className = 'd';
+      dot.style.background = D.colours[D.cat[i]];
+      meta.appendChild(dot);
+      meta.appendChild(document.createTextNode(D.names[D.cat[i]] + ' \u00b7 '));
+    }
+    meta.appendChild(document.createTextNode('#' + i + ' (' + D.x[i] + ', ' + D.y[i] + ')'));
+    tip.appendChild(meta);
+    if (D.img[i]) {
+      const img = document.createElement('img');
+      img.src = 'data:image/png;base64,' + D.img[i];
+      tip.appendChild(img);
+    }
+    tip.style.display = 'block';
+    const wr = wrap.getBoundingClientRect();
+    let left = ev.clientX - wr.left + 14, top = ev.clientY - wr.top + 14;
+    if (left + tip.offsetWidth > wr.width) left = Math.max(0, ev.clientX - wr.left - tip.offsetWidth - 14);
+    if (top + tip.offsetHeight > wr.height) top = Math.max(0, ev.clientY - wr.top - tip.offsetHeight - 14);
+    tip.style.left = left + 'px';
+    tip.style.top = top + 'px';
+    ring.setAttribute('cx', D.cx[i]);
+    ring.setAttribute('cy', D.cy[i]);
+    ring.setAttribute('r', D.img[i] && D.thumbAtPoint[i] ? D.thumb / 2 + 3 : D.r + 2.5);
+    ring.setAttribute('visibility', 'visible');
+  }
+  function hide() {
+    tip.style.display = 'none';
+    ring.setAttribute('visibility', 'hidden');
+  }
+  svg.addEventListener('mousemove', function (ev) {
+    const m = svg.getScreenCTM();
+    if (!m) return;
+    const p = svg.createSVGPoint();
+    p.x = ev.clientX;
+    p.y = ev.clientY;
+    const q = p.matrixTransform(m.inverse());
+    const unitsPerPx = 1 / m.a;
+    let best = -1, bestD = Infinity;
+    for (let i = 0; i < n; ++i) {
+      const dx = D.cx[i] - q.x, dy = D.cy[i] - q.y, h = hitRadius(i, unitsPerPx);
+      if (Math.abs(dx) > h || Math.abs(dy) > h) continue;
+      const d = dx * dx + dy * dy;
+      if (d <= bestD) { best = i; bestD = d; }
+    }
+    if (best >= 0) show(best, ev); else hide();
+  });
+  svg.addEventListener('mouseleave', hide);
+})();
+</script>
+)";
+
+std::string render_html(const Layout& L, const ScatterData& d, const ScatterOptions& o,
+                        RenderResult& result) {
+  detail::SvgCanvas svg(L.width, L.height, false);
+  draw(svg, L, d, o, result);
+  svg.raw("<circle id=\"ring\" cx=\"0\" cy=\"0\" r=\"1\" fill=\"none\" stroke=\"#111\" "
+          "stroke-width=\"1.5\" visibility=\"hidden\" pointer-events=\"none\"/>\n");
+
+  const std::size_t n = d.x.size();
+  auto list = [n](auto&& item) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i) s += ',';
+      s += item(i);
+    }
+    s += ']';
+    return s;
+  };
+  auto text_of = [](const std::vector<std::string>& v) {
+    return [&v](std::size_t i) { return js_string(v.empty() ? "" : detail::sanitize_text(v[i])); };
+  };
+  std::string data = "const D = {\n";
+  auto add = [&data](const char* key, const std::string& value) {
+    data += key;
+    data += ':';
+    data += value;
+    data += ",\n";
+  };
+  add("cx", list([&](std::size_t i) { return fixed(L.x.to_canvas(d.x[i]), 2); }));
+  add("cy", list([&](std::size_t i) { return fixed(L.y.to_canvas(d.y[i]), 2); }));
+  add("x", list([&](std::size_t i) { return js_string(shortest(d.x[i])); }));
+  add("y", list([&](std::size_t i) { return js_string(shortest(d.y[i])); }));
+  add("cat", list([&](std::size_t i) { return std::to_string(L.category_of[i]); }));
+  std::string names = "[", colours = "[";
+  for (std::size_t c = 0; c < L.categories.size(); ++c) {
+    if (c) names += ',';
+    names += js_string(L.categories[c]);
+    const Rgb p = palette_colour(c);
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "\"#%02x%02x%02x\"", p.r, p.g, p.b);
+    if (c) colours += ',';
+    colours += buf;
+  }
+  data += "names:" + names + "],\ncolours:" + colours + "],\n";
+  add("text", list(text_of(d.texts)));
+  add("cap", list(text_of(d.captions)));
+  add("img", list([&](std::size_t i) -> std::string {
+    if (d.thumbnails.empty() || d.thumbnails[i].empty()) return "\"\"";
+    const Image& src = d.thumbnails[i];
+    std::string q(1, '"');
+    q += detail::base64(detail::encode_png(
+        make_thumbnail(src.rgb.data(), src.width, src.height, o.hover_thumbnail_size)));
+    q += '"';
+    return q;
+  }));
+  add("thumbAtPoint", list([&](std::size_t i) {
+    return std::string(d.thumbnails.empty() || d.thumbnails[i].empty() ? "0" : "1");
+  }));
+  data += "r:" + fixed(o.point_size / 2, 3) + ", thumb:" + fixed(L.thumb, 3) + "};\n";
+
+  const std::string title =
+      detail::xml_escape(o.title.empty() ? "mmembed scatter plot" : detail::sanitize_text(o.title));
+  std::string html = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  html += "<meta name=\"generator\" content=\"mmembed\">\n<title>" + title + "</title>\n";
+  html += kHtmlStyle;
+  html += "</head>\n<body>\n<div id=\"wrap\">\n" + svg.finish() + "<div id=\"tip\"></div>\n</div>\n";
+  html += "<div id=\"hint\">Hover a point to see its caption" +
+          std::string(result.thumbnails_drawn > 0 ? " and image" : "") + ".</div>\n";
+  html += "<script>\n" + data + "</script>\n" + kHtmlScript + "</body>\n</html>\n";
+  return html;
+}
+
+}  // namespace
+
+RenderResult render_scatter(const ScatterData& data, const ScatterOptions& options, Format format) {
+  const Layout L = detail::compute_layout(data, options);
+  RenderResult result;
+  switch (format) {
+    case Format::Png: result.bytes = render_png(L, data, options, result); break;
+    case Format::Pdf: result.bytes = render_pdf(L, data, options, result); break;
+    case Format::Svg: {
+      detail::SvgCanvas svg(L.width, L.height, true);
+      draw(svg, L, data, options, result);
+      result.bytes = svg.finish();
+      break;
+    }
+    case Format::Html: result.bytes = render_html(L, data, options, result); break;
+  }
+  return result;
+}
+
+}  // namespace mmembed::plot
