@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mmembed/embedder.h"
@@ -172,6 +173,31 @@ TEST(Embedder, LongTextIsTruncatedAndReportedOrRefused) {
   strict.text_overflow = TextOverflow::kError;
   const Embedder refuse = Embedder::load(kLarge, strict);
   EXPECT_THROW(refuse.embed_texts(texts), InvalidArgument);
+}
+
+// One Embedder used from several threads at once gives what it gives serially.
+TEST(Embedder, ConcurrentCallsAgreeWithSerialCalls) {
+  const std::vector<std::string> texts = {"a cat", "a motorcycle in a garage", "a dog"};
+  const std::vector<Image> images = {Image::read(kData + "/images/cat_landscape.jpg"),
+                                     Image::read(kData + "/images/motorcycle_left.jpg"),
+                                     Image::read(kData + "/images/motorcycle_portrait.jpg")};
+  const Embeddings serial_t = large().embed_texts(texts);
+  const Embeddings serial_p = large().embed_pairs(images, texts);
+  std::vector<Embeddings> t(4), p(4);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      t[k] = large().embed_texts(texts);
+      p[k] = large().embed_pairs(images, texts);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int k = 0; k < 4; ++k) {
+    ASSERT_EQ(t[k].data.size(), serial_t.data.size());
+    ASSERT_EQ(p[k].data.size(), serial_p.data.size());
+    EXPECT_LE(max_abs_diff(t[k].data, serial_t.data), 1e-6) << k;
+    EXPECT_LE(max_abs_diff(p[k].data, serial_p.data), 1e-6) << k;
+  }
 }
 
 TEST(Embedder, EmptyBatchesGiveEmptyResults) {
