@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace mmembed::reduce::lapack {
 
@@ -19,6 +20,20 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 
 // Replaces the m x n matrix a (m >= n) by the Q of its thin QR factorization (dgeqrf + dorgqr).
 void orthonormalize(std::int64_t m, std::int64_t n, double* a);
+
+// The `count` largest eigenpairs of the symmetric n x n matrix a (column-major, lower triangle
+// read, overwritten), by dsyevr (MRRR): values [count] ascending, vectors [n, count] (ld n).
+void symmetric_eigen_largest(std::int64_t n, double* a, std::int64_t count, double* values,
+                             double* vectors);
+
+// ARPACK (Debian's libarpack2, dsaupd/dseupd in regular mode): the `count` largest (algebraic)
+// eigenpairs of the symmetric operator y = op(x) of size n, with `ncv` Lanczos vectors
+// (count < ncv <= n), tolerance `tol`, at most `max_iter` restarts, starting from the all-ones
+// vector (as umap-learn's eigsh(v0=ones)). values [count] ascending, vectors [n, count] (ld n).
+// Returns false when ARPACK reports an error or converges on fewer than `count` pairs.
+bool lanczos_largest(std::int64_t n, std::int64_t count, std::int64_t ncv, double tol,
+                     int max_iter, const std::function<void(const double* x, double* y)>& op,
+                     double* values, double* vectors);
 
 // Runs OpenBLAS on one thread while alive, then restores its previous count. OpenBLAS's
 // multi-threaded dgesdd/dgemm differ in the last bits between thread counts (measured), so PCA
