@@ -138,6 +138,8 @@ int main(int argc, char** argv) {
     const Inputs in = make_inputs(model, args.task, args.batch, 0);
     std::vector<double> times;
     Tensor out;
+    rusage cpu0{}, cpu1{};
+    getrusage(RUSAGE_SELF, &cpu0);
     const auto start = Clock::now();
     while (static_cast<int>(times.size()) < args.max_reps) {
       const auto t = Clock::now();
@@ -145,6 +147,11 @@ int main(int argc, char** argv) {
       times.push_back(seconds_since(t));
       if (seconds_since(start) >= args.min_time) break;
     }
+    const double wall = seconds_since(start);
+    getrusage(RUSAGE_SELF, &cpu1);
+    auto secs = [](const timeval& t) { return t.tv_sec + 1e-6 * t.tv_usec; };
+    const double cpu = secs(cpu1.ru_utime) - secs(cpu0.ru_utime) + secs(cpu1.ru_stime) -
+                       secs(cpu0.ru_stime);
     for (std::int64_t i = 0; i < out.numel(); ++i) {
       if (!std::isfinite(out.data<float>()[i])) throw std::runtime_error("non-finite output");
     }
@@ -159,9 +166,9 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"impl\": \"mmembed\", \"model\": \"%s\", \"task\": \"%s\", \"batch\": %d, "
         "\"threads\": %d, \"load_s\": %.4f, \"times_s\": [%s], \"median_s\": %.5f, "
-        "\"items_per_s\": %.4f, \"peak_rss_mib\": %.1f, \"gemm\": \"%s\"}\n",
+        "\"items_per_s\": %.4f, \"cpu_util\": %.3f, \"peak_rss_mib\": %.1f, \"gemm\": \"%s\"}\n",
         base_name(args.model).c_str(), args.task.c_str(), args.batch, args.threads, load_s,
-        list.c_str(), median, args.batch / median, usage.ru_maxrss / 1024.0,
+        list.c_str(), median, args.batch / median, cpu / wall, usage.ru_maxrss / 1024.0,
         mmembed::kernels::gemm_backend_description().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_bridgetower: %s\n", e.what());

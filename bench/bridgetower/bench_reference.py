@@ -107,6 +107,7 @@ def main():
     run(make_inputs(cfg, args.task, 1, seed=1))  # warm-up on one item
     inputs = make_inputs(cfg, args.task, args.batch)
     times = []
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     while len(times) < args.max_reps:
         t = time.perf_counter()
@@ -114,6 +115,9 @@ def main():
         times.append(time.perf_counter() - t)
         if time.perf_counter() - start >= args.min_time:
             break
+    wall = time.perf_counter() - start
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     assert torch.isfinite(out).all()
     med = statistics.median(times)
     print(json.dumps({
@@ -121,6 +125,7 @@ def main():
         "task": args.task, "batch": args.batch, "threads": args.threads,
         "load_s": round(load_s, 4), "times_s": [round(t, 5) for t in times],
         "median_s": round(med, 5), "items_per_s": round(args.batch / med, 4),
+        "cpu_util": round(cpu / wall, 3),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),

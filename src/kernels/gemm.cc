@@ -133,7 +133,7 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
             std::int64_t in, std::int64_t out, Epilogue epilogue) {
   if (rows <= 0 || out <= 0) return;
   const int threads = num_threads();
-  if (threads <= 1 || selected_gemm_backend().parallel == nullptr || in == 0 ||
+  if (threads <= 1 || selected_gemm_backend().set_thread_serial == nullptr || in == 0 ||
       rows * out * in < kMinTiledWork) {
     linear_whole(x, w, bias, y, rows, in, out, epilogue);
     return;
@@ -147,7 +147,7 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
     if (bias != nullptr) {
       for (std::int64_t r = 0; r < r1 - r0; ++r) std::copy(bias + c0, bias + c1, Y + r * out);
     }
-    // Inside parallel_tasks, the sgemm runs on this thread alone.
+    // Inside parallel_tasks, the sgemm runs on this thread alone (set_thread_serial).
     sgemm(Trans::No, Trans::Yes, r1 - r0, c1 - c0, in, 1.0f, x + r0 * in, in, w + c0 * in, in,
           bias != nullptr ? 1.0f : 0.0f, Y, out);
     if (epilogue != Epilogue::None) {

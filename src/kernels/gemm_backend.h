@@ -24,13 +24,11 @@ struct GemmBackend {
   void (*set_num_threads)(int n);
   // Library version and run-time CPU dispatch, e.g. "OpenBLAS 0.3.21 ... core=SkylakeX".
   std::string (*describe)();
-  // Optional (null: kernels::parallel_for uses the kernels' own ThreadPool). Runs
-  // run_chunk(context, c) for every c in [0, chunks) on the threads the library's sgemm uses and
-  // returns when all are done; chunks <= the configured thread count. A call made from inside
-  // such a chunk runs all its chunks serially on the calling thread, and an sgemm issued from
-  // inside a chunk runs on that thread alone. Sharing the library's threads keeps the row
-  // kernels from competing with its (spinning) idle workers for the cores.
-  void (*parallel)(int chunks, void (*run_chunk)(void* context, int chunk), void* context);
+  // Optional: true makes the sgemm calls issued from the calling thread run on that thread
+  // alone, false restores the configured count. The kernels' task threads set it (parallel.h),
+  // so that products split into tiles run one tile per thread; a backend without it (null) is
+  // not split (kernels::linear calls its sgemm once).
+  void (*set_thread_serial)(bool serial);
 };
 
 // Each is defined only when that backend was found at configure time (mmembed_gemm_<name>).

@@ -14,15 +14,9 @@
 
 // The two OpenMP entry points we need, declared here rather than through <omp.h>, which clang
 // does not ship without libomp-dev; the symbols come from libgomp, the runtime oneDNN uses.
-// GOMP_parallel is libgomp's entry point for `#pragma omp parallel` (its ABI since GCC 4.9):
-// calling it directly runs a team without compiling this file with -fopenmp.
 extern "C" {
 int omp_get_max_threads(void);
 void omp_set_num_threads(int);
-int omp_get_thread_num(void);
-int omp_get_num_threads(void);
-int omp_in_parallel(void);
-void GOMP_parallel(void (*fn)(void*), void* data, unsigned num_threads, unsigned flags);
 }
 
 namespace mmembed::kernels {
@@ -30,10 +24,15 @@ namespace {
 
 std::atomic<int> g_threads{0};  // 0: leave OpenMP's default
 
+// Set on the kernels' task threads: their sgemm calls run on the calling thread alone.
+thread_local bool t_serial = false;
+
+void dnnl_set_thread_serial(bool serial) { t_serial = serial; }
+
 void dnnl_sgemm_call(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K,
                      float alpha, const float* A, std::int64_t lda, const float* B,
                      std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
-  int want = g_threads.load(std::memory_order_relaxed);
+  int want = t_serial ? 1 : g_threads.load(std::memory_order_relaxed);
   if (want > 0 && omp_get_max_threads() != want) omp_set_num_threads(want);
   dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb,
                                 beta, C, ldc);
@@ -41,30 +40,6 @@ void dnnl_sgemm_call(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int6
 }
 
 void dnnl_set_threads(int n) { g_threads.store(n, std::memory_order_relaxed); }
-
-struct TeamJob {
-  int chunks;
-  void (*run_chunk)(void*, int);
-  void* context;
-};
-
-void team_body(void* data) {
-  const TeamJob& job = *static_cast<const TeamJob*>(data);
-  // The team may be smaller than asked (thread limits): every chunk still runs exactly once.
-  const int team = omp_get_num_threads();
-  for (int c = omp_get_thread_num(); c < job.chunks; c += team) job.run_chunk(job.context, c);
-}
-
-// One OpenMP team (the same libgomp threads oneDNN's sgemm uses) runs the chunks. Nested calls
-// run serially, as oneDNN runs an sgemm issued inside a parallel region on the calling thread.
-void dnnl_parallel(int chunks, void (*run_chunk)(void*, int), void* context) {
-  if (chunks <= 1 || omp_in_parallel()) {
-    for (int c = 0; c < chunks; ++c) run_chunk(context, c);
-    return;
-  }
-  TeamJob job{chunks, run_chunk, context};
-  GOMP_parallel(team_body, &job, static_cast<unsigned>(chunks), 0);
-}
 
 const char* isa_name(dnnl_cpu_isa_t isa) {
   switch (isa) {
@@ -92,7 +67,7 @@ std::string dnnl_describe() {
 
 const GemmBackend& gemm_backend_dnnl() {
   static const GemmBackend backend{"dnnl", dnnl_sgemm_call, dnnl_set_threads, dnnl_describe,
-                                   dnnl_parallel};
+                                   dnnl_set_thread_serial};
   return backend;
 }
 

@@ -1,9 +1,12 @@
-// Threads used by the kernels: the row kernels' ThreadPool and the GEMM backend's own threads.
+// Threads used by the kernels: the kernels' task pool and the GEMM backend's own threads.
 //
 //   kernels::set_num_threads(2);   // --threads 2: two pool threads, GEMM library on two threads
 //
-// Row kernels split rows into contiguous chunks (core/thread_pool.h) and never reduce across
-// chunks, so their results do not depend on the thread count.
+// Row kernels split rows into contiguous chunks (core/thread_pool.h's chunk_range) and never
+// reduce across chunks, so their results do not depend on the thread count. The pool's caller
+// runs tasks itself and waits only for tasks another thread has started, so a worker that the
+// OS has not scheduled (a machine busier than its cores) delays nothing; idle workers spin for
+// about 100 microseconds, then sleep. Inside a task, sgemm runs on the calling thread alone.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,10 @@ void parallel_for(std::int64_t n, std::int64_t grain,
 // parallel_for / parallel_tasks. The first exception thrown stops further indices and is
 // rethrown.
 void parallel_tasks(std::int64_t n, const std::function<void(std::int64_t)>& fn);
+
+// True while the calling thread runs a parallel_for chunk or a parallel_tasks index (nested calls
+// then run serially, and its sgemm calls on this thread alone).
+bool in_parallel_task();
 
 // Rows per chunk so that a chunk holds at least ~16K elements of `cols` columns: below that the
 // cost of waking a thread exceeds the work.
