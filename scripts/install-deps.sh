@@ -8,6 +8,7 @@ packages=(
   libopenblas-dev libblis-dev libdnnl-dev
   libarpack2-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
+  libcurl4-openssl-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev
   libcairo2-dev fonts-dejavu-core
   libgtest-dev libgmock-dev libbenchmark-dev

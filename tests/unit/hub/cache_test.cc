@@ -1,0 +1,154 @@
+// SHA-256 against FIPS 180-4 vectors; cache naming, URLs and environment handling against the
+// rules of huggingface_hub 0.36 (constants.py, file_download.py; spec section F).
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "hub/cache.h"
+#include "hub/sha256.h"
+#include "hub_test_util.h"
+#include "mmembed/error.h"
+
+namespace mmembed::hub {
+namespace {
+
+using hubtest::TempDir;
+
+TEST(Sha256, FipsVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  Sha256 h;
+  std::string chunk(1000, 'a');
+  for (int i = 0; i < 1000; ++i) h.update(chunk);  // one million 'a'
+  EXPECT_EQ(h.hex_digest(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256, SplitUpdatesEqualOneShot) {
+  std::string data = hubtest::random_bytes(1000, 7);
+  for (std::size_t cut : {0u, 1u, 55u, 56u, 63u, 64u, 65u, 999u}) {
+    Sha256 h;
+    h.update(data.substr(0, cut));
+    h.update(data.substr(cut));
+    EXPECT_EQ(h.hex_digest(), sha256_hex(data)) << cut;
+  }
+}
+
+TEST(HubNames, NormalizeEtagAsHuggingfaceHub) {
+  EXPECT_EQ(normalize_etag("\"a16a55fda99d2f2e7b69cce5cf93ff4ad3049930\""),
+            "a16a55fda99d2f2e7b69cce5cf93ff4ad3049930");
+  EXPECT_EQ(normalize_etag("W/\"a16a55fda99d2f2e7b69cce5cf93ff4ad3049930\""),
+            "a16a55fda99d2f2e7b69cce5cf93ff4ad3049930");
+  EXPECT_EQ(normalize_etag("abc"), "abc");
+}
+
+TEST(HubNames, RepoFolderAndUrls) {
+  EXPECT_EQ(repo_folder_name("openai/clip-vit-base-patch32"), "models--openai--clip-vit-base-patch32");
+  EXPECT_EQ(repo_folder_name("gpt2"), "models--gpt2");
+  EXPECT_EQ(repo_folder_name("org/set", "dataset"), "datasets--org--set");
+  EXPECT_EQ(resolve_url("https://huggingface.co", "org/m", "main", "config.json"),
+            "https://huggingface.co/org/m/resolve/main/config.json");
+  // revision quoted with no safe characters, file name keeping "/"
+  EXPECT_EQ(resolve_url("http://h", "org/m", "refs/pr/1", "1_Pooling/config file.json"),
+            "http://h/org/m/resolve/refs%2Fpr%2F1/1_Pooling/config%20file.json");
+  EXPECT_TRUE(is_commit_hash("1a5fe6c394df20de001cccaee4c006e3f7669769"));
+  EXPECT_FALSE(is_commit_hash("main"));
+  EXPECT_FALSE(is_commit_hash("1A5FE6C394DF20DE001CCCAEE4C006E3F7669769"));
+}
+
+TEST(HubNames, RejectsEscapingFileNames) {
+  for (const char* bad : {"../x", "/etc/passwd", "a/../b", "a//b", "a\\b", ""}) {
+    EXPECT_THROW(check_repo_filename(bad), InvalidArgument) << bad;
+  }
+  EXPECT_NO_THROW(check_repo_filename("1_Pooling/config.json"));
+}
+
+struct FakeEnv {
+  std::map<std::string, std::string> vars;
+  EnvFn fn() const {
+    return [this](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  }
+};
+
+TEST(HubConfig, DefaultsFollowHomeAndXdg) {
+  FakeEnv env{{{"HOME", "/home/u"}}};
+  HubConfig c = read_hub_config(env.fn());
+  EXPECT_EQ(c.endpoint, "https://huggingface.co");
+  EXPECT_EQ(c.hf_home, "/home/u/.cache/huggingface");
+  EXPECT_EQ(c.cache_dir, "/home/u/.cache/huggingface/hub");
+  EXPECT_FALSE(c.offline);
+  EXPECT_FALSE(c.token);
+  EXPECT_EQ(c.etag_timeout_s, 10);
+
+  env.vars["XDG_CACHE_HOME"] = "/xdg";
+  EXPECT_EQ(read_hub_config(env.fn()).cache_dir, "/xdg/huggingface/hub");
+  env.vars["HF_HOME"] = "$HOME/hf";
+  EXPECT_EQ(read_hub_config(env.fn()).cache_dir, "/home/u/hf/hub");
+  env.vars["HUGGINGFACE_HUB_CACHE"] = "/legacy";
+  EXPECT_EQ(read_hub_config(env.fn()).cache_dir, "/legacy");
+  env.vars["HF_HUB_CACHE"] = "~/new";
+  EXPECT_EQ(read_hub_config(env.fn()).cache_dir, "/home/u/new");
+}
+
+TEST(HubConfig, EndpointOfflineAndTimeouts) {
+  FakeEnv env{{{"HOME", "/h"}, {"HF_ENDPOINT", "http://mirror.local/"},
+               {"TRANSFORMERS_OFFLINE", "1"}, {"HF_HUB_ETAG_TIMEOUT", "2.5"}}};
+  HubConfig c = read_hub_config(env.fn());
+  EXPECT_EQ(c.endpoint, "http://mirror.local");
+  EXPECT_TRUE(c.offline);
+  EXPECT_EQ(c.etag_timeout_s, 2.5);
+  for (const char* v : {"1", "ON", "yes", "True"}) {
+    env.vars["HF_HUB_OFFLINE"] = v;
+    EXPECT_TRUE(read_hub_config(env.fn()).offline) << v;
+  }
+  env.vars["HF_HUB_OFFLINE"] = "0";
+  EXPECT_FALSE(read_hub_config(env.fn()).offline);
+}
+
+TEST(HubConfig, TokenFromEnvironmentThenFile) {
+  TempDir tmp;
+  FakeEnv env{{{"HOME", "/h"}, {"HF_HOME", tmp.path().string()}}};
+  EXPECT_FALSE(read_hub_config(env.fn()).token);
+  hubtest::write_file(tmp.path() / "token", "  hf_file\n");
+  EXPECT_EQ(read_hub_config(env.fn()).token.value_or(""), "hf_file");
+  env.vars["HUGGING_FACE_HUB_TOKEN"] = "hf_legacy";
+  EXPECT_EQ(read_hub_config(env.fn()).token.value_or(""), "hf_legacy");
+  env.vars["HF_TOKEN"] = " hf_env \n";
+  EXPECT_EQ(read_hub_config(env.fn()).token.value_or(""), "hf_env");
+  env.vars["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1";
+  EXPECT_FALSE(read_hub_config(env.fn()).token);
+}
+
+TEST(RepoCache, RefsAreWrittenWithoutNewlineAndLinksAreRelative) {
+  TempDir tmp;
+  RepoCache cache(tmp.path(), "org/name");
+  const std::string commit = "0123456789abcdef0123456789abcdef01234567";
+  cache.write_ref("main", commit);
+  EXPECT_EQ(hubtest::read_file(cache.storage() / "refs" / "main"), commit);
+  EXPECT_EQ(cache.commit_for("main").value_or(""), commit);
+  EXPECT_EQ(cache.commit_for(commit).value_or(""), commit);
+  cache.write_ref("refs/pr/1", commit);  // nested folders, as Python
+  EXPECT_EQ(hubtest::read_file(cache.storage() / "refs" / "refs" / "pr" / "1"), commit);
+
+  hubtest::write_file(cache.blob_path("e1"), "content");
+  cache.link(commit, "sub/dir/f.txt", "e1", /*copy=*/false);
+  fs::path p = cache.pointer_path(commit, "sub/dir/f.txt");
+  ASSERT_TRUE(fs::is_symlink(p));
+  EXPECT_EQ(fs::read_symlink(p), fs::path("../../../../blobs/e1"));
+  EXPECT_EQ(hubtest::read_file(p), "content");
+  cache.link(commit, "copy.txt", "e1", /*copy=*/true);
+  EXPECT_FALSE(fs::is_symlink(cache.pointer_path(commit, "copy.txt")));
+  EXPECT_EQ(hubtest::read_file(cache.pointer_path(commit, "copy.txt")), "content");
+
+  EXPECT_FALSE(cache.known_absent(commit, "x.json"));
+  cache.mark_absent(commit, "x.json");
+  EXPECT_TRUE(cache.known_absent(commit, "x.json"));
+  EXPECT_EQ(cache.lock_path("e1"), tmp.path() / ".locks" / "models--org--name" / "e1.lock");
+}
+
+}  // namespace
+}  // namespace mmembed::hub
