@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "kernels/parallel.h"
 
 namespace mmembed::nn {
 
@@ -51,10 +52,13 @@ void activate(Activation act, const Tensor& x, Tensor& out) {
 void add_row_inplace(Tensor& x, const float* row) {
   const std::int64_t c = x.dim(-1);
   const std::int64_t rows = c == 0 ? 0 : x.numel() / c;
-  float* p = x.data<float>();
-  for (std::int64_t r = 0; r < rows; ++r, p += c) {
-    for (std::int64_t j = 0; j < c; ++j) p[j] += row[j];
-  }
+  float* base = x.data<float>();
+  kernels::parallel_for(rows, kernels::row_grain(c), [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      float* p = base + r * c;
+      for (std::int64_t j = 0; j < c; ++j) p[j] += row[j];
+    }
+  });
 }
 
 void add_inplace(Tensor& x, const Tensor& y) {
@@ -62,8 +66,10 @@ void add_inplace(Tensor& x, const Tensor& y) {
                 shape_str(y.shape()), " differ");
   float* p = x.data<float>();
   const float* q = y.data<float>();
-  const std::int64_t n = x.numel();
-  for (std::int64_t i = 0; i < n; ++i) p[i] += q[i];
+  // Element-wise, so the split over the kernels' threads does not change the results.
+  kernels::parallel_for(x.numel(), 1 << 14, [&](std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i) p[i] += q[i];
+  });
 }
 
 void gather_token(const Tensor& x, std::int64_t index, Tensor& out) {

@@ -1,0 +1,95 @@
+// The tower calls without ITC heads (text_cls_features, image_cls_features) against the
+// reference's goldens of a joint run: the last RoBERTa layer's CLS row, and the last bridge's
+// image-transform CLS row plus token type 1 (read from the checkpoint). Both tiny checkpoints,
+// so also the base one, which has no ITC heads; 1 and 2 threads give the same bits.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "golden.h"
+#include "io/checkpoint.h"
+#include "kernels/parallel.h"
+#include "models/bridgetower/bridgetower.h"
+
+namespace mmembed::models::bridgetower {
+namespace {
+
+using golden::Manifest;
+
+std::string dir(const std::string& model) { return Manifest::get().data_dir() + "/models/" + model; }
+
+Tensor input(const std::string& model, const std::string& name) {
+  const Manifest& m = Manifest::get();
+  return m.load(m.entry(model + "/batch/" + name));
+}
+
+// x[:, 0, :] as [B, C], plus `add` [C] on every row when given.
+Tensor cls_rows(const Tensor& x, const float* add = nullptr) {
+  const std::int64_t b = x.dim(0), t = x.dim(1), c = x.dim(2);
+  Tensor out = Tensor::empty(DType::F32, {b, c});
+  for (std::int64_t i = 0; i < b; ++i) {
+    for (std::int64_t j = 0; j < c; ++j) {
+      out.data<float>()[i * c + j] =
+          x.data<float>()[i * t * c + j] + (add != nullptr ? add[j] : 0.0f);
+    }
+  }
+  return out;
+}
+
+void expect_matches(const std::string& golden_name, const Tensor& ours, const Tensor& want) {
+  const Manifest& m = Manifest::get();
+  golden::CompareResult r =
+      golden::compare(golden_name, ours, want, m.tolerance(m.entry(golden_name)));
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
+class BridgeTowerTowers : public testing::TestWithParam<std::string> {};
+
+TEST_P(BridgeTowerTowers, ClsFeaturesMatchTheJointReference) {
+  const std::string model_name = GetParam();
+  const Manifest& m = Manifest::get();
+  const BridgeTower model = BridgeTower::load(dir(model_name));
+  const Config& c = model.config();
+  const Tensor ids = input(model_name, "input_ids");
+  const Tensor mask = input(model_name, "attention_mask");
+  const Tensor pixels = input(model_name, "pixel_values");
+
+  const std::string text_golden =
+      model_name + "/batch/text/layer_" + std::to_string(c.text.num_hidden_layers - 1);
+  const Tensor text = model.text_cls_features(ids, mask);
+  EXPECT_EQ(text.shape(), Shape({ids.dim(0), c.text.hidden_size}));
+  expect_matches(text_golden, text, cls_rows(m.load(m.entry(text_golden))));
+
+  const std::string image_golden = model_name + "/batch/bridge/image_transform/call_" +
+                                   std::to_string(c.num_hidden_layers - 1);
+  const io::Checkpoint ckpt = io::open_checkpoint(dir(model_name));
+  std::string tt = "token_type_embeddings.weight";
+  for (const io::TensorInfo& t : ckpt.tensors()) {
+    if (t.name == "bridgetower." + tt) tt = t.name;
+  }
+  const Tensor token_types = ckpt.get_f32(tt);
+  const Tensor image = model.image_cls_features(pixels);
+  EXPECT_EQ(image.shape(), Shape({pixels.dim(0), c.hidden_size}));
+  expect_matches(image_golden, image,
+                 cls_rows(m.load(m.entry(image_golden)), token_types.data<float>() + c.hidden_size));
+
+  // Thread count: the same bits (the tiled products equal the whole ones).
+  const int before = kernels::num_threads();
+  kernels::set_num_threads(1);
+  const Tensor text1 = model.text_cls_features(ids, mask), image1 = model.image_cls_features(pixels);
+  kernels::set_num_threads(2);
+  const Tensor text2 = model.text_cls_features(ids, mask), image2 = model.image_cls_features(pixels);
+  kernels::set_num_threads(before);
+  EXPECT_EQ(0, std::memcmp(text1.raw(), text2.raw(), text1.numel() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(image1.raw(), image2.raw(), image1.numel() * sizeof(float)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiny, BridgeTowerTowers,
+                         testing::Values("bridgetower-base-tiny", "bridgetower-large-tiny"),
+                         [](const testing::TestParamInfo<std::string>& info) {
+                           return info.param == "bridgetower-base-tiny" ? "base" : "large";
+                         });
+
+}  // namespace
+}  // namespace mmembed::models::bridgetower
