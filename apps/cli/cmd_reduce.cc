@@ -1,4 +1,6 @@
 // mmembed reduce --method pca IN [--labels L.txt] -o OUT.csv [--components N] [--metric M]
+// mmembed reduce --method umap IN ... [--n-neighbors K] [--min-dist D] [--spread S] [--epochs E]
+//                [--init spectral|pca|random] [--seed N]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include "mmembed/version.h"
 #include "reduce/pca.h"
 #include "reduce/quality.h"
+#include "reduce/umap.h"
 #include "search/knn.h"
 
 namespace mmembed::cli {
@@ -28,6 +31,11 @@ struct ReduceOptions {
   std::int64_t components = 2;
   std::int64_t quality_rows = 10000;
   std::uint64_t seed = 0;
+  // umap
+  std::int64_t n_neighbors = 15;
+  double min_dist = 0.1, spread = 1.0;
+  int epochs = 0;
+  std::string init = "spectral";
 };
 
 std::vector<std::string> read_labels(const std::string& path) {
@@ -55,19 +63,51 @@ std::string quality_path(const std::string& out) {
   return p.string();
 }
 
+std::vector<float> run_umap(const ReduceOptions& opt, const kernels::MetricSpec& metric,
+                            const io::Matrix& x, nlohmann::json* info, std::string* summary) {
+  reduce::UmapOptions u_opt;
+  u_opt.n_components = opt.components;
+  u_opt.n_neighbors = opt.n_neighbors;
+  u_opt.min_dist = opt.min_dist;
+  u_opt.spread = opt.spread;
+  u_opt.metric = metric;
+  u_opt.n_epochs = opt.epochs;
+  u_opt.seed = opt.seed;
+  u_opt.init = opt.init == "pca"      ? reduce::UmapOptions::Init::Pca
+               : opt.init == "random" ? reduce::UmapOptions::Init::Random
+                                      : reduce::UmapOptions::Init::Spectral;
+  const reduce::Umap umap = reduce::Umap::fit(x.data.data(), x.rows, x.cols, u_opt);
+  const std::string knn = umap.used_exact_knn() ? "exact" : "nn-descent";
+  std::string init = opt.init;
+  if (umap.spectral_fell_back()) init = "random (spectral failed)";
+  *info = {{"n_neighbors", opt.n_neighbors}, {"min_dist", opt.min_dist}, {"spread", opt.spread},
+           {"metric", kernels::metric_name(metric.metric)}, {"epochs", umap.n_epochs()},
+           {"seed", opt.seed}, {"init", init}, {"knn", knn},
+           {"graph_components", umap.n_graph_components()},
+           {"a", umap.curve().a}, {"b", umap.curve().b}};
+  *summary = str_cat("umap ", knn, " kNN, ", umap.n_epochs(), " epochs");
+  return umap.embedding();
+}
+
 int run_reduce(const ReduceOptions& opt) {
-  MMEMBED_CHECK(opt.method == "pca", Unsupported, "--method ", opt.method,
-                " is not available yet (this build has pca)");
+  MMEMBED_CHECK(opt.method == "pca" || opt.method == "umap", Unsupported, "--method ", opt.method,
+                " is not available yet (this build has pca, umap)");
   const kernels::MetricSpec metric{kernels::parse_metric(opt.metric), opt.p};
   kernels::validate(metric);
   io::MatrixReadOptions read;
   read.field = opt.field;
   const io::Matrix x = io::read_matrix(opt.input, read);
-  MMEMBED_CHECK(x.rows >= 2, InvalidArgument, opt.input, ": ", x.rows,
-                " point(s); PCA needs at least 2");
-  MMEMBED_CHECK(opt.components <= std::min(x.rows, x.cols), InvalidArgument, opt.input,
-                ": --components ", opt.components, " needs at least that many points and dimensions (",
-                x.rows, " points, ", x.cols, " dimensions)");
+  if (opt.method == "umap") {
+    MMEMBED_CHECK(x.rows > opt.n_neighbors, InvalidArgument, opt.input, ": ", x.rows,
+                  " point(s); UMAP needs more points than --n-neighbors (", opt.n_neighbors, ")");
+  } else {
+    MMEMBED_CHECK(x.rows >= 2, InvalidArgument, opt.input, ": ", x.rows,
+                  " point(s); PCA needs at least 2");
+    MMEMBED_CHECK(opt.components <= std::min(x.rows, x.cols), InvalidArgument, opt.input,
+                  ": --components ", opt.components,
+                  " needs at least that many points and dimensions (", x.rows, " points, ", x.cols,
+                  " dimensions)");
+  }
   std::vector<std::string> labels;
   if (!opt.labels.empty()) {
     labels = read_labels(opt.labels);
@@ -76,13 +116,25 @@ int run_reduce(const ReduceOptions& opt) {
   }
   search::check_rows(x.data.data(), x.rows, x.cols, metric, opt.input.c_str());
 
-  reduce::PcaOptions pca_opt;
-  pca_opt.n_components = opt.components;
-  pca_opt.seed = opt.seed;
-  const reduce::Pca pca = reduce::Pca::fit(x.data.data(), x.rows, x.cols, pca_opt);
   const std::int64_t k = opt.components;
   std::vector<float> y(x.rows * k);
-  pca.transform(x.data.data(), x.rows, y.data());
+  nlohmann::json method_info;  // written under the method's name in OUT.quality.json
+  std::string summary;         // for the one-line report
+  if (opt.method == "pca") {
+    reduce::PcaOptions pca_opt;
+    pca_opt.n_components = opt.components;
+    pca_opt.seed = opt.seed;
+    const reduce::Pca pca = reduce::Pca::fit(x.data.data(), x.rows, x.cols, pca_opt);
+    pca.transform(x.data.data(), x.rows, y.data());
+    const std::string solver =
+        pca.solver() == reduce::PcaOptions::Solver::Full ? "full" : "randomized";
+    method_info = {{"solver", solver},
+                   {"explained_variance_ratio", pca.explained_variance_ratio()},
+                   {"explained_variance", pca.explained_variance()}};
+    summary = "pca " + solver;
+  } else if (opt.method == "umap") {
+    y = run_umap(opt, metric, x, &method_info, &summary);
+  }
 
   // Quality against the exact neighbours of the input, for each k in 5, 10, 15 with k < n/2.
   reduce::QualityOptions q_opt;
@@ -117,17 +169,14 @@ int run_reduce(const ReduceOptions& opt) {
   }
   io::write_file_atomic(opt.out, csv);
 
-  const std::string solver =
-      pca.solver() == reduce::PcaOptions::Solver::Full ? "full" : "randomized";
   nlohmann::json j = {
       {"input", opt.input},
       {"output", opt.out},
-      {"method", "pca"},
+      {"method", opt.method},
       {"points", x.rows},
       {"dimensions", x.cols},
       {"components", k},
-      {"pca", {{"solver", solver}, {"explained_variance_ratio", pca.explained_variance_ratio()},
-               {"explained_variance", pca.explained_variance()}}},
+      {opt.method, method_info},
       {"quality", {{"metric", kernels::metric_name(metric.metric)},
                    {"rows_evaluated", q_opt.max_rows > 0 ? q_opt.max_rows : x.rows},
                    {"by_k", quality}}},
@@ -136,8 +185,8 @@ int run_reduce(const ReduceOptions& opt) {
   const std::string json_path = quality_path(opt.out);
   io::write_file_atomic(json_path, j.dump(2) + "\n");
 
-  std::printf("wrote %s (%lld points, %lld components, pca %s) and %s", opt.out.c_str(),
-              static_cast<long long>(x.rows), static_cast<long long>(k), solver.c_str(),
+  std::printf("wrote %s (%lld points, %lld components, %s) and %s", opt.out.c_str(),
+              static_cast<long long>(x.rows), static_cast<long long>(k), summary.c_str(),
               json_path.c_str());
   for (const auto& q : quality) {
     std::printf("%s trustworthiness@%lld %.4f", q == quality.front() ? ";" : ",",
@@ -156,7 +205,7 @@ Runner add_reduce(CLI::App& app, const GlobalOptions&) {
       "Project an embedding matrix to a few dimensions; writes coordinates (+ labels) as CSV and "
       "the quality metrics (trustworthiness, continuity, kNN preservation) in OUT.quality.json");
   cmd->add_option("input", opt->input, "Embedding matrix: .npy, .csv, .tsv, .jsonl")->required();
-  cmd->add_option("--method", opt->method, "pca (umap and tsne: not yet)")
+  cmd->add_option("--method", opt->method, "pca or umap (tsne: not yet)")
       ->check(CLI::IsMember({"pca", "umap", "tsne"}))
       ->capture_default_str();
   cmd->add_option("-o,--output", opt->out, "Output CSV")->required();
@@ -164,10 +213,24 @@ Runner add_reduce(CLI::App& app, const GlobalOptions&) {
   cmd->add_option("--components", opt->components, "Output dimensions")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--metric", opt->metric, "Input-space metric for the quality metrics")
+  cmd->add_option("--metric", opt->metric,
+                  "Input-space metric: UMAP's neighbour graph and the quality metrics")
       ->capture_default_str();
   cmd->add_option("--p", opt->p, "Minkowski exponent, >= 1");
-  cmd->add_option("--seed", opt->seed, "Seed (randomized PCA)")->capture_default_str();
+  cmd->add_option("--seed", opt->seed, "Seed (randomized PCA, UMAP)")->capture_default_str();
+  cmd->add_option("--n-neighbors", opt->n_neighbors, "UMAP: neighbours per point, itself included")
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 30))
+      ->capture_default_str();
+  cmd->add_option("--min-dist", opt->min_dist, "UMAP: minimum distance between embedded points")
+      ->capture_default_str();
+  cmd->add_option("--spread", opt->spread, "UMAP: scale of the embedded points")
+      ->capture_default_str();
+  cmd->add_option("--epochs", opt->epochs, "UMAP: SGD epochs; 0: 500 up to 10000 points, else 200")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--init", opt->init, "UMAP: initial layout")
+      ->check(CLI::IsMember({"spectral", "pca", "random"}))
+      ->capture_default_str();
   cmd->add_option("--quality-rows", opt->quality_rows,
                   "Evaluate the quality sums over at most this many points (all if fewer)")
       ->check(CLI::PositiveNumber)
