@@ -32,13 +32,14 @@ def main(path):
     keys = sorted({k[:4] for k in cells},
                   key=lambda k: (k[0], list(UNIT).index(k[1]), k[2], k[3]))
     print("| model | task | batch | threads | mmembed | ref tuned | ref default | "
-          "x tuned | x default | RSS mmembed MiB | RSS ref tuned MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "x tuned | x default | CPU s/item mmembed | CPU s/item ref tuned | x tuned (CPU) | "
+          "RSS mmembed MiB | RSS ref tuned MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
     def fmt(r):
         return f"{r['items_per_s']:.3g}" if r else "-"
 
-    ratios = {"tuned": [], "default": []}
+    ratios = {"tuned": [], "default": [], "tuned (CPU time)": []}
     for k in keys:
         ours, tuned, default = (cells.get(k + (i,)) for i in ("mmembed", "tuned", "default"))
         row = [k[0].replace("bridgetower-", ""), TASK_NAME[k[1]], str(k[2]), str(k[3]),
@@ -50,6 +51,14 @@ def main(path):
                 row.append(f"{x:.2f}")
             else:
                 row.append("-")
+        cpu = [r["cpu_util"] * r["median_s"] / r["batch"] if r and "cpu_util" in r else None
+               for r in (ours, tuned)]
+        row += [f"{c:.3g}" if c else "-" for c in cpu]
+        if cpu[0] and cpu[1]:
+            ratios["tuned (CPU time)"].append(cpu[1] / cpu[0])
+            row.append(f"{cpu[1] / cpu[0]:.2f}")
+        else:
+            row.append("-")
         row.append(f"{ours['peak_rss_mib']:.0f}" if ours else "-")
         row.append(f"{tuned['peak_rss_mib']:.0f}" if tuned else "-")
         print("| " + " | ".join(row) + " |")
@@ -68,7 +77,9 @@ def main(path):
             row.append(f"{statistics.median(loads):.3f}" if loads else "-")
         print("| " + " | ".join(row) + " |")
     print()
-    print("Load: median over the cases' processes (warm page cache).")
+    print("Load: median over the cases' processes (warm page cache). CPU s/item: user + system "
+          "CPU time of the timed calls per item (all threads), a measure that a shared machine "
+          "disturbs less than wall time; x tuned (CPU) = reference CPU s/item / mmembed's.")
 
 
 if __name__ == "__main__":

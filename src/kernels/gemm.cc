@@ -91,10 +91,12 @@ void linear_whole(const float* x, const float* w, const float* bias, float* y, s
   apply_epilogue(epilogue, y, rows * out);
 }
 
-// Tiles of y for the threaded path. Row blocks: all rows up to 512, else 256. Column blocks: 256,
-// or 128 when that gives too few tiles to keep the threads busy. The last block of each takes the
-// remainder (up to twice the block): with oneDNN, blocks of 128 or more columns compute every
-// element as the whole product does, narrower ones (64, or a lone remainder) do not.
+// Tiles of y for the threaded path. Column blocks of 256 (the last one takes the remainder, up
+// to twice the block): with oneDNN, blocks of 128 or more columns compute every element as the
+// whole product does, narrower ones (64, or a lone remainder) do not. Row blocks: at most 256
+// rows each for tall x, and as many more (each at least 32 rows) as make the tile count a
+// multiple of the thread count, at least twice it, so that no thread ends up a tile behind.
+// When the rows cannot be split enough (short x), columns go down to blocks of 128.
 struct Tiling {
   std::int64_t row_block, rows_tiles, col_block, col_tiles;
   std::int64_t count() const { return rows_tiles * col_tiles; }
@@ -105,15 +107,27 @@ std::int64_t tiles_of(std::int64_t n, std::int64_t block) {
 }
 
 Tiling tiling(std::int64_t rows, std::int64_t out, int threads) {
+  constexpr std::int64_t kMinRows = 32;
   Tiling t;
-  t.row_block = rows <= 512 ? rows : 256;
-  t.rows_tiles = tiles_of(rows, t.row_block);
   t.col_block = 256;
   t.col_tiles = tiles_of(out, t.col_block);
-  if (t.count() < 3 * threads) {
-    t.col_block = 128;
-    t.col_tiles = tiles_of(out, t.col_block);
+  const std::int64_t min_row_tiles = rows > 512 ? (rows + 255) / 256 : 1;
+  const std::int64_t max_row_tiles = std::max<std::int64_t>(min_row_tiles, rows / kMinRows);
+  auto balanced = [&](std::int64_t r) {
+    const std::int64_t n = r * t.col_tiles;
+    return n % threads == 0 && n >= 2 * threads;
+  };
+  std::int64_t r = min_row_tiles;
+  while (r < max_row_tiles && r < min_row_tiles + 2 * threads && !balanced(r)) ++r;
+  if (!balanced(r)) {
+    r = min_row_tiles;
+    if (r * t.col_tiles < 3 * threads) {
+      t.col_block = 128;
+      t.col_tiles = tiles_of(out, t.col_block);
+    }
   }
+  t.rows_tiles = r;
+  t.row_block = rows / r;
   return t;
 }
 

@@ -38,8 +38,8 @@ enum class Epilogue { None, Gelu, QuickGelu };
 
 // y = act(x * w^T + bias): linear() followed by the element-wise kernel of `epilogue`
 // (elementwise.h) on y, with the same results. With several threads and a backend that can run
-// a call on one thread (GemmBackend::set_thread_serial, oneDNN), y is cut into fixed tiles (column blocks of 256 or
-// 128, row blocks of 256 when x is tall; the last block takes the remainder) that the threads
+// a call on one thread (GemmBackend::set_thread_serial, oneDNN), y is cut into fixed tiles
+// (column blocks of 256 or 128, row blocks that balance the threads; gemm.cc) that the threads
 // take dynamically; each tile's bias, GEMM (on that thread alone) and activation run back to
 // back while the tile is in cache. The tiles depend only on (rows, out, thread count), and a
 // tile's values equal those of the whole product on one thread (checked for the model shapes by
