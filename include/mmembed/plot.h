@@ -15,8 +15,9 @@
 //  - Every per-point vector of ScatterData is either empty or has exactly x.size() entries;
 //    x and y must be finite. Violations throw InvalidArgument naming the field and the index.
 //  - Categories are coloured in order of first appearance with seaborn's "bright" palette
-//    (cycling after 10). Texts are placed beside their points, greedily avoiding each other;
-//    a text that would overlap an earlier one is left out and counted in `texts_hidden`.
+//    (cycling after 10). Texts are placed beside their points (eight candidate spots), greedily
+//    avoiding each other, the markers and the thumbnails and staying inside the axes; a text
+//    with no free spot is left out and counted in `texts_hidden`.
 //  - Thumbnails are drawn centred on their points (longer side `thumbnail_size` pixels at `dpi`)
 //    with a frame in the category colour; points without one get a marker. The HTML page shows
 //    each point's caption (or text, or category), coordinates and a larger thumbnail on hover.

@@ -111,8 +111,9 @@ using detail::Layout;
 using detail::measure_text;
 using detail::rgba;
 
-// Greedy text placement: each text takes the first of four spots beside its point that stays
-// inside the axes and overlaps no earlier text. A uniform grid keeps the overlap test local.
+// Greedy text placement: each text takes the first of eight spots around its point (right, left,
+// above, below, then the corners) that stays inside the axes and overlaps no earlier text, marker
+// or thumbnail. A uniform grid keeps the overlap test local.
 class Placer {
  public:
   explicit Placer(const Box& area) : area_(area) {}
@@ -131,11 +132,16 @@ class Placer {
         }
       }
     }
+    block(b);
+    return true;
+  }
+  // Marks `b` as taken (markers and thumbnails, so that no text covers them).
+  void block(const Box& b) {
     boxes_.push_back(b);
+    const int x0 = cell(b.x), x1 = cell(b.x + b.w), y0 = cell(b.y), y1 = cell(b.y + b.h);
     for (int gx = x0; gx <= x1; ++gx) {
       for (int gy = y0; gy <= y1; ++gy) grid_[key(gx, gy)].push_back(boxes_.size() - 1);
     }
-    return true;
   }
 
  private:
@@ -174,8 +180,10 @@ void draw(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions
   const double r = o.point_size / 2;
   const double edge = std::clamp(o.point_size * 0.08, 0.3, 1.0);
   auto has_thumb = [&](std::size_t i) { return !d.thumbnails.empty() && !d.thumbnails[i].empty(); };
+  std::vector<Box> footprint(n);  // what each point covers, for the text placement
   c.clip_begin(P.x, P.y, P.w, P.h);
   for (std::size_t i = 0; i < n; ++i) {
+    footprint[i] = {L.x.to_canvas(d.x[i]) - r, L.y.to_canvas(d.y[i]) - r, 2 * r, 2 * r};
     if (has_thumb(i)) continue;
     c.circle(L.x.to_canvas(d.x[i]), L.y.to_canvas(d.y[i]), r,
              rgba(palette_colour(L.category_of[i]), o.alpha), gray(1, o.alpha), edge,
@@ -189,7 +197,8 @@ void draw(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions
     const double w = im.width * s, h = im.height * s;
     const double cx = L.x.to_canvas(d.x[i]), cy = L.y.to_canvas(d.y[i]);
     const double fw = 1.5;
-    c.rect(cx - w / 2 - fw, cy - h / 2 - fw, w + 2 * fw, h + 2 * fw,
+    footprint[i] = {cx - w / 2 - fw, cy - h / 2 - fw, w + 2 * fw, h + 2 * fw};
+    c.rect(footprint[i].x, footprint[i].y, footprint[i].w, footprint[i].h,
            rgba(palette_colour(L.category_of[i])), {}, 0);
     c.image(cx - w / 2, cy - h / 2, w, h, im, static_cast<std::int64_t>(i));
     ++result.thumbnails_drawn;
@@ -216,20 +225,21 @@ void draw(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions
   // Texts beside their points.
   if (!d.texts.empty()) {
     Placer placer(P);
+    for (const Box& b : footprint) placer.block(b);
     const TextSize fm = measure_text("Hg", kPointTextSize);
     for (std::size_t i = 0; i < n; ++i) {
       if (d.texts[i].empty()) continue;
       const std::string t = ellipsize(sanitize_text(d.texts[i]), kPointTextSize, false, 0.3 * P.w);
       const double w = measure_text(t, kPointTextSize).width, h = fm.ascent + fm.descent;
-      const double cx = L.x.to_canvas(d.x[i]), cy = L.y.to_canvas(d.y[i]);
-      const double gap = (has_thumb(i) ? L.thumb / 2 + 1.5 : r) + 2;
+      const Box& f = footprint[i];
+      const double cx = f.x + f.w / 2, cy = f.y + f.h / 2, gap = 2;
       struct Spot {
         double x, y;  // top-left of the text box
       };
-      const Spot spots[4] = {{cx + gap, cy - h / 2},
-                             {cx - gap - w, cy - h / 2},
-                             {cx - w / 2, cy - gap - h},
-                             {cx - w / 2, cy + gap}};
+      const Spot spots[8] = {{f.x + f.w + gap, cy - h / 2},  {f.x - gap - w, cy - h / 2},
+                             {cx - w / 2, f.y - gap - h},      {cx - w / 2, f.y + f.h + gap},
+                             {f.x + f.w + gap, f.y - h},       {f.x + f.w + gap, f.y + f.h},
+                             {f.x - gap - w, f.y - h},         {f.x - gap - w, f.y + f.h}};
       bool placed = false;
       for (const Spot& s : spots) {
         if (placer.take({s.x, s.y, w, h})) {
