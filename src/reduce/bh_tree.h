@@ -36,6 +36,18 @@ class BhTree {
   // self: the index of q among the tree's points, or -1 for an outside query.
   double repulsion(const double* q, std::int64_t self, double theta2, double* force) const;
 
+  // The same sums for every point of one group at once (Barnes 1990's grouping). A group is a
+  // largest subtree of at most 32 points; the groups cover the points in tree order. One walk
+  // per group collects an interaction list of cells and points, a cell accepted by the distance
+  // from the group's bounding box to its centre of mass (so the criterion holds for every point
+  // of the group: at least as accurate as the per-point walk); each point then sums the list,
+  // and the group's own other points exactly, in a fixed order. Writes force[i * D + c] and z[i]
+  // for the group's points i (original indices). Distinct groups write distinct entries, so
+  // groups may run on different threads.
+  std::int64_t group_count() const { return static_cast<std::int64_t>(groups_.size()); }
+  void group_repulsion(std::int64_t group, double theta2, double* force, double* z,
+                       std::vector<double>& scratch) const;
+
   std::int64_t size() const { return n_; }
   std::int64_t node_count() const { return static_cast<std::int64_t>(nodes_.size()); }
   // Points in tree order: order()[pos] is the original index of the pos-th stored point.
@@ -56,6 +68,7 @@ class BhTree {
   std::vector<double> pts_;            // [n, D] in tree order
   std::vector<std::int64_t> order_;    // tree position -> original index
   std::vector<std::int32_t> pos_;      // original index -> tree position
+  std::vector<std::int32_t> groups_;   // node indices of the groups' roots, in tree order
   std::vector<double> scratch_;
   std::vector<std::int64_t> scratch_idx_;
 };

@@ -9,6 +9,7 @@
 #include "kernels/parallel.h"
 #include "reduce/bh_tree.h"
 #include "reduce/pca.h"
+#include "kernels/vectorize.h"
 #include "search/knn.h"
 
 namespace mmembed::reduce {
@@ -17,6 +18,7 @@ namespace {
 // Points per parallel chunk for the per-point passes: a chunk must outweigh waking a thread,
 // which costs far more on a loaded machine than the ~1 us a point's forces take.
 constexpr std::int64_t kPointGrain = 512;
+constexpr std::int64_t kGroupGrain = 16;  // groups of up to 32 points
 
 std::uint64_t mix(std::uint64_t z) {
   z += 0x9e3779b97f4a7c15ull;
@@ -65,6 +67,101 @@ void attract_row(const SparseAffinities& p, const double* y, double exaggeration
   if (kl_terms) kl_terms[i] = kl;
 }
 
+}  // namespace
+
+// P as the optimizer streams it every iteration: 32-bit columns and float values (half the
+// memory traffic of SparseAffinities; p_ij's float rounding, 6e-8 relative, is far below the
+// Barnes-Hut error).
+struct CompactP {
+  std::int64_t n = 0;
+  std::vector<std::int64_t> indptr;
+  std::vector<std::int32_t> cols;
+  std::vector<float> vals;
+};
+
+namespace {
+
+CompactP compact(const SparseAffinities& p) {
+  CompactP c;
+  c.n = p.n;
+  c.indptr = p.indptr;
+  c.cols.assign(p.indices.begin(), p.indices.end());
+  c.vals.assign(p.values.begin(), p.values.end());
+  return c;
+}
+
+// attr[i * D + c] = ex sum_j p_ij w_ij (y_i - y_j)_c for the rows listed in rows[0..nrows),
+// over kLanes independent accumulators (fixed order, vectorizable without reassociation).
+constexpr int kAttractLanes = 4;
+template <int D>
+inline __attribute__((always_inline)) void attract_rows(const CompactP& p, const double* y,
+                                                        double exaggeration,
+                                                        const std::int64_t* rows,
+                                                        std::int64_t nrows, double* attr) {
+  for (std::int64_t r = 0; r < nrows; ++r) {
+    const std::int64_t i = rows[r];
+    const double* yi = y + i * D;
+    const std::int32_t* cols = p.cols.data();
+    const float* vals = p.vals.data();
+    double a[D][kAttractLanes] = {};
+    std::int64_t e = p.indptr[i];
+    const std::int64_t end = p.indptr[i + 1];
+    for (; e + kAttractLanes <= end; e += kAttractLanes) {
+      for (int l = 0; l < kAttractLanes; ++l) {
+        const double* yj = y + static_cast<std::int64_t>(cols[e + l]) * D;
+        double dx[D], d2 = 0;
+        for (int c = 0; c < D; ++c) {
+          dx[c] = yi[c] - yj[c];
+          d2 += dx[c] * dx[c];
+        }
+        const double pw = static_cast<double>(vals[e + l]) / (1.0 + d2);
+        for (int c = 0; c < D; ++c) a[c][l] += pw * dx[c];
+      }
+    }
+    for (int l = 0; e < end; ++e, ++l) {
+      const double* yj = y + static_cast<std::int64_t>(cols[e]) * D;
+      double dx[D], d2 = 0;
+      for (int c = 0; c < D; ++c) {
+        dx[c] = yi[c] - yj[c];
+        d2 += dx[c] * dx[c];
+      }
+      const double pw = static_cast<double>(vals[e]) / (1.0 + d2);
+      for (int c = 0; c < D; ++c) a[c][l] += pw * dx[c];
+    }
+    for (int c = 0; c < D; ++c) {
+      double s = 0;
+      for (int l = 0; l < kAttractLanes; ++l) s += a[c][l];
+      attr[i * D + c] = exaggeration * s;
+    }
+  }
+}
+
+MMEMBED_TARGET_CLONES void attract_rows_1(const CompactP& p, const double* y, double ex,
+                                          const std::int64_t* rows, std::int64_t nrows, double* attr) {
+  attract_rows<1>(p, y, ex, rows, nrows, attr);
+}
+MMEMBED_TARGET_CLONES void attract_rows_2(const CompactP& p, const double* y, double ex,
+                                          const std::int64_t* rows, std::int64_t nrows, double* attr) {
+  attract_rows<2>(p, y, ex, rows, nrows, attr);
+}
+MMEMBED_TARGET_CLONES void attract_rows_3(const CompactP& p, const double* y, double ex,
+                                          const std::int64_t* rows, std::int64_t nrows, double* attr) {
+  attract_rows<3>(p, y, ex, rows, nrows, attr);
+}
+
+// -sum_j p_ij log w_ij for row i (the KL's cross term), from the compact P.
+template <int D>
+double kl_row(const CompactP& p, const double* y, std::int64_t i) {
+  double kl = 0;
+  for (std::int64_t e = p.indptr[i]; e < p.indptr[i + 1]; ++e) {
+    const double* yj = y + static_cast<std::int64_t>(p.cols[e]) * D;
+    double d2 = 0;
+    for (int c = 0; c < D; ++c) d2 += (y[i * D + c] - yj[c]) * (y[i * D + c] - yj[c]);
+    if (p.vals[e] > 0) kl += static_cast<double>(p.vals[e]) * std::log1p(d2);
+  }
+  return kl;
+}
+
 // The two halves of the gradient for every point, each point on its own: rep (sum w^2 (y_i -
 // y_j), by Barnes-Hut), attr (exaggerated), z_i (sum_j w_ij) and optionally the KL terms.
 struct Forces {
@@ -73,22 +170,30 @@ struct Forces {
 };
 
 template <int D>
-void forces_bh(const SparseAffinities& p, const double* y, double exaggeration, double theta,
+void forces_bh(const CompactP& p, const double* y, double exaggeration, double theta,
                bool with_kl, Forces& f) {
   const std::int64_t n = p.n;
   const BhTree<D> tree(y, n);
   const double theta2 = theta * theta;
-  f.rep.assign(n * D, 0.0);
+  f.rep.resize(n * D);
   f.attr.resize(n * D);
   f.z.resize(n);
   f.kl_terms.resize(with_kl ? n : 0);
-  const std::vector<std::int64_t>& order = tree.order();
-  // In tree order, so that neighbouring queries walk the same cells.
+  // Repulsion one group of neighbouring points at a time; attraction by rows in index order
+  // (P streams from memory sequentially).
+  kernels::parallel_for(tree.group_count(), kGroupGrain, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<double> scratch;
+    for (std::int64_t g = begin; g < end; ++g) tree.group_repulsion(g, theta2, f.rep.data(), f.z.data(), scratch);
+  });
   kernels::parallel_for(n, kPointGrain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t s = begin; s < end; ++s) {
-      const std::int64_t i = order[s];
-      f.z[i] = tree.repulsion(y + i * D, i, theta2, f.rep.data() + i * D);
-      attract_row<D>(p, y, exaggeration, i, f.attr.data(), with_kl ? f.kl_terms.data() : nullptr);
+    std::vector<std::int64_t> rows(end - begin);
+    for (std::int64_t i = begin; i < end; ++i) rows[i - begin] = i;
+    const std::int64_t nrows = end - begin;
+    if constexpr (D == 1) attract_rows_1(p, y, exaggeration, rows.data(), nrows, f.attr.data());
+    if constexpr (D == 2) attract_rows_2(p, y, exaggeration, rows.data(), nrows, f.attr.data());
+    if constexpr (D == 3) attract_rows_3(p, y, exaggeration, rows.data(), nrows, f.attr.data());
+    if (with_kl) {
+      for (std::int64_t i = begin; i < end; ++i) f.kl_terms[i] = kl_row<D>(p, y, i);
     }
   });
   f.zsum = 0;
@@ -108,7 +213,7 @@ template <int D>
 double gradient_bh_impl(const SparseAffinities& p, const double* y, double exaggeration,
                         double theta, double* grad) {
   Forces f;
-  forces_bh<D>(p, y, exaggeration, theta, false, f);
+  forces_bh<D>(compact(p), y, exaggeration, theta, false, f);
   const double inv_z = 1.0 / f.zsum;
   for (std::int64_t e = 0; e < p.n * D; ++e) grad[e] = 4.0 * (f.attr[e] - f.rep[e] * inv_z);
   return f.zsum;
@@ -379,6 +484,7 @@ Tsne::Tsne(const float* x, std::int64_t n, std::int64_t d, const TsneOptions& op
   // 3. Joint affinities.
   p_ = joint_affinities(graph.indices.data(), cond);
   p_log_p_ = p_log_p(p_);
+  pc_ = std::make_unique<CompactP>(compact(p_));
 
   // 4. Initialization, first coordinate's standard deviation 1e-4.
   y_.assign(n * dim_, 0.0);
@@ -423,7 +529,7 @@ void Tsne::step(double exaggeration, double momentum, double lr, bool eval_kl) {
   by_dim(dim_, [&](auto dd) {
     constexpr int D = decltype(dd)::value;
     Forces f;
-    forces_bh<D>(p_, y_.data(), exaggeration, options_.theta, eval_kl, f);
+    forces_bh<D>(*pc_, y_.data(), exaggeration, options_.theta, eval_kl, f);
     if (eval_kl) history_.push_back({iteration_, kl_from_terms(p_, p_log_p_, f.kl_terms, f.zsum)});
     const double inv_z = 1.0 / f.zsum;
     kernels::parallel_for(n_, kPointGrain, [&](std::int64_t begin, std::int64_t end) {
@@ -465,7 +571,7 @@ double Tsne::kl_divergence(bool* exact) const {
   if (use_exact) return kl_divergence_exact(p_, y_.data(), dim_);
   return by_dim(dim_, [&](auto dd) {
     Forces f;
-    forces_bh<decltype(dd)::value>(p_, y_.data(), 1.0, options_.theta, true, f);
+    forces_bh<decltype(dd)::value>(*pc_, y_.data(), 1.0, options_.theta, true, f);
     return kl_from_terms(p_, p_log_p_, f.kl_terms, f.zsum);
   });
 }

@@ -22,7 +22,8 @@
 //     (openTSNE's convention), or Gaussian noise of that scale (also when d < n_components).
 //  5. Gradient descent on KL(P || Q), Student-t kernel w_ij = 1 / (1 + |y_i - y_j|^2):
 //       grad_i = 4 (ex sum_j p_ij w_ij (y_i - y_j) - sum_j w_ij^2 (y_i - y_j) / Z),  Z = sum w,
-//     the repulsive sums by Barnes–Hut (reduce/bh_tree.h, `theta`). Early exaggeration `ex` = 12
+//     the repulsive sums by Barnes–Hut (reduce/bh_tree.h, `theta`; one tree walk per group of up
+//     to 32 neighbouring points), the attractive ones over P held as float. Early exaggeration `ex` = 12
 //     for 250 iterations with momentum 0.5, then ex = 1 with momentum 0.8; gains +0.2 / x0.8
 //     (floor 0.01); the embedding is re-centred after every step (openTSNE). Learning rate
 //     "auto" per phase: max(n / ex / 4, 50), i.e. n / 48 during early exaggeration and n / 4
@@ -46,6 +47,8 @@ class Knn;
 }
 
 namespace mmembed::reduce {
+
+struct CompactP;
 
 struct TsneOptions {
   enum class Init { Pca, Random };
@@ -164,6 +167,7 @@ class Tsne {
   TsneOptions options_;
   std::unique_ptr<search::Knn> knn_;
   SparseAffinities p_;
+  std::unique_ptr<CompactP> pc_;  // p_ as the optimizer streams it
   double p_log_p_ = 0;  // sum p log p, for the KL
   std::vector<double> y_, update_, gains_, grad_;
   std::vector<TsneHistoryEntry> history_;
