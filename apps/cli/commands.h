@@ -21,5 +21,6 @@ Runner add_similarity(CLI::App& app, const GlobalOptions& global);
 Runner add_reduce(CLI::App& app, const GlobalOptions& global);
 Runner add_embed(CLI::App& app, const GlobalOptions& global);
 Runner add_match(CLI::App& app, const GlobalOptions& global);
+Runner add_classify(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace mmembed::cli

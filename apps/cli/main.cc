@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   commands.back().first = app.get_subcommand("embed");
   commands.emplace_back(nullptr, cli::add_match(app, global));
   commands.back().first = app.get_subcommand("match");
+  commands.emplace_back(nullptr, cli::add_classify(app, global));
+  commands.back().first = app.get_subcommand("classify");
 
   try {
     app.parse(argc, argv);

@@ -106,28 +106,22 @@ class ClipAdapterImpl final : public ClipAdapter {
     return out;
   }
 
-  std::vector<double> zero_shot_logits(const Image& image,
-                                       std::span<const std::string> prompts) const override {
+  ZeroShot zero_shot(const Image& image, std::span<const std::string> prompts) const override {
     if (!info_.match) unsupported("zero-shot classification");
-    MMEMBED_CHECK(!prompts.empty(), InvalidArgument, "zero-shot classification needs at least "
-                  "one label");
-    const TokenBatch t =
-        tokenize_batch(*tokenizer_, prompts, max_tokens_, options_.text_overflow);
+    MMEMBED_CHECK(!prompts.empty(), InvalidArgument,
+                  "zero-shot classification needs at least one label");
+    const TokenBatch t = tokenize_batch(*tokenizer_, prompts, max_tokens_, options_.text_overflow);
     const Tensor text = ops::l2_normalize(model_.text_features(t.ids, t.mask));
     const Tensor img = ops::l2_normalize(model_.image_features(pixels({&image, 1})));
     // logits_per_image as the reference computes it: float32 exp(scale) * (image . text).
     const Tensor logits = clip::scaled_cosine_logits(img, text, model_.logit_scale());
-    return {logits.data<float>(), logits.data<float>() + logits.numel()};
-  }
-
-  std::vector<double> zero_shot(const Image& image,
-                                std::span<const std::string> prompts) const override {
-    std::vector<double> p = zero_shot_logits(image, prompts);
-    const double top = *std::max_element(p.begin(), p.end());
+    ZeroShot out;
+    out.logits.assign(logits.data<float>(), logits.data<float>() + logits.numel());
+    const double top = *std::max_element(out.logits.begin(), out.logits.end());
     double sum = 0;
-    for (double& v : p) sum += (v = std::exp(v - top));
-    for (double& v : p) v /= sum;
-    return p;
+    for (double l : out.logits) sum += std::exp(l - top);
+    for (double l : out.logits) out.probabilities.push_back(std::exp(l - top) / sum);
+    return out;
   }
 
  private:

@@ -1,7 +1,7 @@
 // CLIP behind the Embedder, and what zero-shot classification needs beyond the facade.
 //
 //   const auto* clip = dynamic_cast<const embed::ClipAdapter*>(&embedder.adapter());
-//   std::vector<double> p = clip->zero_shot(image, {"a photo of a cat", "a photo of a dog"});
+//   auto result = clip->zero_shot(image, prompts);   // .logits, .probabilities (prompt order)
 #pragma once
 
 #include <span>
@@ -16,13 +16,14 @@ class ClipAdapter : public ModelAdapter {
  public:
   // The stored logit_scale (log space); logits are exp(logit_scale) * cosine.
   virtual float logit_scale() const = 0;
-  // CLIPModel(text=prompts, images=[image]).logits_per_image.softmax(dim=1)[0]: the
-  // probability of each prompt, in the prompts' order. Needs both towers and >= 1 prompt.
-  virtual std::vector<double> zero_shot(const Image& image,
-                                        std::span<const std::string> prompts) const = 0;
-  // The same logits before the softmax.
-  virtual std::vector<double> zero_shot_logits(const Image& image,
-                                               std::span<const std::string> prompts) const = 0;
+  // CLIPModel(text=prompts, images=[image]): logits_per_image[0] and its softmax over the
+  // prompts (the zero-shot probabilities), in the prompts' order. Needs both towers and at
+  // least one prompt (InvalidArgument otherwise).
+  struct ZeroShot {
+    std::vector<double> logits;         // exp(logit_scale) * cosine, as float32 in the reference
+    std::vector<double> probabilities;  // softmax(logits), computed in double
+  };
+  virtual ZeroShot zero_shot(const Image& image, std::span<const std::string> prompts) const = 0;
 };
 
 }  // namespace mmembed::embed

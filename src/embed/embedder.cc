@@ -210,6 +210,7 @@ const ModelInfo& Embedder::info() const { return adapter_->info(); }
 const EmbedderOptions& Embedder::options() const { return options_; }
 
 Embeddings Embedder::embed_texts(std::span<const std::string> texts) const {
+  if (texts.empty()) return {0, info().dim, {}, {}};  // nothing asked: no support needed
   if (!info().text) embed::throw_unsupported(info(), "text embeddings");
   check_texts(texts);
   Embeddings out;
@@ -222,6 +223,7 @@ Embeddings Embedder::embed_texts(std::span<const std::string> texts) const {
 }
 
 Embeddings Embedder::embed_images(std::span<const Image> images) const {
+  if (images.empty()) return {0, info().dim, {}, {}};  // nothing asked: no support needed
   if (!info().image) embed::throw_unsupported(info(), "image embeddings");
   check_images(images);
   Embeddings out;
@@ -235,6 +237,7 @@ Embeddings Embedder::embed_images(std::span<const Image> images) const {
 
 Embeddings Embedder::embed_pairs(std::span<const Image> images,
                                  std::span<const std::string> texts) const {
+  if (images.empty() && texts.empty()) return {0, info().dim, {}, {}};
   if (!info().pair) embed::throw_unsupported(info(), "pair embeddings");
   check_pairs(images, texts);
   Embeddings out;

@@ -230,8 +230,9 @@ TEST_P(ClipEmbedder, EmbeddingsAndZeroShotMatchTheReference) {
   std::vector<float> probs, logits;
   for (const std::string& f : files) {
     const Image image = Image::read(m.data_dir() + "/" + f);
-    for (double p : clip->zero_shot(image, prompts)) probs.push_back(static_cast<float>(p));
-    for (double l : clip->zero_shot_logits(image, prompts)) logits.push_back(static_cast<float>(l));
+    const embed::ClipAdapter::ZeroShot zs_out = clip->zero_shot(image, prompts);
+    for (double p : zs_out.probabilities) probs.push_back(static_cast<float>(p));
+    for (double l : zs_out.logits) logits.push_back(static_cast<float>(l));
   }
   const Shape shape = {static_cast<std::int64_t>(files.size()),
                        static_cast<std::int64_t>(prompts.size())};
