@@ -15,9 +15,10 @@
 //  - Every per-point vector of ScatterData is either empty or has exactly x.size() entries;
 //    x and y must be finite. Violations throw InvalidArgument naming the field and the index.
 //  - Categories are coloured in order of first appearance with seaborn's "bright" palette
-//    (cycling after 10). Texts are placed beside their points (eight candidate spots), greedily
-//    avoiding each other, the markers and the thumbnails and staying inside the axes; a text
-//    with no free spot is left out and counted in `texts_hidden`.
+//    (more than 10: evenly spaced hues, see category_colour). Texts are placed beside their
+//    points (eight candidate spots), greedily avoiding each other, the markers and the
+//    thumbnails and staying inside the axes; a text with no free spot is left out and counted
+//    in `texts_hidden`.
 //  - Thumbnails are drawn centred on their points (longer side `thumbnail_size` pixels at `dpi`)
 //    with a frame in the category colour; points without one get a marker. The HTML page shows
 //    each point's caption (or text, or category), coordinates and a larger thumbnail on hover.
@@ -92,5 +93,9 @@ struct Rgb {
 
 // seaborn's "bright" palette, entry i % 10.
 Rgb palette_colour(std::size_t i);
+
+// The colour of category i of `count`: palette_colour(i) for up to 10 categories; beyond that
+// `count` evenly spaced hues (as seaborn switches to a circular palette), so none repeats.
+Rgb category_colour(std::size_t i, std::size_t count);
 
 }  // namespace mmembed::plot

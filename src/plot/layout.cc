@@ -21,9 +21,19 @@ double nice_step(double span, int target) {
   return 10 * mag;
 }
 
+double next_nice_step(double step) {
+  const double mag = std::pow(10.0, std::floor(std::log10(step) + 1e-9));
+  const double m = step / mag;
+  return (m < 1.5 ? 2 : m < 3.5 ? 5 : 10) * mag;
+}
+
 std::vector<double> nice_ticks(double lo, double hi, int target, double* step_out) {
   const double step = nice_step(hi - lo, target);
   if (step_out) *step_out = step;
+  return ticks_with_step(lo, hi, step);
+}
+
+std::vector<double> ticks_with_step(double lo, double hi, double step) {
   const auto first = static_cast<std::int64_t>(std::ceil(lo / step - 1e-9));
   const auto last = static_cast<std::int64_t>(std::floor(hi / step + 1e-9));
   std::vector<double> ticks;
@@ -232,6 +242,12 @@ void fit_axis(Axis& a, const std::vector<double>& v, double c0, double c1, doubl
   a.c0 = c0;
   a.c1 = c1;
   a.ticks = nice_ticks(a.lo, a.hi, tick_target, &a.step);
+  while (a.ticks.size() < 2) {  // a finer step (5 -> 2 -> 1 -> 0.5) until two ticks show
+    const double mag = std::pow(10.0, std::floor(std::log10(a.step) + 1e-9));
+    const double m = a.step / mag;
+    a.step = (m > 3.5 ? 2 : m > 1.5 ? 1 : 0.5) * mag;
+    a.ticks = ticks_with_step(a.lo, a.hi, a.step);
+  }
 }
 
 }  // namespace
@@ -314,7 +330,7 @@ Layout compute_layout(const ScatterData& d, const ScatterOptions& o) {
                 " px at ", o.dpi, " dpi leaves no room for the axes; make it larger");
   const double inset_base = std::max(o.point_size / 2 + 2, L.thumb / 2 + 2);
   fit_axis(L.y, d.y, L.plot.y + L.plot.h, L.plot.y, std::max(0.05 * L.plot.h, inset_base),
-           std::clamp(static_cast<int>(L.plot.h / 45), 2, 10));
+           std::clamp(static_cast<int>(L.plot.h / 40), 3, 10));
   double y_tick_w = 0;
   for (double v : L.y.ticks) {
     L.y_tick_text.push_back(format_tick(v, L.y.step));
@@ -331,17 +347,23 @@ Layout compute_layout(const ScatterData& d, const ScatterOptions& o) {
   MMEMBED_CHECK(L.plot.w >= 40, InvalidArgument, "scatter plot: ", o.width, "x", o.height,
                 " px at ", o.dpi, " dpi leaves no room for the axes; make it wider");
   fit_axis(L.x, d.x, L.plot.x, L.plot.x + L.plot.w, std::max(0.05 * L.plot.w, inset_base),
-           std::clamp(static_cast<int>(L.plot.w / 75), 2, 10));
-  // Fewer x ticks when their labels would touch.
-  for (int target = std::clamp(static_cast<int>(L.plot.w / 75), 2, 10);; --target) {
-    L.x.ticks = nice_ticks(L.x.lo, L.x.hi, target, &L.x.step);
+           std::clamp(static_cast<int>(L.plot.w / 50), 3, 10));
+  // Coarser x steps (1, 2, 5 x 10^k in turn) while the labels would touch, keeping >= 2 ticks.
+  auto label_x = [&] {
     L.x_tick_text.clear();
     double widest = 0;
     for (double v : L.x.ticks) {
       L.x_tick_text.push_back(format_tick(v, L.x.step));
       widest = std::max(widest, measure_text(L.x_tick_text.back(), kTickSize).width);
     }
-    if (widest + 8 <= L.plot.w * L.x.step / (L.x.hi - L.x.lo) || target <= 2) break;
+    return widest;
+  };
+  while (label_x() + 8 > L.plot.w * L.x.step / (L.x.hi - L.x.lo)) {
+    const double step = next_nice_step(L.x.step);
+    std::vector<double> ticks = ticks_with_step(L.x.lo, L.x.hi, step);
+    if (ticks.size() < 2) break;
+    L.x.step = step;
+    L.x.ticks = std::move(ticks);
   }
   if (L.show_legend) {
     L.legend.x = L.plot.x + L.plot.w + 12;

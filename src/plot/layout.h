@@ -16,8 +16,12 @@ namespace mmembed::plot::detail {
 // intervals. span > 0, target >= 1.
 double nice_step(double span, int target);
 
+// The next coarser nice step: 1 -> 2 -> 5 -> 10 (x 10^k).
+double next_nice_step(double step);
+
 // The multiples of nice_step(hi - lo, target) inside [lo, hi] (with a tolerance of 1e-9 steps).
 std::vector<double> nice_ticks(double lo, double hi, int target, double* step_out = nullptr);
+std::vector<double> ticks_with_step(double lo, double hi, double step);
 
 // A tick value with as many decimals as the step needs; "-" as U+2212 (as matplotlib), no "-0".
 // Very large or small magnitudes use scientific notation ("1e+07").

@@ -23,6 +23,26 @@ Rgb palette_colour(std::size_t i) {
   return kBright[i % 10];
 }
 
+Rgb category_colour(std::size_t i, std::size_t count) {
+  if (count <= 10) return palette_colour(i);
+  // Evenly spaced hues (HSV, s 0.8, v 0.9), starting at blue-ish as the bright palette does.
+  const double h = std::fmod(0.62 + static_cast<double>(i) / count, 1.0) * 6, s = 0.8, v = 0.9;
+  const int sector = static_cast<int>(h) % 6;
+  const double f = h - std::floor(h), p = v * (1 - s), q = v * (1 - s * f),
+               t = v * (1 - s * (1 - f));
+  double r = 0, g = 0, b = 0;
+  switch (sector) {
+    case 0: r = v, g = t, b = p; break;
+    case 1: r = q, g = v, b = p; break;
+    case 2: r = p, g = v, b = t; break;
+    case 3: r = p, g = q, b = v; break;
+    case 4: r = t, g = p, b = v; break;
+    default: r = v, g = p, b = q; break;
+  }
+  auto byte = [](double x) { return static_cast<std::uint8_t>(std::lround(x * 255)); };
+  return {byte(r), byte(g), byte(b)};
+}
+
 Format format_from_path(const std::string& path) {
   const std::size_t dot = path.find_last_of('.');
   const std::size_t slash = path.find_last_of('/');
@@ -186,7 +206,7 @@ void draw(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions
     footprint[i] = {L.x.to_canvas(d.x[i]) - r, L.y.to_canvas(d.y[i]) - r, 2 * r, 2 * r};
     if (has_thumb(i)) continue;
     c.circle(L.x.to_canvas(d.x[i]), L.y.to_canvas(d.y[i]), r,
-             rgba(palette_colour(L.category_of[i]), o.alpha), gray(1, o.alpha), edge,
+             rgba(category_colour(L.category_of[i], L.categories.size()), o.alpha), gray(1, o.alpha), edge,
              static_cast<std::int64_t>(i));
   }
   for (std::size_t i = 0; i < n; ++i) {
@@ -199,7 +219,7 @@ void draw(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions
     const double fw = 1.5;
     footprint[i] = {cx - w / 2 - fw, cy - h / 2 - fw, w + 2 * fw, h + 2 * fw};
     c.rect(footprint[i].x, footprint[i].y, footprint[i].w, footprint[i].h,
-           rgba(palette_colour(L.category_of[i])), {}, 0);
+           rgba(category_colour(L.category_of[i], L.categories.size())), {}, 0);
     c.image(cx - w / 2, cy - h / 2, w, h, im, static_cast<std::int64_t>(i));
     ++result.thumbnails_drawn;
   }
@@ -290,7 +310,8 @@ void draw(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions
     for (const LegendEntry& e : L.legend_entries) {
       const double cy = y + row / 2;
       if (e.category >= 0) {
-        c.circle(B.x + 8 + 5, cy, mr, rgba(palette_colour(e.category), std::max(o.alpha, 0.6)),
+        c.circle(B.x + 8 + 5, cy, mr,
+                 rgba(category_colour(e.category, L.categories.size()), std::max(o.alpha, 0.6)),
                  gray(1), edge, -1);
       }
       c.text(B.x + 8 + 10 + 6, cy + kLegendSize * 0.36, e.text, kLegendSize,
@@ -514,7 +535,7 @@ std::string render_html(const Layout& L, const ScatterData& d, const ScatterOpti
   for (std::size_t c = 0; c < L.categories.size(); ++c) {
     if (c) names += ',';
     names += js_string(L.categories[c]);
-    const Rgb p = palette_colour(c);
+    const Rgb p = category_colour(c, L.categories.size());
     char buf[16];
     std::snprintf(buf, sizeof(buf), "\"#%02x%02x%02x\"", p.r, p.g, p.b);
     if (c) colours += ',';

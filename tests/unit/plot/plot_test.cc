@@ -37,6 +37,14 @@ TEST(NiceTicks, StepIsOneTwoOrFiveTimesAPowerOfTen) {
   EXPECT_DOUBLE_EQ(detail::nice_step(0.0301, 3), 0.02);  // raw 0.01003
 }
 
+TEST(NiceTicks, NextCoarserStep) {
+  EXPECT_DOUBLE_EQ(detail::next_nice_step(1), 2);
+  EXPECT_DOUBLE_EQ(detail::next_nice_step(2), 5);
+  EXPECT_DOUBLE_EQ(detail::next_nice_step(5), 10);
+  EXPECT_DOUBLE_EQ(detail::next_nice_step(0.05), 0.1);
+  EXPECT_DOUBLE_EQ(detail::next_nice_step(20000), 50000);
+}
+
 TEST(NiceTicks, MultiplesOfTheStepInsideTheRange) {
   double step = 0;
   std::vector<double> t = detail::nice_ticks(0.03, 0.97, 5, &step);
@@ -77,6 +85,29 @@ TEST(Palette, SeabornBright) {
   }
   EXPECT_EQ(palette_colour(10), palette_colour(0));
   EXPECT_EQ(palette_colour(23), palette_colour(3));
+  EXPECT_EQ(category_colour(9, 10), palette_colour(9));
+  // More than 10 categories: all different (HSV hues at s 0.8, v 0.9: max channel 230).
+  for (std::size_t n : {11u, 12u, 40u}) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const Rgb a = category_colour(i, n);
+      EXPECT_EQ(std::max({a.r, a.g, a.b}), 230) << i;
+      for (std::size_t j = 0; j < i; ++j) EXPECT_FALSE(a == category_colour(j, n)) << i << " " << j;
+    }
+  }
+}
+
+TEST(Layout, WideTickLabelsGetACoarserStep) {
+  ScatterData d;
+  d.x = {-43000, 43000, 0};
+  d.y = {0, 1, 2};
+  d.categories = {"a rather long category name, widening the legend", "b", "c"};
+  ScatterOptions o;
+  o.width = 600;
+  const detail::Layout L = detail::compute_layout(d, o);
+  ASSERT_GE(L.x.ticks.size(), 2u);
+  double widest = 0;
+  for (const std::string& t : L.x_tick_text) widest = std::max(widest, detail::measure_text(t, 9).width);
+  EXPECT_LE(widest + 8, L.plot.w * L.x.step / (L.x.hi - L.x.lo));
 }
 
 TEST(Format, ByExtension) {
