@@ -1,6 +1,7 @@
 // mmembed reduce --method pca IN [--labels L.txt] -o OUT.csv [--components N] [--metric M]
 // mmembed reduce --method umap IN ... [--n-neighbors K] [--min-dist D] [--spread S] [--epochs E]
 //                [--init spectral|pca|random] [--seed N]
+// mmembed reduce --method tsne IN ... [--perplexity P] [--iterations N] [--theta T] [--seed N]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "mmembed/version.h"
 #include "reduce/pca.h"
 #include "reduce/quality.h"
+#include "reduce/tsne.h"
 #include "reduce/umap.h"
 #include "search/knn.h"
 
@@ -36,6 +38,9 @@ struct ReduceOptions {
   double min_dist = 0.1, spread = 1.0;
   int epochs = 0;
   std::string init = "spectral";
+  // tsne
+  double perplexity = 30, theta = 0.5, learning_rate = 0;
+  int iterations = 750;
 };
 
 std::vector<std::string> read_labels(const std::string& path) {
@@ -89,9 +94,41 @@ std::vector<float> run_umap(const ReduceOptions& opt, const kernels::MetricSpec&
   return umap.embedding();
 }
 
+std::vector<float> run_tsne(const ReduceOptions& opt, const kernels::MetricSpec& metric,
+                            const io::Matrix& x, nlohmann::json* info, std::string* summary) {
+  reduce::TsneOptions t_opt;
+  t_opt.n_components = opt.components;
+  t_opt.perplexity = opt.perplexity;
+  t_opt.metric = metric;
+  t_opt.n_iter = opt.iterations;
+  t_opt.theta = opt.theta;
+  t_opt.learning_rate = opt.learning_rate;
+  t_opt.seed = opt.seed;
+  reduce::Tsne tsne(x.data.data(), x.rows, x.cols, t_opt);
+  tsne.run();
+  bool kl_exact = false;
+  const double kl = tsne.kl_divergence(&kl_exact);
+  const std::string knn = x.rows <= t_opt.exact_knn_max_points ? "exact" : "nn-descent";
+  *info = {{"perplexity", opt.perplexity}, {"n_neighbors", tsne.n_neighbors()},
+           {"metric", kernels::metric_name(metric.metric)}, {"knn", knn},
+           {"early_exaggeration", t_opt.early_exaggeration},
+           {"early_exaggeration_iterations", t_opt.early_exaggeration_iter},
+           {"iterations", opt.iterations},
+           {"learning_rate", {tsne.learning_rate(0), tsne.learning_rate(t_opt.early_exaggeration_iter)}},
+           {"theta", opt.theta}, {"init", x.cols >= opt.components ? "pca" : "random"},
+           {"seed", opt.seed}, {"kl_divergence", kl},
+           {"kl_divergence_z", kl_exact ? "exact" : "barnes-hut"}};
+  char kl_text[32];
+  std::snprintf(kl_text, sizeof(kl_text), "%.4f", kl);
+  *summary = str_cat("tsne ", knn, " kNN, ", t_opt.early_exaggeration_iter + opt.iterations,
+                     " iterations, KL ", kl_text);
+  std::vector<float> y(tsne.embedding().begin(), tsne.embedding().end());
+  return y;
+}
+
 int run_reduce(const ReduceOptions& opt) {
-  MMEMBED_CHECK(opt.method == "pca" || opt.method == "umap", Unsupported, "--method ", opt.method,
-                " is not available yet (this build has pca, umap)");
+  MMEMBED_CHECK(opt.method == "pca" || opt.method == "umap" || opt.method == "tsne", Unsupported,
+                "--method ", opt.method, " is not available (this build has pca, umap, tsne)");
   const kernels::MetricSpec metric{kernels::parse_metric(opt.metric), opt.p};
   kernels::validate(metric);
   io::MatrixReadOptions read;
@@ -100,6 +137,14 @@ int run_reduce(const ReduceOptions& opt) {
   if (opt.method == "umap") {
     MMEMBED_CHECK(x.rows > opt.n_neighbors, InvalidArgument, opt.input, ": ", x.rows,
                   " point(s); UMAP needs more points than --n-neighbors (", opt.n_neighbors, ")");
+  } else if (opt.method == "tsne") {
+    MMEMBED_CHECK(x.rows >= 4, InvalidArgument, opt.input, ": ", x.rows,
+                  " point(s); t-SNE needs at least 4");
+    MMEMBED_CHECK(opt.perplexity < x.rows - 1, InvalidArgument, opt.input, ": --perplexity ",
+                  opt.perplexity, " is too large for ", x.rows, " points (needs perplexity < ",
+                  x.rows - 1, ")");
+    MMEMBED_CHECK(opt.components <= 3, InvalidArgument, "--components ", opt.components,
+                  ": t-SNE makes 1, 2 or 3");
   } else {
     MMEMBED_CHECK(x.rows >= 2, InvalidArgument, opt.input, ": ", x.rows,
                   " point(s); PCA needs at least 2");
@@ -134,6 +179,8 @@ int run_reduce(const ReduceOptions& opt) {
     summary = "pca " + solver;
   } else if (opt.method == "umap") {
     y = run_umap(opt, metric, x, &method_info, &summary);
+  } else if (opt.method == "tsne") {
+    y = run_tsne(opt, metric, x, &method_info, &summary);
   }
 
   // Quality against the exact neighbours of the input, for each k in 5, 10, 15 with k < n/2.
@@ -205,7 +252,7 @@ Runner add_reduce(CLI::App& app, const GlobalOptions&) {
       "Project an embedding matrix to a few dimensions; writes coordinates (+ labels) as CSV and "
       "the quality metrics (trustworthiness, continuity, kNN preservation) in OUT.quality.json");
   cmd->add_option("input", opt->input, "Embedding matrix: .npy, .csv, .tsv, .jsonl")->required();
-  cmd->add_option("--method", opt->method, "pca or umap (tsne: not yet)")
+  cmd->add_option("--method", opt->method, "pca, umap or tsne")
       ->check(CLI::IsMember({"pca", "umap", "tsne"}))
       ->capture_default_str();
   cmd->add_option("-o,--output", opt->out, "Output CSV")->required();
@@ -214,10 +261,10 @@ Runner add_reduce(CLI::App& app, const GlobalOptions&) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--metric", opt->metric,
-                  "Input-space metric: UMAP's neighbour graph and the quality metrics")
+                  "Input-space metric: UMAP's and t-SNE's neighbour graphs and the quality metrics")
       ->capture_default_str();
   cmd->add_option("--p", opt->p, "Minkowski exponent, >= 1");
-  cmd->add_option("--seed", opt->seed, "Seed (randomized PCA, UMAP)")->capture_default_str();
+  cmd->add_option("--seed", opt->seed, "Seed (randomized PCA, UMAP, t-SNE)")->capture_default_str();
   cmd->add_option("--n-neighbors", opt->n_neighbors, "UMAP: neighbours per point, itself included")
       ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 30))
       ->capture_default_str();
@@ -230,6 +277,21 @@ Runner add_reduce(CLI::App& app, const GlobalOptions&) {
       ->capture_default_str();
   cmd->add_option("--init", opt->init, "UMAP: initial layout")
       ->check(CLI::IsMember({"spectral", "pca", "random"}))
+      ->capture_default_str();
+  cmd->add_option("--perplexity", opt->perplexity,
+                  "t-SNE: effective number of neighbours; 3 x perplexity neighbours are used")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
+  cmd->add_option("--iterations", opt->iterations,
+                  "t-SNE: iterations after the 250 early-exaggeration ones")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--theta", opt->theta, "t-SNE: Barnes-Hut opening angle (0: exact sums)")
+      ->check(CLI::Range(0.0, 10.0))
+      ->capture_default_str();
+  cmd->add_option("--learning-rate", opt->learning_rate,
+                  "t-SNE: step size; 0: auto, max(n / exaggeration / 4, 50) per phase")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--quality-rows", opt->quality_rows,
                   "Evaluate the quality sums over at most this many points (all if fewer)")
