@@ -1,8 +1,11 @@
 // mmembed embed --model DIR [--text T]... [--image PATH]... [--pair PATH TEXT]...
 //               [--format jsonl|npy] [-o OUT]
+// mmembed embed --model DIR --input MANIFEST|FOLDER --kind pair|text|image -o OUTDIR
+//               (the resumable batch job of embed/batch_job.h)
 #include <CLI/CLI.hpp>
 
 #include <charconv>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -11,8 +14,13 @@
 #include <vector>
 
 #include "commands.h"
+#include "model_spec.h"
 #include "core/check.h"
+#include "data/manifest.h"
+#include "embed/batch_job.h"
+#include "hub/progress.h"
 #include "io/matrix.h"
+#include "mmembed/version.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
 
@@ -20,11 +28,16 @@ namespace mmembed::cli {
 namespace {
 
 struct EmbedOptions {
+  std::string revision = "main";
   std::string model, out, format, long_text = "truncate";
   std::vector<std::string> texts, images;
   std::vector<std::pair<std::string, std::string>> pairs;
   std::size_t batch_size = 8;
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
+  // Batch job.
+  std::string input, kind = "pair", progress = "auto";
+  std::size_t chunk_size = 256;
+  bool restart = false;
 };
 
 struct Row {
@@ -61,7 +74,92 @@ std::string jsonl(const std::vector<Row>& rows) {
   return out;
 }
 
+InputKind parse_kind(const std::string& kind) {
+  if (kind == "text") return InputKind::kText;
+  if (kind == "image") return InputKind::kImage;
+  return InputKind::kPair;
+}
+
+int run_batch(const EmbedOptions& opt, int threads) {
+  MMEMBED_CHECK(opt.texts.empty() && opt.images.empty() && opt.pairs.empty(), InvalidArgument,
+                "--input runs a batch job: it cannot be combined with --text, --image or --pair");
+  MMEMBED_CHECK(!opt.out.empty() && opt.out != "-", InvalidArgument,
+                "--input needs -o OUTDIR (the folder for embeddings.npy, items.jsonl, "
+                "errors.jsonl and run.json)");
+  MMEMBED_CHECK(opt.format.empty(), InvalidArgument,
+                "--format applies to --text/--image/--pair; a batch job writes embeddings.npy");
+  const InputKind kind = parse_kind(opt.kind);
+  data::ManifestOptions mo;
+  mo.need_text = kind != InputKind::kImage;
+  mo.need_image = kind != InputKind::kText;
+  mo.check_paths = false;  // a missing image fails alone (errors.jsonl), not the whole job
+  const data::Manifest manifest = data::read_dataset(opt.input, mo);
+  std::vector<embed::BatchItem> items;
+  items.reserve(manifest.items.size());
+  for (const data::Item& it : manifest.items) {
+    items.push_back({it.id, kind == InputKind::kImage ? std::string() : it.text,
+                     kind == InputKind::kText ? std::string() : it.image, it.label});
+  }
+  std::size_t urls = 0;
+  for (embed::BatchItem& it : items) {
+    if (!it.image.empty() && data::is_url(it.image)) {
+      ++urls;
+      it.image.clear();  // fails alone, with the reason below
+    }
+  }
+
+  EmbedderOptions options;
+  options.batch_size = opt.batch_size;
+  options.threads = threads;
+  options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
+  const Embedder embedder = Embedder::load(resolve_model_dir(opt.model, opt.revision), options);
+
+  const hub::ProgressMode mode = opt.progress == "always" ? hub::ProgressMode::kAlways
+                                 : opt.progress == "never" ? hub::ProgressMode::kNever
+                                                           : hub::ProgressMode::kAuto;
+  hub::ProgressBar bar("embed", items.size(), hub::ProgressBar::Unit::kCount,
+                       hub::progress_enabled(mode));
+  std::size_t shown_done = 0, shown_failed = 0;
+  embed::BatchJobOptions job;
+  job.kind = kind;
+  job.out_dir = opt.out;
+  job.chunk_size = opt.chunk_size;
+  job.max_image_pixels = opt.max_image_pixels;
+  job.restart = opt.restart;
+  job.model_name = opt.model;
+  job.version = MMEMBED_VERSION;
+  job.on_progress = [&](const embed::BatchProgress& p) {
+    bar.add_done(p.done - shown_done, p.failed - shown_failed);
+    shown_done = p.done;
+    shown_failed = p.failed;
+  };
+  if (const char* k = std::getenv("MMEMBED_TEST_KILL_AFTER_CHUNKS")) job.kill_after_chunks = std::atoi(k);
+  const embed::BatchJobResult r = embed::run_batch_job(embedder, items, job);
+  bar.finish();
+  if (r.already_complete) {
+    std::fprintf(stderr, "mmembed: %s already holds this job's results (%zu embedded, %zu failed); "
+                 "nothing to do\n", opt.out.c_str(), r.embedded, r.failed);
+  } else {
+    std::fprintf(stderr, "mmembed: embedded %zu of %zu items (%zu failed%s) in %.1f s -> %s\n",
+                 r.embedded, r.items, r.failed,
+                 r.resumed_chunks ? str_cat(", ", r.resumed_chunks, " of ", r.chunks,
+                                            " chunks resumed from an earlier run").c_str()
+                                  : "",
+                 r.seconds, opt.out.c_str());
+  }
+  if (urls > 0) {
+    std::fprintf(stderr, "mmembed: %zu items have image URLs; download them first with "
+                 "'mmembed fetch %s -o DIR' and embed DIR/manifest.jsonl\n", urls,
+                 opt.input.c_str());
+  }
+  if (r.failed > 0) {
+    std::fprintf(stderr, "mmembed: see %s/errors.jsonl for the failures\n", opt.out.c_str());
+  }
+  return r.failed > 0 ? 1 : 0;
+}
+
 int run_embed(const EmbedOptions& opt, int threads) {
+  if (!opt.input.empty()) return run_batch(opt, threads);
   MMEMBED_CHECK(!opt.texts.empty() || !opt.images.empty() || !opt.pairs.empty(), InvalidArgument,
                 "nothing to embed: give --text, --image or --pair");
   std::string format = opt.format;
@@ -93,7 +191,7 @@ int run_embed(const EmbedOptions& opt, int threads) {
                   ") has an empty text: there is nothing to embed");
   }
 
-  const Embedder embedder = Embedder::load(opt.model, options);
+  const Embedder embedder = Embedder::load(resolve_model_dir(opt.model, opt.revision), options);
   const Embeddings t = embedder.embed_texts(opt.texts);
   const Embeddings im = embedder.embed_images(images);
   const Embeddings pr = embedder.embed_pairs(pair_images, pair_texts);
@@ -146,8 +244,11 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
       "L2-normalised. Output rows: all --text inputs, then --image, then --pair, each in the\n"
       "order given.");
   cmd->add_option("--model", opt->model, "Model folder (config.json, weights, tokenizer, "
-                                         "preprocessor_config.json)")
+                                         "preprocessor_config.json), or a Hugging Face repo id such as "
+                                         "BridgeTower/bridgetower-large-itm-mlm-itc (Hub cache; docs/hub.md)")
       ->required();
+  cmd->add_option("--revision", opt->revision, "Hub revision when --model is a repo id")
+      ->capture_default_str();
   cmd->add_option("--text", opt->texts, "A text to embed (repeatable)");
   cmd->add_option("--image", opt->images, "An image file to embed: JPEG, PNG or WebP (repeatable)");
   cmd->add_option("--pair", opt->pairs, "An image file and its caption, embedded jointly "
@@ -167,6 +268,23 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--max-image-pixels", opt->max_image_pixels,
                   "Refuse images with more pixels than this (decompression bombs); 0 = no limit")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--input", opt->input,
+                  "Batch job: a manifest (JSONL/CSV/TSV with id, image, text[, label]) or an image "
+                  "folder; writes OUTDIR/{embeddings.npy,items.jsonl,errors.jsonl,run.json} and "
+                  "resumes an interrupted run");
+  cmd->add_option("--kind", opt->kind, "Batch job: what to embed from each item")
+      ->check(CLI::IsMember({"pair", "text", "image"}))
+      ->capture_default_str();
+  cmd->add_option("--chunk-size", opt->chunk_size,
+                  "Batch job: items per committed chunk (what a resumed run can skip)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--restart", opt->restart,
+                "Batch job: discard results or a partial run of a different job in OUTDIR");
+  cmd->add_option("--progress", opt->progress, "Progress bar: auto (when stderr is a terminal), "
+                                               "always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   return [opt, &global] { return run_embed(*opt, global.threads); };
 }

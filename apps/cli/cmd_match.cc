@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "model_spec.h"
 #include "core/check.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
@@ -15,6 +16,7 @@ namespace mmembed::cli {
 namespace {
 
 struct MatchOptions {
+  std::string revision = "main";
   std::string model, image;
   std::vector<std::string> texts;
   bool json = false;
@@ -29,7 +31,7 @@ int run_match(const MatchOptions& opt, int threads) {
   const Image image = Image::read(opt.image, opt.max_image_pixels);
   EmbedderOptions options;
   options.threads = threads;
-  const Embedder embedder = Embedder::load(opt.model, options);
+  const Embedder embedder = Embedder::load(resolve_model_dir(opt.model, opt.revision), options);
   const std::vector<Image> images(opt.texts.size(), image);
   const std::vector<MatchScore> scores = embedder.match(images, opt.texts);
 
@@ -70,7 +72,9 @@ Runner add_match(CLI::App& app, const GlobalOptions& global) {
       "Score how well an image matches each text.\n"
       "BridgeTower: the image-text matching (ITM) head's probability that the pair matches, and\n"
       "the cosine of the contrastive (ITC) embeddings when the checkpoint has them.");
-  cmd->add_option("--model", opt->model, "Model folder")->required();
+  cmd->add_option("--model", opt->model, "Model folder or Hugging Face repo id (docs/hub.md)")->required();
+  cmd->add_option("--revision", opt->revision, "Hub revision when --model is a repo id")
+      ->capture_default_str();
   cmd->add_option("--image", opt->image, "The image file (JPEG, PNG or WebP)")->required();
   cmd->add_option("--text", opt->texts, "A text to score against the image (repeatable)")
       ->required();

@@ -22,5 +22,8 @@ Runner add_reduce(CLI::App& app, const GlobalOptions& global);
 Runner add_embed(CLI::App& app, const GlobalOptions& global);
 Runner add_match(CLI::App& app, const GlobalOptions& global);
 Runner add_classify(CLI::App& app, const GlobalOptions& global);
+Runner add_plot(CLI::App& app, const GlobalOptions& global);
+Runner add_demo(CLI::App& app, const GlobalOptions& global);
+Runner add_fetch(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace mmembed::cli

@@ -40,6 +40,12 @@ int main(int argc, char** argv) {
   commands.back().first = app.get_subcommand("match");
   commands.emplace_back(nullptr, cli::add_classify(app, global));
   commands.back().first = app.get_subcommand("classify");
+  commands.emplace_back(nullptr, cli::add_plot(app, global));
+  commands.back().first = app.get_subcommand("plot");
+  commands.emplace_back(nullptr, cli::add_demo(app, global));
+  commands.back().first = app.get_subcommand("demo");
+  commands.emplace_back(nullptr, cli::add_fetch(app, global));
+  commands.back().first = app.get_subcommand("fetch");
 
   try {
     app.parse(argc, argv);
