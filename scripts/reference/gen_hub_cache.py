@@ -42,25 +42,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check-ours")
     args = ap.parse_args()
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ["HF_HUB_DISABLE_XET"] = "1"
+    os.environ.pop("HF_TOKEN", None)
+    if args.check_ours:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # no server needed: everything must come from the cache
+        import huggingface_hub
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+        from huggingface_hub.file_download import _CACHED_NO_EXIST
+        for f in FILES:
+            p = hf_hub_download("org/tiny", f, cache_dir=args.check_ours)
+            assert open(p, "rb").read() == open(os.path.join(REPO_DIR, f), "rb").read(), f
+        assert try_to_load_from_cache("org/tiny", "vocab.txt", cache_dir=args.check_ours) is _CACHED_NO_EXIST
+        print("huggingface_hub %s read mmembed's cache offline: %d files ok" %
+              (huggingface_hub.__version__, len(FILES)))
+        return
     tmp = tempfile.mkdtemp()
     proc, port = start_server(tmp)
     try:
         os.environ["HF_ENDPOINT"] = "http://127.0.0.1:%d" % port
-        os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-        os.environ["HF_HUB_DISABLE_XET"] = "1"
-        os.environ.pop("HF_TOKEN", None)
-        if args.check_ours:
-            os.environ["HF_HUB_OFFLINE"] = "1"
         import huggingface_hub
         from huggingface_hub import hf_hub_download, try_to_load_from_cache
         from huggingface_hub.file_download import _CACHED_NO_EXIST
-        if args.check_ours:
-            for f in FILES:
-                p = hf_hub_download("org/tiny", f, cache_dir=args.check_ours)
-                assert open(p, "rb").read() == open(os.path.join(REPO_DIR, f), "rb").read(), f
-            print("huggingface_hub %s read mmembed's cache offline: %d files ok" %
-                  (huggingface_hub.__version__, len(FILES)))
-            return
         cache = os.path.join(tmp, "cache")
         for f in FILES:
             hf_hub_download("org/tiny", f, cache_dir=cache)

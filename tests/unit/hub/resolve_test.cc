@@ -288,6 +288,25 @@ TEST_F(ResolveTest, NetworkFailureFallsBackToTheCache) {
   EXPECT_EQ(resolve_model_info("org/tiny", down).dir, m.dir);
 }
 
+// The other direction: huggingface_hub (offline) reads a cache written by mmembed. Needs a Python
+// with huggingface_hub: $MMEMBED_HF_PYTHON, else the repository's .venv-ref.
+TEST_F(ResolveTest, HuggingfaceHubReadsOurCache) {
+  std::string python;
+  if (const char* p = std::getenv("MMEMBED_HF_PYTHON"); p && *p) python = p;
+  else if (fs::exists(std::string(MMEMBED_SOURCE_DIR) + "/.venv-ref/bin/python"))
+    python = std::string(MMEMBED_SOURCE_DIR) + "/.venv-ref/bin/python";
+  if (python.empty() ||
+      std::system((python + " -c 'import huggingface_hub' 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "no Python with huggingface_hub (set MMEMBED_HF_PYTHON) to read our cache";
+  resolve_model_info("org/tiny", options());
+  std::string cmd = python + " " + MMEMBED_SOURCE_DIR + "/scripts/reference/gen_hub_cache.py --check-ours " +
+                    cache_.path().string() + " > " + (cache_.path() / "py.txt").string() + " 2>&1";
+  int rc = std::system(cmd.c_str());
+  std::string out = read_file(cache_.path() / "py.txt");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("read mmembed's cache offline: 4 files ok"), std::string::npos) << out;
+}
+
 TEST(ResolveSpec, DirectoriesAndRepoIds) {
   TempDir tmp;
   write_file(tmp.path() / "config.json", "{}");
