@@ -4,7 +4,7 @@
 
     python3 bench/reduce/gen_mixture.py                        # bench/reduce/data/mixture_N.npy
     .venv-umap/bin/python bench/reduce/run.py --mmembed build/apps/cli/mmembed \
-        [--sizes 1000,10000,50000] [--methods umap,pca] [--threads 2] [--out results.md]
+        [--sizes 1000,10000,50000] [--methods umap,pca,tsne] [--threads 2] [--out results.md]
 
 Each case runs in its own process, one after the other, so peak RSS is the process's own. The
 mmembed time is the CLI's whole run (read .npy, project, write CSV; quality evaluated on 1 row).
@@ -44,6 +44,21 @@ PY_PEERS = {
             " force_approximation_algorithm=True).fit_transform(_w)\n"
         ),
         "fit": "y = umap.UMAP(n_neighbors=15, min_dist=0.1, n_jobs=THREADS).fit_transform(x)\n",
+    },
+    # t-SNE peers at their defaults: openTSNE 1.0 (PyPI, in .venv-tsne: --python-tsne) runs
+    # 250 + 500 iterations, BH below 10,000 points and FFT interpolation from 10,000; sklearn
+    # 1.2 (Debian) 250 + 750 with Barnes-Hut, as mmembed's default schedule.
+    "openTSNE": {
+        "method": "tsne",
+        "python": "python_tsne",
+        "setup": "from openTSNE import TSNE\n",
+        "fit": "y = TSNE(n_jobs=THREADS, random_state=0).fit(x)\n",
+    },
+    "sklearn TSNE": {
+        "method": "tsne",
+        "setup": "from sklearn.manifold import TSNE\n",
+        "fit": ("y = TSNE(n_components=2, init='pca', learning_rate='auto', random_state=0,"
+                " n_jobs=THREADS).fit_transform(x)\n"),
     },
     "sklearn PCA": {
         "method": "pca",
@@ -92,7 +107,8 @@ def python_case(peer):
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
             env[var] = str(args.threads)
-        return [args.python, path], env, out + ".npy"
+        python = getattr(args, spec["python"]) if spec.get("python") else args.python
+        return [python, path], env, out + ".npy"
     return command
 
 
@@ -101,6 +117,10 @@ CASES: List[Case] = [
     Case("umap-learn", "umap", python_case("umap-learn")),
     Case("mmembed pca", "pca", mmembed_case("pca")),
     Case("sklearn PCA", "pca", python_case("sklearn PCA")),
+    Case("mmembed tsne", "tsne", mmembed_case("tsne")),
+    Case("mmembed tsne 750 it", "tsne", mmembed_case("tsne", ("--iterations", "500"))),
+    Case("openTSNE", "tsne", python_case("openTSNE")),
+    Case("sklearn TSNE", "tsne", python_case("sklearn TSNE")),
 ]
 
 
@@ -170,6 +190,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mmembed", default=os.path.join(HERE, "..", "..", "build", "apps", "cli", "mmembed"))
     ap.add_argument("--python", default=sys.executable, help="Python with the peers installed")
+    ap.add_argument("--python-tsne", default=os.path.join(HERE, "..", "..", ".venv-tsne", "bin", "python"),
+                    help="Python with openTSNE (a venv over the system site packages)")
     ap.add_argument("--data", default=os.path.join(HERE, "data"))
     ap.add_argument("--sizes", default="1000,10000,50000")
     ap.add_argument("--methods", default="umap,pca")
