@@ -25,7 +25,8 @@
 //  - Text is drawn with DejaVu Sans (Debian: fonts-dejavu-core) through cairo's font API; invalid
 //    UTF-8 is replaced by U+FFFD and control characters are dropped. The SVG/HTML writer emits
 //    <text> and <circle> elements (font-family "DejaVu Sans", sans-serif), not glyph outlines.
-//  - The HTML page makes no network requests: styles, script and images are inline.
+//  - The HTML page makes no network requests: styles, script and images are inline. SVG and
+//    HTML embed thumbnails as base64 JPEG (quality 85) data URIs; PNG and PDF draw the pixels.
 // Thread-safety: render_scatter is reentrant (no shared state).
 #pragma once
 

@@ -74,5 +74,7 @@ class SvgCanvas : public Canvas {
 std::string xml_escape(const std::string& s);
 // The image as an in-memory PNG (cairo's PNG writer).
 std::string encode_png(const Image& im);
+// The image as an in-memory baseline JPEG (libjpeg-turbo), 4:2:0 at `quality` (1..100).
+std::string encode_jpeg(const Image& im, int quality = 85);
 
 }  // namespace mmembed::plot::detail

@@ -98,7 +98,7 @@ void SvgCanvas::image(double x, double y, double w, double h, const Image& im,
   if (point >= 0) body_ += " data-i=\"" + std::to_string(point) + "\"";
   body_ += " x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(w) + "\" height=\"" +
            num(h) + "\" preserveAspectRatio=\"none\" " + (standalone_ ? "xlink:href" : "href") +
-           "=\"data:image/png;base64," + base64(encode_png(im)) + "\"/>\n";
+           "=\"data:image/jpeg;base64," + base64(encode_jpeg(im)) + "\"/>\n";
 }
 
 void SvgCanvas::clip_begin(double x, double y, double w, double h) {

@@ -458,7 +458,7 @@ constexpr const char* kHtmlScript = R"(<script>
     tip.appendChild(meta);
     if (D.img[i]) {
       const img = document.createElement('img');
-      img.src = 'data:image/png;base64,' + D.img[i];
+      img.src = 'data:image/jpeg;base64,' + D.img[i];
       tip.appendChild(img);
     }
     tip.style.display = 'block';
@@ -548,7 +548,7 @@ std::string render_html(const Layout& L, const ScatterData& d, const ScatterOpti
     if (d.thumbnails.empty() || d.thumbnails[i].empty()) return "\"\"";
     const Image& src = d.thumbnails[i];
     std::string q(1, '"');
-    q += detail::base64(detail::encode_png(
+    q += detail::base64(detail::encode_jpeg(
         make_thumbnail(src.rgb.data(), src.width, src.height, o.hover_thumbnail_size)));
     q += '"';
     return q;

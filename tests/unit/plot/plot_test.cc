@@ -12,8 +12,10 @@
 
 #include "mmembed/error.h"
 #include "mmembed/plot.h"
+#include "plot/canvas.h"
 #include "plot/layout.h"
 #include "test_support.h"
+#include "vision/decode.h"
 
 namespace mmembed::plot {
 namespace {
@@ -367,6 +369,33 @@ TEST(Png, ThumbnailsAreDrawnAtTheirPoints) {
               a * c.g + (1 - a) * 255, a * c.b + (1 - a) * 255, 2, "marker 1");
 }
 
+TEST(Encode, JpegAndPngDecodeBackToTheImage) {
+  // Read back with the vision layer's decoders (libjpeg-turbo, libpng), not with our encoders.
+  Image im = solid(37, 20, 200, 40, 90);
+  for (int x = 0; x < 10; ++x) {  // a black block on the left
+    for (int y = 0; y < 20; ++y) {
+      for (int c = 0; c < 3; ++c) im.rgb[(y * 37 + x) * 3 + c] = 0;
+    }
+  }
+  const std::string jpeg = detail::encode_jpeg(im, 90);
+  const vision::DecodedImage j = vision::decode_image(
+      reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size(), "thumb.jpg");
+  EXPECT_EQ(j.format, vision::ImageFormat::Jpeg);
+  ASSERT_EQ(j.rgb.dim(0), 20);
+  ASSERT_EQ(j.rgb.dim(1), 37);
+  const std::uint8_t* p = j.rgb.data<std::uint8_t>();
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(p[(10 * 37 + 30) * 3 + c], im.rgb[(10 * 37 + 30) * 3 + c], 6) << c;
+    EXPECT_NEAR(p[(10 * 37 + 3) * 3 + c], 0, 6) << c;
+  }
+  const std::string png = detail::encode_png(im);
+  const vision::DecodedImage q = vision::decode_image(
+      reinterpret_cast<const std::uint8_t*>(png.data()), png.size(), "thumb.png");
+  ASSERT_EQ(q.rgb.dim(1), 37);
+  EXPECT_EQ(std::vector<std::uint8_t>(q.rgb.data<std::uint8_t>(), q.rgb.data<std::uint8_t>() + im.rgb.size()),
+            im.rgb);
+}
+
 TEST(Svg, OneCircleAPointAndTheTitle) {
   ScatterData d = three_points();
   d.texts = {"a < b", "", "c"};
@@ -390,7 +419,7 @@ TEST(Svg, OneCircleAPointAndTheTitle) {
   const std::string t = render_scatter(d, o, Format::Svg).bytes;
   EXPECT_EQ(count(t, "<circle data-i="), 2u);
   EXPECT_EQ(count(t, "<image data-i=\"0\""), 1u);
-  EXPECT_NE(t.find("xlink:href=\"data:image/png;base64,iVBORw0KGgo"), std::string::npos);
+  EXPECT_NE(t.find("xlink:href=\"data:image/jpeg;base64,/9j/"), std::string::npos);
 }
 
 TEST(Pdf, HeaderAndCrossReference) {
@@ -432,10 +461,11 @@ TEST(Html, SelfContainedWithEveryPoint) {
   EXPECT_NE(h.find("names:[\"cat\",\"motorcycle\"]"), std::string::npos);
   EXPECT_EQ(count(h, "<circle data-i="), 2u);
   EXPECT_EQ(count(h, "<image data-i="), 1u);
-  // The hover thumbnail: one PNG, 160 px on its longer side (width at byte 16 of the IHDR).
+  // The hover thumbnail: a JPEG (base64 of FF D8 FF is "/9j/").
   const std::size_t img = h.find("img:[\"");
   ASSERT_NE(img, std::string::npos);
-  EXPECT_EQ(h.compare(img + 6, 8, "iVBORw0K"), 0);
+  EXPECT_EQ(h.compare(img + 6, 4, "/9j/"), 0);
+  EXPECT_NE(h.find("'data:image/jpeg;base64,'"), std::string::npos);
   EXPECT_NE(h.find("mousemove"), std::string::npos);
 }
 
