@@ -143,7 +143,7 @@ bool lanczos_largest(std::int64_t n64, std::int64_t count, std::int64_t ncv64, d
   dseupd_c(1, "A", select.data(), d.data(), vectors, n, 0.0, "I", n, "LA", nev, tol, resid.data(),
            ncv, v.data(), n, iparam, ipntr, workd.data(), workl.data(), lworkl, &info);
   if (info != 0) return false;
-  std::copy(d.begin(), d.end(), values);
+  std::copy(d.begin(), d.begin() + nev, values);  // ascending
   return true;
 }
 

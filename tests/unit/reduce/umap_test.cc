@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -270,6 +272,30 @@ TEST(Umap, EveryMetricAndInit) {
       }
     }
   }
+}
+
+// One Gaussian blob of 800 points: a connected graph above the dense-solver size, so the
+// spectral layout comes from ARPACK.
+TEST(Umap, ConnectedGraphThroughArpack) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g;
+  const std::int64_t n = 800, d = 8;
+  std::vector<float> x(n * d);
+  for (float& v : x) v = g(rng);
+  UmapOptions opt;
+  opt.n_epochs = 30;
+  const int before = kernels::num_threads();
+  std::vector<float> y[2];
+  for (int threads : {1, 2}) {
+    kernels::set_num_threads(threads);
+    const Umap u = Umap::fit(x.data(), n, d, opt);
+    EXPECT_EQ(u.n_graph_components(), 1);
+    EXPECT_FALSE(u.spectral_fell_back());
+    for (float v : u.embedding()) ASSERT_TRUE(std::isfinite(v));
+    y[threads - 1] = u.embedding();
+  }
+  kernels::set_num_threads(before);
+  EXPECT_EQ(0, std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)));
 }
 
 TEST(Umap, ThreeComponents) {
