@@ -113,7 +113,7 @@ std::string ProgressBar::render_locked() const {
   }
   if (fraction >= 0) {
     char pct[16];
-    std::snprintf(pct, sizeof pct, " %3.0f%%", std::min(fraction, 1.0) * 100.0);
+    std::snprintf(pct, sizeof pct, " %.0f%%", std::min(fraction, 1.0) * 100.0);
     line = line + pct;
   }
   line += ", " + format_bytes(rate) + "/s";

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "hub/cache.h"
+#include "hub/progress.h"
 #include "hub/sha256.h"
 #include "hub_test_util.h"
 #include "mmembed/error.h"
@@ -148,6 +149,36 @@ TEST(RepoCache, RefsAreWrittenWithoutNewlineAndLinksAreRelative) {
   cache.mark_absent(commit, "x.json");
   EXPECT_TRUE(cache.known_absent(commit, "x.json"));
   EXPECT_EQ(cache.lock_path("e1"), tmp.path() / ".locks" / "models--org--name" / "e1.lock");
+}
+
+}  // namespace
+}  // namespace mmembed::hub
+
+namespace mmembed::hub {
+namespace {
+
+TEST(Progress, FormatsBytesDurationsAndTheLine) {
+  EXPECT_EQ(format_bytes(830), "830 B");
+  EXPECT_EQ(format_bytes(1500), "1.50 kB");
+  EXPECT_EQ(format_bytes(12.3e6), "12.3 MB");
+  EXPECT_EQ(format_bytes(456e9), "456 GB");
+  EXPECT_EQ(format_duration(0), "00:00");
+  EXPECT_EQ(format_duration(125), "02:05");
+  EXPECT_EQ(format_duration(3723), "1:02:03");
+  ProgressBar items("fetch", 10, ProgressBar::Unit::kCount, /*enabled=*/false);
+  items.add_done(3);
+  items.add_done(1, 1);
+  items.add_bytes(2000);
+  std::string line = items.render();
+  EXPECT_EQ(line.rfind("fetch: 4/10 (1 failed), 2.00 kB 40%, ", 0), 0u) << line;
+  EXPECT_NE(line.find("/s"), std::string::npos) << line;
+  ProgressBar bytes("model.safetensors", 1000, ProgressBar::Unit::kBytes, false);
+  bytes.set_bytes(250);
+  line = bytes.render();
+  EXPECT_EQ(line.rfind("model.safetensors: 250 B / 1.00 kB 25%", 0), 0u) << line;
+  EXPECT_NE(line.find("ETA"), std::string::npos) << line;
+  EXPECT_FALSE(progress_enabled(ProgressMode::kNever));
+  EXPECT_TRUE(progress_enabled(ProgressMode::kAlways));
 }
 
 }  // namespace
