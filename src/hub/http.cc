@@ -50,6 +50,7 @@ struct Attempt {
   bool to_target = false;       // body goes to the target (2xx) or to error_body
   bool too_large = false;
   bool file_error = false;
+  bool range_mismatch = false;
   std::string file_error_text;
   long status = 0;
   std::vector<std::pair<std::string, std::string>> headers;
@@ -76,6 +77,23 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   return line.size();
 }
 
+// True if the Content-Range header of a 206 answer starts at `offset` ("bytes START-END/TOTAL").
+bool range_starts_at(const std::vector<std::pair<std::string, std::string>>& headers,
+                     std::uint64_t offset) {
+  for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
+    if (!iequals(it->first, "Content-Range")) continue;
+    std::string_view v = it->second;
+    if (v.substr(0, 6) != "bytes ") return false;
+    v.remove_prefix(6);
+    std::uint64_t start = 0;
+    std::size_t i = 0;
+    for (; i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])); ++i)
+      start = start * 10 + static_cast<std::uint64_t>(v[i] - '0');
+    return i > 0 && i < v.size() && v[i] == '-' && start == offset;
+  }
+  return false;
+}
+
 bool write_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
@@ -98,6 +116,11 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
     curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &code);
     a->status = code;
     a->to_target = code >= 200 && code < 300;
+    if (a->to_target && code == 206 && a->offset > 0 && !range_starts_at(a->headers, a->offset)) {
+      // Appending a range that does not start where the file ends would corrupt it.
+      a->range_mismatch = true;
+      return 0;
+    }
     if (a->to_target && a->fd >= 0 && (code != 206 || a->offset == 0)) {
       // Full body: start the file over (also when the server ignored our Range header).
       if (::ftruncate(a->fd, 0) != 0 || ::lseek(a->fd, 0, SEEK_SET) != 0) {
@@ -162,7 +185,7 @@ HttpFailure classify(CURLcode rc, const Attempt& a) {
     case CURLE_WRITE_ERROR:
       if (a.too_large) return HttpFailure::kTooLarge;
       if (a.file_error) return HttpFailure::kFile;
-      return HttpFailure::kOther;
+      return HttpFailure::kOther;  // includes a 206 for another range than requested
     case CURLE_TOO_MANY_REDIRECTS:
       return HttpFailure::kTooManyRedirects;
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -292,6 +315,8 @@ HttpResponse perform(Mode mode, const std::string& url, const HttpOptions& o,
     if (out.failure != HttpFailure::kNone) {
       if (out.failure == HttpFailure::kTooLarge) {
         out.error = "larger than the limit of " + std::to_string(o.max_bytes) + " bytes";
+      } else if (a.range_mismatch) {
+        out.error = "the server answered a Range request with another range";
       } else if (out.failure == HttpFailure::kFile) {
         out.error = path->string() + ": write failed: " + a.file_error_text;
       } else {

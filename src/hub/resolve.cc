@@ -163,11 +163,13 @@ FileResult HubRepo::file(const std::string& filename) {
     if (fs::exists(p, ec)) return FileResult{FileResult::Status::kFound, p, false, ""};
   }
   if (config_.offline) return from_cache(filename, "offline mode (HF_HUB_OFFLINE=1)");
+  if (unreachable_) return from_cache(filename, *unreachable_);
 
   std::optional<FileMetadata> meta;
   try {
     meta = metadata(filename);
   } catch (const TransientHubError& e) {
+    unreachable_ = e.what();
     return from_cache(filename, e.what());
   } catch (const AccessHubError&) {
     FileResult cached = from_cache(filename, "");

@@ -70,6 +70,9 @@ class HubRepo {
   ProgressMode progress_;
   RepoCache cache_;
   std::optional<std::string> online_commit_;
+  // Set after a metadata request failed for network reasons (or 5xx/429): the remaining files go
+  // straight to the cache instead of waiting through the retries again.
+  std::optional<std::string> unreachable_;
   int requests_ = 0;
 };
 

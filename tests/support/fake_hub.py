@@ -30,6 +30,7 @@ Image routes:
   /redirect/<n>/<file>  n relative redirects, then /img/<file>; /loop: redirects to itself
   /flaky/<file>      first request of each file 503 (Retry-After: 0), then the image
   /drop/<file>       first request sends half of the image and closes; later ones honour Range
+  /badrange/<file>   206 with the whole file whatever Range was asked (a broken server)
 Control:
   GET /__stats       JSON list of {method, path, range, authorization, host} since the last reset
   GET|POST /__reset  clears the list and the one-shot fault state
@@ -317,6 +318,16 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(503, b"busy", {"Retry-After": "0"})
             data = self.image_bytes(parts[1])
             return self.send_data(data, self.type_of(parts[1])) if data else self.reply(404, b"")
+        if kind == "badrange" and len(parts) == 2:
+            # Answers every request with 206 for the whole file, whatever range was asked.
+            data = self.image_bytes(parts[1]) or b""
+            self.send_response(206)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Range", "bytes 0-%d/%d" % (len(data) - 1, len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if kind == "drop" and len(parts) == 2:
             data = self.image_bytes(parts[1])
             if data is None:

@@ -163,6 +163,16 @@ TEST_F(HttpTest, DownloadContinuesAnExistingPartialFile) {
   EXPECT_EQ(read_file(out), want);
 }
 
+TEST_F(HttpTest, AWrongRangeIsNotAppended) {
+  TempDir tmp;
+  fs::path out = tmp.path() / "gray.jpg";
+  hubtest::write_file(out, image("gray.jpg").substr(0, 100));
+  auto r = http_download(server_->url("/badrange/gray.jpg"), out, fast());
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.describe().find("another range"), std::string::npos) << r.describe();
+  EXPECT_EQ(read_file(out), image("gray.jpg").substr(0, 100));
+}
+
 TEST_F(HttpTest, ErrorAnswersLeaveTheFileAlone) {
   TempDir tmp;
   fs::path out = tmp.path() / "keep.bin";

@@ -7,6 +7,7 @@
 
 #include "hub/cache.h"
 #include "hub/http.h"
+#include "hub/resolve.h"
 #include "hub/sha256.h"
 #include "hub_test_util.h"
 #include "mmembed/hub.h"
@@ -305,6 +306,24 @@ TEST_F(ResolveTest, HuggingfaceHubReadsOurCache) {
   std::string out = read_file(cache_.path() / "py.txt");
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("read mmembed's cache offline: 4 files ok"), std::string::npos) << out;
+}
+
+TEST_F(ResolveTest, AnUnreachableHubIsAskedOnceNotPerFile) {
+  HubConfig c;
+  c.endpoint = "http://127.0.0.1:1";
+  c.cache_dir = cache_.path();
+  HttpOptions h;
+  h.retries = 1;
+  h.backoff_ms = 1;
+  HubRepo repo(c, "org/tiny", "main", h, ProgressMode::kNever);
+  FileResult first = repo.file("config.json");
+  EXPECT_EQ(first.status, FileResult::Status::kNotCached);
+  EXPECT_NE(first.reason.find("cannot reach"), std::string::npos) << first.reason;
+  EXPECT_EQ(repo.requests(), 2);  // one attempt and one retry
+  FileResult second = repo.file("tokenizer.json");
+  EXPECT_EQ(second.status, FileResult::Status::kNotCached);
+  EXPECT_EQ(second.reason, first.reason);
+  EXPECT_EQ(repo.requests(), 2);
 }
 
 TEST(ResolveSpec, DirectoriesAndRepoIds) {
