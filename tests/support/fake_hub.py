@@ -9,6 +9,13 @@ Started by the C++ tests (tests/unit/hub, tests/unit/data) and usable by hand:
 It binds 127.0.0.1 on a port chosen by the OS and writes that port to --port-file (atomically).
 It exits when its parent process goes away.
 
+For CTest end-to-end tests it can also wrap one command, substituting {hub} (the base URL,
+http://127.0.0.1:PORT) in the command's arguments and in template files, and exit with the
+command's exit code:
+
+    python3 tests/support/fake_hub.py --images tests/data/images \
+        --template pairs.csv.in=/tmp/pairs.csv --exec -- mmembed fetch /tmp/pairs.csv -o /tmp/out
+
 Hub routes (what huggingface_hub's hf_hub_download expects, see spec section F.3):
   HEAD/GET /{repo}/resolve/{revision}/{path}
     revision: "main", the repo's commit (sha1 over its content) or "v1"; else 404 RevisionNotFound
@@ -354,9 +361,32 @@ def watch_parent(parent):
         time.sleep(0.2)
 
 
+def run_command(server, port, args):
+    import subprocess
+    base = "http://127.0.0.1:%d" % port
+    for spec in args.template:
+        src, dst = spec.split("=", 1)
+        with open(src) as f:
+            text = f.read().replace("{hub}", base)
+        with open(dst, "w") as f:
+            f.write(text)
+    cmd = [a.replace("{hub}", base) for a in args.exec]
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    env = dict(os.environ, FAKE_HUB_URL=base)
+    try:
+        return subprocess.call(cmd, env=env)
+    finally:
+        server.shutdown()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--port-file", help="where to write the port (required without --exec)")
+    ap.add_argument("--template", action="append", default=[],
+                    help="IN=OUT: copy IN to OUT replacing {hub} by the base URL (with --exec)")
+    ap.add_argument("--exec", action="store_true",
+                    help="must be last: run the rest of the command line while serving, then exit "
+                         "with its code")
     ap.add_argument("--repo", action="append", default=[], help="NAME=DIR, repeatable")
     ap.add_argument("--gated", action="append", default=[])
     ap.add_argument("--token", default="hf_test_token")
@@ -364,12 +394,26 @@ def main():
     ap.add_argument("--images")
     ap.add_argument("--slow-seconds", type=float, default=5.0)
     ap.add_argument("--drop-cdn-once", action="store_true")
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    command = None
+    if "--exec" in argv:
+        at = argv.index("--exec")
+        argv, command = argv[:at + 1], [a for a in argv[at + 1:]]
+        if command[:1] == ["--"]:
+            command = command[1:]
+    args = ap.parse_args(argv)
+    args.exec = command
 
     state = State(args)
     server = Server(("127.0.0.1", 0), Handler)
     server.state = state
     state.port = server.server_address[1]
+    if args.exec is not None:
+        if not args.exec:
+            ap.error("--exec needs a command")
+        return run_command(server, state.port, args)
+    if not args.port_file:
+        ap.error("--port-file is required without --exec")
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % state.port)
