@@ -110,7 +110,22 @@ struct MatchScore {
 
 namespace embed {
 class ModelAdapter;
-}
+struct Prepared;
+}  // namespace embed
+
+// Inputs converted for the model by Embedder::prepare (tokens, pixels), ready for
+// Embedder::embed_prepared. Cheap to move; immutable.
+class PreparedBatch {
+ public:
+  InputKind kind() const { return kind_; }
+  std::size_t size() const { return rows_; }
+
+ private:
+  friend class Embedder;
+  InputKind kind_ = InputKind::kText;
+  std::size_t rows_ = 0;
+  std::vector<std::shared_ptr<const embed::Prepared>> parts_;  // one per model batch
+};
 
 class Embedder {
  public:
@@ -130,6 +145,15 @@ class Embedder {
   // Image i against text i (images.size() == texts.size()).
   std::vector<MatchScore> match(std::span<const Image> images,
                                 std::span<const std::string> texts) const;
+
+  // The same work in two steps, so that the CPU work before the model (checks, tokenizing,
+  // resizing, normalizing) can run on another thread than the model: prepare() does it and
+  // throws what embed_* would throw for bad inputs; embed_prepared() runs the model.
+  // embed_prepared(prepare(k, images, texts)) equals the embed_* call of kind k. For kText pass
+  // no images, for kImage no texts.
+  PreparedBatch prepare(InputKind kind, std::span<const Image> images,
+                        std::span<const std::string> texts) const;
+  Embeddings embed_prepared(const PreparedBatch& batch) const;
 
   // The family adapter (for the layers above: classification, benchmarks).
   const embed::ModelAdapter& adapter() const { return *adapter_; }

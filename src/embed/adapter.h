@@ -30,10 +30,26 @@ struct ModelFolder {
   std::string file(const std::string& name) const;  // dir + "/" + name
 };
 
+// Inputs already converted to what the model takes (token ids, pixel tensors). Making them is
+// the CPU work before the model (tokenizing, resizing, normalizing); the batch job does it on a
+// helper thread while the model runs on the previous batch.
+struct Prepared {
+  virtual ~Prepared() = default;
+  InputKind kind = InputKind::kText;
+  std::size_t rows = 0;
+};
+
 class ModelAdapter {
  public:
   virtual ~ModelAdapter() = default;
   virtual const ModelInfo& info() const = 0;
+
+  // prepare() is const and touches no model weights; run() does the model work. The defaults
+  // keep copies of the inputs and call the embed_* method in run(); a family that can split its
+  // work overrides both. `texts` is empty for kImage, `images` for kText.
+  virtual std::unique_ptr<Prepared> prepare(InputKind kind, std::span<const Image> images,
+                                            std::span<const std::string> texts) const;
+  virtual Embeddings run(const Prepared& prepared) const;
 
   virtual Embeddings embed_texts(std::span<const std::string> texts) const;
   virtual Embeddings embed_images(std::span<const Image> images) const;

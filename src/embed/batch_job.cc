@@ -70,14 +70,14 @@ std::optional<Json> read_json(const fs::path& path) {
 bool uses_text(InputKind k) { return k != InputKind::kImage; }
 bool uses_image(InputKind k) { return k != InputKind::kText; }
 
-// One item ready for the model, or the reason it cannot be.
-struct Prepared {
+// One item's image (when the kind has images), or the reason it cannot be used.
+struct Loaded {
   std::optional<Image> image;
   std::string error;
 };
 
-Prepared prepare(const BatchItem& item, const BatchJobOptions& o) {
-  Prepared p;
+Loaded load(const BatchItem& item, const BatchJobOptions& o) {
+  Loaded p;
   try {
     if (uses_text(o.kind)) {
       MMEMBED_CHECK(item.text.find_first_not_of(" \t\r\n\f\v") != std::string::npos,
@@ -97,15 +97,45 @@ Prepared prepare(const BatchItem& item, const BatchJobOptions& o) {
   return p;
 }
 
-std::vector<Prepared> prepare_range(const std::vector<BatchItem>& items, std::size_t begin,
-                                    std::size_t end, const BatchJobOptions& o) {
-  std::vector<Prepared> out;
-  out.reserve(end - begin);
-  for (std::size_t i = begin; i < end; ++i) out.push_back(prepare(items[i], o));
-  return out;
+// One batch made ready off the model's thread: images decoded, then tokens and pixels prepared
+// for the items that loaded. When preparing the whole batch fails (one item the tokenizer or the
+// image processor refuses), `prepared` stays empty and the model thread goes item by item.
+struct ReadyBatch {
+  std::size_t begin = 0, end = 0;
+  std::vector<std::size_t> ok_rows;  // manifest rows of the loaded items
+  std::vector<Image> images;
+  std::vector<std::string> texts;
+  std::vector<std::string> errors;   // per item of [begin, end), "" when loaded
+  std::optional<PreparedBatch> prepared;
+};
+
+ReadyBatch make_ready(const Embedder& embedder, const std::vector<BatchItem>& items,
+                      std::size_t begin, std::size_t end, const BatchJobOptions& o) {
+  ReadyBatch r;
+  r.begin = begin;
+  r.end = end;
+  r.errors.resize(end - begin);
+  for (std::size_t i = begin; i < end; ++i) {
+    Loaded l = load(items[i], o);
+    if (!l.error.empty()) {
+      r.errors[i - begin] = std::move(l.error);
+      continue;
+    }
+    r.ok_rows.push_back(i);
+    if (l.image) r.images.push_back(std::move(*l.image));
+    if (uses_text(o.kind)) r.texts.push_back(items[i].text);
+  }
+  if (!r.ok_rows.empty()) {
+    try {
+      r.prepared = embedder.prepare(o.kind, r.images, r.texts);
+    } catch (const Error&) {
+      r.prepared.reset();
+    }
+  }
+  return r;
 }
 
-// Runs the model on the given items (all prepared without error).
+// Runs the model on the given items (all loaded without error).
 Embeddings run_model(const Embedder& e, InputKind kind, std::span<const Image> images,
                      std::span<const std::string> texts) {
   switch (kind) {
@@ -118,13 +148,13 @@ Embeddings run_model(const Embedder& e, InputKind kind, std::span<const Image> i
 }
 
 struct ChunkResult {
-  std::vector<float> rows;                          // n_ok * dim
+  std::vector<float> rows;                                  // n_ok * dim
   std::vector<std::pair<std::size_t, std::string>> status;  // (manifest row, error or "")
 };
 
-// Embeds items [begin, end): batches of the embedder's batch size, the next batch's images
-// decoded on another thread meanwhile. A batch the model refuses is retried item by item so
-// that only the offending items fail.
+// Embeds items [begin, end) in batches of the embedder's batch size; the next batch is decoded
+// and prepared on another thread meanwhile. A batch the model refuses is retried item by item
+// so that only the offending items fail.
 ChunkResult run_chunk(const Embedder& embedder, const std::vector<BatchItem>& items,
                       std::size_t begin, std::size_t end, const BatchJobOptions& o,
                       const std::function<void(std::size_t, std::size_t)>& progress) {
@@ -133,64 +163,56 @@ ChunkResult run_chunk(const Embedder& embedder, const std::vector<BatchItem>& it
   const std::size_t dim = embedder.info().dim;
   auto launch = [&](std::size_t b) {
     const std::size_t e = std::min(end, b + bs);
-    return std::async(std::launch::async, [&items, b, e, &o] { return prepare_range(items, b, e, o); });
+    return std::async(std::launch::async,
+                      [&embedder, &items, b, e, &o] { return make_ready(embedder, items, b, e, o); });
   };
-  std::future<std::vector<Prepared>> next = launch(begin);
+  std::future<ReadyBatch> next = launch(begin);
   for (std::size_t b = begin; b < end; b += bs) {
     const std::size_t e = std::min(end, b + bs);
-    std::vector<Prepared> prepared = next.get();
+    ReadyBatch r = next.get();
     if (e < end) next = launch(e);
 
-    std::vector<std::size_t> ok_rows;
-    std::vector<Image> images;
-    std::vector<std::string> texts;
-    std::vector<std::string> errors(e - b);
-    for (std::size_t i = b; i < e; ++i) {
-      Prepared& p = prepared[i - b];
-      if (!p.error.empty()) {
-        errors[i - b] = p.error;
-        continue;
-      }
-      ok_rows.push_back(i);
-      if (p.image) images.push_back(std::move(*p.image));
-      if (uses_text(o.kind)) texts.push_back(items[i].text);
-    }
     std::vector<std::optional<std::vector<float>>> vectors(e - b);
     auto store = [&](std::size_t row, std::span<const float> v) {
       vectors[row - b] = std::vector<float>(v.begin(), v.end());
     };
-    if (!ok_rows.empty()) {
+    bool done = false;
+    if (r.prepared) {
       try {
-        const Embeddings emb = run_model(embedder, o.kind, images, texts);
-        for (std::size_t k = 0; k < ok_rows.size(); ++k) store(ok_rows[k], emb.row(k));
+        const Embeddings emb = embedder.embed_prepared(*r.prepared);
+        for (std::size_t k = 0; k < r.ok_rows.size(); ++k) store(r.ok_rows[k], emb.row(k));
+        done = true;
       } catch (const Error&) {
-        // Find the offending items: one at a time.
-        for (std::size_t k = 0; k < ok_rows.size(); ++k) {
-          try {
-            std::span<const Image> im = images.empty() ? std::span<const Image>{}
-                                                       : std::span<const Image>(&images[k], 1);
-            std::span<const std::string> tx = texts.empty()
-                                                  ? std::span<const std::string>{}
-                                                  : std::span<const std::string>(&texts[k], 1);
-            const Embeddings emb = run_model(embedder, o.kind, im, tx);
-            store(ok_rows[k], emb.row(0));
-          } catch (const Error& err) {
-            errors[ok_rows[k] - b] = err.what();
-          }
+      }
+    }
+    if (!done) {
+      // Find the offending items: one at a time.
+      for (std::size_t k = 0; k < r.ok_rows.size(); ++k) {
+        try {
+          std::span<const Image> im = r.images.empty() ? std::span<const Image>{}
+                                                       : std::span<const Image>(&r.images[k], 1);
+          std::span<const std::string> tx = r.texts.empty()
+                                                ? std::span<const std::string>{}
+                                                : std::span<const std::string>(&r.texts[k], 1);
+          const Embeddings emb = run_model(embedder, o.kind, im, tx);
+          store(r.ok_rows[k], emb.row(0));
+        } catch (const Error& err) {
+          r.errors[r.ok_rows[k] - b] = err.what();
         }
       }
     }
+    std::size_t failed = 0;
     for (std::size_t i = b; i < e; ++i) {
       if (vectors[i - b]) {
         MMEMBED_ASSERT(vectors[i - b]->size() == dim);
         out.rows.insert(out.rows.end(), vectors[i - b]->begin(), vectors[i - b]->end());
         out.status.emplace_back(i, "");
       } else {
-        out.status.emplace_back(i, errors[i - b].empty() ? "unknown error" : errors[i - b]);
+        ++failed;
+        out.status.emplace_back(i, r.errors[i - b].empty() ? "unknown error" : r.errors[i - b]);
       }
     }
-    progress(e - b, static_cast<std::size_t>(std::count_if(
-                        errors.begin(), errors.end(), [](const auto& s) { return !s.empty(); })));
+    progress(e - b, failed);
   }
   return out;
 }

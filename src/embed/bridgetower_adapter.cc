@@ -17,9 +17,14 @@ namespace {
 
 namespace bt = models::bridgetower;
 
-struct TokenBatch {
+struct BtTokens {
   Tensor ids, mask;
   std::vector<int> truncated;
+};
+
+struct BridgeTowerInputs final : Prepared {
+  BtTokens tokens;  // text and pair inputs
+  Tensor pixels;      // image and pair inputs: f32 [B, 3, S, S]
 };
 
 class BridgeTowerAdapter final : public ModelAdapter {
@@ -66,28 +71,45 @@ class BridgeTowerAdapter final : public ModelAdapter {
 
   const ModelInfo& info() const override { return info_; }
 
-  Embeddings embed_texts(std::span<const std::string> texts) const override {
-    TokenBatch t = tokenize(texts);
-    Embeddings e = to_embeddings(model_.embed_text(t.ids, t.mask));
-    e.truncated_tokens = t.truncated;
+  std::unique_ptr<Prepared> prepare(InputKind kind, std::span<const Image> images,
+                                    std::span<const std::string> texts) const override {
+    auto p = std::make_unique<BridgeTowerInputs>();
+    p->kind = kind;
+    p->rows = kind == InputKind::kText ? texts.size() : images.size();
+    if (kind != InputKind::kImage) p->tokens = tokenize(texts);
+    if (kind != InputKind::kText) p->pixels = pixels(images);
+    return p;
+  }
+
+  Embeddings run(const Prepared& prepared) const override {
+    const auto* p = dynamic_cast<const BridgeTowerInputs*>(&prepared);
+    MMEMBED_ASSERT(p != nullptr);
+    Embeddings e;
+    switch (p->kind) {
+      case InputKind::kText: e = to_embeddings(model_.embed_text(p->tokens.ids, p->tokens.mask)); break;
+      case InputKind::kImage: e = to_embeddings(model_.embed_image(p->pixels)); break;
+      case InputKind::kPair:
+        e = to_embeddings(model_.embed_pair(p->tokens.ids, p->tokens.mask, p->pixels));
+        break;
+    }
+    if (p->kind != InputKind::kImage) e.truncated_tokens = p->tokens.truncated;
     return e;
   }
 
-  Embeddings embed_images(std::span<const Image> images) const override {
-    return to_embeddings(model_.embed_image(pixels(images)));
+  Embeddings embed_texts(std::span<const std::string> texts) const override {
+    return run(*prepare(InputKind::kText, {}, texts));
   }
-
+  Embeddings embed_images(std::span<const Image> images) const override {
+    return run(*prepare(InputKind::kImage, images, {}));
+  }
   Embeddings embed_pairs(std::span<const Image> images,
                          std::span<const std::string> texts) const override {
-    TokenBatch t = tokenize(texts);
-    Embeddings e = to_embeddings(model_.embed_pair(t.ids, t.mask, pixels(images)));
-    e.truncated_tokens = t.truncated;
-    return e;
+    return run(*prepare(InputKind::kPair, images, texts));
   }
 
   std::vector<MatchScore> match(std::span<const Image> images,
                                 std::span<const std::string> texts) const override {
-    TokenBatch t = tokenize(texts);
+    BtTokens t = tokenize(texts);
     const bt::JointOutput out = model_.forward(t.ids, t.mask, pixels(images));
     MMEMBED_ASSERT(out.itm_logits && out.itm_match_probability);
     std::vector<MatchScore> scores(texts.size());
@@ -128,7 +150,7 @@ class BridgeTowerAdapter final : public ModelAdapter {
     return o;
   }
 
-  TokenBatch tokenize(std::span<const std::string> texts) const {
+  BtTokens tokenize(std::span<const std::string> texts) const {
     text::BatchOptions options;
     options.encode.max_length = max_tokens_;
     options.encode.truncation = options_.text_overflow == TextOverflow::kError
@@ -138,7 +160,7 @@ class BridgeTowerAdapter final : public ModelAdapter {
     const std::vector<text::Encoding> enc = tokenizer_->encode_batch(views, options);
     const std::int64_t B = static_cast<std::int64_t>(enc.size());
     const std::int64_t L = B ? static_cast<std::int64_t>(enc[0].ids.size()) : 0;
-    TokenBatch t{Tensor::empty(DType::I64, {B, L}), Tensor::empty(DType::I64, {B, L}), {}};
+    BtTokens t{Tensor::empty(DType::I64, {B, L}), Tensor::empty(DType::I64, {B, L}), {}};
     auto* ids = t.ids.data<std::int64_t>();
     auto* mask = t.mask.data<std::int64_t>();
     for (std::int64_t b = 0; b < B; ++b) {

@@ -99,6 +99,35 @@ std::vector<MatchScore> ModelAdapter::match(std::span<const Image>,
   unsupported("image-text matching");
 }
 
+namespace {
+struct CopiedInputs final : Prepared {
+  std::vector<Image> images;
+  std::vector<std::string> texts;
+};
+}  // namespace
+
+std::unique_ptr<Prepared> ModelAdapter::prepare(InputKind kind, std::span<const Image> images,
+                                                std::span<const std::string> texts) const {
+  auto p = std::make_unique<CopiedInputs>();
+  p->kind = kind;
+  p->rows = kind == InputKind::kText ? texts.size() : images.size();
+  p->images.assign(images.begin(), images.end());
+  p->texts.assign(texts.begin(), texts.end());
+  return p;
+}
+
+Embeddings ModelAdapter::run(const Prepared& prepared) const {
+  const auto* p = dynamic_cast<const CopiedInputs*>(&prepared);
+  MMEMBED_ASSERT(p != nullptr);  // an adapter overriding prepare() overrides run() too
+  switch (p->kind) {
+    case InputKind::kText: return embed_texts(p->texts);
+    case InputKind::kImage: return embed_images(p->images);
+    case InputKind::kPair: return embed_pairs(p->images, p->texts);
+  }
+  MMEMBED_ASSERT(false);
+  return {};
+}
+
 Tensor image_view(const Image& image) {
   return Tensor::borrow(image.rgb.data(), DType::U8, {image.height, image.width, 3});
 }
@@ -246,6 +275,41 @@ Embeddings Embedder::embed_pairs(std::span<const Image> images,
     const std::size_t n = std::min(options_.batch_size, images.size() - i);
     embed::append_rows(out, adapter_->embed_pairs(images.subspan(i, n), texts.subspan(i, n)));
   }
+  return out;
+}
+
+PreparedBatch Embedder::prepare(InputKind kind, std::span<const Image> images,
+                                std::span<const std::string> texts) const {
+  switch (kind) {
+    case InputKind::kText:
+      MMEMBED_CHECK(images.empty(), InvalidArgument, "text inputs take no images");
+      check_texts(texts);
+      break;
+    case InputKind::kImage:
+      MMEMBED_CHECK(texts.empty(), InvalidArgument, "image inputs take no texts");
+      check_images(images);
+      break;
+    case InputKind::kPair: check_pairs(images, texts); break;
+  }
+  const std::size_t n = kind == InputKind::kText ? texts.size() : images.size();
+  PreparedBatch batch;
+  batch.kind_ = kind;
+  batch.rows_ = n;
+  if (n == 0) return batch;
+  if (!info().supports(kind))
+    embed::throw_unsupported(info(), str_cat(input_kind_name(kind), " embeddings"));
+  for (std::size_t i = 0; i < n; i += options_.batch_size) {
+    const std::size_t m = std::min(options_.batch_size, n - i);
+    batch.parts_.push_back(adapter_->prepare(
+        kind, images.empty() ? images : images.subspan(i, m), texts.empty() ? texts : texts.subspan(i, m)));
+  }
+  return batch;
+}
+
+Embeddings Embedder::embed_prepared(const PreparedBatch& batch) const {
+  Embeddings out;
+  out.dim = info().dim;
+  for (const auto& part : batch.parts_) embed::append_rows(out, adapter_->run(*part));
   return out;
 }
 

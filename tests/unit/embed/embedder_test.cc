@@ -200,6 +200,32 @@ TEST(Embedder, ConcurrentCallsAgreeWithSerialCalls) {
   }
 }
 
+// prepare() + embed_prepared() is the embed_* call in two steps; prepare() refuses what the
+// embed_* call refuses.
+TEST(Embedder, PreparedBatchesEqualDirectCalls) {
+  const std::vector<std::string> texts = {"a cat", "a motorcycle in a garage", "a dog"};
+  const std::vector<Image> images = {Image::read(kData + "/images/cat_landscape.jpg"),
+                                     Image::read(kData + "/images/motorcycle_left.jpg"),
+                                     Image::read(kData + "/images/motorcycle_portrait.jpg")};
+  EmbedderOptions o;
+  o.batch_size = 2;  // two parts per batch
+  const Embedder e = Embedder::load(kLarge, o);
+  const PreparedBatch t = e.prepare(InputKind::kText, {}, texts);
+  const PreparedBatch i = e.prepare(InputKind::kImage, images, {});
+  const PreparedBatch p = e.prepare(InputKind::kPair, images, texts);
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_EQ(p.kind(), InputKind::kPair);
+  EXPECT_EQ(e.embed_prepared(t).data, e.embed_texts(texts).data);
+  EXPECT_EQ(e.embed_prepared(i).data, e.embed_images(images).data);
+  EXPECT_EQ(e.embed_prepared(p).data, e.embed_pairs(images, texts).data);
+  const std::vector<std::string> bad = {"a cat", ""};
+  EXPECT_THROW(e.prepare(InputKind::kText, {}, bad), InvalidArgument);
+  EXPECT_THROW(e.prepare(InputKind::kText, images, texts), InvalidArgument);
+  EXPECT_THROW(e.prepare(InputKind::kPair, images, bad), InvalidArgument);
+  const Embedder base = Embedder::load(kData + "/models/bridgetower-base-tiny");
+  EXPECT_THROW(base.prepare(InputKind::kText, {}, texts), Unsupported);
+}
+
 TEST(Embedder, EmptyBatchesGiveEmptyResults) {
   const Embeddings e = large().embed_texts({});
   EXPECT_EQ(e.rows, 0u);
