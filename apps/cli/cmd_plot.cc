@@ -44,7 +44,8 @@ std::vector<CsvRecord> read_csv(const std::string& path) {
   MMEMBED_CHECK(in.good(), IoError, path, ": cannot open");
   std::ostringstream ss;
   ss << in.rdbuf();
-  const std::string text = ss.str();
+  std::string text = ss.str();
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark
   std::vector<CsvRecord> records;
   CsvRecord rec;
   std::string field;
