@@ -27,6 +27,12 @@ class FakeHub {
  public:
   explicit FakeHub(const std::vector<std::string>& args) {
     namespace fs = std::filesystem;
+    // A proxy configured in the environment must not intercept requests to the local server.
+    for (const char* name : {"no_proxy", "NO_PROXY"}) {
+      const char* cur = std::getenv(name);
+      std::string v = cur && *cur ? std::string(cur) + ",127.0.0.1,localhost" : "127.0.0.1,localhost";
+      ::setenv(name, v.c_str(), 1);
+    }
     std::string python = find_python();
     if (python.empty()) {
       reason_ = "python3 not found in PATH: the fake Hub server (tests/support/fake_hub.py) needs it";
