@@ -45,6 +45,8 @@ class BhTree {
   // for the group's points i (original indices). Distinct groups write distinct entries, so
   // groups may run on different threads.
   std::int64_t group_count() const { return static_cast<std::int64_t>(groups_.size()); }
+  // The tree position of a group's first point (increasing with the group number).
+  std::int64_t group_first(std::int64_t group) const { return nodes_[groups_[group]].begin; }
   void group_repulsion(std::int64_t group, double theta2, double* force, double* z,
                        std::vector<double>& scratch) const;
 

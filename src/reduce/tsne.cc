@@ -18,7 +18,6 @@ namespace {
 // Points per parallel chunk for the per-point passes: a chunk must outweigh waking a thread,
 // which costs far more on a loaded machine than the ~1 us a point's forces take.
 constexpr std::int64_t kPointGrain = 512;
-constexpr std::int64_t kGroupGrain = 16;  // groups of up to 32 points
 
 std::uint64_t mix(std::uint64_t z) {
   z += 0x9e3779b97f4a7c15ull;
@@ -179,13 +178,17 @@ void forces_bh(const CompactP& p, const double* y, double exaggeration, double t
   f.attr.resize(n * D);
   f.z.resize(n);
   f.kl_terms.resize(with_kl ? n : 0);
-  // Repulsion one group of neighbouring points at a time; attraction by rows in index order
-  // (P streams from memory sequentially).
-  kernels::parallel_for(tree.group_count(), kGroupGrain, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<double> scratch;
-    for (std::int64_t g = begin; g < end; ++g) tree.group_repulsion(g, theta2, f.rep.data(), f.z.data(), scratch);
-  });
+  // One pass over the points split into chunks [begin, end): a chunk does the repulsion of the
+  // groups (of neighbouring points) that start at tree positions in [begin, end) and the
+  // attraction of rows [begin, end) in index order (P streams from memory sequentially). Every
+  // group and row is computed on its own, so the split does not change any result.
+  std::vector<std::int64_t> firsts(tree.group_count());
+  for (std::int64_t g = 0; g < tree.group_count(); ++g) firsts[g] = tree.group_first(g);
   kernels::parallel_for(n, kPointGrain, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<double> scratch;
+    const auto g0 = std::lower_bound(firsts.begin(), firsts.end(), begin) - firsts.begin();
+    const auto g1 = std::lower_bound(firsts.begin(), firsts.end(), end) - firsts.begin();
+    for (auto g = g0; g < g1; ++g) tree.group_repulsion(g, theta2, f.rep.data(), f.z.data(), scratch);
     std::vector<std::int64_t> rows(end - begin);
     for (std::int64_t i = begin; i < end; ++i) rows[i - begin] = i;
     const std::int64_t nrows = end - begin;
