@@ -43,7 +43,10 @@ class Rng {
     const double u1 = 1.0 - uniform(), u2 = uniform();
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   }
-  std::int64_t below(std::int64_t n) { return static_cast<std::int64_t>(next() % static_cast<std::uint64_t>(n)); }
+  // [0, n) for n < 2^32 by multiply-shift (Lemire), no division.
+  std::int64_t below(std::int64_t n) {
+    return static_cast<std::int64_t>(((next() >> 32) * static_cast<std::uint64_t>(n)) >> 32);
+  }
 
  private:
   std::uint64_t state_;
@@ -473,12 +476,13 @@ struct SgdProblem {
 // One vertex's edges for one epoch: attraction towards its scheduled neighbours and repulsion
 // from negative samples, moving only `cur` (the vertex's own coordinates); `others` is the
 // epoch-start snapshot (fit) or the fixed training embedding (transform).
+template <int kDim>  // 0: p.dim at run time
 void vertex_epoch(const SgdProblem& p, Schedule& s, std::int64_t i, int epoch, float alpha,
                   const float* others) {
   float* cur = p.head + i * p.dim;
   Rng rng(stream_seed(p.seed, p.stream, static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(i)));
   const float two_ab = 2.0f * p.a * p.b, two_gb = 2.0f * p.gamma * p.b;
-  const std::int64_t dim = p.dim;
+  const std::int64_t dim = kDim > 0 ? kDim : p.dim;
   for (std::int64_t e = p.offsets[i]; e < p.offsets[i + 1]; ++e) {
     if (s.next_sample[e] > epoch) continue;
     const float* other = others + p.tails[e] * dim;
@@ -525,7 +529,15 @@ void optimize(const SgdProblem& p, Schedule& s) {
       others = snapshot.data();
     }
     kernels::parallel_for(p.n_heads, grain, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) vertex_epoch(p, s, i, epoch, alpha, others);
+      for (std::int64_t i = begin; i < end; ++i) {
+        if (p.dim == 2) {
+          vertex_epoch<2>(p, s, i, epoch, alpha, others);
+        } else if (p.dim == 3) {
+          vertex_epoch<3>(p, s, i, epoch, alpha, others);
+        } else {
+          vertex_epoch<0>(p, s, i, epoch, alpha, others);
+        }
+      }
     });
   }
 }

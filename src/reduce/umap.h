@@ -36,6 +36,8 @@
 // graph is symmetric, each edge (i, j) moves i towards j (twice the step, standing in for
 // umap-learn's move of the tail along the reverse edge). LAPACK and ARPACK run single-threaded.
 //
+// silhouette_score (below) is here for the tests and benchmarks of every projection.
+//
 // transform() places new points as umap-learn does: their n_neighbors nearest training points
 // (search through the fit's Knn), memberships with local_connectivity - 1, an initial position at
 // the membership-weighted mean of those neighbours' coordinates, then n_epochs / 3 epochs
@@ -76,7 +78,7 @@ struct UmapCurve {
   double a = 0, b = 0;
 };
 // Least-squares fit as umap-learn's find_ab_params(spread, min_dist). Needs spread > 0 and
-// 0 <= min_dist <= spread... (min_dist > spread: InvalidArgument).
+// 0 <= min_dist <= spread, else InvalidArgument.
 UmapCurve find_ab_params(double spread, double min_dist);
 
 // umap-learn's smooth_knn_dist on dists [n, k] (row i's k distances ascending, column 0 the

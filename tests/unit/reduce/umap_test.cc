@@ -260,7 +260,7 @@ TEST(Umap, EveryMetricAndInit) {
       UmapOptions opt;
       opt.metric = metric;
       opt.init = init;
-      opt.n_epochs = 200;
+      opt.n_epochs = 100;
       const Umap u = Umap::fit(m.x.data.data(), n, m.x.cols, opt);
       for (float v : u.embedding()) ASSERT_TRUE(std::isfinite(v));
       const double sil = silhouette_score(u.embedding().data(), n, 2, labels);
