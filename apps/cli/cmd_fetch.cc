@@ -4,6 +4,9 @@
 // and writes DIR/manifest.jsonl with local paths (usable by `embed --input`) and
 // DIR/errors.jsonl with one line per item that could not be fetched.
 #include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <atomic>
 
 #include <cmath>
 #include <cstdio>
@@ -20,6 +23,9 @@
 
 namespace mmembed::cli {
 namespace {
+
+std::atomic<bool> g_cancel{false};
+extern "C" void on_signal(int) { g_cancel.store(true); }
 
 namespace fs = std::filesystem;
 
@@ -70,7 +76,25 @@ int run_fetch(const FetchCliOptions& opt) {
   fo.progress = opt.progress == "always"  ? hub::ProgressMode::kAlways
                 : opt.progress == "never" ? hub::ProgressMode::kNever
                                           : hub::ProgressMode::kAuto;
+  // Ctrl-C (or SIGTERM) cancels the transfers in flight; what finished stays in DIR/images, so
+  // a rerun downloads only the rest.
+  g_cancel.store(false);
+  fo.http.cancel = &g_cancel;
+  struct sigaction sa {}, old_int {}, old_term {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
   std::vector<hub::FetchOutcome> got = hub::fetch_urls(urls, images, fo);
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  if (g_cancel.load()) {
+    std::size_t done = 0;
+    for (const auto& o : got) done += o.ok ? 1 : 0;
+    std::fprintf(stderr, "fetch: interrupted; %zu of %zu images are stored in %s, rerun to get the "
+                 "rest (manifest.jsonl not written)\n", done, urls.size(), images.string().c_str());
+    return 130;
+  }
 
   std::string manifest_text, errors_text;
   std::size_t downloaded = 0, cached = 0, local = 0, failed = 0;
