@@ -225,10 +225,15 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
                 "' is not a directory (a model is a folder with config.json, the weights, the "
                 "tokenizer and preprocessor files)");
   const std::string config_path = (fs::path(model) / "config.json").string();
-  MMEMBED_CHECK(fs::is_regular_file(config_path, ec), IoError, "model '", model,
+  // Older sentence-transformers folders keep the model's config.json only in their Transformer
+  // module's subfolder (0_Transformer/); modules.json says where, and the adapter reads it.
+  const bool sentence = fs::is_regular_file(fs::path(model) / "modules.json", ec);
+  const bool has_config = fs::is_regular_file(config_path, ec);
+  MMEMBED_CHECK(has_config || sentence, IoError, "model '", model,
                 "': no config.json (is this a Hugging Face model folder?)");
   kernels::set_num_threads(options.threads);
-  embed::ModelFolder folder{model, io::ConfigReader::from_file(config_path)};
+  embed::ModelFolder folder{model, has_config ? io::ConfigReader::from_file(config_path)
+                                              : io::ConfigReader::parse("{}", config_path)};
   Embedder e;
   e.options_ = options;
   e.adapter_ = make_adapter(detect_family(folder), folder, options);

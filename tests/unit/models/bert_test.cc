@@ -236,9 +236,9 @@ TEST(SentenceFolder, TransformerInASubfolderAndNoNormalize) {
     }
   }
 
-  // Through the Embedder (which reads the root's config.json to recognise the folder): the
-  // tokenizer is the subfolder's, cut at max_seq_length = 16.
-  dir.copy_from_model("config.json");
+  // Through the Embedder, with no config.json at the root (modules.json says where the model
+  // is): the tokenizer is the subfolder's, cut at max_seq_length = 16.
+  ASSERT_FALSE(std::filesystem::exists(dir.path("config.json")));
   const Embedder embedder = Embedder::load(dir.path());
   EXPECT_EQ(embedder.info().max_text_tokens, 16u);
   EXPECT_EQ(embedder.info().dim, 32u);
