@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "embed/adapter.h"
+#include "embed/token_batch.h"
 #include "models/bridgetower/bridgetower.h"
 #include "mmembed/error.h"
 #include "text/tokenizer.h"
@@ -17,13 +18,8 @@ namespace {
 
 namespace bt = models::bridgetower;
 
-struct BtTokens {
-  Tensor ids, mask;
-  std::vector<int> truncated;
-};
-
 struct BridgeTowerInputs final : Prepared {
-  BtTokens tokens;  // text and pair inputs
+  TokenBatch tokens;  // text and pair inputs
   Tensor pixels;      // image and pair inputs: f32 [B, 3, S, S]
 };
 
@@ -109,7 +105,7 @@ class BridgeTowerAdapter final : public ModelAdapter {
 
   std::vector<MatchScore> match(std::span<const Image> images,
                                 std::span<const std::string> texts) const override {
-    BtTokens t = tokenize(texts);
+    TokenBatch t = tokenize(texts);
     const bt::JointOutput out = model_.forward(t.ids, t.mask, pixels(images));
     MMEMBED_ASSERT(out.itm_logits && out.itm_match_probability);
     std::vector<MatchScore> scores(texts.size());
@@ -150,25 +146,8 @@ class BridgeTowerAdapter final : public ModelAdapter {
     return o;
   }
 
-  BtTokens tokenize(std::span<const std::string> texts) const {
-    text::BatchOptions options;
-    options.encode.max_length = max_tokens_;
-    options.encode.truncation = options_.text_overflow == TextOverflow::kError
-                                    ? text::Truncation::kError
-                                    : text::Truncation::kTruncate;
-    std::vector<std::string_view> views(texts.begin(), texts.end());
-    const std::vector<text::Encoding> enc = tokenizer_->encode_batch(views, options);
-    const std::int64_t B = static_cast<std::int64_t>(enc.size());
-    const std::int64_t L = B ? static_cast<std::int64_t>(enc[0].ids.size()) : 0;
-    BtTokens t{Tensor::empty(DType::I64, {B, L}), Tensor::empty(DType::I64, {B, L}), {}};
-    auto* ids = t.ids.data<std::int64_t>();
-    auto* mask = t.mask.data<std::int64_t>();
-    for (std::int64_t b = 0; b < B; ++b) {
-      std::copy(enc[b].ids.begin(), enc[b].ids.end(), ids + b * L);
-      std::copy(enc[b].attention_mask.begin(), enc[b].attention_mask.end(), mask + b * L);
-      t.truncated.push_back(enc[b].truncated_tokens);
-    }
-    return t;
+  TokenBatch tokenize(std::span<const std::string> texts) const {
+    return tokenize_batch(*tokenizer_, texts, max_tokens_, options_.text_overflow);
   }
 
   Tensor pixels(std::span<const Image> images) const {
