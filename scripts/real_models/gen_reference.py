@@ -3,10 +3,9 @@
 
     .venv-realmodels/bin/python scripts/real_models/gen_reference.py [--models DIR]
 
-Needs sentence-transformers 3.0.1 with transformers 4.44.2 (create the venv with
-`python3 -m venv --system-site-packages .venv-realmodels && .venv-realmodels/bin/pip install
-transformers==4.44.2 tokenizers==0.19.1 sentence-transformers==3.0.1`). DIR defaults to
-$MMEMBED_REAL_MODELS or ~/.cache/mmembed/real-models; run fetch.py first.
+Needs sentence-transformers 3.0.1 with transformers 4.44.2: scripts/real_models/requirements.txt
+says how to make the venv. DIR defaults to $MMEMBED_REAL_MODELS or ~/.cache/mmembed/real-models;
+run fetch.py first.
 
 Writes, per model, into tests/data/real/<model>/:
   embeddings.npy   float32 [N, dim]: SentenceTransformer(folder).encode(texts), one row per line
