@@ -18,6 +18,8 @@
 #include <fstream>
 #include <mutex>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -258,6 +260,68 @@ TEST(MiniLM, BatchSizeDoesNotChangeResults) {
     }
   }
 }
+
+#ifdef MMEMBED_CLI
+// Runs argv[0] with the arguments as given (no shell: the texts carry quotes and non-ASCII),
+// stdout and stderr to `log`; returns the exit status, -1 when it did not exit normally.
+int run_program(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  // Opened before fork: between fork and exec the child only makes async-signal-safe calls
+  // (this process has compute threads running).
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ::close(fd);
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The `mmembed embed` command on the real model: texts in, .npy out, equal to the reference.
+TEST(MiniLM, CliEmbedMatchesReference) {
+  REQUIRE_MINILM(run);
+  const fs::path dir = models_root() / kMiniLM;
+  const fs::path tmp = fs::temp_directory_path() / ("mmembed_real_cli_" + std::to_string(getpid()));
+  fs::create_directories(tmp);
+  // Every 10th text: short and long, ASCII and not, and the one over the token limit.
+  std::vector<std::size_t> rows;
+  for (std::size_t i = 0; i < run.texts.size(); i += 10) rows.push_back(i);
+  if (rows.back() != run.texts.size() - 1) rows.push_back(run.texts.size() - 1);
+  std::vector<std::string> args = {MMEMBED_CLI, "embed", "--model", dir.string()};
+  for (std::size_t i : rows) {
+    args.push_back("--text");
+    args.push_back(run.texts[i]);
+  }
+  args.insert(args.end(), {"-o", (tmp / "out.npy").string()});
+  const int rc = run_program(args, tmp / "log.txt");
+  const std::string log = read_file(tmp / "log.txt");
+  ASSERT_EQ(rc, 0) << log;
+  const io::Matrix out = io::read_npy((tmp / "out.npy").string());
+  ASSERT_EQ(static_cast<std::size_t>(out.rows), rows.size());
+  ASSERT_EQ(out.cols, run.reference.cols);
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const std::size_t dim = static_cast<std::size_t>(out.cols);
+    const std::span<const float> ours(out.data.data() + r * dim, dim);
+    const std::span<const float> ref(run.reference.data.data() + rows[r] * dim, dim);
+    EXPECT_GE(cosine(ours, ref), 0.9999) << "text " << rows[r] << ": \"" << run.texts[rows[r]] << "\"";
+  }
+  fs::remove_all(tmp);
+}
+#endif
 
 }  // namespace
 }  // namespace mmembed
