@@ -1,5 +1,7 @@
 #include "embed/batch_job.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -324,6 +326,19 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
   std::error_code ec;
   fs::create_directories(partial, ec);
   MMEMBED_CHECK(!ec, IoError, partial.string(), ": cannot create (", ec.message(), ")");
+
+  // One job at a time per output folder (held until this process exits or returns).
+  struct Lock {
+    int fd = -1;
+    ~Lock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock;
+  lock.fd = ::open((out / ".mmembed-lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  MMEMBED_CHECK(lock.fd >= 0, IoError, (out / ".mmembed-lock").string(), ": cannot open (",
+                std::strerror(errno), ")");
+  MMEMBED_CHECK(::flock(lock.fd, LOCK_EX | LOCK_NB) == 0, IoError, o.out_dir,
+                ": another mmembed job is writing there now");
 
   const std::string fp = fingerprint(embedder, items, o);
   BatchJobResult result;

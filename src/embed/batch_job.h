@@ -22,6 +22,9 @@
 // included) resumes where it stopped. A different job over the same partial directory is an
 // error unless `restart` is set. A job whose run.json exists and matches is not rerun.
 //
+// One job at a time writes to an output folder (an flock on out_dir/.mmembed-lock); a second
+// one fails at once with IoError.
+//
 // Failures: an item whose image cannot be read or decoded, whose text is empty, or which the
 // model refuses (e.g. a text over the limit with TextOverflow::kError) fails alone and goes to
 // errors.jsonl; the job goes on. Errors that concern the whole job (unwritable out_dir, a

@@ -1,6 +1,8 @@
 // The resumable batch job (embed/batch_job.h): outputs, per-item failures, resume after SIGKILL,
 // independence from batch and chunk sizes, refusing to mix jobs.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,6 +204,35 @@ TEST_F(BatchJob, FinishedJobIsNotRerunAndOtherJobsAreRefused) {
   const BatchJobResult r = run_batch_job(load(4), items_, texts);
   EXPECT_EQ(r.embedded, 12u);  // only the blank text fails now
   EXPECT_EQ(read_jsonl(out / "errors.jsonl").size(), 1u);
+}
+
+TEST_F(BatchJob, SecondJobOnTheSameFolderIsRefusedWhileTheFirstRuns) {
+  const fs::path out = dir_ / "out";
+  fs::create_directories(out);
+  // Another process holds the folder's lock (a child that sleeps with it).
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = ::open((out / ".mmembed-lock").c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd < 0 || ::flock(fd, LOCK_EX) != 0) ::_exit(3);
+    (void)!::write(ready[1], "x", 1);
+    ::sleep(30);
+    ::_exit(0);
+  }
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  try {
+    run_batch_job(load(4), items_, job(out, 4));
+    ADD_FAILURE() << "a second job on a locked folder must be refused";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("another mmembed job"), std::string::npos) << e.what();
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  // The lock dies with its holder: the job runs now.
+  EXPECT_EQ(run_batch_job(load(4), items_, job(out, 4)).embedded, 10u);
 }
 
 TEST_F(BatchJob, UnsupportedKindIsRefusedBeforeAnyWork) {
