@@ -297,7 +297,7 @@ void assemble_npy(const fs::path& partial, std::size_t chunks, std::size_t rows,
   for (std::size_t c = 0; c < chunks && ok; ++c) {
     const io::Matrix m = io::read_matrix(chunk_path(partial, c, "npy").string());
     const std::size_t n = m.data.size();
-    ok = std::fwrite(m.data.data(), sizeof(float), n, f) == n;
+    if (n > 0) ok = std::fwrite(m.data.data(), sizeof(float), n, f) == n;  // a chunk may have no rows
   }
   ok = (std::fflush(f) == 0) && ok;
   ok = (::fsync(::fileno(f)) == 0) && ok;

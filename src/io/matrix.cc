@@ -376,7 +376,8 @@ void write_npy(const std::string& path, const float* data, std::int64_t rows, st
   out.push_back(static_cast<char>(header.size() >> 8));
   out += header;
   static_assert(std::endian::native == std::endian::little, "write_npy writes '<f4' natively");
-  out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(rows * cols) * sizeof(float));
+  if (rows * cols > 0)  // data may be null for an empty matrix
+    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(rows * cols) * sizeof(float));
   write_file_atomic(path, out);
 }
 
