@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "core/check.h"
 #include "io/matrix.h"
@@ -114,17 +115,6 @@ double parse_number(const std::string& s, const std::string& path, std::int64_t 
   return v;
 }
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open");
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    out.push_back(line);
-  }
-  return out;
-}
 
 std::string fixed(double v, int decimals) {
   char buf[32];

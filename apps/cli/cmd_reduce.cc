@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "core/check.h"
 #include "io/matrix.h"
@@ -43,24 +44,7 @@ struct ReduceOptions {
   int iterations = 750;
 };
 
-std::vector<std::string> read_labels(const std::string& path) {
-  std::ifstream in(path);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open");
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    out.push_back(line);
-  }
-  return out;
-}
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
 
 std::string quality_path(const std::string& out) {
   std::filesystem::path p(out);
@@ -155,7 +139,7 @@ int run_reduce(const ReduceOptions& opt) {
   }
   std::vector<std::string> labels;
   if (!opt.labels.empty()) {
-    labels = read_labels(opt.labels);
+    labels = read_lines(opt.labels);
     MMEMBED_CHECK(static_cast<std::int64_t>(labels.size()) == x.rows, InvalidArgument, opt.labels,
                   ": ", labels.size(), " labels for the ", x.rows, " points of ", opt.input);
   }

@@ -20,6 +20,10 @@
 #include "io/config.h"
 #include "mmembed/embedder.h"
 
+namespace mmembed::vision {
+class ImageProcessor;
+}
+
 namespace mmembed::embed {
 
 // A model folder and its parsed config.json.
@@ -68,6 +72,8 @@ class ModelAdapter {
 [[noreturn]] void throw_unsupported(const ModelInfo& info, const std::string& call);
 // A U8 [H, W, 3] tensor viewing the image's bytes (no copy; valid while `image` lives).
 Tensor image_view(const Image& image);
+// The processor's pixel_values [B, 3, H, W] for a batch of images.
+Tensor preprocess_images(const vision::ImageProcessor& processor, std::span<const Image> images);
 // [B, C] f32 tensor -> Embeddings (copies).
 Embeddings to_embeddings(const Tensor& rows);
 // Appends `more` below `into` (same dim).

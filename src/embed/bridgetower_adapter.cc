@@ -151,10 +151,7 @@ class BridgeTowerAdapter final : public ModelAdapter {
   }
 
   Tensor pixels(std::span<const Image> images) const {
-    std::vector<Tensor> views;
-    views.reserve(images.size());
-    for (const Image& im : images) views.push_back(image_view(im));
-    return processor_.preprocess(views).pixel_values;
+    return preprocess_images(processor_, images);
   }
 
   EmbedderOptions options_;

@@ -126,10 +126,7 @@ class ClipAdapterImpl final : public ClipAdapter {
 
  private:
   Tensor pixels(std::span<const Image> images) const {
-    std::vector<Tensor> views;
-    views.reserve(images.size());
-    for (const Image& im : images) views.push_back(image_view(im));
-    return processor_.preprocess(views).pixel_values;
+    return preprocess_images(processor_, images);
   }
 
   EmbedderOptions options_;

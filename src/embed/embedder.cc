@@ -10,6 +10,7 @@
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
 #include "vision/decode.h"
+#include "vision/processor.h"
 
 namespace mmembed {
 
@@ -130,6 +131,13 @@ Embeddings ModelAdapter::run(const Prepared& prepared) const {
 
 Tensor image_view(const Image& image) {
   return Tensor::borrow(image.rgb.data(), DType::U8, {image.height, image.width, 3});
+}
+
+Tensor preprocess_images(const vision::ImageProcessor& processor, std::span<const Image> images) {
+  std::vector<Tensor> views;
+  views.reserve(images.size());
+  for (const Image& im : images) views.push_back(image_view(im));
+  return processor.preprocess(views).pixel_values;
 }
 
 Embeddings to_embeddings(const Tensor& rows) {

@@ -1,0 +1,33 @@
+#include "cli_util.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "core/check.h"
+#include "mmembed/error.h"
+
+namespace mmembed::cli {
+
+std::vector<std::string> read_lines(const std::string& path) {
+  errno = 0;
+  std::ifstream in(path);
+  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open (",
+                errno ? std::strerror(errno) : "unknown reason", ")");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out.push_back(line);
+  }
+  return out;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace mmembed::cli
