@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libonig-dev libicu-dev
   clang libclang-rt-14-dev
+  python3 python3-pip
 )
 
 missing=()
