@@ -223,6 +223,48 @@ void check_pairs(std::span<const Image> images, std::span<const std::string> tex
   check_texts(texts);
 }
 
+// The checks of one call of `kind` (the embed_* calls pass only the inputs of their kind).
+void check_inputs(InputKind kind, std::span<const Image> images,
+                  std::span<const std::string> texts) {
+  switch (kind) {
+    case InputKind::kText:
+      MMEMBED_CHECK(images.empty(), InvalidArgument, "text inputs take no images");
+      check_texts(texts);
+      break;
+    case InputKind::kImage:
+      MMEMBED_CHECK(texts.empty(), InvalidArgument, "image inputs take no texts");
+      check_images(images);
+      break;
+    case InputKind::kPair: check_pairs(images, texts); break;
+  }
+}
+
+// embed_texts / embed_images / embed_pairs: nothing asked needs no support; then the family's
+// support, the inputs, and the adapter's call on slices of at most batch_size items.
+Embeddings embed_in_batches(const embed::ModelAdapter& adapter, std::size_t batch_size,
+                            InputKind kind, std::span<const Image> images,
+                            std::span<const std::string> texts) {
+  const ModelInfo& info = adapter.info();
+  if (images.empty() && texts.empty()) return {0, info.dim, {}, {}};
+  if (!info.supports(kind))
+    embed::throw_unsupported(info, str_cat(input_kind_name(kind), " embeddings"));
+  check_inputs(kind, images, texts);
+  Embeddings out;
+  out.dim = info.dim;
+  const std::size_t n = kind == InputKind::kText ? texts.size() : images.size();
+  for (std::size_t i = 0; i < n; i += batch_size) {
+    const std::size_t m = std::min(batch_size, n - i);
+    switch (kind) {
+      case InputKind::kText: embed::append_rows(out, adapter.embed_texts(texts.subspan(i, m))); break;
+      case InputKind::kImage: embed::append_rows(out, adapter.embed_images(images.subspan(i, m))); break;
+      case InputKind::kPair:
+        embed::append_rows(out, adapter.embed_pairs(images.subspan(i, m), texts.subspan(i, m)));
+        break;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Embedder Embedder::load(const std::string& model, const EmbedderOptions& options) {
@@ -252,58 +294,21 @@ const ModelInfo& Embedder::info() const { return adapter_->info(); }
 const EmbedderOptions& Embedder::options() const { return options_; }
 
 Embeddings Embedder::embed_texts(std::span<const std::string> texts) const {
-  if (texts.empty()) return {0, info().dim, {}, {}};  // nothing asked: no support needed
-  if (!info().text) embed::throw_unsupported(info(), "text embeddings");
-  check_texts(texts);
-  Embeddings out;
-  out.dim = info().dim;
-  for (std::size_t i = 0; i < texts.size(); i += options_.batch_size) {
-    const std::size_t n = std::min(options_.batch_size, texts.size() - i);
-    embed::append_rows(out, adapter_->embed_texts(texts.subspan(i, n)));
-  }
-  return out;
+  return embed_in_batches(*adapter_, options_.batch_size, InputKind::kText, {}, texts);
 }
 
 Embeddings Embedder::embed_images(std::span<const Image> images) const {
-  if (images.empty()) return {0, info().dim, {}, {}};  // nothing asked: no support needed
-  if (!info().image) embed::throw_unsupported(info(), "image embeddings");
-  check_images(images);
-  Embeddings out;
-  out.dim = info().dim;
-  for (std::size_t i = 0; i < images.size(); i += options_.batch_size) {
-    const std::size_t n = std::min(options_.batch_size, images.size() - i);
-    embed::append_rows(out, adapter_->embed_images(images.subspan(i, n)));
-  }
-  return out;
+  return embed_in_batches(*adapter_, options_.batch_size, InputKind::kImage, images, {});
 }
 
 Embeddings Embedder::embed_pairs(std::span<const Image> images,
                                  std::span<const std::string> texts) const {
-  if (images.empty() && texts.empty()) return {0, info().dim, {}, {}};
-  if (!info().pair) embed::throw_unsupported(info(), "pair embeddings");
-  check_pairs(images, texts);
-  Embeddings out;
-  out.dim = info().dim;
-  for (std::size_t i = 0; i < images.size(); i += options_.batch_size) {
-    const std::size_t n = std::min(options_.batch_size, images.size() - i);
-    embed::append_rows(out, adapter_->embed_pairs(images.subspan(i, n), texts.subspan(i, n)));
-  }
-  return out;
+  return embed_in_batches(*adapter_, options_.batch_size, InputKind::kPair, images, texts);
 }
 
 PreparedBatch Embedder::prepare(InputKind kind, std::span<const Image> images,
                                 std::span<const std::string> texts) const {
-  switch (kind) {
-    case InputKind::kText:
-      MMEMBED_CHECK(images.empty(), InvalidArgument, "text inputs take no images");
-      check_texts(texts);
-      break;
-    case InputKind::kImage:
-      MMEMBED_CHECK(texts.empty(), InvalidArgument, "image inputs take no texts");
-      check_images(images);
-      break;
-    case InputKind::kPair: check_pairs(images, texts); break;
-  }
+  check_inputs(kind, images, texts);
   const std::size_t n = kind == InputKind::kText ? texts.size() : images.size();
   PreparedBatch batch;
   batch.kind_ = kind;
