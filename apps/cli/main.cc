@@ -27,25 +27,20 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 
+  // Each add_* registers one subcommand and returns what runs it.
+  using Add = cli::Runner (*)(CLI::App&, const cli::GlobalOptions&);
+  const std::pair<const char*, Add> registry[] = {
+      {"inspect", cli::add_inspect}, {"similarity", cli::add_similarity},
+      {"reduce", cli::add_reduce},   {"embed", cli::add_embed},
+      {"match", cli::add_match},     {"classify", cli::add_classify},
+      {"plot", cli::add_plot},       {"demo", cli::add_demo},
+      {"fetch", cli::add_fetch},
+  };
   std::vector<std::pair<CLI::App*, cli::Runner>> commands;
-  commands.emplace_back(nullptr, cli::add_inspect(app, global));
-  commands.back().first = app.get_subcommand("inspect");
-  commands.emplace_back(nullptr, cli::add_similarity(app, global));
-  commands.back().first = app.get_subcommand("similarity");
-  commands.emplace_back(nullptr, cli::add_reduce(app, global));
-  commands.back().first = app.get_subcommand("reduce");
-  commands.emplace_back(nullptr, cli::add_embed(app, global));
-  commands.back().first = app.get_subcommand("embed");
-  commands.emplace_back(nullptr, cli::add_match(app, global));
-  commands.back().first = app.get_subcommand("match");
-  commands.emplace_back(nullptr, cli::add_classify(app, global));
-  commands.back().first = app.get_subcommand("classify");
-  commands.emplace_back(nullptr, cli::add_plot(app, global));
-  commands.back().first = app.get_subcommand("plot");
-  commands.emplace_back(nullptr, cli::add_demo(app, global));
-  commands.back().first = app.get_subcommand("demo");
-  commands.emplace_back(nullptr, cli::add_fetch(app, global));
-  commands.back().first = app.get_subcommand("fetch");
+  for (const auto& [name, add] : registry) {
+    cli::Runner run = add(app, global);
+    commands.emplace_back(app.get_subcommand(name), std::move(run));
+  }
 
   try {
     app.parse(argc, argv);
