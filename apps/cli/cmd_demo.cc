@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "core/check.h"
 #include "data/manifest.h"
+#include "hub/cache.h"
 #include "hub/fetch.h"
 #include "io/matrix.h"
 #include "kernels/distance.h"
@@ -92,13 +93,8 @@ std::vector<fs::path> local_photo_candidates(const LessonPair& p) {
   return c;
 }
 
-bool offline_env() {
-  for (const char* v : {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}) {
-    const char* s = std::getenv(v);
-    if (s && std::string(s) != "0" && std::string(s) != "" && std::string(s) != "false") return true;
-  }
-  return false;
-}
+// Offline as the Hub code reads it (HF_HUB_OFFLINE, else TRANSFORMERS_OFFLINE; "1"/"true"/...).
+bool offline_env() { return hub::read_hub_config(hub::process_env()).offline; }
 
 // The built-in lesson pairs with their photos: downloaded when possible, else local copies.
 std::vector<Pair> lesson_pairs(const DemoOptions& opt) {
