@@ -113,15 +113,7 @@ int run_batch(const EmbedOptions& opt, int threads) {
   options.batch_size = opt.batch_size;
   options.threads = threads;
   options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
-  const bool from_hub = !std::filesystem::exists(opt.model) && hub::is_repo_id(opt.model);
-  hub::ResolvedModel resolved;
-  if (from_hub) {
-    hub::ResolveOptions ro;
-    ro.revision = opt.revision;
-    resolved = hub::resolve_model_info(opt.model, ro);
-  } else {
-    resolved.dir = opt.model;
-  }
+  const hub::ResolvedModel resolved = resolve_model(opt.model, opt.revision);
   const Embedder embedder = Embedder::load(resolved.dir.string(), options);
 
   const hub::ProgressMode mode = opt.progress == "always" ? hub::ProgressMode::kAlways
@@ -137,7 +129,7 @@ int run_batch(const EmbedOptions& opt, int threads) {
   job.max_image_pixels = opt.max_image_pixels;
   job.restart = opt.restart;
   job.model_name = opt.model;
-  if (from_hub) job.revision = resolved.commit.empty() ? opt.revision : resolved.commit;
+  if (!resolved.local_dir) job.revision = resolved.commit.empty() ? opt.revision : resolved.commit;
   job.version = MMEMBED_VERSION;
   job.on_progress = [&](const embed::BatchProgress& p) {
     bar.add_done(p.done - shown_done, p.failed - shown_failed);

@@ -1,17 +1,23 @@
 #include "model_spec.h"
 
-#include <filesystem>
-
 #include "mmembed/hub.h"
 
 namespace mmembed::cli {
 
-std::string resolve_model_dir(const std::string& spec, const std::string& revision) {
-  std::error_code ec;
-  if (std::filesystem::exists(spec, ec) || !hub::is_repo_id(spec)) return spec;
+hub::ResolvedModel resolve_model(const std::string& spec, const std::string& revision) {
+  if (!hub::is_repo_id(spec)) {  // is_repo_id is false for every existing path
+    hub::ResolvedModel local;
+    local.dir = spec;
+    local.local_dir = true;
+    return local;
+  }
   hub::ResolveOptions options;
   options.revision = revision;
-  return hub::resolve_model(spec, options).string();
+  return hub::resolve_model_info(spec, options);
+}
+
+std::string resolve_model_dir(const std::string& spec, const std::string& revision) {
+  return resolve_model(spec, revision).dir.string();
 }
 
 }  // namespace mmembed::cli
