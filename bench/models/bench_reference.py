@@ -24,7 +24,8 @@ config.json model_type "clip".
       images/s counts the model; both numbers are useful, and the JSON says which one it is).
 
 Prints: load_s (from_pretrained / SentenceTransformer(), warm page cache), times_s, median_s,
-items_per_s, peak_rss_mib (ru_maxrss of this process), and the versions and thread settings
+items_per_s, cpu_s (user + system CPU time of the timed calls, all threads), cpu_util (cpu_s over
+their wall time), peak_rss_mib (ru_maxrss of this process), and the versions and thread settings
 seen. Nothing is recorded here: copy numbers into docs/performance.md with the machine, the
 commit and the load of the machine at the time.
 """
@@ -175,21 +176,29 @@ def run_case(args) -> dict:
         fn, load_s = clip_runner(model, args.task, args.preprocess == "timed")
     inputs = batch_images(args.batch) if args.task == "image" else batch_texts(args.batch)
 
-    fn(inputs)  # warm-up (first-call allocations, lazy inits)
+    # Warm-up (first-call allocations, lazy inits): the full batch unless --warmup-batch says less.
+    warmup = args.warmup_batch or args.batch
+    fn(inputs if warmup == args.batch else
+       (batch_images(warmup) if args.task == "image" else batch_texts(warmup)))
     times = []
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     while len(times) < args.max_reps and (len(times) < 3 or time.perf_counter() - start < args.min_time):
         t0 = time.perf_counter()
         fn(inputs)
         times.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - start
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     median = statistics.median(times)
     import transformers
     return {
         "model": str(model), "family": family, "impl": impl, "task": args.task,
         "batch": args.batch, "threads": args.threads,
         "preprocess": (args.preprocess if args.task == "image" else "timed"),
-        "load_s": round(load_s, 4), "times_s": [round(t, 5) for t in times],
+        "warmup_batch": warmup, "load_s": round(load_s, 4), "times_s": [round(t, 5) for t in times],
         "median_s": round(median, 5), "items_per_s": round(args.batch / median, 3),
+        "cpu_s": round(cpu, 4), "cpu_util": round(cpu / wall, 3),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch": torch.__version__, "transformers": transformers.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -232,6 +241,8 @@ def main() -> None:
                         help="CLIP images: time the image processor too, or only the model")
     common.add_argument("--min-time", type=float, default=2.0, help="time the calls for at least this")
     common.add_argument("--max-reps", type=int, default=7)
+    common.add_argument("--warmup-batch", type=int, default=0,
+                        help="batch of the warm-up call (default 0: the case's batch)")
     c = sub.add_parser("case", parents=[common], help="one case, one JSON line")
     c.add_argument("--model", required=True)
     c.add_argument("--task", required=True, choices=["text", "image"])

@@ -35,6 +35,12 @@ vision::ImageProcessorOptions processor_options(const ModelFolder& folder,
   return o;
 }
 
+// What prepare() makes: token ids (texts) or pixel values (images), ready for the towers.
+struct ClipInputs final : Prepared {
+  TokenBatch tokens;  // kText
+  Tensor pixels;      // kImage: f32 [B, 3, S, S]
+};
+
 class ClipAdapterImpl final : public ClipAdapter {
  public:
   ClipAdapterImpl(const ModelFolder& folder, const EmbedderOptions& options)
@@ -76,17 +82,42 @@ class ClipAdapterImpl final : public ClipAdapter {
   const ModelInfo& info() const override { return info_; }
   float logit_scale() const override { return model_.logit_scale(); }
 
-  Embeddings embed_texts(std::span<const std::string> texts) const override {
-    if (!info_.text) unsupported(InputKind::kText);
-    const TokenBatch t = tokenize_batch(*tokenizer_, texts, max_tokens_, options_.text_overflow);
-    Embeddings e = to_embeddings(ops::l2_normalize(model_.text_features(t.ids, t.mask)));
-    e.truncated_tokens = t.truncated;
+  // Tokenizing / image preprocessing here, the towers in run(): Embedder::prepare and
+  // embed_prepared split the work the same way embed_texts / embed_images do it in one call.
+  std::unique_ptr<Prepared> prepare(InputKind kind, std::span<const Image> images,
+                                    std::span<const std::string> texts) const override {
+    if (kind != InputKind::kText && kind != InputKind::kImage) unsupported(kind);
+    if (!(kind == InputKind::kText ? info_.text : info_.image)) unsupported(kind);
+    auto p = std::make_unique<ClipInputs>();
+    p->kind = kind;
+    if (kind == InputKind::kText) {
+      p->rows = texts.size();
+      p->tokens = tokenize_batch(*tokenizer_, texts, max_tokens_, options_.text_overflow);
+    } else {
+      p->rows = images.size();
+      p->pixels = pixels(images);
+    }
+    return p;
+  }
+
+  Embeddings run(const Prepared& prepared) const override {
+    const auto* p = dynamic_cast<const ClipInputs*>(&prepared);
+    MMEMBED_ASSERT(p != nullptr);
+    if (p->kind == InputKind::kImage) {
+      return to_embeddings(ops::l2_normalize(model_.image_features(p->pixels)));
+    }
+    Embeddings e =
+        to_embeddings(ops::l2_normalize(model_.text_features(p->tokens.ids, p->tokens.mask)));
+    e.truncated_tokens = p->tokens.truncated;
     return e;
   }
 
+  Embeddings embed_texts(std::span<const std::string> texts) const override {
+    return run(*prepare(InputKind::kText, {}, texts));
+  }
+
   Embeddings embed_images(std::span<const Image> images) const override {
-    if (!info_.image) unsupported(InputKind::kImage);
-    return to_embeddings(ops::l2_normalize(model_.image_features(pixels(images))));
+    return run(*prepare(InputKind::kImage, images, {}));
   }
 
   std::vector<MatchScore> match(std::span<const Image> images,
