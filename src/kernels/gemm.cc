@@ -6,6 +6,7 @@
 #include "core/check.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm_backend.h"
+#include "kernels/gemm_small.h"
 #include "kernels/parallel.h"
 
 namespace mmembed::kernels {
@@ -146,6 +147,12 @@ constexpr std::int64_t kMinTiledWork = 1 << 20;
 void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
             std::int64_t in, std::int64_t out, Epilogue epilogue) {
   if (rows <= 0 || out <= 0) return;
+  // Short x (one text, a caption): read W once in place instead of packing it (gemm_small.h).
+  // One row stays with the backend, whose matrix-vector path streams W faster.
+  if (rows >= 2 && rows <= detail::kSmallRowsMax && in > 0 && detail::small_rows_supported()) {
+    detail::small_rows_linear(x, w, bias, y, rows, in, out, epilogue);
+    return;
+  }
   const int threads = num_threads();
   if (threads <= 1 || selected_gemm_backend().set_thread_serial == nullptr || in == 0 ||
       rows * out * in < kMinTiledWork) {

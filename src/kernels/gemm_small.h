@@ -1,0 +1,35 @@
+// Internal to the kernels: linear() for short x (a few tokens: one text, a caption), where the
+// product is bound by reading the weights once from memory rather than by arithmetic.
+//
+// A BLAS GEMM packs panels of W for every call; with 16 rows of x that packing is a large part of
+// the work and oneDNN reaches ~5 GB/s of weight traffic on one core here (about half of what the
+// core can stream). This path reads W in its stored [out, in] layout exactly once: x is
+// transposed into a small [in, 16 * V] panel (V vectors of 16 rows, zero-padded), and each block
+// of 8 output columns keeps 8 x V accumulator vectors while it streams the 8 weight rows with
+// software prefetch, multiplying each weight by a 16-row vector of x (docs/performance.md,
+// "Short inputs").
+//
+// Every output element is one FMA chain over k = 0 .. in-1 in order, started from its bias (or
+// zero): its value does not depend on the thread count, the column block it falls in or the other
+// rows of x, so 1 and 2 threads give the same bits.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/gemm.h"
+
+namespace mmembed::kernels::detail {
+
+// Rows of x the short path takes (one panel of at most 4 vectors of 16 rows).
+inline constexpr std::int64_t kSmallRowsMax = 64;
+
+// True when this CPU has the instructions the short path is written for (AVX-512F).
+bool small_rows_supported();
+
+// y[rows, out] = act(x[rows, in] * w[out, in]^T + bias); 1 <= rows <= kSmallRowsMax, in >= 1,
+// out >= 1; bias may be null. Splits the column blocks over the kernels' threads (parallel.h)
+// unless called from inside a parallel task. Requires small_rows_supported().
+void small_rows_linear(const float* x, const float* w, const float* bias, float* y,
+                       std::int64_t rows, std::int64_t in, std::int64_t out, Epilogue epilogue);
+
+}  // namespace mmembed::kernels::detail

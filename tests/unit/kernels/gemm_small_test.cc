@@ -1,0 +1,129 @@
+// The short-x linear (gemm_small.h): against the scalar reference on odd sizes, the fused
+// activations against the separate kernels, and its invariances: the same bits on 1 and 2
+// threads, and a row's result independent of the other rows of x (a text embedded alone or in a
+// batch), bit for bit.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_small.h"
+#include "kernels/parallel.h"
+
+namespace mmembed::kernels {
+namespace {
+
+using testing::all_close;
+using testing::random_vector;
+
+struct Case {
+  std::int64_t rows, in, out;
+};
+
+std::string name(const Case& c) {
+  return std::to_string(c.rows) + "x" + std::to_string(c.in) + "->" + std::to_string(c.out);
+}
+
+std::vector<float> small(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
+                         const std::vector<float>& b, Epilogue e, int threads) {
+  set_num_threads(threads);
+  std::vector<float> y(static_cast<std::size_t>(c.rows * c.out), -7.0f);
+  detail::small_rows_linear(x.data(), w.data(), b.empty() ? nullptr : b.data(), y.data(), c.rows,
+                            c.in, c.out, e);
+  return y;
+}
+
+class SmallRows : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!detail::small_rows_supported()) {
+      GTEST_SKIP() << "this CPU lacks AVX-512F (or MMEMBED_SHORT_GEMM=0): linear() uses the GEMM "
+                      "backend for every row count";
+    }
+    threads_before_ = num_threads();
+  }
+  void TearDown() override {
+    if (threads_before_ > 0) set_num_threads(threads_before_);
+  }
+  int threads_before_ = 0;
+};
+
+// Row counts 2..64 across the vector widths (16 rows per vector), inner sizes around the
+// 16-element step and the prefetch distance, output widths around the 8-column block.
+const Case kCases[] = {
+    {2, 1, 1},     {3, 15, 7},     {16, 16, 8},    {17, 17, 9},     {31, 100, 65},
+    {32, 768, 200}, {33, 129, 16}, {48, 64, 24},   {49, 300, 130},  {64, 768, 768},
+    {16, 3072, 40}, {5, 1024, 1030},
+};
+
+TEST_F(SmallRows, MatchesReference) {
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(name(c));
+    auto x = random_vector(static_cast<std::size_t>(c.rows * c.in), 1);
+    auto w = random_vector(static_cast<std::size_t>(c.out * c.in), 2, -0.1f, 0.1f);
+    auto b = random_vector(static_cast<std::size_t>(c.out), 3);
+    std::vector<float> want(static_cast<std::size_t>(c.rows * c.out));
+    ref::linear(x.data(), w.data(), b.data(), want.data(), c.rows, c.in, c.out);
+    EXPECT_TRUE(all_close(small(c, x, w, b, Epilogue::None, 1).data(), want.data(), want.size(),
+                          1e-5, 1e-5));
+    // No bias: y is only written (the -7 it held must not leak in).
+    ref::linear(x.data(), w.data(), nullptr, want.data(), c.rows, c.in, c.out);
+    EXPECT_TRUE(all_close(small(c, x, w, {}, Epilogue::None, 1).data(), want.data(), want.size(),
+                          1e-5, 1e-5));
+  }
+}
+
+TEST_F(SmallRows, FusedActivationsEqualSeparateOnes) {
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(name(c));
+    auto x = random_vector(static_cast<std::size_t>(c.rows * c.in), 4);
+    auto w = random_vector(static_cast<std::size_t>(c.out * c.in), 5, -0.1f, 0.1f);
+    auto b = random_vector(static_cast<std::size_t>(c.out), 6);
+    const auto plain = small(c, x, w, b, Epilogue::None, 1);
+    auto gelu_after = plain, quick_after = plain;
+    gelu(gelu_after.data(), gelu_after.data(), static_cast<std::int64_t>(plain.size()));
+    quick_gelu(quick_after.data(), quick_after.data(), static_cast<std::int64_t>(plain.size()));
+    EXPECT_EQ(small(c, x, w, b, Epilogue::Gelu, 1), gelu_after);
+    EXPECT_EQ(small(c, x, w, b, Epilogue::QuickGelu, 1), quick_after);
+  }
+}
+
+TEST_F(SmallRows, SameBitsOnOneAndTwoThreadsAndThroughLinear) {
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(name(c));
+    auto x = random_vector(static_cast<std::size_t>(c.rows * c.in), 7);
+    auto w = random_vector(static_cast<std::size_t>(c.out * c.in), 8, -0.1f, 0.1f);
+    auto b = random_vector(static_cast<std::size_t>(c.out), 9);
+    const auto one = small(c, x, w, b, Epilogue::Gelu, 1);
+    EXPECT_EQ(small(c, x, w, b, Epilogue::Gelu, 2), one);
+    // linear() sends these row counts here.
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<float> y(one.size());
+      linear(x.data(), w.data(), b.data(), y.data(), c.rows, c.in, c.out, Epilogue::Gelu);
+      EXPECT_EQ(y, one) << threads << " threads";
+    }
+  }
+}
+
+TEST_F(SmallRows, RowIndependentOfTheOtherRows) {
+  // The same 9 rows alone, then inside 40 rows (another vector count): identical bits.
+  const Case alone{9, 768, 96}, batch{40, 768, 96};
+  auto x = random_vector(static_cast<std::size_t>(batch.rows * batch.in), 10);
+  auto w = random_vector(static_cast<std::size_t>(batch.out * batch.in), 11, -0.1f, 0.1f);
+  auto b = random_vector(static_cast<std::size_t>(batch.out), 12);
+  const std::int64_t offset = 20;  // rows 20..28 of the batch
+  std::vector<float> x_alone(x.begin() + offset * batch.in,
+                             x.begin() + (offset + alone.rows) * batch.in);
+  const auto y_alone = small(alone, x_alone, w, b, Epilogue::None, 1);
+  const auto y_batch = small(batch, x, w, b, Epilogue::None, 2);
+  const std::vector<float> rows_in_batch(y_batch.begin() + offset * batch.out,
+                                         y_batch.begin() + (offset + alone.rows) * batch.out);
+  EXPECT_EQ(y_alone, rows_in_batch);
+}
+
+}  // namespace
+}  // namespace mmembed::kernels
