@@ -149,7 +149,7 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
   if (rows <= 0 || out <= 0) return;
   // Short x (one text, a caption): read W once in place instead of packing it (gemm_small.h).
   // One row stays with the backend, whose matrix-vector path streams W faster.
-  if (rows >= 2 && rows <= detail::kSmallRowsMax && in > 0 && detail::small_rows_supported()) {
+  if (rows >= 2 && rows <= detail::kSmallRowsLinear && in > 0 && detail::small_rows_supported()) {
     detail::small_rows_linear(x, w, bias, y, rows, in, out, epilogue);
     return;
   }

@@ -19,11 +19,10 @@ namespace {
 
 constexpr int kCols = 8;                 // output columns (weight rows) per block
 constexpr int kLanes = 16;               // rows of x per vector
-constexpr std::int64_t kRowBlock = 64;   // rows of x per panel: at most 4 vectors
 constexpr int kPrefetchLines = 8;        // how far ahead each weight row is prefetched
 constexpr std::int64_t kBlocksPerTask = 8;
 
-// x[r0 .. r0 + n, :] transposed into panel[k * width + r], zero for r >= n (width = 16 * V).
+// x[0 .. n, :] transposed into panel[k * width + r], zero for r >= n (width = 16 * V).
 void transpose_panel(const float* x, std::int64_t in, std::int64_t n, std::int64_t width,
                      float* panel) {
   std::fill(panel, panel + in * width, 0.0f);
@@ -93,12 +92,6 @@ void column_block_v(int, const float*, const float*, std::int64_t, const float*,
 
 #endif
 
-struct RowBlock {
-  std::int64_t begin, count;
-  int vectors;
-  const float* panel;
-};
-
 }  // namespace
 
 bool small_rows_supported() {
@@ -118,30 +111,17 @@ void small_rows_linear(const float* x, const float* w, const float* bias, float*
   MMEMBED_ASSERT(rows >= 1 && rows <= kSmallRowsMax && in >= 1 && out >= 1);
   MMEMBED_ASSERT(small_rows_supported());
 
-  // Row blocks of at most 64 rows, as even as possible; one panel each.
-  const std::int64_t n_blocks = (rows + kRowBlock - 1) / kRowBlock;
-  thread_local std::vector<float> panels;
-  RowBlock blocks[kSmallRowsMax / kRowBlock];
-  std::int64_t panel_size = 0;
-  for (std::int64_t b = 0, r0 = 0; b < n_blocks; ++b) {
-    const std::int64_t count = (rows - r0) / (n_blocks - b);
-    const int vectors = static_cast<int>((count + kLanes - 1) / kLanes);
-    blocks[b] = {r0, count, vectors, nullptr};
-    panel_size += in * kLanes * vectors;
-    r0 += count;
-  }
-  panels.resize(static_cast<std::size_t>(panel_size));
-  for (std::int64_t b = 0, offset = 0; b < n_blocks; ++b) {
-    float* panel = panels.data() + offset;
-    transpose_panel(x + blocks[b].begin * in, in, blocks[b].count, kLanes * blocks[b].vectors,
-                    panel);
-    blocks[b].panel = panel;
-    offset += in * kLanes * blocks[b].vectors;
-  }
+  // x transposed into one panel of `vectors` x 16 rows (zero-padded), shared by the threads.
+  const int vectors = static_cast<int>((rows + kLanes - 1) / kLanes);
+  const std::int64_t width = kLanes * vectors;
+  thread_local std::vector<float> panel_buffer;  // this (the calling) thread's
+  panel_buffer.resize(static_cast<std::size_t>(in * width));
+  float* const panel = panel_buffer.data();  // the pointer, not the thread_local, goes to tasks
+  transpose_panel(x, in, rows, width, panel);
 
   const std::int64_t col_blocks = (out + kCols - 1) / kCols;
   auto run_blocks = [&](std::int64_t c_begin, std::int64_t c_end) {
-    alignas(64) float tile[kCols * kRowBlock];
+    alignas(64) float tile[kCols * kSmallRowsMax];
     std::vector<float> tail_w;  // the last, partial block's weight rows, zero-padded to kCols
     float tail_bias[kCols] = {};
     for (std::int64_t c = c_begin; c < c_end; ++c) {
@@ -158,15 +138,11 @@ void small_rows_linear(const float* x, const float* w, const float* bias, float*
           bb = tail_bias;
         }
       }
-      for (std::int64_t b = 0; b < n_blocks; ++b) {
-        const RowBlock& rb = blocks[b];
-        const std::int64_t width = kLanes * rb.vectors;
-        column_block_v(rb.vectors, rb.panel, wb, in, bb, tile);
-        apply_epilogue(epilogue, tile, kCols * width);
-        for (std::int64_t r = 0; r < rb.count; ++r) {
-          float* yr = y + (rb.begin + r) * out + n0;
-          for (std::int64_t j = 0; j < nb; ++j) yr[j] = tile[j * width + r];
-        }
+      column_block_v(vectors, panel, wb, in, bb, tile);
+      apply_epilogue(epilogue, tile, kCols * width);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        float* yr = y + r * out + n0;
+        for (std::int64_t j = 0; j < nb; ++j) yr[j] = tile[j * width + r];
       }
     }
   };

@@ -20,8 +20,11 @@
 
 namespace mmembed::kernels::detail {
 
-// Rows of x the short path takes (one panel of at most 4 vectors of 16 rows).
+// Rows of x small_rows_linear takes (one panel of at most 4 vectors of 16 rows).
 inline constexpr std::int64_t kSmallRowsMax = 64;
+// Rows up to which linear() takes the short path: measured by bench/bench_short_linear
+// (docs/performance.md, "Short inputs"); from about 48 rows on, oneDNN's packed GEMM is as fast.
+inline constexpr std::int64_t kSmallRowsLinear = 48;
 
 // True when this CPU has the instructions the short path is written for (AVX-512F).
 bool small_rows_supported();
