@@ -38,6 +38,24 @@ fi
 # The tests need not try again themselves.
 export MMEMBED_REAL_MODELS_FETCH=0
 
+# huggingface_hub itself, for the test that it reads a cache mmembed wrote
+# (ResolveTest.HuggingfaceHubReadsOurCache). Installed with pip into a folder of its own (not
+# into the system Python) and used through a small wrapper; without it that test skips.
+step "huggingface_hub for the Hub cache interop test"
+hf_dir=${MMEMBED_HF_HUB_DIR:-$HOME/.cache/mmembed/huggingface_hub-0.36.2}
+if [ -z "${MMEMBED_HF_PYTHON:-}" ]; then
+  if [ -f "$hf_dir/site/huggingface_hub/__init__.py" ] ||
+     timeout 300 python3 -m pip install -q --disable-pip-version-check --target "$hf_dir/site" \
+       'huggingface_hub==0.36.2'; then
+    printf '#!/bin/sh\nPYTHONPATH="%s/site" exec python3 "$@"\n' "$hf_dir" > "$hf_dir/python"
+    chmod +x "$hf_dir/python"
+    export MMEMBED_HF_PYTHON="$hf_dir/python"
+  else
+    printf '\n!!!!!!!! WARNING: huggingface_hub could not be installed; the test that it reads\n' >&2
+    printf '!!!!!!!! our cache will be SKIPPED (set MMEMBED_HF_PYTHON to a Python that has it).\n\n' >&2
+  fi
+fi
+
 step "Release build (gcc)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
