@@ -1,6 +1,7 @@
 #include "reduce/umap.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -8,6 +9,8 @@
 
 #include "core/check.h"
 #include "kernels/parallel.h"
+#include "kernels/vectorize.h"
+#include "reduce/fast_pow.h"
 #include "reduce/lapack.h"
 #include "reduce/pca.h"
 
@@ -432,8 +435,10 @@ bool spectral_layout(const FuzzyGraph& g, const float* x, std::int64_t d,
 
 // ---- SGD ----
 
+// umap-learn's epochs_per_sample schedule, in float (4 bytes an edge for the per-epoch scan of
+// next_sample; the other three are read only when an edge is sampled).
 struct Schedule {
-  std::vector<double> per_sample, next_sample, per_negative, next_negative;
+  std::vector<float> next_sample, per_sample, next_negative, per_negative;
 };
 
 Schedule make_schedule(const std::vector<float>& vals, int n_epochs, int negative_rate) {
@@ -441,22 +446,21 @@ Schedule make_schedule(const std::vector<float>& vals, int n_epochs, int negativ
   float mx = 0;
   for (float v : vals) mx = std::max(mx, v);
   const std::size_t m = vals.size();
-  s.per_sample.assign(m, -1.0);
-  for (std::size_t e = 0; e < m; ++e) {
-    const double n_samples = n_epochs * (static_cast<double>(vals[e]) / mx);
-    if (n_samples > 0) s.per_sample[e] = static_cast<double>(n_epochs) / n_samples;
-  }
-  s.next_sample = s.per_sample;
+  s.per_sample.assign(m, -1.0f);
   s.per_negative.resize(m);
   for (std::size_t e = 0; e < m; ++e) {
-    s.per_negative[e] = negative_rate > 0 ? s.per_sample[e] / negative_rate
-                                          : std::numeric_limits<double>::infinity();
+    const double n_samples = n_epochs * (static_cast<double>(vals[e]) / mx);
+    const double per = n_samples > 0 ? static_cast<double>(n_epochs) / n_samples : -1.0;
+    s.per_sample[e] = static_cast<float>(per);
+    s.per_negative[e] = negative_rate > 0 ? static_cast<float>(per / negative_rate)
+                                          : std::numeric_limits<float>::infinity();
   }
+  s.next_sample = s.per_sample;
   s.next_negative = s.per_negative;
   return s;
 }
 
-float clip4(float v) { return v > 4.0f ? 4.0f : (v < -4.0f ? -4.0f : v); }
+inline float clip4(float v) { return v > 4.0f ? 4.0f : (v < -4.0f ? -4.0f : v); }
 
 struct SgdProblem {
   std::int64_t n_heads = 0;                   // vertices moved
@@ -473,33 +477,35 @@ struct SgdProblem {
   Stream stream = kFitSgd;
 };
 
-// One vertex's edges for one epoch: attraction towards its scheduled neighbours and repulsion
-// from negative samples, moving only `cur` (the vertex's own coordinates); `others` is the
-// epoch-start snapshot (fit) or the fixed training embedding (transform).
-template <int kDim>  // 0: p.dim at run time
-void vertex_epoch(const SgdProblem& p, Schedule& s, std::int64_t i, int epoch, float alpha,
-                  const float* others) {
-  float* cur = p.head + i * p.dim;
+// One vertex's edges for one epoch, in order: attraction towards each scheduled neighbour, then
+// that edge's negative samples one by one, each at the position the previous move left, moving
+// only `cur` (the vertex's own coordinates); `others` is the epoch-start snapshot (fit) or the
+// fixed training embedding (transform). For any n_components; fit and transform with 2 or 3
+// components run the same steps on 16 vertices at once (lanes_epoch).
+void vertex_epoch(const SgdProblem& p, Schedule& s, const std::int32_t* tails, std::int64_t i,
+                  int epoch, float alpha, const float* others) {
+  const std::int64_t dim = p.dim;
+  float* cur = p.head + i * dim;
   Rng rng(stream_seed(p.seed, p.stream, static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(i)));
   const float two_ab = 2.0f * p.a * p.b, two_gb = 2.0f * p.gamma * p.b;
-  const std::int64_t dim = kDim > 0 ? kDim : p.dim;
+  const float fepoch = static_cast<float>(epoch);
   for (std::int64_t e = p.offsets[i]; e < p.offsets[i + 1]; ++e) {
-    if (s.next_sample[e] > epoch) continue;
-    const float* other = others + p.tails[e] * dim;
+    if (s.next_sample[e] > fepoch) continue;
+    const float* other = others + static_cast<std::int64_t>(tails[e]) * dim;
     float d2 = 0;
     for (std::int64_t c = 0; c < dim; ++c) {
       const float t = cur[c] - other[c];
       d2 += t * t;
     }
     if (d2 > 0.0f) {
-      const float pb = std::pow(d2, p.b);  // d2^(b-1) = d2^b / d2
-      const float coeff = -two_ab * (pb / d2) / (p.a * pb + 1.0f);
+      const float pb = std::pow(d2, p.b);
+      const float coeff = -two_ab * pb / (d2 * (p.a * pb + 1.0f));
       for (std::int64_t c = 0; c < dim; ++c) {
         cur[c] += p.attract_scale * clip4(coeff * (cur[c] - other[c])) * alpha;
       }
     }
     s.next_sample[e] += s.per_sample[e];
-    const double negatives = (epoch - s.next_negative[e]) / s.per_negative[e];
+    const float negatives = (fepoch - s.next_negative[e]) / s.per_negative[e];
     const std::int64_t n_neg = negatives > 0 ? static_cast<std::int64_t>(negatives) : 0;
     for (std::int64_t q = 0; q < n_neg; ++q) {
       const std::int64_t k = rng.below(p.n_tail);
@@ -514,11 +520,148 @@ void vertex_epoch(const SgdProblem& p, Schedule& s, std::int64_t i, int epoch, f
       const float coeff = two_gb / ((0.001f + n2) * (p.a * std::pow(n2, p.b) + 1.0f));
       for (std::int64_t c = 0; c < dim; ++c) cur[c] += clip4(coeff * (cur[c] - neg[c])) * alpha;
     }
-    s.next_negative[e] += static_cast<double>(n_neg) * s.per_negative[e];
+    s.next_negative[e] += static_cast<float>(n_neg) * s.per_negative[e];
+  }
+}
+
+constexpr int kLanes = kPowLanes;  // vertices run side by side by lanes_epoch
+
+// vertex_epoch's steps for the vertices [begin, end), kDim components, 16 vertices at a time,
+// one a SIMD lane. Each vertex's moves form one long chain of dependent arithmetic (every sample
+// starts where the previous one left the vertex), so one vertex at a time leaves the core waiting
+// on latency; 16 independent chains side by side fill the lanes instead. Each lane runs its
+// vertex's samples (an edge's attraction, then its negative samples) as a stream, one sample a
+// step, and takes the next vertex of the range when its vertex is done, so the lanes stay busy.
+// Every vertex gets exactly the steps of vertex_epoch, in the same order, with the same random
+// draws, whatever lane and step they land on: so the result does not depend on how the vertices
+// are split among threads. pow is pow_f32x16 (relative error ~1e-6) instead of std::pow, and
+// squared distances below FLT_MIN are taken as FLT_MIN.
+template <int kDim>
+[[gnu::always_inline]] inline void lanes_epoch(const SgdProblem& p, Schedule& s,
+                                               const std::int32_t* tails, std::int64_t begin,
+                                               std::int64_t end, int epoch, float alpha,
+                                               const float* others) {
+  using fast_pow_detail::F16;
+  using fast_pow_detail::I16;
+  const float fepoch = static_cast<float>(epoch);
+  const bool skip_self = p.tail_fixed == nullptr;
+  const float two_ab = 2.0f * p.a * p.b, two_gb = 2.0f * p.gamma * p.b;
+  const float a = p.a, b = p.b, att_scale = p.attract_scale * alpha;
+  constexpr float kMin = std::numeric_limits<float>::min();
+  float* head = p.head;
+  const std::int64_t* offsets = p.offsets;
+
+  // Lane state: its vertex (-1: idle), edge cursor and end, negative samples left of the
+  // current edge, random stream.
+  std::int64_t vtx[kLanes], e_cur[kLanes], e_end[kLanes];
+  std::int32_t negs_left[kLanes];
+  Rng rng[kLanes] = {Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0),
+                     Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0)};
+  static_assert(kLanes == 16);
+  F16 cur[kDim];
+  for (int c = 0; c < kDim; ++c) cur[c] = F16{};
+  std::int64_t next_vertex = begin;
+  auto take_vertex = [&](int l) {
+    if (next_vertex >= end) {
+      vtx[l] = -1;
+      return;
+    }
+    const std::int64_t i = next_vertex++;
+    vtx[l] = i;
+    e_cur[l] = offsets[i];
+    e_end[l] = offsets[i + 1];
+    negs_left[l] = 0;
+    rng[l] = Rng(stream_seed(p.seed, p.stream, static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(i)));
+    for (int c = 0; c < kDim; ++c) cur[c][l] = head[i * kDim + c];
+  };
+  for (int l = 0; l < kLanes; ++l) take_vertex(l);
+
+  alignas(64) float oth[kDim][kLanes];
+  alignas(64) std::int32_t kind[kLanes];  // 0 nothing, 1 attraction, 2 negative sample
+  alignas(64) float pw[kLanes];
+  for (;;) {
+    bool any = false;
+    for (int l = 0; l < kLanes; ++l) {
+      std::int32_t kd = 0;
+      const float* src = others;
+      while (vtx[l] >= 0) {
+        if (negs_left[l] > 0) {
+          --negs_left[l];
+          const std::int64_t k = rng[l].below(p.n_tail);
+          if (!(skip_self && k == vtx[l])) {  // itself: distance 0, skipped
+            kd = 2;
+            src = others + k * kDim;
+          }
+          break;
+        }
+        std::int64_t e = e_cur[l];
+        while (e < e_end[l] && s.next_sample[e] > fepoch) ++e;
+        if (e < e_end[l]) {
+          e_cur[l] = e + 1;
+          s.next_sample[e] += s.per_sample[e];
+          const float negatives = (fepoch - s.next_negative[e]) / s.per_negative[e];
+          const std::int32_t n_neg = negatives > 0 ? static_cast<std::int32_t>(negatives) : 0;
+          s.next_negative[e] += static_cast<float>(n_neg) * s.per_negative[e];
+          negs_left[l] = n_neg;
+          kd = 1;
+          src = others + static_cast<std::int64_t>(tails[e]) * kDim;
+          break;
+        }
+        for (int c = 0; c < kDim; ++c) head[vtx[l] * kDim + c] = cur[c][l];  // vertex done
+        take_vertex(l);
+      }
+      any |= vtx[l] >= 0;
+      kind[l] = kd;
+      for (int c = 0; c < kDim; ++c) oth[c][l] = src[c];
+    }
+    if (!any) break;
+    F16 d2{};
+    F16 diff[kDim];
+    for (int c = 0; c < kDim; ++c) {
+      F16 o;
+      std::memcpy(&o, oth[c], sizeof o);
+      diff[c] = cur[c] - o;
+      d2 += diff[c] * diff[c];
+    }
+    const F16 x = d2 > kMin ? d2 : F16{} + kMin;
+    std::memcpy(pw, &x, sizeof x);
+    pow_f32x16(pw, b, pw);
+    F16 pb;
+    std::memcpy(&pb, pw, sizeof pb);
+    I16 kv;
+    std::memcpy(&kv, kind, sizeof kv);
+    const I16 att = kv == 1;
+    const F16 num = att ? -two_ab * pb : F16{} + two_gb;
+    const F16 den = (att ? x : 0.001f + d2) * (a * pb + 1.0f);
+    const F16 coeff = (kv != 0) & (d2 > 0.0f) ? num / den : F16{};
+    const F16 step = att ? F16{} + att_scale : F16{} + alpha;
+    for (int c = 0; c < kDim; ++c) {
+      F16 g = coeff * diff[c];
+      g = g > 4.0f ? F16{} + 4.0f : g;
+      g = g < -4.0f ? F16{} - 4.0f : g;
+      cur[c] += step * g;
+    }
+  }
+}
+
+// Vertices [begin, end) for one epoch; compiled for AVX-512, AVX2 and the baseline.
+MMEMBED_TARGET_CLONES void epoch_range(const SgdProblem& p, Schedule& s, const std::int32_t* tails,
+                                       std::int64_t begin, std::int64_t end, int epoch, float alpha,
+                                       const float* others) {
+  if (p.dim == 2) {
+    lanes_epoch<2>(p, s, tails, begin, end, epoch, alpha, others);
+  } else if (p.dim == 3) {
+    lanes_epoch<3>(p, s, tails, begin, end, epoch, alpha, others);
+  } else {
+    for (std::int64_t i = begin; i < end; ++i) vertex_epoch(p, s, tails, i, epoch, alpha, others);
   }
 }
 
 void optimize(const SgdProblem& p, Schedule& s) {
+  MMEMBED_CHECK(p.n_tail < (std::int64_t{1} << 31), InvalidArgument, "UMAP: ", p.n_tail,
+                " points is more than the SGD's 32-bit indices hold");
+  const std::int64_t n_edges = p.offsets[p.n_heads];
+  std::vector<std::int32_t> tails(p.tails, p.tails + n_edges);
   std::vector<float> snapshot;
   const std::int64_t grain = std::max<std::int64_t>(64, p.n_heads / 256 + 1);
   for (int epoch = 0; epoch < p.n_epochs; ++epoch) {
@@ -529,15 +672,7 @@ void optimize(const SgdProblem& p, Schedule& s) {
       others = snapshot.data();
     }
     kernels::parallel_for(p.n_heads, grain, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        if (p.dim == 2) {
-          vertex_epoch<2>(p, s, i, epoch, alpha, others);
-        } else if (p.dim == 3) {
-          vertex_epoch<3>(p, s, i, epoch, alpha, others);
-        } else {
-          vertex_epoch<0>(p, s, i, epoch, alpha, others);
-        }
-      }
+      epoch_range(p, s, tails.data(), begin, end, epoch, alpha, others);
     });
   }
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -18,6 +19,7 @@
 #include "io/matrix.h"
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
+#include "reduce/fast_pow.h"
 #include "reduce/quality.h"
 #include "reduce/umap.h"
 #include "search/knn.h"
@@ -51,6 +53,39 @@ std::string error_of(const std::function<void()>& fn) {
     return std::string("wrong exception type: ") + e.what();
   }
   return "no exception";
+}
+
+// The SGD's vectorised x^b against std::pow in double, over squared distances from 1e-30 to
+// 1e30 and the exponents b that UMAP's curve fits give (about 0.5 to 2): relative error within
+// 1e-6 where |b ln x| <= 10 (the distances the SGD meets), within 1e-5 up to the saturation at
+// b ln x = -87 and 88.
+TEST(UmapFastPow, MatchesStdPow) {
+  double worst_near = 0, worst_far = 0;
+  for (float b : {0.5f, 0.7915f, 0.8951f, 1.0f, 1.3f, 1.929f}) {
+    std::vector<float> xs;
+    for (double lx = -30; lx <= 30; lx += 0.0137) xs.push_back(static_cast<float>(std::pow(10.0, lx)));
+    for (float x : {1.0f, 2.0f, 0.5f, 1.41421356f, 1.41421368f, 0.70710677f}) xs.push_back(x);
+    while (xs.size() % kPowLanes != 0) xs.push_back(1.0f);
+    std::vector<float> out(xs.size());
+    for (std::size_t i = 0; i < xs.size(); i += kPowLanes) pow_f32x16(xs.data() + i, b, out.data() + i);
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      // The same arithmetic on one value.
+      ASSERT_EQ(pow_f32(xs[i], b), out[i]) << "x " << xs[i] << " b " << b;
+      const double y = b * std::log(static_cast<double>(xs[i]));
+      if (y < -87 || y > 88) continue;  // saturated, checked below
+      const double ref = std::pow(static_cast<double>(xs[i]), static_cast<double>(b));
+      const double rel = std::fabs(out[i] - ref) / ref;
+      const bool near = std::fabs(y) <= 10;
+      (near ? worst_near : worst_far) = std::max(near ? worst_near : worst_far, rel);
+      ASSERT_LT(rel, near ? 1e-6 : 1e-5) << "x " << xs[i] << " b " << b;
+    }
+  }
+  EXPECT_GT(worst_near, 0.0);  // the comparison saw rounding, so it did compare
+  // Saturation instead of overflow / underflow, and the smallest normal float.
+  const double min_09 = std::pow(static_cast<double>(std::numeric_limits<float>::min()), 0.9);
+  EXPECT_NEAR(pow_f32(std::numeric_limits<float>::min(), 0.9f), min_09, 1e-5 * min_09);
+  EXPECT_NEAR(pow_f32(3e38f, 1.5f), std::exp(88.0f), 1e-5 * std::exp(88.0f));
+  EXPECT_NEAR(pow_f32(1e-30f, 2.0f), std::exp(-87.0f), 1e-5 * std::exp(-87.0f));
 }
 
 TEST(UmapCurve, MatchesFindAbParams) {
