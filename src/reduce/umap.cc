@@ -13,6 +13,8 @@
 #include "reduce/fast_pow.h"
 #include "reduce/lapack.h"
 #include "reduce/pca.h"
+#include "reduce/umap_knn.h"
+#include "search/flat_index.h"
 
 namespace mmembed::reduce {
 namespace {
@@ -871,8 +873,17 @@ Umap Umap::fit(const float* x, std::int64_t n, std::int64_t d, const UmapOptions
   knn_opt.exact_max_points = options.exact_max_points;
   knn_opt.seed = options.seed;
   u.exact_ = n <= options.exact_max_points;
-  u.knn_ = search::make_knn(x, n, d, options.metric, knn_opt);
-  const search::KnnGraph knn = u.knn_->graph(options.n_neighbors - 1);
+  search::KnnGraph knn;
+  if (!u.exact_ && umap_nn_descent_supports(options.metric.metric)) {
+    // reduce/umap_knn.h: NN-descent in float32; transform() searches new points exactly.
+    knn = umap_nn_descent(x, n, d, options.metric, options.n_neighbors - 1, options.seed);
+    auto flat = std::make_shared<search::FlatIndex>(d, options.metric);
+    flat->add(x, n);
+    u.knn_ = std::move(flat);
+  } else {
+    u.knn_ = search::make_knn(x, n, d, options.metric, knn_opt);
+    knn = u.knn_->graph(options.n_neighbors - 1);
+  }
   u.dot_shift_ = dot_shift_of(knn);
   FuzzyGraph g = build_fuzzy(knn, u.dot_shift_, options.local_connectivity, options.set_op_mix_ratio);
   const int default_epochs = n <= 10000 ? 500 : 200;
