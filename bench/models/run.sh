@@ -70,6 +70,7 @@ for m in $MODELS; do cat "$(model_dir "$m")/model.safetensors" > /dev/null; done
 {
   echo "{\"meta\": \"start\", \"date\": \"$(date -u +%FT%TZ)\", \"uptime\": \"$(uptime)\","
   echo " \"commit\": \"$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet -- src || echo +local)\","
+  echo " \"bench_built\": \"$(date -u -r "$BENCH" +%FT%TZ)\","
   echo " \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\", \"nproc\": $(nproc),"
   echo " \"tuned_env\": \"$TUNED_ENV\", \"min_time\": $MIN_TIME, \"max_reps\": $MAX_REPS,"
   echo " \"warmup_batch\": \"${WARMUP_BATCH:-batch}\"}"
