@@ -336,5 +336,37 @@ TEST(ClipEmbedder, LongTextPolicyAndUnsupportedCalls) {
   EXPECT_NE(pair.find("CLIP has no joint image-text embedding"), std::string::npos) << pair;
 }
 
+// prepare() tokenizes / preprocesses and embed_prepared() runs the towers: the two steps give the
+// embed_* results bit for bit (truncation counts included), and prepare() already refuses what
+// the tokenizer refuses.
+TEST(ClipEmbedder, PreparedBatchesEqualDirectCalls) {
+  std::string long_text;
+  for (int i = 0; i < 120; ++i) long_text += "cat ";
+  const std::vector<std::string> texts = {"a photo of a cat", long_text, "a motorcycle"};
+  const std::string dir = Manifest::get().data_dir() + "/images/";
+  const std::vector<Image> images = {Image::read(dir + "cat_landscape.jpg"),
+                                     Image::read(dir + "motorcycle_left.jpg"),
+                                     Image::read(dir + "astronaut_square.png")};
+  EmbedderOptions o;
+  o.batch_size = 2;  // two parts per batch
+  const Embedder e = Embedder::load(model_dir("clip-tiny-quickgelu"), o);
+  const PreparedBatch t = e.prepare(InputKind::kText, {}, texts);
+  const PreparedBatch i = e.prepare(InputKind::kImage, images, {});
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_EQ(i.kind(), InputKind::kImage);
+  const Embeddings direct_t = e.embed_texts(texts);
+  const Embeddings prepared_t = e.embed_prepared(t);
+  EXPECT_EQ(prepared_t.data, direct_t.data);
+  EXPECT_EQ(prepared_t.truncated_tokens, direct_t.truncated_tokens);
+  EXPECT_GT(prepared_t.truncated_tokens[1], 0);
+  EXPECT_EQ(e.embed_prepared(i).data, e.embed_images(images).data);
+  EXPECT_THROW(e.prepare(InputKind::kPair, images, texts), Unsupported);
+
+  EmbedderOptions strict;
+  strict.text_overflow = TextOverflow::kError;
+  const Embedder refusing = Embedder::load(model_dir("clip-tiny-quickgelu"), strict);
+  EXPECT_THROW(refusing.prepare(InputKind::kText, {}, texts), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace mmembed::models::clip
