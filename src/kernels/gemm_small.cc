@@ -53,10 +53,14 @@ __attribute__((target("avx512f"))) void column_block(const float* panel, const f
     const __m512 b0 = _mm512_set1_ps(bias != nullptr ? bias[j] : 0.0f);
     for (int v = 0; v < V; ++v) acc[j][v] = b0;
   }
+  // Each weight row is prefetched kPrefetchLines cache lines ahead; near a row's end, the same
+  // offset into the next block's row (the rows of the next block follow these in memory), so the
+  // next block starts with its first lines in cache. Prefetches never fault, past W's end too.
+  constexpr std::int64_t kAhead = kLanes * kPrefetchLines;
   for (std::int64_t k0 = 0; k0 < in; k0 += kLanes) {
+    const float* ahead = k0 + kAhead < in ? w + k0 + kAhead : w + kCols * in + (k0 + kAhead - in);
     for (int j = 0; j < kCols; ++j) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + j * in + k0 + kLanes * kPrefetchLines),
-                   _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + j * in), _MM_HINT_T0);
     }
     const std::int64_t k1 = std::min<std::int64_t>(in, k0 + kLanes);
     for (std::int64_t k = k0; k < k1; ++k) {
