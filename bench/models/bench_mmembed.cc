@@ -13,11 +13,12 @@
 //          (decode is outside too; resize, crop, normalize here), then embed_prepared timed: the
 //          model only. --preprocess timed: embed_images, the image processor timed too.
 // The Embedder's batch_size is the case's batch, so one call runs the whole batch at once.
-// Timing: one warm-up call on the full batch (as bench_reference.py; --warmup-batch N for less), then timed calls until
-// --min-time has passed with at least 3 calls, or --max-reps calls (the reference's rule); the
-// median is reported. load_s is Embedder::load (config, tokenizer, checkpoint mapping). cpu_s is
-// the user + system CPU time of all timed calls (all threads), cpu_util = cpu_s / their wall
-// time. peak_rss_mib is this process's ru_maxrss, so each case runs in its own process (run.sh).
+// Timing: one warm-up call on the full batch (as bench_reference.py; --warmup-batch N for
+// less), then timed calls until --min-time has passed with at least 3 calls, or --max-reps calls
+// (the reference's rule); the median is reported. load_s is Embedder::load (config, tokenizer,
+// checkpoint mapping). cpu_s is the user + system CPU time of all timed calls (all threads),
+// cpu_util = cpu_s / their wall time. peak_rss_mib is this process's ru_maxrss, so each case
+// runs in its own process (run.sh).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -54,7 +55,8 @@ struct Args {
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "bench_models: %s\nusage: bench_models --model DIR --task text|image [--batch N] "
-               "[--threads N] [--min-time S] [--max-reps N] [--preprocess excluded|timed] [--warmup-batch N]\n",
+               "[--threads N] [--min-time S] [--max-reps N] [--preprocess excluded|timed] "
+               "[--warmup-batch N]\n",
                why.c_str());
   std::exit(2);
 }
@@ -144,7 +146,8 @@ int main(int argc, char** argv) {
                                args.task);
     }
 
-    const std::vector<std::string> texts = image ? std::vector<std::string>{} : batch_texts(args.batch);
+    const std::vector<std::string> texts =
+        image ? std::vector<std::string>{} : batch_texts(args.batch);
     const std::vector<mmembed::Image> images = image ? batch_images(args.batch)
                                                      : std::vector<mmembed::Image>{};
     const bool prepared_once = image && args.preprocess == "excluded";
@@ -176,7 +179,9 @@ int main(int argc, char** argv) {
     }
     const double wall = seconds_since(start);
     const double cpu = cpu_seconds() - cpu0;
-    if (out.rows != static_cast<std::size_t>(args.batch)) throw std::runtime_error("wrong row count");
+    if (out.rows != static_cast<std::size_t>(args.batch)) {
+      throw std::runtime_error("wrong row count");
+    }
     for (float v : out.data) {
       if (!std::isfinite(v)) throw std::runtime_error("non-finite output");
     }
@@ -190,11 +195,13 @@ int main(int argc, char** argv) {
     for (double t : times) list += (list.empty() ? "" : ", ") + std::to_string(t);
     std::printf(
         "{\"impl\": \"mmembed\", \"model\": \"%s\", \"family\": \"%s\", \"task\": \"%s\", "
-        "\"batch\": %d, \"threads\": %d, \"preprocess\": \"%s\", \"warmup_batch\": %d, \"load_s\": %.4f, "
+        "\"batch\": %d, \"threads\": %d, \"preprocess\": \"%s\", \"warmup_batch\": %d, "
+        "\"load_s\": %.4f, "
         "\"times_s\": [%s], \"median_s\": %.5f, \"items_per_s\": %.4f, \"cpu_s\": %.4f, "
         "\"cpu_util\": %.3f, \"peak_rss_mib\": %.1f, \"gemm\": \"%s\"}\n",
         base_name(args.model).c_str(), info.family.c_str(), args.task.c_str(), args.batch,
-        args.threads, image ? args.preprocess.c_str() : "timed", args.warmup_batch, load_s, list.c_str(), median,
+        args.threads, image ? args.preprocess.c_str() : "timed", args.warmup_batch, load_s,
+        list.c_str(), median,
         args.batch / median, cpu, cpu / wall, usage.ru_maxrss / 1024.0,
         mmembed::kernels::gemm_backend_description().c_str());
   } catch (const std::exception& e) {
