@@ -283,6 +283,19 @@ TEST(ClipInputs, BatchAndPaddingIndependence) {
   }
 }
 
+// image_features() runs the last vision layer on the class token's row only; encode_image()
+// runs it on every token. The pooled features agree (the same ops on fewer rows).
+TEST(ClipInputs, ImageFeaturesEqualTheFullTowerOnes) {
+  for (const char* name : {"clip-tiny-quickgelu", "clip-tiny-gelu"}) {
+    const ClipModel model = ClipModel::load(model_dir(name));
+    const Tensor pixels = golden_input(name, "batch", "pixel_values");
+    const Tensor fast = model.image_features(pixels);
+    const Tensor full = model.encode_image(pixels).features;
+    ASSERT_EQ(fast.shape(), full.shape());
+    EXPECT_LT(max_abs_diff(fast, full), 1e-6) << name;
+  }
+}
+
 TEST(ClipInputs, StageHookSeesEveryStageInOrder) {
   const ClipModel model = ClipModel::load(model_dir("clip-tiny-gelu"));
   std::vector<std::string> names;
