@@ -160,6 +160,8 @@ class ClipModel {
   VisionOutput encode_image(const Tensor& pixel_values, const RunOptions& options = {}) const;
 
   // get_text_features / get_image_features: projected, NOT normalised ([B, E]).
+  // image_features runs the last vision layer on the class token's row only (the row that is
+  // pooled; equal to encode_image().features within 1e-6), unless stages are requested.
   Tensor text_features(const Tensor& input_ids, const std::optional<Tensor>& attention_mask,
                        const RunOptions& options = {}) const;
   Tensor image_features(const Tensor& pixel_values, const RunOptions& options = {}) const;
