@@ -186,6 +186,12 @@ PackedSelfAttention::PackedSelfAttention(const io::BoundWeights& w, const std::s
   MMEMBED_CHECK(dims.num_heads > 0 && dims.hidden % dims.num_heads == 0, InvalidArgument, prefix,
                 ": hidden size ", dims.hidden, " is not a multiple of the number of heads ",
                 dims.num_heads);
+  const std::int64_t d = dims.hidden;
+  const Tensor& weight = in_proj_.weight();
+  const Tensor& bias = *in_proj_.bias();
+  q_proj_ = Linear(weight.slice_rows(0, d), bias.slice_rows(0, d));
+  k_proj_ = Linear(weight.slice_rows(d, 2 * d), bias.slice_rows(d, 2 * d));
+  v_proj_ = Linear(weight.slice_rows(2 * d, 3 * d), bias.slice_rows(2 * d, 3 * d));
 }
 
 void PackedSelfAttention::forward(const Tensor& x, const ops::AttentionOptions& attention,
@@ -195,6 +201,22 @@ void PackedSelfAttention::forward(const Tensor& x, const ops::AttentionOptions& 
   Tensor a = scratch.get(1, {b, t, in_proj_.out_features() / 3});
   in_proj_.forward(x, qkv);
   ops::multi_head_attention_packed(qkv, num_heads_, attention, a);
+  out_proj_.forward(a, out);
+}
+
+void PackedSelfAttention::forward_first_token(const Tensor& x,
+                                              const ops::AttentionOptions& attention, Tensor& out,
+                                              Scratch& scratch) const {
+  MMEMBED_ASSERT(!attention.causal);
+  const std::int64_t b = x.dim(0), t = x.dim(1), d = q_proj_.out_features();
+  Tensor x0 = scratch.get(9, {b, x.dim(2)});
+  gather_token(x, 0, x0);
+  Tensor q = scratch.get(0, {b, 1, d}), k = scratch.get(1, {b, t, d});
+  Tensor v = scratch.get(2, {b, t, d}), a = scratch.get(3, {b, 1, d});
+  q_proj_.forward(x0.reshape({b, 1, x.dim(2)}), q);
+  k_proj_.forward(x, k);
+  v_proj_.forward(x, v);
+  ops::multi_head_attention(q, k, v, num_heads_, attention, a);
   out_proj_.forward(a, out);
 }
 
@@ -275,6 +297,20 @@ void BertLayer::forward(const Tensor& x, const std::optional<Tensor>& key_mask, 
   output_norm_.forward(f, out);
 }
 
+void BertLayer::forward_first_token(const Tensor& x, const std::optional<Tensor>& key_mask,
+                                    Tensor& out, Scratch& scratch) const {
+  const std::int64_t b = x.dim(0), d = x.dim(2);
+  Tensor x0 = scratch.get(10, {b, d});
+  gather_token(x, 0, x0);
+  const Tensor query = x0.reshape({b, 1, d});
+  Tensor a = scratch.get(6, {b, 1, d});
+  attention_.forward(query, x, key_mask, a, scratch);
+  Tensor f = scratch.get(7, {b, 1, d});
+  mlp_.forward(a, f, scratch);
+  add_inplace(f, a);
+  output_norm_.forward(f, out);
+}
+
 // ---- BertCrossLayer ----
 
 void BertCrossLayer::expect(WeightList& list, const std::string& prefix, const BertDims& dims) {
@@ -349,6 +385,29 @@ void PreLnBlock::forward(const Tensor& x, const ops::AttentionOptions& attention
   add_inplace(residual, x);  // x + attn(ln_1(x))
   ln_2_.forward(residual, h);
   mlp_.forward(h, out, scratch);
+  add_inplace(out, residual);
+}
+
+void PreLnBlock::forward_first_token(const Tensor& x, const ops::AttentionOptions& attention,
+                                     Tensor& out, Scratch& scratch) const {
+  MMEMBED_ASSERT(!attention.causal);
+  const std::int64_t b = x.dim(0), d = x.dim(2);
+  Tensor h = scratch.get(5, x.shape());
+  ln_1_.forward(x, h);  // keys and values: every token
+  Tensor residual = scratch.get(6, {b, 1, d});
+  if (packed_) {
+    packed_->forward_first_token(h, attention, residual, scratch);
+  } else {
+    Tensor h0 = scratch.get(9, {b, d});
+    gather_token(h, 0, h0);
+    separate_->forward(h0.reshape({b, 1, d}), h, attention, residual, scratch);
+  }
+  Tensor x0 = scratch.get(10, {b, d});
+  gather_token(x, 0, x0);
+  add_inplace(residual, x0.reshape({b, 1, d}));  // x + attn(ln_1(x)), row 0
+  Tensor h2 = scratch.get(5, {b, 1, d});           // h is no longer needed
+  ln_2_.forward(residual, h2);
+  mlp_.forward(h2, out, scratch);
   add_inplace(out, residual);
 }
 

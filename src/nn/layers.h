@@ -191,9 +191,16 @@ class PackedSelfAttention {
   // Scratch slots used: 0..1.
   void forward(const Tensor& x, const ops::AttentionOptions& attention, Tensor& out,
                Scratch& scratch) const;
+  // Row 0 of forward()'s output only (a class token): out [B, 1, D], the query from x[:, 0],
+  // keys and values from every token; equal to forward()'s row 0 up to float rounding (the
+  // projections run as three products instead of one). Not for causal attention.
+  // Scratch slots used: 0..3, 9.
+  void forward_first_token(const Tensor& x, const ops::AttentionOptions& attention, Tensor& out,
+                           Scratch& scratch) const;
 
  private:
   Linear in_proj_, out_proj_;
+  Linear q_proj_, k_proj_, v_proj_;  // row blocks of in_proj_ (views of its weights, no copies)
   std::int64_t num_heads_ = 0;
 };
 
@@ -255,6 +262,11 @@ class BertLayer {
   // key_mask [B, T] masks x's own keys. Scratch slots used: 0..7.
   void forward(const Tensor& x, const std::optional<Tensor>& key_mask, Tensor& out,
                Scratch& scratch) const;
+  // Row 0 of forward()'s output only ([CLS]): out [B, 1, D]; the query is x[:, 0], keys and
+  // values come from every token, everything after the attention runs on that row alone. Same
+  // values as forward()'s row 0. Scratch slots used: 0..7, 10.
+  void forward_first_token(const Tensor& x, const std::optional<Tensor>& key_mask, Tensor& out,
+                           Scratch& scratch) const;
 
  private:
   BertAttention attention_;
@@ -318,6 +330,12 @@ class PreLnBlock {
   // Scratch slots used: 0..6.
   void forward(const Tensor& x, const ops::AttentionOptions& attention, Tensor& out,
                Scratch& scratch) const;
+  // Row 0 of forward()'s output only (the class token a ViT pools): out [B, 1, D]; ln_1 and the
+  // keys and values cover every token, the query, the attention output, ln_2, the MLP and the
+  // residuals that row alone. Equal to forward()'s row 0 up to float rounding. Not for causal
+  // attention. Scratch slots used: 0..6, 9, 10.
+  void forward_first_token(const Tensor& x, const ops::AttentionOptions& attention, Tensor& out,
+                           Scratch& scratch) const;
 
  private:
   LayerNorm ln_1_, ln_2_;

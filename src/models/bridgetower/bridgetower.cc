@@ -425,6 +425,9 @@ class Stages {
     }
   }
 
+  // Whether stages are reported (a hook or MMEMBED_DUMP): then every layer runs in full.
+  bool active() const { return hook_ != nullptr || dump_; }
+
  private:
   StageHook hook_;
   bool dump_ = false;
@@ -692,13 +695,21 @@ Tensor BridgeTower::text_cls_features(const Tensor& input_ids,
   Tensor T = f32({B, Nt, Ht}), T_next = f32({B, Nt, Ht});
   m.text_embeddings(text.ids, T);
   stage("text/embeddings", T);
-  for (std::size_t l = 0; l < m.text_layers.size(); ++l) {
+  // Only [CLS] of the last layer is used: unless stages are reported, that layer runs on its
+  // row alone (keys and values from every token; same values as the full layer's row 0).
+  const std::size_t full = m.text_layers.size() - (stage.active() ? 0 : 1);
+  for (std::size_t l = 0; l < full; ++l) {
     m.text_layers[l].forward(T, text.mask, T_next, scratch);
     std::swap(T, T_next);
     stage(str_cat("text/layer_", l), T);
   }
   Tensor cls = f32({B, Ht});
-  nn::gather_token(T, 0, cls);
+  if (full < m.text_layers.size()) {
+    Tensor cls_row = cls.reshape({B, 1, Ht});
+    m.text_layers.back().forward_first_token(T, text.mask, cls_row, scratch);
+  } else {
+    nn::gather_token(T, 0, cls);
+  }
   return cls;
 }
 
@@ -727,14 +738,22 @@ Tensor BridgeTower::image_cls_features(const Tensor& pixel_values,
   stage("vision/embeddings", V_next);
   m.ln_pre.forward(V_next, V);
   stage("vision/ln_pre", V);
-  for (std::size_t l = 0; l < m.vision_blocks.size(); ++l) {
+  // Only the CLS row of the last block is used: unless stages are reported, that block runs
+  // on it alone (ln_1, keys and values over every token; same values as the full block's row 0).
+  const std::size_t full = m.vision_blocks.size() - (stage.active() ? 0 : 1);
+  for (std::size_t l = 0; l < full; ++l) {
     m.vision_blocks[l].forward(V, {}, V_next, scratch);
     std::swap(V, V_next);
     stage(str_cat("vision/layer_", l), V);
   }
   // ln_post, the image transform and the token type act per token: the CLS row suffices.
   Tensor cls = f32({B, Hv}), cls_bridge = f32({B, H});
-  nn::gather_token(V, 0, cls);
+  if (full < m.vision_blocks.size()) {
+    Tensor cls_row = cls.reshape({B, 1, Hv});
+    m.vision_blocks.back().forward_first_token(V, {}, cls_row, scratch);
+  } else {
+    nn::gather_token(V, 0, cls);
+  }
   m.ln_post.forward(cls, cls);
   m.image_transform.forward(cls, cls_bridge);
   nn::add_row_inplace(cls_bridge, m.token_types.row(1));

@@ -131,6 +131,53 @@ TEST(PreLnBlock, PackedAndSeparateAttentionAgree) {
     // The residual stream is kept: the block is not the identity and not normalised.
     EXPECT_GT(max_abs_diff(ya, x), 1e-3);
   }
+
+  // forward_first_token: row 0 of forward(), for the packed and the separate attention, with a
+  // padding mask (not causal: a class token sees every key).
+  ops::AttentionOptions options;
+  options.key_padding_mask = mask;
+  for (const PreLnBlock* block : {&a, &b}) {
+    Scratch s1, s2;
+    Tensor full = Tensor::empty(DType::F32, x.shape());
+    block->forward(x, options, full, s1);
+    Tensor first = Tensor::empty(DType::F32, {3, 1, E}), want = Tensor::empty(DType::F32, {3, E});
+    block->forward_first_token(x, options, first, s2);
+    gather_token(full, 0, want);
+    EXPECT_LE(max_abs_diff(first.reshape({3, E}), want), 1e-5);
+    // The same scratch again (slots reused at other shapes) gives the same bits.
+    Tensor again = Tensor::empty(DType::F32, {3, 1, E});
+    block->forward(x, options, full, s2);
+    block->forward_first_token(x, options, again, s2);
+    EXPECT_EQ(max_abs_diff(again, first), 0.0);
+  }
+}
+
+TEST(BertLayer, FirstTokenIsRowZeroOfTheFullLayer) {
+  std::mt19937 rng(11);
+  const std::int64_t E = 32, heads = 4, inter = 64;
+  const BertDims dims{E, heads, inter};
+  WeightList want;
+  BertLayer::expect(want, "l", dims);
+  std::map<std::string, Tensor> tensors;
+  for (const auto& spec : want) {
+    const bool norm_weight = spec.name.find("LayerNorm.weight") != std::string::npos;
+    tensors[spec.name] = random_tensor(spec.shape, rng, norm_weight ? 1.0f : 0.5f);
+  }
+  Weights w(tensors, want);
+  const BertLayer layer(w.bound(), "l", dims, Activation::Gelu, 1e-12f);
+  const Tensor x = random_tensor({2, 9, E}, rng, 2.0f);
+  Tensor mask = Tensor::zeros(DType::I64, {2, 9});
+  for (std::int64_t i = 0; i < 2 * 9; ++i) mask.data<std::int64_t>()[i] = (i % 9) < 5 + 4 * (i / 9);
+  for (const std::optional<Tensor>& m : {std::optional<Tensor>{}, std::optional<Tensor>{mask}}) {
+    Scratch s1, s2;
+    Tensor full = Tensor::empty(DType::F32, x.shape());
+    layer.forward(x, m, full, s1);
+    Tensor first = Tensor::empty(DType::F32, {2, 1, E}), want_row = Tensor::empty(DType::F32, {2, E});
+    layer.forward_first_token(x, m, first, s2);
+    gather_token(full, 0, want_row);
+    EXPECT_LE(max_abs_diff(first.reshape({2, E}), want_row), 1e-5) << (m ? "masked" : "unmasked");
+    EXPECT_GT(max_abs_diff(first.reshape({2, E}), Tensor::zeros(DType::F32, {2, E})), 1e-2);
+  }
 }
 
 TEST(Layers, ErrorsNameTheProblem) {
