@@ -194,14 +194,9 @@ struct ClipModel::Impl {
   nn::Linear patch_embedding;  // conv weight [Dv, C, P, P] seen as [Dv, C*P*P], no bias
   nn::Embedding vision_positions;
   nn::LayerNorm pre_layrnorm, post_layernorm;
-  std::vector<nn::PreLnBlock> vision_layers;  // all but the last
-  // The last vision layer, in pieces (the same pre-LN block): encode_image runs it on every
-  // token, image_features() on the class token's row only (keys and values still from every
-  // token), since nothing else of its output reaches the pooled features.
-  bool has_last_vision_layer = false;
-  nn::LayerNorm last_ln_1, last_ln_2;
-  nn::MultiHeadAttention last_attention;
-  nn::Mlp last_mlp;
+  // encode_image runs the last one on every token, image_features() on the class token's row
+  // only (PreLnBlock::forward_first_token), since nothing else of its output is pooled.
+  std::vector<nn::PreLnBlock> vision_layers;
   nn::Linear visual_projection;
 
   Impl(const Config& c, const io::Checkpoint& ckpt);
@@ -211,9 +206,6 @@ struct ClipModel::Impl {
   // Embeddings, pre_layrnorm and every layer but the last: [B, T, Dv].
   Tensor vision_trunk(const Tensor& pixels, nn::Scratch& scratch,
                       const StageReporter& stage) const;
-  // The last layer on x [B, T, Dv]; out is [B, T, Dv], or [B, 1, Dv] (the class token) when
-  // cls_only.
-  void last_vision_layer(const Tensor& x, bool cls_only, Tensor& out, nn::Scratch& scratch) const;
   void require(bool tower, const char* what) const;
 };
 
@@ -251,21 +243,9 @@ ClipModel::Impl::Impl(const Config& c, const io::Checkpoint& ckpt) : config(c) {
     patch_embedding = nn::Linear(conv.reshape({conv.dim(0), -1}), std::nullopt);
     vision_positions = nn::Embedding(w, "vision_model.embeddings.position_embedding");
     pre_layrnorm = nn::LayerNorm(w, "vision_model.pre_layrnorm", eps);
-    const std::int64_t n = c.vision.num_hidden_layers;
-    const nn::PreLnBlockNames names = nn::PreLnBlockNames::hf_clip();
-    for (std::int64_t i = 0; i + 1 < n; ++i) {
-      vision_layers.emplace_back(w, vision_layer(i), vision_dims(c), names, act, eps);
-    }
-    if (n > 0) {
-      const std::string last = vision_layer(n - 1);
-      has_last_vision_layer = true;
-      last_ln_1 = nn::LayerNorm(w, join(last, names.ln_1), eps);
-      last_attention = nn::MultiHeadAttention(
-          w, join(last, names.attention),
-          nn::AttentionDims{c.vision.hidden_size, c.vision.num_attention_heads},
-          nn::AttentionNames::clip());
-      last_ln_2 = nn::LayerNorm(w, join(last, names.ln_2), eps);
-      last_mlp = nn::Mlp(w, join(last, names.fc1), join(last, names.fc2), act);
+    for (std::int64_t i = 0; i < c.vision.num_hidden_layers; ++i) {
+      vision_layers.emplace_back(w, vision_layer(i), vision_dims(c),
+                                 nn::PreLnBlockNames::hf_clip(), act, eps);
     }
     post_layernorm = nn::LayerNorm(w, "vision_model.post_layernorm", eps);
     visual_projection = nn::Linear(w, "visual_projection");
@@ -386,37 +366,12 @@ Tensor ClipModel::Impl::vision_trunk(const Tensor& pixels, nn::Scratch& scratch,
   stage("vision/embeddings", Y);
   pre_layrnorm.forward(Y, X);
   stage("vision/pre_layrnorm", X);
-  for (std::size_t l = 0; l < vision_layers.size(); ++l) {
+  for (std::size_t l = 0; l + 1 < vision_layers.size(); ++l) {
     vision_layers[l].forward(X, {}, Y, scratch);
     std::swap(X, Y);
     stage(str_cat("vision/layer_", l), X);
   }
   return X;
-}
-
-// x1 = x + attn(ln_1(x)); y = x1 + mlp(ln_2(x1)), as nn::PreLnBlock (same ops, same scratch
-// slots), with the queries and everything after the attention on the class token's row only
-// when cls_only.
-void ClipModel::Impl::last_vision_layer(const Tensor& x, bool cls_only, Tensor& out,
-                                        nn::Scratch& scratch) const {
-  const std::int64_t B = x.dim(0), D = x.dim(2), Tq = cls_only ? 1 : x.dim(1);
-  Tensor h = scratch.get(5, x.shape());
-  last_ln_1.forward(x, h);  // keys and values: every token
-  Tensor queries = h, rows = x;
-  if (cls_only) {
-    Tensor q = scratch.get(9, {B, D}), r = scratch.get(10, {B, D});
-    nn::gather_token(h, 0, q);
-    nn::gather_token(x, 0, r);
-    queries = q.reshape({B, 1, D});
-    rows = r.reshape({B, 1, D});
-  }
-  Tensor residual = scratch.get(6, {B, Tq, D});
-  last_attention.forward(queries, h, {}, residual, scratch);
-  nn::add_inplace(residual, rows);  // x + attn(ln_1(x))
-  Tensor h2 = scratch.get(5, {B, Tq, D});  // h is no longer needed
-  last_ln_2.forward(residual, h2);
-  last_mlp.forward(h2, out, scratch);
-  nn::add_inplace(out, residual);
 }
 
 Tensor ClipModel::pool_positions(const Tensor& input_ids) const {
@@ -497,11 +452,11 @@ VisionOutput ClipModel::encode_image(const Tensor& pixel_values, const RunOption
   nn::Scratch scratch;
 
   Tensor X = m.vision_trunk(pixel_values, scratch, stage);
-  if (m.has_last_vision_layer) {
+  if (!m.vision_layers.empty()) {
     Tensor Y = f32(X.shape());
-    m.last_vision_layer(X, /*cls_only=*/false, Y, scratch);
+    m.vision_layers.back().forward(X, {}, Y, scratch);
     X = Y;
-    stage(str_cat("vision/layer_", m.vision_layers.size()), X);
+    stage(str_cat("vision/layer_", m.vision_layers.size() - 1), X);
   }
   VisionOutput out;
   out.last_hidden_state = X;
@@ -534,9 +489,9 @@ Tensor ClipModel::image_features(const Tensor& pixel_values, const RunOptions& o
   nn::Scratch scratch;
   const Tensor X = m.vision_trunk(pixel_values, scratch, stage);
   Tensor pooled = f32({B, D});
-  if (m.has_last_vision_layer) {
+  if (!m.vision_layers.empty()) {
     Tensor cls = f32({B, 1, D});
-    m.last_vision_layer(X, /*cls_only=*/true, cls, scratch);
+    m.vision_layers.back().forward_first_token(X, {}, cls, scratch);
     pooled = cls.reshape({B, D});
   } else {
     nn::gather_token(X, 0, pooled);
