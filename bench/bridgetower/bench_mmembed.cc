@@ -12,8 +12,6 @@
 // passed (at least one, at most --max-reps); the median is reported. load_s is
 // BridgeTower::load (config, checkpoint mapping, weight binding). peak_rss_mib is this process's
 // ru_maxrss, so each case must run in its own process (run.sh does).
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -27,6 +25,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/parallel.h"
+#include "bench_util.h"
 #include "models/bridgetower/bridgetower.h"
 
 namespace {
@@ -34,11 +33,9 @@ namespace {
 using mmembed::DType;
 using mmembed::Tensor;
 using mmembed::models::bridgetower::BridgeTower;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using mmembed::bench::base_name;
+using mmembed::bench::Clock;
+using mmembed::bench::seconds_since;
 
 struct Args {
   std::string model, task;
@@ -118,11 +115,6 @@ Tensor run(const BridgeTower& model, const std::string& task, const Inputs& in) 
   return itc ? model.embed_text(in.ids, in.mask) : model.text_cls_features(in.ids, in.mask);
 }
 
-std::string base_name(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 }  // namespace
 
@@ -138,8 +130,7 @@ int main(int argc, char** argv) {
     const Inputs in = make_inputs(model, args.task, args.batch, 0);
     std::vector<double> times;
     Tensor out;
-    rusage cpu0{}, cpu1{};
-    getrusage(RUSAGE_SELF, &cpu0);
+    const double cpu0 = mmembed::bench::cpu_seconds();
     const auto start = Clock::now();
     while (static_cast<int>(times.size()) < args.max_reps) {
       const auto t = Clock::now();
@@ -148,27 +139,18 @@ int main(int argc, char** argv) {
       if (seconds_since(start) >= args.min_time) break;
     }
     const double wall = seconds_since(start);
-    getrusage(RUSAGE_SELF, &cpu1);
-    auto secs = [](const timeval& t) { return t.tv_sec + 1e-6 * t.tv_usec; };
-    const double cpu = secs(cpu1.ru_utime) - secs(cpu0.ru_utime) + secs(cpu1.ru_stime) -
-                       secs(cpu0.ru_stime);
+    const double cpu = mmembed::bench::cpu_seconds() - cpu0;
     for (std::int64_t i = 0; i < out.numel(); ++i) {
       if (!std::isfinite(out.data<float>()[i])) throw std::runtime_error("non-finite output");
     }
-    std::vector<double> sorted = times;
-    std::sort(sorted.begin(), sorted.end());
-    const std::size_t n = sorted.size();
-    const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    std::string list;
-    for (double t : times) list += (list.empty() ? "" : ", ") + std::to_string(t);
+    const double median = mmembed::bench::median(times);
+    const std::string list = mmembed::bench::json_list(times);
     std::printf(
         "{\"impl\": \"mmembed\", \"model\": \"%s\", \"task\": \"%s\", \"batch\": %d, "
         "\"threads\": %d, \"load_s\": %.4f, \"times_s\": [%s], \"median_s\": %.5f, "
         "\"items_per_s\": %.4f, \"cpu_util\": %.3f, \"peak_rss_mib\": %.1f, \"gemm\": \"%s\"}\n",
         base_name(args.model).c_str(), args.task.c_str(), args.batch, args.threads, load_s,
-        list.c_str(), median, args.batch / median, cpu / wall, usage.ru_maxrss / 1024.0,
+        list.c_str(), median, args.batch / median, cpu / wall, mmembed::bench::peak_rss_mib(),
         mmembed::kernels::gemm_backend_description().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_bridgetower: %s\n", e.what());

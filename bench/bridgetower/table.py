@@ -4,31 +4,20 @@ wins): throughput, ratios against the reference's tuned and default runs, peak R
 
     python3 bench/bridgetower/table.py bench-out/bridgetower/results.jsonl
 """
-import json
+import os
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_results import print_meta, read_results  # noqa: E402
 
 UNIT = {"image": "images/s", "text16": "texts/s", "text77": "texts/s", "pair": "pairs/s"}
 TASK_NAME = {"image": "image", "text16": "text, 16 tokens", "text77": "text, 77 tokens",
              "pair": "pair (image + 16 tokens)"}
 
-
 def main(path):
-    cells, meta = {}, []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            r = json.loads(line)
-            if "meta" in r:
-                meta.append(r)
-                continue
-            impl = r["impl"] if r["impl"] == "mmembed" else r.get("setting", "default")
-            cells[(r["model"], r["task"], r["batch"], r["threads"], impl)] = r
-    for m in meta:
-        print(f"<!-- {m['meta']}: " + ", ".join(f"{k}={v}" for k, v in m.items() if k != "meta")
-              + " -->")
+    cells, meta = read_results(path)
+    print_meta(meta)
     keys = sorted({k[:4] for k in cells},
                   key=lambda k: (k[0], list(UNIT).index(k[1]), k[2], k[3]))
     print("| model | task | batch | threads | mmembed | ref tuned | ref default | "
@@ -80,7 +69,6 @@ def main(path):
     print("Load: median over the cases' processes (warm page cache). CPU s/item: user + system "
           "CPU time of the timed calls per item (all threads), a measure that a shared machine "
           "disturbs less than wall time; x tuned (CPU) = reference CPU s/item / mmembed's.")
-
 
 if __name__ == "__main__":
     main(sys.argv[1])

@@ -19,8 +19,6 @@
 // checkpoint mapping). cpu_s is the user + system CPU time of all timed calls (all threads),
 // cpu_util = cpu_s / their wall time. peak_rss_mib is this process's ru_maxrss, so each case
 // runs in its own process (run.sh).
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -31,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "kernels/gemm.h"
 #include "mmembed/embedder.h"
 
@@ -40,11 +39,10 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using mmembed::bench::base_name;
+using mmembed::bench::Clock;
+using mmembed::bench::cpu_seconds;
+using mmembed::bench::seconds_since;
 
 struct Args {
   std::string model, task, preprocess = "excluded";
@@ -115,18 +113,6 @@ std::vector<mmembed::Image> batch_images(int batch) {
   return out;
 }
 
-std::string base_name(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto secs = [](const timeval& t) { return t.tv_sec + 1e-6 * t.tv_usec; };
-  return secs(u.ru_utime) + secs(u.ru_stime);
-}
 
 }  // namespace
 
@@ -185,14 +171,8 @@ int main(int argc, char** argv) {
     for (float v : out.data) {
       if (!std::isfinite(v)) throw std::runtime_error("non-finite output");
     }
-    std::vector<double> sorted = times;
-    std::sort(sorted.begin(), sorted.end());
-    const std::size_t n = sorted.size();
-    const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    std::string list;
-    for (double t : times) list += (list.empty() ? "" : ", ") + std::to_string(t);
+    const double median = mmembed::bench::median(times);
+    const std::string list = mmembed::bench::json_list(times);
     std::printf(
         "{\"impl\": \"mmembed\", \"model\": \"%s\", \"family\": \"%s\", \"task\": \"%s\", "
         "\"batch\": %d, \"threads\": %d, \"preprocess\": \"%s\", \"warmup_batch\": %d, "
@@ -202,7 +182,7 @@ int main(int argc, char** argv) {
         base_name(args.model).c_str(), info.family.c_str(), args.task.c_str(), args.batch,
         args.threads, image ? args.preprocess.c_str() : "timed", args.warmup_batch, load_s,
         list.c_str(), median,
-        args.batch / median, cpu, cpu / wall, usage.ru_maxrss / 1024.0,
+        args.batch / median, cpu, cpu / wall, mmembed::bench::peak_rss_mib(),
         mmembed::kernels::gemm_backend_description().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_models: %s\n", e.what());

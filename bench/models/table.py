@@ -6,9 +6,13 @@ load times, the machine's load.
     python3 bench/models/table.py ~/.cache/mmembed/bench/results-models/results.jsonl [--target 1.5]
 """
 import argparse
-import json
+import sys
 import os
 import statistics
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_results import print_meta, read_results  # noqa: E402
+
 
 UNIT = {"image": "images/s", "text": "texts/s"}
 MODEL_ORDER = ["all-MiniLM-L6-v2", "clip-vit-base-patch32", "clip-vit-base-patch16",
@@ -37,22 +41,8 @@ def main():
     ap.add_argument("results")
     ap.add_argument("--target", type=float, default=1.5, help="ratio the issue asks for")
     args = ap.parse_args()
-    cells, meta = {}, []
-    with open(args.results) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            r = json.loads(line)
-            if "meta" in r:
-                meta.append(r)
-                continue
-            impl = r.get("setting") or ("mmembed" if r.get("impl") == "mmembed" else "default")
-            model = os.path.basename(r["model"].rstrip("/"))
-            cells[(model, r["task"], r["batch"], r["threads"], impl)] = r
-    for m in meta:
-        print(f"<!-- {m['meta']}: " + ", ".join(f"{k}={v}" for k, v in m.items() if k != "meta")
-              + " -->")
+    cells, meta = read_results(args.results)
+    print_meta(meta)
     keys = sorted({k[:4] for k in cells},
                   key=lambda k: (order(k[0]), list(UNIT).index(k[1]), k[2], k[3]))
     print("| model | task | batch | threads | load avg | mmembed | ref tuned | ref default | "
