@@ -13,8 +13,8 @@
 #include "reduce/fast_pow.h"
 #include "reduce/lapack.h"
 #include "reduce/pca.h"
-#include "reduce/umap_knn.h"
 #include "search/flat_index.h"
+#include "search/nn_descent.h"
 
 namespace mmembed::reduce {
 namespace {
@@ -874,15 +874,19 @@ Umap Umap::fit(const float* x, std::int64_t n, std::int64_t d, const UmapOptions
   knn_opt.seed = options.seed;
   u.exact_ = n <= options.exact_max_points;
   search::KnnGraph knn;
-  if (!u.exact_ && umap_nn_descent_supports(options.metric.metric)) {
-    // reduce/umap_knn.h: NN-descent in float32; transform() searches new points exactly.
-    knn = umap_nn_descent(x, n, d, options.metric, options.n_neighbors - 1, options.seed);
+  if (u.exact_) {
+    u.knn_ = search::make_knn(x, n, d, options.metric, knn_opt);
+    knn = u.knn_->graph(options.n_neighbors - 1);
+  } else {
+    // search/nn_descent.h: the graph alone (no index kept); transform() searches new points
+    // exactly.
+    search::NNDescentOptions nn_opt;
+    nn_opt.n_neighbors = options.n_neighbors - 1;
+    nn_opt.seed = options.seed;
+    knn = search::nn_descent_graph(x, n, d, options.metric, nn_opt);
     auto flat = std::make_shared<search::FlatIndex>(d, options.metric);
     flat->add(x, n);
     u.knn_ = std::move(flat);
-  } else {
-    u.knn_ = search::make_knn(x, n, d, options.metric, knn_opt);
-    knn = u.knn_->graph(options.n_neighbors - 1);
   }
   u.dot_shift_ = dot_shift_of(knn);
   FuzzyGraph g = build_fuzzy(knn, u.dot_shift_, options.local_connectivity, options.set_op_mix_ratio);

@@ -9,9 +9,8 @@
 // Steps (docs/numerics.md, "UMAP"):
 //  1. kNN graph of n_neighbors points per point, the point itself included as umap-learn counts
 //     it: exact (search::FlatIndex) up to `exact_max_points` points (umap-learn's 4096), else
-//     NN-descent: for Euclidean, SqEuclidean, Cosine and CosineDistance UMAP's own float32 one
-//     (reduce/umap_knn.h; transform() then searches new points exactly, search::FlatIndex),
-//     for the other metrics search/nn_descent.h through search::make_knn.
+//     NN-descent (search::nn_descent_graph, search/nn_descent.h, the one make_knn runs; float32
+//     keys in its join); transform() then searches new points exactly (search::FlatIndex).
 //     Similarities become distances: cosine -> 1 - cos; dot -> max_dot - dot (max_dot the
 //     largest dot product in the graph, so every distance is >= 0).
 //  2. smooth_knn_dist: per point rho (distance to the nearest other point at distance > 0,

@@ -1,10 +1,22 @@
 // Approximate kNN graph by NN-descent (Dong, Moses & Li 2011): start from random neighbours and
 // repeatedly let each point's neighbours meet ("a neighbour of my neighbour is likely my
-// neighbour"), keeping the k best seen.
+// neighbour"), keeping the k best seen. The one NN-descent of the project: search::make_knn
+// (search, t-SNE) and UMAP's graph (nn_descent_graph) run it.
 //
 //   search::NNDescentOptions opt;  opt.n_neighbors = 15;  opt.seed = 7;
 //   search::NNDescentIndex index(x, n, d, {kernels::Metric::Cosine}, opt);
 //   search::KnnGraph g = index.graph(15);
+//   search::KnnGraph h = search::nn_descent_graph(x, n, d, {kernels::Metric::Euclidean}, opt);
+//
+// The inner loop (the local join) compares float32 keys, smaller is closer, with 32-bit indices:
+//  - Euclidean and SqEuclidean: squared distances; Cosine and CosineDistance: squared distances
+//    of the unit-normalised rows (2 - 2 cos, the same order). These are summed over 16 float
+//    lanes (AVX-512 / AVX2 / baseline clones), one row against 4 partners at a time (the row is
+//    loaded once for all four; each result is the same bits as the single-pair sum);
+//  - every other metric (Dot, Manhattan, Minkowski, Chebyshev): kernels::distance, as a
+//    closeness key (Dot negated).
+// The values handed back are recomputed exactly (kernels::distance) for the k final neighbours
+// of every point, which are then sorted by them (ties by index).
 //
 // Deterministic by construction: every random choice is a hash of (seed, round, point), and
 // the updates of a round are gathered, sorted and applied as a set (the k best of a set do not
@@ -30,16 +42,24 @@ struct NNDescentOptions {
                                      // scores max(64, 4 sqrt(n)) fixed entry points first
 };
 
+// The NN-descent graph of x [n, d] (not copied, no index kept): n_neighbors other points per
+// point (self excluded), values in the metric's units (Cosine, Dot: similarities), closest
+// first. Needs d >= 1, 1 <= n_neighbors < n, n < 2^31, a valid metric, finite rows (non-zero for
+// the cosine metrics); else InvalidArgument. *rounds (if given): the rounds run.
+KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
+                          const kernels::MetricSpec& metric, const NNDescentOptions& options = {},
+                          int* rounds = nullptr);
+
 class NNDescentIndex final : public Knn {
  public:
-  // Copies x [n, d]; needs n > n_neighbors >= 1.
+  // Copies x [n, d]; needs what nn_descent_graph needs.
   NNDescentIndex(const float* x, std::int64_t n, std::int64_t d,
                  const kernels::MetricSpec& metric, const NNDescentOptions& options = {});
 
   std::int64_t size() const override { return n_; }
   std::int64_t dim() const override { return dim_; }
   const kernels::MetricSpec& metric() const override { return metric_; }
-  // Rounds run and entries changed in the last one: for tests and logs.
+  // Rounds run: for tests and logs.
   int rounds() const { return rounds_; }
 
   void search(const float* queries, std::int64_t nq, std::int64_t k, std::int64_t* labels,
@@ -48,17 +68,15 @@ class NNDescentIndex final : public Knn {
   KnnGraph graph(std::int64_t k) const override;
 
  private:
-  void build();
   float key(const float* a, const float* b) const;  // smaller is closer
   float value_of_key(float key) const;
 
   std::int64_t n_, dim_;
   kernels::MetricSpec metric_;
-  kernels::MetricSpec internal_;  // Euclidean runs as SqEuclidean (same order, no sqrt)
+  kernels::MetricSpec internal_;  // search(): Euclidean runs as SqEuclidean (same order, no sqrt)
   NNDescentOptions options_;
   std::vector<float> data_;
-  std::vector<std::int64_t> graph_idx_;  // [n, k], by (key, index)
-  std::vector<float> graph_key_;         // [n, k]
+  KnnGraph graph_;                                    // [n, n_neighbors]
   std::vector<std::vector<std::int64_t>> adjacency_;  // graph + reverse edges, for search
   int rounds_ = 0;
 };

@@ -24,7 +24,6 @@
 #include "reduce/fast_pow.h"
 #include "reduce/quality.h"
 #include "reduce/umap.h"
-#include "reduce/umap_knn.h"
 #include "search/knn.h"
 
 namespace mmembed::reduce {
@@ -175,62 +174,6 @@ struct Mixture {
 const Mixture& mixture() {
   static const Mixture m{io::read_matrix(data_path("umap_mixture.npy")), read_labels("umap_mixture_labels.txt")};
   return m;
-}
-
-// UMAP's float32 NN-descent against exact neighbours from kernels::ref::distance (double,
-// textbook loops): recall, exact values, order, bits on 1 and 2 threads, errors.
-TEST(UmapNNDescent, FindsTheExactNeighboursOfTheMixture) {
-  const Mixture& m = mixture();
-  const std::int64_t n = m.x.rows, d = m.x.cols, k = 10;
-  const float* x = m.x.data.data();
-  for (kernels::Metric metric : {kernels::Metric::Euclidean, kernels::Metric::SqEuclidean,
-                                 kernels::Metric::Cosine, kernels::Metric::CosineDistance}) {
-    const kernels::MetricSpec spec{metric};
-    const int before = kernels::num_threads();
-    kernels::set_num_threads(1);
-    UmapNNDescentStats stats;
-    const search::KnnGraph g = umap_nn_descent(x, n, d, spec, k, 5, 0, 20, 0.001, &stats);
-    kernels::set_num_threads(2);
-    const search::KnnGraph g2 = umap_nn_descent(x, n, d, spec, k, 5);
-    kernels::set_num_threads(before);
-    ASSERT_EQ(g.n, n);
-    ASSERT_EQ(g.k, k);
-    EXPECT_EQ(g.indices, g2.indices);
-    EXPECT_EQ(0, std::memcmp(g.values.data(), g2.values.data(), g.values.size() * sizeof(float)));
-    EXPECT_GE(stats.rounds, 1);
-    std::int64_t hits = 0;
-    std::vector<std::pair<double, std::int64_t>> exact(n);
-    for (std::int64_t i = 0; i < n; ++i) {
-      for (std::int64_t j = 0; j < n; ++j) {
-        const double v = kernels::ref::distance(spec, x + i * d, x + j * d, d);
-        exact[j] = {j == i ? std::numeric_limits<double>::infinity() : kernels::closeness_key(metric, v), j};
-      }
-      std::partial_sort(exact.begin(), exact.begin() + k, exact.end());
-      const double kth = exact[k - 1].first;
-      for (std::int64_t r = 0; r < k; ++r) {
-        const std::int64_t j = g.neighbours(i)[r];
-        ASSERT_TRUE(j >= 0 && j < n && j != i) << "row " << i;
-        for (std::int64_t q = 0; q < r; ++q) ASSERT_NE(g.neighbours(i)[q], j) << "row " << i;
-        // The value is the exact one of the pair, in the metric's units, closest first.
-        const float v = g.distances(i)[r];
-        EXPECT_EQ(v, kernels::distance(spec, x + i * d, x + j * d, d)) << "row " << i;
-        EXPECT_NEAR(v, kernels::ref::distance(spec, x + i * d, x + j * d, d), 1e-5 * (1 + std::fabs(v)));
-        if (r > 0) {
-          EXPECT_LE(kernels::closeness_key(metric, g.distances(i)[r - 1]), kernels::closeness_key(metric, v));
-        }
-        // A hit: as close as the exact k-th neighbour (ties count).
-        if (kernels::closeness_key(metric, kernels::ref::distance(spec, x + i * d, x + j * d, d)) <= kth + 1e-9) ++hits;
-      }
-    }
-    const double recall = static_cast<double>(hits) / static_cast<double>(n * k);
-    std::printf("[ exact ] %s: recall@%lld %.4f in %d rounds\n", kernels::metric_name(metric),
-                static_cast<long long>(k), recall, stats.rounds);
-    EXPECT_GT(recall, 0.97) << kernels::metric_name(metric);
-  }
-  EXPECT_NE(error_of<InvalidArgument>([&] { umap_nn_descent(x, n, d, {kernels::Metric::Manhattan}, k, 1); })
-                .find("not supported"), std::string::npos);
-  EXPECT_NE(error_of<InvalidArgument>([&] { umap_nn_descent(x, 10, d, {kernels::Metric::Euclidean}, 10, 1); })
-                .find("1 <= k < number of points"), std::string::npos);
 }
 
 TEST(Umap, MixtureSeparatesClustersAndKeepsNeighbourhoods) {

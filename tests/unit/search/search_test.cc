@@ -4,14 +4,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <numeric>
+#include <string>
 #include <random>
 #include <set>
 #include <vector>
 
 #include "kernels/gemm.h"
 #include "kernels/distance.h"
+#include "io/matrix.h"
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
 #include "search/flat_index.h"
@@ -242,6 +247,92 @@ TEST(NNDescent, RecallAgainstExactOnClusteredPoints) {
   }
 }
 
+template <typename E>
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("wrong exception type: ") + e.what();
+  }
+  return "no exception";
+}
+
+// nn_descent_graph (float32 join keys, exact final values) on UMAP's 10-cluster test mixture
+// [1000, 16] against exact neighbours from kernels::ref::distance (double, textbook loops), for
+// every metric: recall, exact values, order, the same bits on 1 and 2 threads; then errors.
+TEST(NNDescent, FindsTheExactNeighboursOfTheMixtureForEveryMetric) {
+  const io::Matrix m = io::read_matrix(std::string(MMEMBED_TEST_DATA_DIR) + "/reduce/umap_mixture.npy");
+  const std::int64_t n = m.rows, d = m.cols, k = 10;
+  ASSERT_EQ(n, 1000);
+  const float* x = m.data.data();
+  for (const MetricSpec& spec : kSpecs) {
+    const Metric metric = spec.metric;
+    NNDescentOptions opt;
+    opt.n_neighbors = k;
+    opt.seed = 5;
+    const int before = kernels::num_threads();
+    kernels::set_num_threads(1);
+    int rounds = 0;
+    const KnnGraph g = nn_descent_graph(x, n, d, spec, opt, &rounds);
+    kernels::set_num_threads(2);
+    const KnnGraph g2 = nn_descent_graph(x, n, d, spec, opt);
+    kernels::set_num_threads(before);
+    ASSERT_EQ(g.n, n);
+    ASSERT_EQ(g.k, k);
+    EXPECT_EQ(g.indices, g2.indices) << kernels::metric_name(metric);
+    EXPECT_EQ(0, std::memcmp(g.values.data(), g2.values.data(), g.values.size() * sizeof(float)));
+    EXPECT_GE(rounds, 1);
+    std::int64_t hits = 0;
+    std::vector<std::pair<double, std::int64_t>> exact(n);
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (std::int64_t j = 0; j < n; ++j) {
+        const double v = kernels::ref::distance(spec, x + i * d, x + j * d, d);
+        exact[j] = {j == i ? std::numeric_limits<double>::infinity() : kernels::closeness_key(metric, v), j};
+      }
+      std::partial_sort(exact.begin(), exact.begin() + k, exact.end());
+      const double kth = exact[k - 1].first;
+      for (std::int64_t r = 0; r < k; ++r) {
+        const std::int64_t j = g.neighbours(i)[r];
+        ASSERT_TRUE(j >= 0 && j < n && j != i) << "row " << i;
+        for (std::int64_t q = 0; q < r; ++q) ASSERT_NE(g.neighbours(i)[q], j) << "row " << i;
+        // The value is the exact one of the pair, in the metric's units, closest first.
+        const float v = g.distances(i)[r];
+        EXPECT_EQ(v, kernels::distance(spec, x + i * d, x + j * d, d)) << "row " << i;
+        const double ref = kernels::ref::distance(spec, x + i * d, x + j * d, d);
+        EXPECT_NEAR(v, ref, 1e-5 * (1 + std::fabs(ref)));
+        if (r > 0) {
+          EXPECT_LE(kernels::closeness_key(metric, g.distances(i)[r - 1]), kernels::closeness_key(metric, v));
+        }
+        // A hit: as close as the exact k-th neighbour (ties count).
+        if (kernels::closeness_key(metric, ref) <= kth + 1e-9 * (1 + std::fabs(kth))) ++hits;
+      }
+    }
+    const double recall = static_cast<double>(hits) / static_cast<double>(n * k);
+    std::printf("[ exact   ] %s: recall@%lld %.4f in %d rounds\n", kernels::metric_name(metric),
+                static_cast<long long>(k), recall, rounds);
+    EXPECT_GT(recall, 0.97) << kernels::metric_name(metric);
+  }
+  NNDescentOptions opt;
+  opt.n_neighbors = k;
+  EXPECT_NE(error_of<InvalidArgument>([&] { nn_descent_graph(x, 10, d, {Metric::Euclidean}, opt); })
+                .find("1 <= n_neighbors < number of points"), std::string::npos);
+  EXPECT_NE(error_of<InvalidArgument>([&] { nn_descent_graph(x, n, d, {Metric::Minkowski, 0.5}, opt); })
+                .find("p must be >= 1"), std::string::npos);
+  std::vector<float> bad(x, x + 50 * d);
+  bad[7 * d + 3] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_NE(error_of<InvalidArgument>([&] { nn_descent_graph(bad.data(), 50, d, {Metric::Euclidean}, opt); })
+                .find("NN-descent: input row 7, column 3"), std::string::npos);
+  bad[7 * d + 3] = 1.0f;
+  std::fill(bad.begin() + 9 * d, bad.begin() + 10 * d, 0.0f);
+  EXPECT_NE(error_of<InvalidArgument>([&] { nn_descent_graph(bad.data(), 50, d, {Metric::Cosine}, opt); })
+                .find("NN-descent: input row 9: all-zero vector"), std::string::npos);
+  opt.max_rounds = -1;
+  EXPECT_NE(error_of<InvalidArgument>([&] { nn_descent_graph(x, n, d, {Metric::Euclidean}, opt); })
+                .find("max_rounds and max_candidates must be >= 0"), std::string::npos);
+}
+
 TEST(NNDescent, SameSeedSameBitsOnAnyThreadCount) {
   const std::int64_t n = 3000, d = 16;
   auto x = clustered(n, d, 10, 5);
@@ -262,6 +353,11 @@ TEST(NNDescent, SameSeedSameBitsOnAnyThreadCount) {
   EXPECT_EQ(gb.indices, gc.indices);
   EXPECT_EQ(a.rounds(), b.rounds());
   EXPECT_NE(ga.indices, go.indices);  // the seed matters (on the approximate part)
+  // The index holds nn_descent_graph's graph.
+  opt.seed = 99;
+  const KnnGraph direct = nn_descent_graph(x.data(), n, d, {Metric::Euclidean}, opt);
+  EXPECT_EQ(direct.indices, ga.indices);
+  EXPECT_EQ(0, std::memcmp(direct.values.data(), ga.values.data(), ga.values.size() * sizeof(float)));
 }
 
 TEST(FlatIndex, SameBitsOnAnyThreadCount) {
