@@ -148,15 +148,26 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
             std::int64_t in, std::int64_t out, Epilogue epilogue) {
   if (rows <= 0 || out <= 0) return;
   // Short x (one text, a caption): read W once in place instead of packing it (gemm_small.h).
-  // One row stays with the backend, whose matrix-vector path streams W faster.
-  if (rows >= 2 && rows <= detail::kSmallRowsLinear && in > 0 && detail::small_rows_supported()) {
+  // Fewer rows stay with the backend, whose matrix-vector-like path streams W faster.
+  if (rows >= detail::kSmallRowsLinearMin && rows <= detail::kSmallRowsLinear && in > 0 &&
+      detail::small_rows_supported()) {
     detail::small_rows_linear(x, w, bias, y, rows, in, out, epilogue);
     return;
   }
   const int threads = num_threads();
-  if (threads <= 1 || selected_gemm_backend().set_thread_serial == nullptr || in == 0 ||
-      rows * out * in < kMinTiledWork) {
+  const GemmBackend& backend = selected_gemm_backend();
+  if (threads <= 1 || backend.set_thread_serial == nullptr || in == 0) {
     linear_whole(x, w, bias, y, rows, in, out, epilogue);
+    return;
+  }
+  if (rows * out * in < kMinTiledWork) {
+    // Too small to split (e.g. a class token's last layer: one row): on the calling thread.
+    // Handing it to the backend's OpenMP team would leave that team spinning against the
+    // kernels' own threads for the next milliseconds. Inside a task the call is serial already.
+    const bool was_serial = in_parallel_task();
+    if (!was_serial) backend.set_thread_serial(true);
+    linear_whole(x, w, bias, y, rows, in, out, epilogue);
+    if (!was_serial) backend.set_thread_serial(false);
     return;
   }
   const Tiling t = tiling(rows, out, threads);

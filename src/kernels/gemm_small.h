@@ -22,8 +22,11 @@ namespace mmembed::kernels::detail {
 
 // Rows of x small_rows_linear takes (one panel of at most 4 vectors of 16 rows).
 inline constexpr std::int64_t kSmallRowsMax = 64;
-// Rows up to which linear() takes the short path: measured by bench/bench_short_linear
-// (docs/performance.md, "Short inputs"); from about 48 rows on, oneDNN's packed GEMM is as fast.
+// Rows for which linear() takes the short path, measured by bench/bench_short_linear
+// (docs/performance.md, "Short inputs"): from 8 to 48 rows it streams the weights 1.2-1.6x
+// faster than oneDNN; below 8, oneDNN's matrix-vector-like path is faster (2 rows: 13-19 GB/s
+// against ~9), and at 64 rows its packed GEMM is as fast.
+inline constexpr std::int64_t kSmallRowsLinearMin = 8;
 inline constexpr std::int64_t kSmallRowsLinear = 48;
 
 // True when this CPU has the instructions the short path is written for (AVX-512F).
