@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
 #include "io/matrix.h"
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
@@ -45,17 +46,7 @@ std::vector<std::int64_t> read_labels(const std::string& name) {
   return out;
 }
 
-template <typename E>
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using testing_support::error_of;
 
 // The SGD's vectorised x^b against std::pow in double, over squared distances from 1e-30 to
 // 1e30 and the exponents b that UMAP's curve fits give (about 0.5 to 2): relative error within

@@ -14,6 +14,7 @@
 #include <set>
 #include <vector>
 
+#include "test_support.h"
 #include "kernels/gemm.h"
 #include "kernels/distance.h"
 #include "io/matrix.h"
@@ -247,17 +248,7 @@ TEST(NNDescent, RecallAgainstExactOnClusteredPoints) {
   }
 }
 
-template <typename E>
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using testing_support::error_of;
 
 // nn_descent_graph (float32 join keys, exact final values) on UMAP's 10-cluster test mixture
 // [1000, 16] against exact neighbours from kernels::ref::distance (double, textbook loops), for
