@@ -106,7 +106,9 @@ class BridgeTowerAdapter final : public ModelAdapter {
   std::vector<MatchScore> match(std::span<const Image> images,
                                 std::span<const std::string> texts) const override {
     TokenBatch t = tokenize(texts);
-    const bt::JointOutput out = model_.forward(t.ids, t.mask, pixels(images));
+    bt::RunOptions options;
+    options.pooled_only = true;  // ITM logits and the ITC embeddings read pooled rows only
+    const bt::JointOutput out = model_.forward(t.ids, t.mask, pixels(images), options);
     MMEMBED_ASSERT(out.itm_logits && out.itm_match_probability);
     std::vector<MatchScore> scores(texts.size());
     const float* logits = out.itm_logits->data<float>();

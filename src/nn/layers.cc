@@ -342,6 +342,23 @@ void BertCrossLayer::forward(const Tensor& x, const Tensor& context,
   output_norm_.forward(f, out);
 }
 
+void BertCrossLayer::forward_first_token(const Tensor& x, const Tensor& context,
+                                         const std::optional<Tensor>& x_mask,
+                                         const std::optional<Tensor>& context_mask, Tensor& out,
+                                         Scratch& scratch) const {
+  const std::int64_t b = x.dim(0), d = x.dim(2);
+  Tensor x0 = scratch.get(10, {b, d});
+  gather_token(x, 0, x0);
+  Tensor a1 = scratch.get(8, {b, 1, d});
+  self_attention_.forward(x0.reshape({b, 1, d}), x, x_mask, a1, scratch);
+  Tensor a2 = scratch.get(9, {b, 1, d});
+  cross_attention_.forward(a1, context, context_mask, a2, scratch);
+  Tensor f = scratch.get(7, {b, 1, d});
+  mlp_.forward(a2, f, scratch);
+  add_inplace(f, a2);
+  output_norm_.forward(f, out);
+}
+
 // ---- PreLnBlock ----
 
 void PreLnBlock::expect(WeightList& list, const std::string& prefix, const PreLnBlockDims& dims,

@@ -288,6 +288,13 @@ class BertCrossLayer {
   // x [B, T, H], context [B, Tc, H]. Scratch slots used: 0..9.
   void forward(const Tensor& x, const Tensor& context, const std::optional<Tensor>& x_mask,
                const std::optional<Tensor>& context_mask, Tensor& out, Scratch& scratch) const;
+  // Row 0 of forward()'s output only (the token a pooler reads): out [B, 1, H]; the
+  // self-attention's query is x[:, 0] (keys and values from every token of x), the rest runs on
+  // that row. Same values as forward()'s row 0. Scratch slots used: 0..10.
+  void forward_first_token(const Tensor& x, const Tensor& context,
+                           const std::optional<Tensor>& x_mask,
+                           const std::optional<Tensor>& context_mask, Tensor& out,
+                           Scratch& scratch) const;
 
  private:
   BertAttention self_attention_, cross_attention_;

@@ -590,7 +590,19 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
   // outputs. Text queries attend to all image tokens; image queries to the real text tokens.
   Tensor X_text = f32({B, Nt, H}), X_image = f32({B, Ni, H});
   Tensor Y_text = f32({B, Nt, H}), Y_image = f32({B, Ni, H});
+  // With pooled_only, the last layer computes token 0 of each stream only (the poolers read
+  // nothing else): keys and values still come from every token of this layer's inputs.
+  const bool first_token_last = options.pooled_only && !options.mlm_logits && !stage.active();
   auto cross_layer = [&](std::int64_t k) {
+    if (first_token_last && k + 1 == c.num_hidden_layers) {
+      Y_text = f32({B, 1, H});
+      Y_image = f32({B, 1, H});
+      m.cross_text_layers[k].forward_first_token(X_text, X_image, text_mask, std::nullopt, Y_text,
+                                                 scratch);
+      m.cross_image_layers[k].forward_first_token(X_image, X_text, std::nullopt, text_mask,
+                                                  Y_image, scratch);
+      return;
+    }
     m.cross_text_layers[k].forward(X_text, X_image, text_mask, std::nullopt, Y_text, scratch);
     m.cross_image_layers[k].forward(X_image, X_text, std::nullopt, text_mask, Y_image, scratch);
     stage(str_cat("cross/text_layer_", k), Y_text);
@@ -773,7 +785,9 @@ Tensor BridgeTower::embed_image(const Tensor& pixel_values, const RunOptions& op
 Tensor BridgeTower::embed_pair(const Tensor& input_ids, const std::optional<Tensor>& attention_mask,
                                const Tensor& pixel_values, const RunOptions& options) const {
   impl_->require_itc();
-  return *forward(input_ids, attention_mask, pixel_values, options).cross_embeds;
+  RunOptions pooled = options;
+  pooled.pooled_only = true;  // cross_embeds reads the poolers only
+  return *forward(input_ids, attention_mask, pixel_values, pooled).cross_embeds;
 }
 
 // =============================================================================================

@@ -103,11 +103,16 @@ struct RunOptions {
   StageHook on_stage;
   // forward() also computes the MLM logits [B, Nt, vocab] (needs the MLM head).
   bool mlm_logits = false;
+  // Only the pooled outputs and the heads are needed (cross_embeds, ITM): the last cross-modal
+  // layer then runs on each stream's token 0 alone, and text_features / image_features hold that
+  // row only ([B, 1, H]). Ignored when mlm_logits is set or stages are reported.
+  bool pooled_only = false;
 };
 
 struct JointOutput {
-  Tensor text_features;   // [B, Nt, H] text stream of the last cross layer
-  Tensor image_features;  // [B, Ni, H] image stream of the last cross layer
+  // The last cross layer's streams: [B, Nt, H] and [B, Ni, H] ([B, 1, H] with pooled_only).
+  Tensor text_features;
+  Tensor image_features;
   Tensor pooler_output;   // [B, 2H] concat(text pool, image pool), not normalised
   // Heads, present when the checkpoint has them:
   std::optional<Tensor> itm_logits;             // [B, 2], index 1 = match

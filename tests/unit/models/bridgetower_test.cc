@@ -25,6 +25,7 @@
 #include "io/safetensors.h"
 #include "mmembed/error.h"
 #include "models/bridgetower/bridgetower.h"
+#include "nn/layers.h"
 
 namespace mmembed::models::bridgetower {
 namespace {
@@ -187,6 +188,40 @@ TEST_P(BridgeTowerGolden, OneTowerEmbeddingsMatchTheJointReference) {
     EXPECT_TRUE(r.ok) << r.message;
     EXPECT_EQ(text.shape(), Shape({text.dim(0), *model.config().contrastive_hidden_size}));
     EXPECT_EQ(image.dim(0), text.dim(0));
+  }
+}
+
+// pooled_only (what embed_pair and the Embedder's match use): the last cross layer on token 0
+// only gives the full forward's pooler output, ITM logits and ITC embeddings, and token 0 of
+// its streams.
+TEST_P(BridgeTowerGolden, PooledOnlyEqualsTheFullForward) {
+  const BridgeTower model = load_model(GetParam().model, GetParam().weights);
+  for (const std::string& group : groups()) {
+    SCOPED_TRACE(group);
+    const Tensor ids = golden_input(GetParam().model, group, "input_ids");
+    const Tensor mask = golden_input(GetParam().model, group, "attention_mask");
+    const Tensor pixels = golden_input(GetParam().model, group, "pixel_values");
+    const JointOutput full = model.forward(ids, mask, pixels);
+    RunOptions options;
+    options.pooled_only = true;
+    const JointOutput pooled = model.forward(ids, mask, pixels, options);
+    const std::int64_t B = ids.dim(0), H = model.config().hidden_size;
+    ASSERT_EQ(pooled.text_features.shape(), Shape({B, 1, H}));
+    ASSERT_EQ(pooled.image_features.shape(), Shape({B, 1, H}));
+    Tensor row = Tensor::empty(DType::F32, {B, H});
+    mmembed::nn::gather_token(full.text_features, 0, row);
+    EXPECT_LE(max_abs_diff(pooled.text_features.reshape({B, H}), row), 1e-6);
+    mmembed::nn::gather_token(full.image_features, 0, row);
+    EXPECT_LE(max_abs_diff(pooled.image_features.reshape({B, H}), row), 1e-6);
+    EXPECT_LE(max_abs_diff(pooled.pooler_output, full.pooler_output), 1e-6);
+    ASSERT_EQ(pooled.itm_logits.has_value(), full.itm_logits.has_value());
+    if (full.itm_logits) {
+      EXPECT_LE(max_abs_diff(*pooled.itm_logits, *full.itm_logits), 1e-6);
+    }
+    ASSERT_EQ(pooled.cross_embeds.has_value(), full.cross_embeds.has_value());
+    if (full.cross_embeds) {
+      EXPECT_LE(max_abs_diff(*pooled.cross_embeds, *full.cross_embeds), 1e-6);
+    }
   }
 }
 

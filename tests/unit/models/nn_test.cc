@@ -180,6 +180,33 @@ TEST(BertLayer, FirstTokenIsRowZeroOfTheFullLayer) {
   }
 }
 
+TEST(BertCrossLayer, FirstTokenIsRowZeroOfTheFullLayer) {
+  std::mt19937 rng(13);
+  const std::int64_t E = 32, heads = 4, inter = 64;
+  const BertDims dims{E, heads, inter};
+  WeightList want;
+  BertCrossLayer::expect(want, "c", dims);
+  std::map<std::string, Tensor> tensors;
+  for (const auto& spec : want) {
+    const bool norm_weight = spec.name.find("LayerNorm.weight") != std::string::npos;
+    tensors[spec.name] = random_tensor(spec.shape, rng, norm_weight ? 1.0f : 0.5f);
+  }
+  Weights w(tensors, want);
+  const BertCrossLayer layer(w.bound(), "c", dims, Activation::Gelu, 1e-12f);
+  const Tensor x = random_tensor({2, 6, E}, rng, 2.0f), context = random_tensor({2, 11, E}, rng);
+  Tensor x_mask = Tensor::zeros(DType::I64, {2, 6}), c_mask = Tensor::zeros(DType::I64, {2, 11});
+  for (std::int64_t i = 0; i < 12; ++i) x_mask.data<std::int64_t>()[i] = (i % 6) < 3 + 3 * (i / 6);
+  for (std::int64_t i = 0; i < 22; ++i) c_mask.data<std::int64_t>()[i] = (i % 11) < 7 + 4 * (i / 11);
+  Scratch s1, s2;
+  Tensor full = Tensor::empty(DType::F32, x.shape());
+  layer.forward(x, context, x_mask, c_mask, full, s1);
+  Tensor first = Tensor::empty(DType::F32, {2, 1, E}), want_row = Tensor::empty(DType::F32, {2, E});
+  layer.forward_first_token(x, context, x_mask, c_mask, first, s2);
+  gather_token(full, 0, want_row);
+  EXPECT_LE(max_abs_diff(first.reshape({2, E}), want_row), 1e-5);
+  EXPECT_GT(max_abs_diff(first.reshape({2, E}), Tensor::zeros(DType::F32, {2, E})), 1e-2);
+}
+
 TEST(Layers, ErrorsNameTheProblem) {
   std::string msg;
   try {
