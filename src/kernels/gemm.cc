@@ -34,6 +34,10 @@ std::string gemm_backend_description() {
 
 namespace {
 
+// Below this many multiply-adds a product runs on one thread: sharing it costs more than it saves
+// (one sgemm call rather than a round of tiles in linear(), no OpenMP team in sgemm()).
+constexpr std::int64_t kMinThreadedWork = 1 << 20;
+
 void scale_rows(float beta, float* C, std::int64_t M, std::int64_t N, std::int64_t ldc) {
   for (std::int64_t i = 0; i < M; ++i) {
     float* c = C + i * ldc;
@@ -63,7 +67,22 @@ void sgemm(Trans trans_a, Trans trans_b, std::int64_t M, std::int64_t N, std::in
   MMEMBED_ASSERT(A != nullptr && B != nullptr && C != nullptr);
   static const int configured = num_threads();  // the backend gets the default thread count
   (void)configured;
-  selected_gemm_backend().sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const GemmBackend& backend = selected_gemm_backend();
+  // A product too small to share (e.g. a class token's 1-row layer) runs on the calling thread:
+  // handing it to the backend's OpenMP team would leave that team spinning against the kernels'
+  // own threads for the next milliseconds. Inside a task the call is serial already.
+  const bool serial_here = M * N * K < kMinThreadedWork && backend.set_thread_serial != nullptr &&
+                           num_threads() > 1 && !in_parallel_task();
+  if (!serial_here) {
+    backend.sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  struct SerialScope {
+    const GemmBackend& b;
+    explicit SerialScope(const GemmBackend& be) : b(be) { b.set_thread_serial(true); }
+    ~SerialScope() { b.set_thread_serial(false); }
+  } scope(backend);
+  backend.sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 namespace {
@@ -139,8 +158,6 @@ void tile_range(std::int64_t n, std::int64_t block, std::int64_t tiles, std::int
   *end = i + 1 == tiles ? n : *begin + block;
 }
 
-// Below this many multiply-adds one sgemm call is cheaper than a round of tiles.
-constexpr std::int64_t kMinTiledWork = 1 << 20;
 
 }  // namespace
 
@@ -155,19 +172,9 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
     return;
   }
   const int threads = num_threads();
-  const GemmBackend& backend = selected_gemm_backend();
-  if (threads <= 1 || backend.set_thread_serial == nullptr || in == 0) {
-    linear_whole(x, w, bias, y, rows, in, out, epilogue);
-    return;
-  }
-  if (rows * out * in < kMinTiledWork) {
-    // Too small to split (e.g. a class token's last layer: one row): on the calling thread.
-    // Handing it to the backend's OpenMP team would leave that team spinning against the
-    // kernels' own threads for the next milliseconds. Inside a task the call is serial already.
-    const bool was_serial = in_parallel_task();
-    if (!was_serial) backend.set_thread_serial(true);
-    linear_whole(x, w, bias, y, rows, in, out, epilogue);
-    if (!was_serial) backend.set_thread_serial(false);
+  if (threads <= 1 || selected_gemm_backend().set_thread_serial == nullptr || in == 0 ||
+      rows * out * in < kMinThreadedWork) {
+    linear_whole(x, w, bias, y, rows, in, out, epilogue);  // small: sgemm keeps it on this thread
     return;
   }
   const Tiling t = tiling(rows, out, threads);
