@@ -75,7 +75,9 @@ int main(int argc, char** argv) {
           y2(y1.size());
       for (auto& v : x) v = dist(rng) * 20.0f;
       auto backend = [&](const float* w) {
-        for (std::int64_t r = 0; r < M; ++r) std::copy(bias.begin(), bias.end(), y1.begin() + r * N);
+        for (std::int64_t r = 0; r < M; ++r) {
+          std::copy(bias.begin(), bias.end(), y1.begin() + r * N);
+        }
         be.sgemm(false, true, M, N, K, 1.0f, x.data(), K, w, K, 1.0f, y1.data(), N);
       };
       auto linear = [&](const float* w) {
@@ -97,7 +99,8 @@ int main(int argc, char** argv) {
       const double gb = static_cast<double>(per) * 4e-9;
       double worst = 0;
       for (std::size_t i = 0; i < y1.size(); ++i) {
-        worst = std::max(worst, std::fabs(double(y1[i]) - y2[i]) / (1.0 + std::fabs(double(y1[i]))));
+        const double ref = y1[i];
+        worst = std::max(worst, std::fabs(ref - y2[i]) / (1.0 + std::fabs(ref)));
       }
       if (!(worst <= 1e-4)) {
         std::fprintf(stderr, "rows %lld K %lld N %lld: backend and linear differ by %g\n",

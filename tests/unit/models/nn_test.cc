@@ -172,7 +172,8 @@ TEST(BertLayer, FirstTokenIsRowZeroOfTheFullLayer) {
     Scratch s1, s2;
     Tensor full = Tensor::empty(DType::F32, x.shape());
     layer.forward(x, m, full, s1);
-    Tensor first = Tensor::empty(DType::F32, {2, 1, E}), want_row = Tensor::empty(DType::F32, {2, E});
+    Tensor first = Tensor::empty(DType::F32, {2, 1, E});
+    Tensor want_row = Tensor::empty(DType::F32, {2, E});
     layer.forward_first_token(x, m, first, s2);
     gather_token(full, 0, want_row);
     EXPECT_LE(max_abs_diff(first.reshape({2, E}), want_row), 1e-5) << (m ? "masked" : "unmasked");
@@ -196,11 +197,14 @@ TEST(BertCrossLayer, FirstTokenIsRowZeroOfTheFullLayer) {
   const Tensor x = random_tensor({2, 6, E}, rng, 2.0f), context = random_tensor({2, 11, E}, rng);
   Tensor x_mask = Tensor::zeros(DType::I64, {2, 6}), c_mask = Tensor::zeros(DType::I64, {2, 11});
   for (std::int64_t i = 0; i < 12; ++i) x_mask.data<std::int64_t>()[i] = (i % 6) < 3 + 3 * (i / 6);
-  for (std::int64_t i = 0; i < 22; ++i) c_mask.data<std::int64_t>()[i] = (i % 11) < 7 + 4 * (i / 11);
+  for (std::int64_t i = 0; i < 22; ++i) {
+    c_mask.data<std::int64_t>()[i] = (i % 11) < 7 + 4 * (i / 11);
+  }
   Scratch s1, s2;
   Tensor full = Tensor::empty(DType::F32, x.shape());
   layer.forward(x, context, x_mask, c_mask, full, s1);
-  Tensor first = Tensor::empty(DType::F32, {2, 1, E}), want_row = Tensor::empty(DType::F32, {2, E});
+  Tensor first = Tensor::empty(DType::F32, {2, 1, E});
+  Tensor want_row = Tensor::empty(DType::F32, {2, E});
   layer.forward_first_token(x, context, x_mask, c_mask, first, s2);
   gather_token(full, 0, want_row);
   EXPECT_LE(max_abs_diff(first.reshape({2, E}), want_row), 1e-5);
