@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -115,6 +117,12 @@ int run_reduce(const ReduceOptions& opt) {
                 "--method ", opt.method, " is not available (this build has pca, umap, tsne)");
   const kernels::MetricSpec metric{kernels::parse_metric(opt.metric), opt.p};
   kernels::validate(metric);
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  auto stamp = Clock::now();
+  nlohmann::json seconds;  // wall time of each phase, in OUT.quality.json
   io::MatrixReadOptions read;
   read.field = opt.field;
   const io::Matrix x = io::read_matrix(opt.input, read);
@@ -144,6 +152,8 @@ int run_reduce(const ReduceOptions& opt) {
                   ": ", labels.size(), " labels for the ", x.rows, " points of ", opt.input);
   }
   search::check_rows(x.data.data(), x.rows, x.cols, metric, opt.input.c_str());
+  seconds["read"] = seconds_since(stamp);
+  stamp = Clock::now();
 
   const std::int64_t k = opt.components;
   std::vector<float> y(x.rows * k);
@@ -153,10 +163,12 @@ int run_reduce(const ReduceOptions& opt) {
     reduce::PcaOptions pca_opt;
     pca_opt.n_components = opt.components;
     pca_opt.seed = opt.seed;
-    const reduce::Pca pca = reduce::Pca::fit(x.data.data(), x.rows, x.cols, pca_opt);
-    pca.transform(x.data.data(), x.rows, y.data());
-    const std::string solver =
-        pca.solver() == reduce::PcaOptions::Solver::Full ? "full" : "randomized";
+    const reduce::Pca pca =
+        reduce::Pca::fit_transform(x.data.data(), x.rows, x.cols, pca_opt, y.data());
+    const std::string solver = pca.solver() == reduce::PcaOptions::Solver::Full ? "full"
+                               : pca.solver() == reduce::PcaOptions::Solver::Randomized
+                                   ? "randomized"
+                                   : "covariance";
     method_info = {{"solver", solver},
                    {"explained_variance_ratio", pca.explained_variance_ratio()},
                    {"explained_variance", pca.explained_variance()}};
@@ -166,6 +178,9 @@ int run_reduce(const ReduceOptions& opt) {
   } else if (opt.method == "tsne") {
     y = run_tsne(opt, metric, x, &method_info, &summary);
   }
+
+  seconds["fit"] = seconds_since(stamp);
+  stamp = Clock::now();
 
   // Quality against the exact neighbours of the input, for each k in 5, 10, 15 with k < n/2.
   reduce::QualityOptions q_opt;
@@ -184,21 +199,29 @@ int run_reduce(const ReduceOptions& opt) {
     }
   }
 
+  seconds["quality"] = seconds_since(stamp);
+  stamp = Clock::now();
+
   std::string csv;
   static const char* kAxes[] = {"x", "y", "z"};
   for (std::int64_t c = 0; c < k; ++c) {
     csv += (c ? "," : "") + (k <= 3 ? std::string(kAxes[c]) : str_cat("c", c + 1));
   }
   csv += labels.empty() ? "\n" : ",label\n";
+  csv.reserve(csv.size() + x.rows * k * 16);
   for (std::int64_t i = 0; i < x.rows; ++i) {
     for (std::int64_t c = 0; c < k; ++c) {
+      // The shortest text that reads back as the same float.
       char buf[32];
-      std::snprintf(buf, sizeof(buf), "%s%.9g", c ? "," : "", y[i * k + c]);
-      csv += buf;
+      char* end = buf;
+      if (c) *end++ = ',';
+      end = std::to_chars(end, buf + sizeof(buf), y[i * k + c]).ptr;
+      csv.append(buf, end);
     }
     csv += labels.empty() ? "\n" : "," + csv_field(labels[i]) + "\n";
   }
   io::write_file_atomic(opt.out, csv);
+  seconds["write_csv"] = seconds_since(stamp);
 
   nlohmann::json j = {
       {"input", opt.input},
@@ -211,6 +234,7 @@ int run_reduce(const ReduceOptions& opt) {
       {"quality", {{"metric", kernels::metric_name(metric.metric)},
                    {"rows_evaluated", q_opt.max_rows > 0 ? q_opt.max_rows : x.rows},
                    {"by_k", quality}}},
+      {"seconds", seconds},
       {"mmembed_version", MMEMBED_VERSION}};
   if (metric.metric == kernels::Metric::Minkowski) j["quality"]["p"] = metric.p;
   const std::string json_path = quality_path(opt.out);

@@ -1,5 +1,6 @@
 #include "io/matrix.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -167,11 +168,53 @@ std::string temp_path_for(const std::string& path) {
 
 }  // namespace
 
+// An open file that closes itself.
+class InFile {
+ public:
+  explicit InFile(const std::string& path) : path_(path), f_(std::fopen(path.c_str(), "rb")) {
+    MMEMBED_CHECK(f_ != nullptr, IoError, path, ": cannot open (", std::strerror(errno), ")");
+  }
+  ~InFile() { std::fclose(f_); }
+  InFile(const InFile&) = delete;
+  InFile& operator=(const InFile&) = delete;
+
+  std::uint64_t size() const {
+    struct stat st {};
+    MMEMBED_CHECK(::fstat(::fileno(f_), &st) == 0, IoError, path_, ": cannot stat (",
+                  std::strerror(errno), ")");
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+  // Reads exactly n bytes at the current position.
+  void read(void* out, std::uint64_t n) {
+    if (n == 0) return;
+    if (std::fread(out, 1, n, f_) == n) return;
+    throw IoError(str_cat(path_, ": read failed (",
+                          std::ferror(f_) ? std::strerror(errno) : "the file ended early", ")"));
+  }
+
+ private:
+  std::string path_;
+  std::FILE* f_;
+};
+
+// True when every element is finite. Branch-free, so the compiler vectorizes it.
+bool all_finite(const float* x, std::int64_t n) {
+  std::uint32_t bad = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(x[i]) & 0x7f800000u) ==
+                                      0x7f800000u);
+  }
+  return bad == 0;
+}
+
 Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
-  const std::string bytes = read_all(path);
-  const auto* b = reinterpret_cast<const std::uint8_t*>(bytes.data());
-  MMEMBED_CHECK(bytes.size() >= 10 && std::memcmp(bytes.data(), "\x93NUMPY", 6) == 0, FormatError,
-                path, ": not a .npy file (no \\x93NUMPY magic)");
+  InFile file(path);
+  const std::uint64_t file_size = file.size();
+  std::uint8_t b[12] = {};
+  MMEMBED_CHECK(file_size >= 10, FormatError, path, ": not a .npy file (no \\x93NUMPY magic)");
+  file.read(b, 10);
+  MMEMBED_CHECK(std::memcmp(b, "\x93NUMPY", 6) == 0, FormatError, path,
+                ": not a .npy file (no \\x93NUMPY magic)");
   const int major = b[6];
   MMEMBED_CHECK(major >= 1 && major <= 3, FormatError, path, ": unsupported .npy version ", major,
                 ".", int(b[7]));
@@ -179,12 +222,15 @@ Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
   if (major == 1) {
     header_len = read_le<std::uint16_t>(b + 8), header_start = 10;
   } else {
-    MMEMBED_CHECK(bytes.size() >= 12, FormatError, path, ": truncated .npy header");
+    MMEMBED_CHECK(file_size >= 12, FormatError, path, ": truncated .npy header");
+    file.read(b + 10, 2);
     header_len = read_le<std::uint32_t>(b + 8), header_start = 12;
   }
-  MMEMBED_CHECK(range_ok(header_start, header_len, bytes.size()), FormatError, path,
+  MMEMBED_CHECK(range_ok(header_start, header_len, file_size), FormatError, path,
                 ": .npy header length ", header_len, " runs past the end of the file");
-  std::string_view header(bytes.data() + header_start, header_len);
+  std::string header_bytes(header_len, '\0');
+  file.read(header_bytes.data(), header_len);
+  std::string_view header(header_bytes);
   while (!header.empty() && (header.back() == '\n' || header.back() == ' ')) header.remove_suffix(1);
   const NpyHeader h = HeaderParser(header, path).parse();
 
@@ -205,31 +251,38 @@ Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
                 path, ": shape too large");
   const std::uint64_t data_start = header_start + header_len;
   const std::uint64_t data_len = static_cast<std::uint64_t>(rows * cols) * item;
-  MMEMBED_CHECK(bytes.size() - data_start == data_len, FormatError, path, ": shape (", rows, ", ",
-                cols, ") needs ", data_len, " data bytes, the file has ", bytes.size() - data_start);
+  MMEMBED_CHECK(file_size - data_start == data_len, FormatError, path, ": shape (", rows, ", ",
+                cols, ") needs ", data_len, " data bytes, the file has ", file_size - data_start);
 
   Matrix m;
   m.rows = rows;
   m.cols = cols;
   m.data.resize(rows * cols);
-  const std::uint8_t* p = b + data_start;
-  for (std::int64_t e = 0; e < rows * cols; ++e) {
-    std::uint8_t tmp[8];
-    std::memcpy(tmp, p + e * item, item);
-    if (swap) std::reverse(tmp, tmp + item);
-    float v;
-    if (item == 4) {
-      std::memcpy(&v, tmp, 4);
-    } else {
-      double dv;
-      std::memcpy(&dv, tmp, 8);
-      v = static_cast<float>(dv);
+  static_assert(std::endian::native == std::endian::little, "the .npy fast path reads '<f4'");
+  if (item == 4 && !swap && !h.fortran) {
+    file.read(m.data.data(), data_len);  // the common case: straight into place
+  } else {
+    std::vector<std::uint8_t> raw(data_len);
+    file.read(raw.data(), data_len);
+    const std::uint8_t* p = raw.data();
+    for (std::int64_t e = 0; e < rows * cols; ++e) {
+      std::uint8_t tmp[8];
+      std::memcpy(tmp, p + e * item, item);
+      if (swap) std::reverse(tmp, tmp + item);
+      float v;
+      if (item == 4) {
+        std::memcpy(&v, tmp, 4);
+      } else {
+        double dv;
+        std::memcpy(&dv, tmp, 8);
+        v = static_cast<float>(dv);
+      }
+      // Fortran order: element e is (e % rows, e / rows).
+      const std::int64_t r = h.fortran ? e % rows : e / cols, c = h.fortran ? e / rows : e % cols;
+      m.data[r * cols + c] = v;
     }
-    // Fortran order: element e is (e % rows, e / rows).
-    const std::int64_t r = h.fortran ? e % rows : e / cols, c = h.fortran ? e / rows : e % cols;
-    m.data[r * cols + c] = v;
   }
-  if (!options.allow_non_finite) {
+  if (!options.allow_non_finite && !all_finite(m.data.data(), rows * cols)) {
     for (std::int64_t e = 0; e < rows * cols; ++e) {
       if (!std::isfinite(m.data[e])) {
         check_finite(str_cat(path, ": row ", e / cols, ", column ", e % cols), m.data[e], options);

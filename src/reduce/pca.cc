@@ -1,14 +1,21 @@
 #include "reduce/pca.h"
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
 #include <cmath>
+#include <utility>
 
 #include "core/check.h"
+#include "kernels/gemm.h"
 #include "kernels/parallel.h"
+#include "kernels/vectorize.h"
 #include "reduce/lapack.h"
 
 namespace mmembed::reduce {
 namespace {
+
+using kernels::detail::kLanes;
 
 // Standard normal numbers from a counter-based hash (Box-Muller): the same on every platform,
 // unlike std::normal_distribution.
@@ -25,18 +32,168 @@ double gaussian(std::uint64_t seed, std::uint64_t i) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
+// Rows per block of the mean's partial sums and of the covariance's Gram blocks, and columns per
+// Gram panel: fixed, so that the summation order (and the bits) do not depend on the threads.
+constexpr std::int64_t kSumRows = 4096;
+constexpr std::int64_t kGramRows = 1024;
+constexpr std::int64_t kPanel = 128;
+
+// True when no element is NaN or +-inf. Branch-free, so it vectorizes.
+MMEMBED_TARGET_CLONES bool all_finite(const float* x, std::int64_t n) {
+  std::uint32_t bad = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(x[i]) & 0x7f800000u) ==
+                                      0x7f800000u);
+  }
+  return bad == 0;
+}
+
+// Throws InvalidArgument naming the first non-finite value of x [n, d] (`what` starts the message).
+void check_finite(const float* x, std::int64_t n, std::int64_t d, const char* what) {
+  std::atomic<bool> ok{true};
+  kernels::parallel_for(n, kernels::row_grain(d), [&](std::int64_t r0, std::int64_t r1) {
+    if (!all_finite(x + r0 * d, (r1 - r0) * d)) ok.store(false, std::memory_order_relaxed);
+  });
+  if (ok.load()) return;
+  for (std::int64_t i = 0; i < n * d; ++i) {
+    MMEMBED_CHECK(std::isfinite(x[i]), InvalidArgument, what, i / d, ", column ", i % d,
+                  ": value ", x[i], " is not finite");
+  }
+}
+
+// acc[j] += sum of column j of x [rows, d]; returns false when some element is not finite.
+MMEMBED_TARGET_CLONES bool add_rows(const float* x, std::int64_t rows, std::int64_t d, double* acc) {
+  std::uint32_t bad = 0;
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const float* r = x + i * d;
+    for (std::int64_t j = 0; j < d; ++j) {
+      acc[j] += static_cast<double>(r[j]);
+      bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(r[j]) & 0x7f800000u) ==
+                                        0x7f800000u);
+    }
+  }
+  return bad == 0;
+}
+
+// Column means of x [n, d] in double: partial sums over fixed blocks of kSumRows rows, added in
+// block order. Checks that every value is finite on the way (`what` starts the message).
+std::vector<double> column_means(const float* x, std::int64_t n, std::int64_t d, const char* what) {
+  const std::int64_t blocks = (n + kSumRows - 1) / kSumRows;
+  std::vector<double> partial(blocks * d, 0.0), mean(d, 0.0);
+  std::atomic<bool> ok{true};
+  kernels::parallel_tasks(blocks, [&](std::int64_t b) {
+    const std::int64_t r0 = b * kSumRows, r1 = std::min(n, r0 + kSumRows);
+    if (!add_rows(x + r0 * d, r1 - r0, d, partial.data() + b * d)) {
+      ok.store(false, std::memory_order_relaxed);
+    }
+  });
+  if (!ok.load()) check_finite(x, n, d, what);  // throws, naming the first bad value
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    for (std::int64_t j = 0; j < d; ++j) mean[j] += partial[b * d + j];
+  }
+  for (double& m : mean) m /= static_cast<double>(n);
+  return mean;
+}
+
+MMEMBED_TARGET_CLONES void centre_rows(const float* x, std::int64_t rows, std::int64_t d,
+                                       const float* mean, float* out) {
+  for (std::int64_t i = 0; i < rows; ++i) {
+    for (std::int64_t j = 0; j < d; ++j) out[i * d + j] = x[i * d + j] - mean[j];
+  }
+}
+
+MMEMBED_TARGET_CLONES void accumulate(const float* c, std::int64_t rows, std::int64_t cols,
+                                      double* acc, std::int64_t ld) {
+  for (std::int64_t a = 0; a < rows; ++a) {
+    for (std::int64_t b = 0; b < cols; ++b) acc[a * ld + b] += static_cast<double>(c[a * cols + b]);
+  }
+}
+
+// The upper panels (and the diagonal panels whole) of sum_i (x_i - mean)(x_i - mean)^T, row-major
+// [d, d], which is also the lower triangle column-major, as LAPACK reads it.
+std::vector<double> centred_gram(const float* x, std::int64_t n, std::int64_t d,
+                                 const std::vector<double>& mean) {
+  std::vector<float> mean_f(mean.begin(), mean.end());
+  const std::int64_t panels = (d + kPanel - 1) / kPanel;
+  std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
+  for (std::int64_t a = 0; a < panels; ++a) {
+    for (std::int64_t b = a; b < panels; ++b) pairs.emplace_back(a, b);
+  }
+  const std::int64_t n_pairs = static_cast<std::int64_t>(pairs.size());
+  std::vector<double> gram(d * d, 0.0);
+  std::vector<float> block(std::min(n, kGramRows) * d), tile(n_pairs * kPanel * kPanel);
+  for (std::int64_t r0 = 0; r0 < n; r0 += kGramRows) {
+    const std::int64_t rows = std::min(kGramRows, n - r0);
+    kernels::parallel_for(rows, kernels::row_grain(d), [&](std::int64_t i0, std::int64_t i1) {
+      centre_rows(x + (r0 + i0) * d, i1 - i0, d, mean_f.data(), block.data() + i0 * d);
+    });
+    kernels::parallel_tasks(n_pairs, [&](std::int64_t t) {
+      const std::int64_t ca = pairs[t].first * kPanel, cb = pairs[t].second * kPanel;
+      const std::int64_t wa = std::min(kPanel, d - ca), wb = std::min(kPanel, d - cb);
+      float* c = tile.data() + t * kPanel * kPanel;
+      // Inside a task the GEMM runs on this thread alone: the same bits on any thread count.
+      kernels::sgemm(kernels::Trans::Yes, kernels::Trans::No, wa, wb, rows, 1.0f,
+                     block.data() + ca, d, block.data() + cb, d, 0.0f, c, wb);
+      accumulate(c, wa, wb, gram.data() + ca * d + cb, d);
+    });
+  }
+  return gram;
+}
+
+// out [rows, k] = (x - mean) components^T for x [rows, d], in double over kLanes accumulators.
+MMEMBED_TARGET_CLONES void project_rows(const float* x, std::int64_t rows, std::int64_t d,
+                                        const double* mean, const double* components,
+                                        std::int64_t k, double* centred, double* out) {
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const float* r = x + i * d;
+    for (std::int64_t j = 0; j < d; ++j) centred[j] = static_cast<double>(r[j]) - mean[j];
+    for (std::int64_t c = 0; c < k; ++c) {
+      const double* comp = components + c * d;
+      double acc[kLanes] = {};
+      std::int64_t j = 0;
+      for (; j + kLanes <= d; j += kLanes) {
+        for (int l = 0; l < kLanes; ++l) acc[l] += centred[j + l] * comp[j + l];
+      }
+      for (int l = 0; j < d; ++j, ++l) acc[l] += centred[j] * comp[j];
+      double s = 0.0;
+      for (int l = 0; l < kLanes; ++l) s += acc[l];
+      out[i * k + c] = s;
+    }
+  }
+}
+
+// Scores of all rows in double, split by rows only.
+std::vector<double> project(const float* x, std::int64_t n, std::int64_t d,
+                            const std::vector<double>& mean, const std::vector<double>& components,
+                            std::int64_t k) {
+  std::vector<double> scores(n * k);
+  kernels::parallel_for(n, kernels::row_grain(d * k), [&](std::int64_t r0, std::int64_t r1) {
+    std::vector<double> centred(d);
+    project_rows(x + r0 * d, r1 - r0, d, mean.data(), components.data(), k, centred.data(),
+                 scores.data() + r0 * k);
+  });
+  return scores;
+}
+
 }  // namespace
 
 Pca Pca::fit(const float* x, std::int64_t n, std::int64_t d, const PcaOptions& options) {
+  return fit_impl(x, n, d, options, nullptr);
+}
+
+Pca Pca::fit_transform(const float* x, std::int64_t n, std::int64_t d, const PcaOptions& options,
+                       float* out) {
+  MMEMBED_CHECK(out != nullptr, InvalidArgument, "PCA fit_transform: no output buffer");
+  return fit_impl(x, n, d, options, out);
+}
+
+Pca Pca::fit_impl(const float* x, std::int64_t n, std::int64_t d, const PcaOptions& options,
+                  float* transformed) {
   MMEMBED_CHECK(n >= 2, InvalidArgument, "PCA needs at least 2 points (got ", n, ")");
   MMEMBED_CHECK(d >= 1, InvalidArgument, "PCA needs at least 1 dimension (got ", d, ")");
   const std::int64_t r = std::min(n, d), k = options.n_components;
   MMEMBED_CHECK(k >= 1 && k <= r, InvalidArgument, "PCA: n_components must be in [1, min(n, d) = ",
                 r, "] (got ", k, ")");
-  for (std::int64_t i = 0; i < n * d; ++i) {
-    MMEMBED_CHECK(std::isfinite(x[i]), InvalidArgument, "PCA input row ", i / d, ", column ",
-                  i % d, ": value ", x[i], " is not finite");
-  }
   const lapack::SingleThreaded single_threaded;
 
   Pca p;
@@ -45,22 +202,63 @@ Pca Pca::fit(const float* x, std::int64_t n, std::int64_t d, const PcaOptions& o
   p.n_samples_ = n;
   p.solver_ = options.solver;
   if (p.solver_ == PcaOptions::Solver::Auto) {
-    p.solver_ = (std::max(n, d) <= 500 || static_cast<double>(k) >= 0.8 * static_cast<double>(r))
-                    ? PcaOptions::Solver::Full
-                    : PcaOptions::Solver::Randomized;
+    if (d <= 1000 && n >= 10 * d) {
+      p.solver_ = PcaOptions::Solver::Covariance;
+    } else if (std::max(n, d) <= 500 || static_cast<double>(k) >= 0.8 * static_cast<double>(r)) {
+      p.solver_ = PcaOptions::Solver::Full;
+    } else {
+      p.solver_ = PcaOptions::Solver::Randomized;
+    }
+  }
+  p.mean_ = column_means(x, n, d, "PCA input row ");
+  const double dof = static_cast<double>(n - 1);
+  p.components_.resize(k * d);
+  p.variance_.resize(k);
+  p.ratio_.resize(k);
+  p.singular_.resize(k);
+
+  if (p.solver_ == PcaOptions::Solver::Covariance) {
+    std::vector<double> cov = centred_gram(x, n, d, p.mean_);
+    double total_variance = 0.0;
+    for (std::int64_t j = 0; j < d; ++j) total_variance += cov[j * d + j];
+    total_variance /= dof;
+    for (std::int64_t j = 0; j < d; ++j) {  // the lower triangle, column-major
+      for (std::int64_t i = j; i < d; ++i) cov[j * d + i] /= dof;
+    }
+    std::vector<double> values(k), vectors(d * k);
+    lapack::symmetric_eigen_largest(d, cov.data(), k, values.data(), vectors.data());
+    for (std::int64_t c = 0; c < k; ++c) {  // descending
+      const double v = std::max(0.0, values[k - 1 - c]);
+      std::copy(vectors.begin() + (k - 1 - c) * d, vectors.begin() + (k - c) * d,
+                p.components_.begin() + c * d);
+      p.variance_[c] = v;
+      p.singular_[c] = std::sqrt(v * dof);
+      p.ratio_[c] = total_variance > 0 ? v / total_variance : 0.0;
+    }
+    // Signs: the training point with the largest |score| on a component scores positive.
+    std::vector<double> scores = project(x, n, d, p.mean_, p.components_, k);
+    for (std::int64_t c = 0; c < k; ++c) {
+      std::int64_t arg = 0;
+      for (std::int64_t i = 1; i < n; ++i) {
+        if (std::fabs(scores[i * k + c]) > std::fabs(scores[arg * k + c])) arg = i;
+      }
+      if (scores[arg * k + c] >= 0) continue;
+      for (std::int64_t j = 0; j < d; ++j) p.components_[c * d + j] = -p.components_[c * d + j];
+      for (std::int64_t i = 0; i < n; ++i) scores[i * k + c] = -scores[i * k + c];
+    }
+    if (transformed != nullptr) {
+      for (std::int64_t e = 0; e < n * k; ++e) transformed[e] = static_cast<float>(scores[e]);
+    }
+    return p;
   }
 
   // Centred data, column-major n x d, in double.
-  p.mean_.assign(d, 0.0);
-  for (std::int64_t i = 0; i < n; ++i) {
-    for (std::int64_t j = 0; j < d; ++j) p.mean_[j] += x[i * d + j];
-  }
-  for (double& m : p.mean_) m /= static_cast<double>(n);
   std::vector<double> a(n * d);
-  for (std::int64_t j = 0; j < d; ++j) {
-    for (std::int64_t i = 0; i < n; ++i) a[i + j * n] = x[i * d + j] - p.mean_[j];
-  }
-  const double dof = static_cast<double>(n - 1);
+  kernels::parallel_for(d, 1, [&](std::int64_t j0, std::int64_t j1) {
+    for (std::int64_t j = j0; j < j1; ++j) {
+      for (std::int64_t i = 0; i < n; ++i) a[i + j * n] = x[i * d + j] - p.mean_[j];
+    }
+  });
 
   std::vector<double> u, s, vt;  // u [n, l], s [l], vt [l, d], column-major
   std::int64_t l = 0;
@@ -98,10 +296,6 @@ Pca Pca::fit(const float* x, std::int64_t n, std::int64_t d, const PcaOptions& o
     total_variance /= dof;
   }
 
-  p.components_.resize(k * d);
-  p.variance_.resize(k);
-  p.ratio_.resize(k);
-  p.singular_.resize(k);
   for (std::int64_t c = 0; c < k; ++c) {
     std::int64_t arg = 0;
     for (std::int64_t i = 1; i < n; ++i) {
@@ -113,26 +307,18 @@ Pca Pca::fit(const float* x, std::int64_t n, std::int64_t d, const PcaOptions& o
     p.variance_[c] = s[c] * s[c] / dof;
     p.ratio_[c] = total_variance > 0 ? p.variance_[c] / total_variance : 0.0;
   }
+  if (transformed != nullptr) p.transform(x, n, transformed);
   return p;
 }
 
 void Pca::transform(const float* x, std::int64_t n, float* out) const {
   const std::int64_t d = dim_, k = k_;
-  for (std::int64_t i = 0; i < n * d; ++i) {
-    MMEMBED_CHECK(std::isfinite(x[i]), InvalidArgument, "PCA transform: row ", i / d, ", column ",
-                  i % d, ": value ", x[i], " is not finite");
-  }
+  check_finite(x, n, d, "PCA transform: row ");
   kernels::parallel_for(n, kernels::row_grain(d * k), [&](std::int64_t r0, std::int64_t r1) {
-    std::vector<double> centred(d);
-    for (std::int64_t i = r0; i < r1; ++i) {
-      for (std::int64_t j = 0; j < d; ++j) centred[j] = static_cast<double>(x[i * d + j]) - mean_[j];
-      for (std::int64_t c = 0; c < k; ++c) {
-        const double* comp = components_.data() + c * d;
-        double acc = 0.0;
-        for (std::int64_t j = 0; j < d; ++j) acc += centred[j] * comp[j];
-        out[i * k + c] = static_cast<float>(acc);
-      }
-    }
+    std::vector<double> centred(d), scores((r1 - r0) * k);
+    project_rows(x + r0 * d, r1 - r0, d, mean_.data(), components_.data(), k, centred.data(),
+                 scores.data());
+    for (std::int64_t e = 0; e < (r1 - r0) * k; ++e) out[r0 * k + e] = static_cast<float>(scores[e]);
   });
 }
 

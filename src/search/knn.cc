@@ -1,16 +1,44 @@
 #include "search/knn.h"
 
+#include <atomic>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 
 #include "core/check.h"
+#include "kernels/parallel.h"
 #include "search/flat_index.h"
 #include "search/nn_descent.h"
 
 namespace mmembed::search {
 
+namespace {
+
+// Bit 0: some element of the row is NaN or +-inf; bit 1: some element is nonzero. Branch-free,
+// so the compiler vectorizes it.
+unsigned row_flags(const float* row, std::int64_t d) {
+  std::uint32_t bad = 0, any = 0;
+  for (std::int64_t j = 0; j < d; ++j) {
+    const std::uint32_t u = std::bit_cast<std::uint32_t>(row[j]);
+    bad |= static_cast<std::uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+    any |= static_cast<std::uint32_t>((u & 0x7fffffffu) != 0);
+  }
+  return bad | (any << 1);
+}
+
+}  // namespace
+
 void check_rows(const float* x, std::int64_t n, std::int64_t d, const kernels::MetricSpec& metric,
                 const char* what, std::int64_t first_row) {
   const bool nonzero = kernels::needs_nonzero(metric.metric);
+  std::atomic<bool> ok{true};  // the fast pass; the loop below finds and names the first problem
+  kernels::parallel_for(n, kernels::row_grain(d), [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t i = r0; i < r1; ++i) {
+      const unsigned f = row_flags(x + i * d, d);
+      if ((f & 1u) != 0 || (nonzero && (f & 2u) == 0)) ok.store(false, std::memory_order_relaxed);
+    }
+  });
+  if (ok.load()) return;
   for (std::int64_t i = 0; i < n; ++i) {
     const float* row = x + i * d;
     bool any = false;

@@ -46,17 +46,20 @@ double max_err(const std::vector<T>& got, const std::vector<double>& want) {
   return e;
 }
 
-// scikit-learn's PCA(svd_solver="full"): same signs, everything within 1e-5 (docs/numerics.md).
+// scikit-learn's PCA(svd_solver="full"): same signs, everything within 1e-5 (docs/numerics.md),
+// from the exact SVD and from the covariance matrix (its float Gram blocks included).
 TEST(Pca, MatchesScikitLearn) {
   const nlohmann::json g = load("pca.json");
+  for (auto solver : {PcaOptions::Solver::Full, PcaOptions::Solver::Covariance})
   for (const char* name : {"tall", "wide"}) {
     const auto& c = g[name];
     const auto x = floats(c["x"]["data"]), x_new = floats(c["x_new"]["data"]);
     const std::int64_t n = c["x"]["rows"], d = c["x"]["cols"], k = c["n_components"];
     PcaOptions opt;
     opt.n_components = k;
-    opt.solver = PcaOptions::Solver::Full;
+    opt.solver = solver;
     const Pca pca = Pca::fit(x.data(), n, d, opt);
+    ASSERT_EQ(pca.solver(), solver);
     std::vector<float> t(n * k), t_new(7 * k);
     pca.transform(x.data(), n, t.data());
     pca.transform(x_new.data(), 7, t_new.data());
@@ -68,8 +71,9 @@ TEST(Pca, MatchesScikitLearn) {
         max_err(pca.singular_values(), doubles(c["singular_values"])),
         max_err(t, doubles(c["transform"]["data"])),
         max_err(t_new, doubles(c["transform_new"]["data"]))};
-    std::printf("[ sklearn ] %s %lldx%lld k=%lld: mean %.1e components %.1e variance %.1e ratio %.1e "
-                "singular %.1e transform %.1e new %.1e\n", name, (long long)n, (long long)d,
+    std::printf("[ sklearn ] %s %s %lldx%lld k=%lld: mean %.1e components %.1e variance %.1e ratio %.1e "
+                "singular %.1e transform %.1e new %.1e\n",
+                solver == PcaOptions::Solver::Full ? "full" : "covariance", name, (long long)n, (long long)d,
                 (long long)k, errs[0], errs[1], errs[2], errs[3], errs[4], errs[5], errs[6]);
     for (double e : errs) EXPECT_LE(e, 1e-5) << name;
   }
@@ -117,6 +121,59 @@ TEST(Pca, RandomizedAgreesWithFull) {
   EXPECT_LE(worst, 1e-9);
 }
 
+// The covariance solver (float Gram blocks summed in double, several blocks and panels here)
+// against the exact SVD of the same data.
+TEST(Pca, CovarianceAgreesWithFull) {
+  const std::int64_t n = 3100, d = 300, k = 5;
+  auto x = low_rank(n, d, 8);
+  PcaOptions opt;
+  opt.n_components = k;
+  opt.solver = PcaOptions::Solver::Full;
+  const Pca full = Pca::fit(x.data(), n, d, opt);
+  opt.solver = PcaOptions::Solver::Covariance;
+  const Pca cov = Pca::fit(x.data(), n, d, opt);
+  EXPECT_EQ(Pca::fit(x.data(), n, d, {}).solver(), PcaOptions::Solver::Covariance);  // n >= 10 d
+  std::vector<float> tf(n * k), tc(n * k);
+  full.transform(x.data(), n, tf.data());
+  cov.transform(x.data(), n, tc.data());
+  double worst = 0, worst_t = 0, scale = 0;
+  for (std::int64_t c = 0; c < k; ++c) {
+    double dot = 0;
+    for (std::int64_t j = 0; j < d; ++j) dot += full.components()[c * d + j] * cov.components()[c * d + j];
+    worst = std::max(worst, 1.0 - dot);  // same sign convention: dot near +1
+    EXPECT_NEAR(cov.explained_variance()[c], full.explained_variance()[c], 1e-6 * full.explained_variance()[c]);
+    EXPECT_NEAR(cov.singular_values()[c], full.singular_values()[c], 1e-6 * full.singular_values()[c]);
+    EXPECT_NEAR(cov.explained_variance_ratio()[c], full.explained_variance_ratio()[c], 1e-6);
+  }
+  for (std::int64_t e = 0; e < n * k; ++e) {
+    worst_t = std::max(worst_t, static_cast<double>(std::fabs(tf[e] - tc[e])));
+    scale = std::max(scale, static_cast<double>(std::fabs(tf[e])));
+  }
+  for (std::int64_t j = 0; j < d; ++j) EXPECT_NEAR(cov.mean()[j], full.mean()[j], 1e-12);
+  std::printf("[ cov     ] 1 - <v_full, v_cov> worst %.2e, transform max diff %.2e of %.2e\n", worst,
+              worst_t, scale);
+  EXPECT_LE(worst, 1e-9);
+  EXPECT_LE(worst_t, 1e-5 * scale);
+}
+
+// fit_transform gives transform()'s bits, for every solver.
+TEST(Pca, FitTransformEqualsFitThenTransform) {
+  const std::int64_t n = 1500, d = 40, k = 3;
+  auto x = low_rank(n, d, 9);
+  for (auto solver : {PcaOptions::Solver::Full, PcaOptions::Solver::Randomized,
+                      PcaOptions::Solver::Covariance}) {
+    PcaOptions opt;
+    opt.n_components = k;
+    opt.solver = solver;
+    std::vector<float> a(n * k), b(n * k);
+    const Pca p = Pca::fit_transform(x.data(), n, d, opt, a.data());
+    EXPECT_EQ(p.solver(), solver);
+    p.transform(x.data(), n, b.data());
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+    EXPECT_EQ(p.components(), Pca::fit(x.data(), n, d, opt).components());
+  }
+}
+
 TEST(Pca, SignConventionLargestScorePositive) {
   const std::int64_t n = 300, d = 12, k = 5;
   auto x = low_rank(n, d, 4);
@@ -142,17 +199,20 @@ TEST(Pca, SignConventionLargestScorePositive) {
 TEST(Pca, AutoSolverFollowsScikitLearn) {
   auto small = low_rank(100, 20, 5);
   EXPECT_EQ(Pca::fit(small.data(), 100, 20, {}).solver(), PcaOptions::Solver::Full);
-  auto big = low_rank(700, 30, 6);
-  EXPECT_EQ(Pca::fit(big.data(), 700, 30, {}).solver(), PcaOptions::Solver::Randomized);
+  auto tall = low_rank(700, 30, 6);  // d <= 1000 and n >= 10 d (scikit-learn >= 1.5)
+  EXPECT_EQ(Pca::fit(tall.data(), 700, 30, {}).solver(), PcaOptions::Solver::Covariance);
+  auto big = low_rank(700, 80, 6);
+  EXPECT_EQ(Pca::fit(big.data(), 700, 80, {}).solver(), PcaOptions::Solver::Randomized);
   PcaOptions many;
-  many.n_components = 25;  // >= 0.8 min(n, d)
-  EXPECT_EQ(Pca::fit(big.data(), 700, 30, many).solver(), PcaOptions::Solver::Full);
+  many.n_components = 65;  // >= 0.8 min(n, d)
+  EXPECT_EQ(Pca::fit(big.data(), 700, 80, many).solver(), PcaOptions::Solver::Full);
 }
 
 TEST(Pca, SameBitsAcrossRunsAndThreadCounts) {
-  const std::int64_t n = 800, d = 60;
+  const std::int64_t n = 2300, d = 150;  // two Gram panels, three row blocks
   auto x = low_rank(n, d, 7);
-  for (auto solver : {PcaOptions::Solver::Full, PcaOptions::Solver::Randomized}) {
+  for (auto solver : {PcaOptions::Solver::Full, PcaOptions::Solver::Randomized,
+                      PcaOptions::Solver::Covariance}) {
     PcaOptions opt;
     opt.n_components = 3;
     opt.solver = solver;
@@ -187,6 +247,28 @@ TEST(Pca, RejectsBadInput) {
     FAIL();
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("row 1, column 1: value nan is not finite"), std::string::npos) << e.what();
+  }
+  std::vector<float> big = low_rank(3000, 20, 10);
+  big[2345 * 20 + 7] = -INFINITY;
+  for (auto solver : {PcaOptions::Solver::Covariance, PcaOptions::Solver::Randomized}) {
+    PcaOptions o;
+    o.solver = solver;
+    try {
+      Pca::fit(big.data(), 3000, 20, o);
+      FAIL();
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("row 2345, column 7: value -inf is not finite"),
+                std::string::npos) << e.what();
+    }
+  }
+  const Pca ok = Pca::fit(big.data(), 2000, 20, {});
+  std::vector<float> out(1000 * 2);
+  try {
+    ok.transform(big.data() + 2000 * 20, 1000, out.data());
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("transform: row 345, column 7: value -inf is not finite"),
+              std::string::npos) << e.what();
   }
 }
 
