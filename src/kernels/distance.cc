@@ -178,18 +178,33 @@ void pairwise(const MetricSpec& spec, const float* x, std::int64_t n, const floa
     return;
   }
 
-  sgemm(Trans::No, Trans::Yes, n, m, d, 1.0f, x, d, y, d, 0.0f, out, ldo);
-  if (metric == Metric::Dot) return;
-  std::vector<double> nx(n), ny(m);
-  row_sq_norms(x, n, d, nx.data());
-  if (y == x && m == n) ny = nx;
-  else row_sq_norms(y, m, d, ny.data());
-
-  parallel_for(n, grain, [&](std::int64_t r0, std::int64_t r1) {
-    for (std::int64_t i = r0; i < r1; ++i) {
+  std::vector<double> nx, ny;
+  if (metric != Metric::Dot) {
+    nx.resize(n);
+    row_sq_norms(x, n, d, nx.data());
+    if (y == x && m == n) {
+      ny = nx;
+    } else {
+      ny.resize(m);
+      row_sq_norms(y, m, d, ny.data());
+    }
+  }
+  // Fixed tiles of out, each a GEMM on one thread (inside a task) followed by its conversion while
+  // the tile is in cache: the threads stay on the kernels' pool (no GEMM library team spinning
+  // beside it), and the tiles, thus the bits, do not depend on the thread count.
+  constexpr std::int64_t kTileRows = 256, kTileCols = 1024;
+  const std::int64_t row_tiles = (n + kTileRows - 1) / kTileRows;
+  const std::int64_t col_tiles = (m + kTileCols - 1) / kTileCols;
+  parallel_tasks(row_tiles * col_tiles, [&](std::int64_t t) {
+    const std::int64_t i0 = t / col_tiles * kTileRows, i1 = std::min(n, i0 + kTileRows);
+    const std::int64_t j0 = t % col_tiles * kTileCols, j1 = std::min(m, j0 + kTileCols);
+    sgemm(Trans::No, Trans::Yes, i1 - i0, j1 - j0, d, 1.0f, x + i0 * d, d, y + j0 * d, d, 0.0f,
+          out + i0 * ldo + j0, ldo);
+    if (metric == Metric::Dot) return;
+    for (std::int64_t i = i0; i < i1; ++i) {
       float* row = out + i * ldo;
       const float* xi = x + i * d;
-      for (std::int64_t j = 0; j < m; ++j) {
+      for (std::int64_t j = j0; j < j1; ++j) {
         const double dot = row[j];
         double v;
         switch (metric) {

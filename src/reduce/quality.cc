@@ -12,34 +12,65 @@ namespace {
 
 constexpr std::int64_t kRowBlock = 128;
 
+// A point's place in a row's order: closeness key (the distance, or minus a similarity), then
+// the lower index first. Keys are floats scaled by +-1, so the order is the distances' own.
 struct Key {
-  double key;
+  float key;
   std::int64_t index;
 };
 bool closer(const Key& a, const Key& b) {
   return a.key < b.key || (a.key == b.key && a.index < b.index);
 }
 
-// The kmax nearest of row i (self excluded), closest first.
-void nearest(const float* dist, std::int64_t n, std::int64_t i, kernels::Metric m,
-             std::int64_t kmax, std::vector<Key>& out) {
+// The kmax nearest of row i (self excluded), closest first: one pass with a max-heap of kmax.
+void nearest(const float* dist, float sign, std::int64_t n, std::int64_t i, std::int64_t kmax,
+             std::vector<Key>& out) {
   out.clear();
   for (std::int64_t j = 0; j < n; ++j) {
-    if (j != i) out.push_back({kernels::closeness_key(m, dist[j]), j});
+    if (j == i) continue;
+    const Key c{sign * dist[j], j};
+    if (static_cast<std::int64_t>(out.size()) < kmax) {
+      out.push_back(c);
+      std::push_heap(out.begin(), out.end(), closer);
+    } else if (closer(c, out.front())) {
+      std::pop_heap(out.begin(), out.end(), closer);
+      out.back() = c;
+      std::push_heap(out.begin(), out.end(), closer);
+    }
   }
-  std::partial_sort(out.begin(), out.begin() + kmax, out.end(), closer);
-  out.resize(kmax);
+  std::sort_heap(out.begin(), out.end(), closer);
 }
 
-// Rank (1 = nearest, self excluded) of j in row i.
-std::int64_t rank_of(const float* dist, std::int64_t n, std::int64_t i, kernels::Metric m,
-                     std::int64_t j) {
-  const Key target{kernels::closeness_key(m, dist[j]), j};
-  std::int64_t r = 1;
+// ranks[s] = rank of targets[s].index in row i (1 = nearest, self excluded), for all targets in
+// one pass: with the targets sorted, every other point adds one to the ranks of the targets
+// after it (a histogram over the targets' positions, summed up); most points come after the
+// farthest target and cost one comparison.
+void ranks_of(const float* dist, float sign, std::int64_t n, std::int64_t i,
+              const std::vector<Key>& targets, std::vector<std::int64_t>& ranks) {
+  const std::int64_t m = static_cast<std::int64_t>(targets.size());
+  std::vector<Key> sorted(m);
+  for (std::int64_t s = 0; s < m; ++s) sorted[s] = {sign * dist[targets[s].index], targets[s].index};
+  std::sort(sorted.begin(), sorted.end(), closer);
+  std::vector<std::int64_t> hist(m + 1, 0);
+  const Key last = sorted.back();
   for (std::int64_t l = 0; l < n; ++l) {
-    if (l != i && l != j && closer({kernels::closeness_key(m, dist[l]), l}, target)) ++r;
+    const Key c{sign * dist[l], l};
+    if (l == i || !closer(c, last)) continue;
+    std::int64_t pos = 0;  // targets at or before c; branch-free (c's place is unpredictable)
+    for (std::int64_t s = 0; s < m; ++s) {
+      pos += static_cast<std::int64_t>((c.key > sorted[s].key) |
+                                       ((c.key == sorted[s].key) & (c.index >= sorted[s].index)));
+    }
+    ++hist[pos];
   }
-  return r;
+  ranks.assign(m, 0);
+  std::int64_t before = 1;
+  for (std::int64_t s = 0; s < m; ++s) {
+    before += hist[s];
+    const auto at = std::find_if(targets.begin(), targets.end(),
+                                 [&](const Key& t) { return t.index == sorted[s].index; });
+    ranks[at - targets.begin()] = before;
+  }
 }
 
 }  // namespace
@@ -69,8 +100,8 @@ std::vector<Quality> neighbourhood_quality(const float* x, std::int64_t n, std::
   const std::size_t nk = options.ks.size();
   // Per evaluated row and k: trust penalty, continuity penalty, shared neighbours.
   std::vector<double> trust_pen(nr * nk), cont_pen(nr * nk), shared(nr * nk);
-  const kernels::Metric mx = options.metric.metric, my = kernels::Metric::Euclidean;
-  const kernels::MetricSpec spec_y{my};
+  const float sign_x = kernels::higher_is_closer(options.metric.metric) ? -1.0f : 1.0f;
+  const kernels::MetricSpec spec_y{kernels::Metric::Euclidean};
 
   std::vector<float> xb, yb, dx, dyv;
   for (std::int64_t r0 = 0; r0 < nr; r0 += kRowBlock) {
@@ -87,12 +118,15 @@ std::vector<Quality> neighbourhood_quality(const float* x, std::int64_t n, std::
     kernels::pairwise(spec_y, yb.data(), br, y, n, dy, dyv.data(), n);
     kernels::parallel_for(br, 1, [&](std::int64_t a, std::int64_t b) {
       std::vector<Key> nx, ny;
+      std::vector<std::int64_t> rank_x, rank_y;  // ranks in x of ny, in y of nx
       for (std::int64_t t = a; t < b; ++t) {
         const std::int64_t i = rows[r0 + t];
         const float* rx = dx.data() + t * n;
         const float* ry = dyv.data() + t * n;
-        nearest(rx, n, i, mx, kmax, nx);
-        nearest(ry, n, i, my, kmax, ny);
+        nearest(rx, sign_x, n, i, kmax, nx);
+        nearest(ry, 1.0f, n, i, kmax, ny);
+        ranks_of(rx, sign_x, n, i, ny, rank_x);
+        ranks_of(ry, 1.0f, n, i, nx, rank_y);
         for (std::size_t c = 0; c < nk; ++c) {
           const std::int64_t k = options.ks[c];
           auto in_first_k = [k](const std::vector<Key>& v, std::int64_t j) {
@@ -103,10 +137,9 @@ std::vector<Quality> neighbourhood_quality(const float* x, std::int64_t n, std::
           };
           double tp = 0, cp = 0, sh = 0;
           for (std::int64_t s = 0; s < k; ++s) {
-            const std::int64_t j_emb = ny[s].index, j_in = nx[s].index;
-            if (in_first_k(nx, j_emb)) sh += 1;
-            else tp += static_cast<double>(rank_of(rx, n, i, mx, j_emb) - k);
-            if (!in_first_k(ny, j_in)) cp += static_cast<double>(rank_of(ry, n, i, my, j_in) - k);
+            if (in_first_k(nx, ny[s].index)) sh += 1;
+            else tp += static_cast<double>(rank_x[s] - k);
+            if (!in_first_k(ny, nx[s].index)) cp += static_cast<double>(rank_y[s] - k);
           }
           trust_pen[(r0 + t) * nk + c] = tp;
           cont_pen[(r0 + t) * nk + c] = cp;

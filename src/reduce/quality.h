@@ -12,7 +12,8 @@
 // knn_preservation(k) = mean_i |N_k^input(i) ∩ N_k^embedding(i)| / k.
 // The input space uses `metric` (every metric of kernels/distance.h), the embedding Euclidean
 // distance, as scikit-learn. Needs k < n / 2 (scikit-learn's condition).
-// Cost: O(n^2 (d + dy)) time, O(block n) memory; `max_rows` > 0 evaluates the sums over that many
+// Cost: O(n^2 (d + dy)) time (distances by the GEMM path of kernels::pairwise; per row one pass
+// each to pick the k nearest and to rank them in the other space), O(block n) memory; `max_rows` > 0 evaluates the sums over that many
 // rows i (evenly spaced, deterministic) against all n points, for large n.
 #pragma once
 

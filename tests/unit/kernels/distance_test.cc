@@ -175,7 +175,7 @@ TEST(Distance, ThreadCountDoesNotChangeBits) {
   if (std::string(gemm_backend_name()) != "dnnl") {
     GTEST_SKIP() << gemm_backend_name() << "'s sgemm depends on the thread count";
   }
-  const std::int64_t n = 301, m = 257, d = 70;
+  const std::int64_t n = 301, m = 1100, d = 70;  // 2 x 2 tiles of the GEMM path
   auto x = random_vector(n * d, 5), y = random_vector(m * d, 6);
   for (const MetricSpec& spec : all_specs()) {
     std::vector<float> a(n * m), b(n * m);
@@ -184,6 +184,12 @@ TEST(Distance, ThreadCountDoesNotChangeBits) {
     set_num_threads(2);
     pairwise(spec, x.data(), n, y.data(), m, d, b.data(), m);
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << label(spec);
+    for (std::int64_t i : {0, 255, 256, 300}) {  // either side of the tile edges
+      for (std::int64_t j : {0, 1023, 1024, 1099}) {
+        const double want = ref::distance(spec, x.data() + i * d, y.data() + j * d, d);
+        EXPECT_NEAR(a[i * m + j], want, 1e-4 * std::max(1.0, std::fabs(want))) << label(spec);
+      }
+    }
   }
   set_num_threads(0);
 }

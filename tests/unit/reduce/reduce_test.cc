@@ -352,5 +352,66 @@ TEST(Quality, SameBitsOnAnyThreadCountAndErrors) {
   EXPECT_THROW(neighbourhood_quality(x.data(), n, d, y.data(), 2, {}), InvalidArgument);
 }
 
+// The one-pass neighbour selection and ranking against the definition, written out: rank of j in
+// row i = 1 + #{l != i: (key_l, l) < (key_j, j)} over the same distances, on data with many exact
+// ties (small integers, duplicate points), for a distance and a similarity metric, all rows and a
+// subset of rows.
+TEST(Quality, RanksFollowTheDefinitionWithTies) {
+  const std::int64_t n = 90, d = 3, dy = 2;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> small(-2, 2);
+  std::vector<float> x(n * d), y(n * dy);
+  for (float& v : x) v = static_cast<float>(small(rng));
+  for (float& v : y) v = static_cast<float>(small(rng));
+  for (std::int64_t j = 0; j < d; ++j) x[7 * d + j] = x[3 * d + j];  // a duplicate point
+  for (auto m : {kernels::Metric::Manhattan, kernels::Metric::Cosine}) {
+    if (m == kernels::Metric::Cosine) {
+      for (std::int64_t i = 0; i < n; ++i) x[i * d] = x[i * d] == 0 ? 1.0f : x[i * d];  // nonzero rows
+    }
+    const kernels::MetricSpec spec{m};
+    std::vector<float> dx(n * n), dyv(n * n);
+    kernels::pairwise(spec, x.data(), n, x.data(), n, d, dx.data(), n);
+    kernels::pairwise({kernels::Metric::Euclidean}, y.data(), n, y.data(), n, dy, dyv.data(), n);
+    const double sx = kernels::higher_is_closer(m) ? -1.0 : 1.0;
+    auto before = [&](const std::vector<float>& dist, double sign, std::int64_t i, std::int64_t l,
+                      std::int64_t j) {
+      const double kl = sign * dist[i * n + l], kj = sign * dist[i * n + j];
+      return kl < kj || (kl == kj && l < j);
+    };
+    auto rank = [&](const std::vector<float>& dist, double sign, std::int64_t i, std::int64_t j) {
+      std::int64_t r = 1;
+      for (std::int64_t l = 0; l < n; ++l) r += (l != i && before(dist, sign, i, l, j)) ? 1 : 0;
+      return r;
+    };
+    for (std::int64_t max_rows : {std::int64_t{0}, std::int64_t{13}}) {
+      QualityOptions opt;
+      opt.metric = spec;
+      opt.ks = {1, 4, 10};
+      opt.max_rows = max_rows;
+      const auto got = neighbourhood_quality(x.data(), n, d, y.data(), dy, opt);
+      std::vector<std::int64_t> rows;
+      for (std::int64_t t = 0; t < (max_rows ? max_rows : n); ++t) rows.push_back(max_rows ? t * n / max_rows : t);
+      for (std::size_t c = 0; c < opt.ks.size(); ++c) {
+        const std::int64_t k = opt.ks[c];
+        double tp = 0, cp = 0, sh = 0;
+        for (std::int64_t i : rows) {
+          for (std::int64_t j = 0; j < n; ++j) {
+            if (j == i) continue;
+            const std::int64_t rx = rank(dx, sx, i, j), ry = rank(dyv, 1.0, i, j);
+            if (ry <= k && rx > k) tp += static_cast<double>(rx - k);
+            if (rx <= k && ry > k) cp += static_cast<double>(ry - k);
+            if (rx <= k && ry <= k) sh += 1;
+          }
+        }
+        const double scale = static_cast<double>(n) / static_cast<double>(rows.size());
+        const double norm = 2.0 / (static_cast<double>(n) * k * (2.0 * n - 3.0 * k - 1.0));
+        EXPECT_NEAR(got[c].trustworthiness, 1.0 - norm * tp * scale, 1e-12) << k;
+        EXPECT_NEAR(got[c].continuity, 1.0 - norm * cp * scale, 1e-12) << k;
+        EXPECT_NEAR(got[c].knn_preservation, sh / (static_cast<double>(rows.size()) * k), 1e-12) << k;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mmembed::reduce
