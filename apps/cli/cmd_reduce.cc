@@ -13,6 +13,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_util.h"
@@ -20,6 +21,7 @@
 #include "core/check.h"
 #include "io/matrix.h"
 #include "kernels/distance.h"
+#include "kernels/gemm.h"
 #include "mmembed/version.h"
 #include "reduce/pca.h"
 #include "reduce/quality.h"
@@ -115,6 +117,8 @@ std::vector<float> run_tsne(const ReduceOptions& opt, const kernels::MetricSpec&
 int run_reduce(const ReduceOptions& opt) {
   MMEMBED_CHECK(opt.method == "pca" || opt.method == "umap" || opt.method == "tsne", Unsupported,
                 "--method ", opt.method, " is not available (this build has pca, umap, tsne)");
+  // The GEMM backend's one-time setup runs on a spare thread while the input is read.
+  const std::jthread gemm_setup([] { kernels::prepare_gemm(); });
   const kernels::MetricSpec metric{kernels::parse_metric(opt.metric), opt.p};
   kernels::validate(metric);
   using Clock = std::chrono::steady_clock;

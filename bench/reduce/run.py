@@ -14,6 +14,11 @@ every embedding is computed here the same way: sklearn.manifold.trustworthiness 
 else the same formula summed over `--tw-rows` evenly spaced rows against all N points
 (`trustworthiness_rows`, checked equal to sklearn's on the smallest size).
 
+Two more columns compare like with like: "fit alone" is the method by itself on both sides
+(mmembed's own timing of its fit phase, from OUT.quality.json's "seconds"; the peer's timed fit),
+"process" the whole process's wall time on both sides (for a Python peer: interpreter start,
+imports, np.load, warm-up, fit, np.save).
+
 Adding a peer: append a Case to CASES (name, method, a function returning the command line);
 a Python peer is a snippet that fits `x` and leaves the embedding in `y` (see PY_PEERS).
 """
@@ -182,7 +187,17 @@ def run_case(case, n, data, labels, work, args):
     for line in proc.stdout.splitlines():
         if line.startswith("FIT_SECONDS"):
             fit = float(line.split()[1])
+    if fit is None:  # mmembed: the CLI's own timing of the method (OUT.quality.json "seconds")
+        quality = os.path.splitext(result)[0] + ".quality.json"
+        if os.path.exists(quality):
+            with open(quality) as f:
+                fit_alone = json.load(f).get("seconds", {}).get("fit")
+        else:
+            fit_alone = None
+    else:
+        fit_alone = fit
     return {"seconds": fit if fit is not None else wall, "process_seconds": wall,
+            "fit_seconds": fit_alone if fit_alone is not None else float("nan"),
             "rss_mib": rss_kb / 1024 if rss_kb else float("nan"), "output": result}
 
 
@@ -234,13 +249,16 @@ def main():
     lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; threads "
              f"{args.threads}; load average before the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
              f"after {os.getloadavg()[0]:.2f}.", "",
-             "| N | method | tool | time (s) | ratio to mmembed | peak RSS (MiB) | trustworthiness@10 |",
-             "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]
+             "| N | method | tool | time (s) | ratio to mmembed | fit alone (s) | fit ratio | "
+             "process (s) | peak RSS (MiB) | trustworthiness@10 |",
+             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         ours = [q for q in results if q["n"] == r["n"] and q["method"] == r["method"]
                 and q["case"].startswith("mmembed")]
         ratio = r["seconds"] / ours[0]["seconds"] if ours else float("nan")
+        fit_ratio = r["fit_seconds"] / ours[0]["fit_seconds"] if ours else float("nan")
         lines.append(f"| {r['n']} | {r['method']} | {r['case']} | {r['seconds']:.2f} | {ratio:.2f} | "
+                     f"{r['fit_seconds']:.3f} | {fit_ratio:.2f} | {r['process_seconds']:.2f} | "
                      f"{r['rss_mib']:.0f} | {r['trustworthiness']:.4f} |")
     table = "\n".join(lines) + "\n"
     print(table)

@@ -39,7 +39,8 @@ enum class Epilogue { None, Gelu, QuickGelu };
 // y = act(x * w^T + bias): linear() followed by the element-wise kernel of `epilogue`
 // (elementwise.h) on y, with the same results. With several threads and a backend that can run
 // a call on one thread (GemmBackend::set_thread_serial, oneDNN), y is cut into fixed tiles
-// (column blocks of 256 or 128, row blocks that balance the threads; gemm.cc) that the threads
+// (up to 512 rows: two column blocks per thread; taller: blocks of 256 columns and row blocks
+// that balance the threads; gemm.cc) that the threads
 // take dynamically; each tile's bias, GEMM (on that thread alone) and activation run back to
 // back while the tile is in cache. The tiles depend only on (rows, out, thread count), and a
 // tile's values equal those of the whole product on one thread (checked for the model shapes by
@@ -47,6 +48,11 @@ enum class Epilogue { None, Gelu, QuickGelu };
 // Epilogue::None.
 void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
             std::int64_t in, std::int64_t out, Epilogue epilogue);
+
+// Does the backend's one-time setup now: oneDNN generates its GEMM kernels on the process's first
+// call (about 30 ms here, whatever the shape). A command can run this on a spare thread while it
+// reads its inputs (std::jthread), so that its first product does not wait. Thread-safe.
+void prepare_gemm();
 
 // Name of the backend behind sgemm ("openblas", "blis", "dnnl").
 const char* gemm_backend_name();
