@@ -111,12 +111,13 @@ void linear_whole(const float* x, const float* w, const float* bias, float* y, s
   apply_epilogue(epilogue, y, rows * out);
 }
 
-// Tiles of y for the threaded path. Column blocks of 256 (the last one takes the remainder, up
-// to twice the block): with oneDNN, blocks of 128 or more columns compute every element as the
-// whole product does, narrower ones (64, or a lone remainder) do not. Row blocks: at most 256
-// rows each for tall x, and as many more (each at least 32 rows) as make the tile count a
-// multiple of the thread count, at least twice it, so that no thread ends up a tile behind.
-// When the rows cannot be split enough (short x), columns go down to blocks of 128.
+// Tiles of y for the threaded path. With oneDNN, column blocks of 128 or more columns compute
+// every element as the whole product does, narrower ones (64, or a lone remainder) do not.
+// Up to 512 rows (an image or a batch of texts): column blocks only, two per thread (below).
+// Taller x: column blocks of 256 (the last one takes the remainder, up to twice the block) and
+// row blocks of at most 256 rows, plus as many more (each at least 32 rows) as make the tile
+// count a multiple of the thread count, at least twice it, so that no thread ends up a tile
+// behind; when the rows cannot be split enough, columns go down to blocks of 128.
 struct Tiling {
   std::int64_t row_block, rows_tiles, col_block, col_tiles;
   std::int64_t count() const { return rows_tiles * col_tiles; }
@@ -128,7 +129,25 @@ std::int64_t tiles_of(std::int64_t n, std::int64_t block) {
 
 Tiling tiling(std::int64_t rows, std::int64_t out, int threads) {
   constexpr std::int64_t kMinRows = 32;
+  constexpr std::int64_t kMinColumns = 128;  // narrower blocks would change the bits
+  constexpr std::int64_t kColumnTilesMaxRows = 512;
   Tiling t;
+  if (rows <= kColumnTilesMaxRows) {
+    // Column blocks only, 2 per thread (more when that would make them wider than 1024): each
+    // tile packs x once and its own columns of W, so W is packed once in all (a row split packs
+    // it once per row block) and x once per tile; a round of many small tiles packed x again
+    // for every 256 columns. Blocks are multiples of 16 wide, the last one takes the rest.
+    std::int64_t n = std::max<std::int64_t>(2 * threads, (out + 1023) / 1024);
+    n = (n + threads - 1) / threads * threads;
+    if (out / n < kMinColumns && out / threads >= kMinColumns) n = threads;
+    if (out / n >= kMinColumns) {
+      t.rows_tiles = 1;
+      t.row_block = rows;
+      t.col_tiles = n;
+      t.col_block = out / n / 16 * 16;
+      return t;
+    }
+  }
   t.col_block = 256;
   t.col_tiles = tiles_of(out, t.col_block);
   const std::int64_t min_row_tiles = rows > 512 ? (rows + 255) / 256 : 1;

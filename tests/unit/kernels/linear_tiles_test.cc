@@ -30,6 +30,9 @@ const Shape3 kShapes[] = {
     {325, 768, 2304},  {325, 3072, 768},  {325, 768, 3072},  {442, 1024, 1024}, {616, 1024, 1024},
     {650, 768, 768},   {1100, 768, 1024}, {8, 768, 512},    {1, 2048, 512},
     {16, 1024, 50265}, {7, 64, 64},       {70, 64, 192},      {300, 40, 200},   {33, 96, 1000},
+    // Column-only tiles up to 512 rows: the MLM decoder at 77 tokens (50 blocks of 1008 columns
+    // and a wider last one), blocks of 128 with a 136-column remainder, and 512 rows.
+    {77, 768, 50265},  {200, 768, 520},   {512, 768, 768},
 };
 
 std::vector<float> run_linear(const Shape3& s, const std::vector<float>& x,
