@@ -162,6 +162,12 @@ void row_sq_norms(const float* x, std::int64_t n, std::int64_t d, double* out) {
 
 void pairwise(const MetricSpec& spec, const float* x, std::int64_t n, const float* y,
               std::int64_t m, std::int64_t d, float* out, std::int64_t ldo) {
+  pairwise(spec, x, n, y, m, d, out, ldo, nullptr);
+}
+
+void pairwise(const MetricSpec& spec, const float* x, std::int64_t n, const float* y,
+              std::int64_t m, std::int64_t d, float* out, std::int64_t ldo,
+              const double* y_sq_norms) {
   validate(spec);
   MMEMBED_ASSERT(n >= 0 && m >= 0 && d >= 0 && ldo >= m);
   if (n == 0 || m == 0) return;
@@ -178,15 +184,17 @@ void pairwise(const MetricSpec& spec, const float* x, std::int64_t n, const floa
     return;
   }
 
-  std::vector<double> nx, ny;
+  std::vector<double> nx, ny_own;
+  const double* ny = y_sq_norms;
   if (metric != Metric::Dot) {
     nx.resize(n);
     row_sq_norms(x, n, d, nx.data());
-    if (y == x && m == n) {
-      ny = nx;
-    } else {
-      ny.resize(m);
-      row_sq_norms(y, m, d, ny.data());
+    if (ny == nullptr && y == x && m == n) {
+      ny = nx.data();
+    } else if (ny == nullptr) {
+      ny_own.resize(m);
+      row_sq_norms(y, m, d, ny_own.data());
+      ny = ny_own.data();
     }
   }
   // Fixed tiles of out, each a GEMM on one thread (inside a task) followed by its conversion while

@@ -77,6 +77,11 @@ float distance(const MetricSpec& spec, const float* a, const float* b, std::int6
 // out must not overlap x or y. y may equal x (a self-distance matrix).
 void pairwise(const MetricSpec& spec, const float* x, std::int64_t n, const float* y,
               std::int64_t m, std::int64_t d, float* out, std::int64_t ldo);
+// The same with y's squared norms given (row_sq_norms(y, m, d, y_sq_norms)), for callers that
+// compare many blocks of x against one y; the results are the same bits.
+void pairwise(const MetricSpec& spec, const float* x, std::int64_t n, const float* y,
+              std::int64_t m, std::int64_t d, float* out, std::int64_t ldo,
+              const double* y_sq_norms);
 
 // out[j] = metric(q, y_j), j < m: one query against many rows.
 void one_to_many(const MetricSpec& spec, const float* q, const float* y, std::int64_t m,

@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "kernels/parallel.h"
+#include "kernels/vectorize.h"
 #include "search/knn.h"
 
 namespace mmembed::reduce {
@@ -41,35 +42,33 @@ void nearest(const float* dist, float sign, std::int64_t n, std::int64_t i, std:
   std::sort_heap(out.begin(), out.end(), closer);
 }
 
-// ranks[s] = rank of targets[s].index in row i (1 = nearest, self excluded), for all targets in
-// one pass: with the targets sorted, every other point adds one to the ranks of the targets
-// after it (a histogram over the targets' positions, summed up); most points come after the
-// farthest target and cost one comparison.
+// #{l : (key[l], l) < (kt, it)}: keys below kt, and keys equal to kt at a lower index.
+// Branch-free loops over the row, which the compiler vectorizes.
+MMEMBED_TARGET_CLONES std::int64_t count_before(const float* key, std::int64_t n, float kt,
+                                                std::int64_t it) {
+  std::int32_t c = 0;  // n < 2^31 (kernels::pairwise's rows)
+  for (std::int64_t l = 0; l < it; ++l) c += static_cast<std::int32_t>(key[l] <= kt);
+  for (std::int64_t l = it; l < n; ++l) c += static_cast<std::int32_t>(key[l] < kt);
+  return c;
+}
+
+// ranks[s] = rank of targets[s].index in row i (1 = nearest, self excluded): one vectorized
+// count per target over the row's keys (key = sign * dist, so -similarity for similarities).
 void ranks_of(const float* dist, float sign, std::int64_t n, std::int64_t i,
-              const std::vector<Key>& targets, std::vector<std::int64_t>& ranks) {
-  const std::int64_t m = static_cast<std::int64_t>(targets.size());
-  std::vector<Key> sorted(m);
-  for (std::int64_t s = 0; s < m; ++s) sorted[s] = {sign * dist[targets[s].index], targets[s].index};
-  std::sort(sorted.begin(), sorted.end(), closer);
-  std::vector<std::int64_t> hist(m + 1, 0);
-  const Key last = sorted.back();
-  for (std::int64_t l = 0; l < n; ++l) {
-    const Key c{sign * dist[l], l};
-    if (l == i || !closer(c, last)) continue;
-    std::int64_t pos = 0;  // targets at or before c; branch-free (c's place is unpredictable)
-    for (std::int64_t s = 0; s < m; ++s) {
-      pos += static_cast<std::int64_t>((c.key > sorted[s].key) |
-                                       ((c.key == sorted[s].key) & (c.index >= sorted[s].index)));
-    }
-    ++hist[pos];
+              const std::vector<Key>& targets, std::vector<float>& keys,
+              std::vector<std::int64_t>& ranks) {
+  const float* key = dist;
+  if (sign != 1.0f) {
+    keys.resize(n);
+    for (std::int64_t l = 0; l < n; ++l) keys[l] = sign * dist[l];
+    key = keys.data();
   }
-  ranks.assign(m, 0);
-  std::int64_t before = 1;
-  for (std::int64_t s = 0; s < m; ++s) {
-    before += hist[s];
-    const auto at = std::find_if(targets.begin(), targets.end(),
-                                 [&](const Key& t) { return t.index == sorted[s].index; });
-    ranks[at - targets.begin()] = before;
+  const std::size_t m = targets.size();
+  ranks.resize(m);
+  const Key self{key[i], i};
+  for (std::size_t s = 0; s < m; ++s) {
+    const Key t{key[targets[s].index], targets[s].index};
+    ranks[s] = 1 + count_before(key, n, t.key, t.index) - (closer(self, t) ? 1 : 0);
   }
 }
 
@@ -104,6 +103,8 @@ std::vector<Quality> neighbourhood_quality(const float* x, std::int64_t n, std::
   const kernels::MetricSpec spec_y{kernels::Metric::Euclidean};
 
   std::vector<float> xb, yb, dx, dyv;
+  std::vector<double> x_sq_norms(n);  // once, for every block
+  kernels::row_sq_norms(x, n, d, x_sq_norms.data());
   for (std::int64_t r0 = 0; r0 < nr; r0 += kRowBlock) {
     const std::int64_t br = std::min(kRowBlock, nr - r0);
     xb.resize(br * d);
@@ -114,19 +115,20 @@ std::vector<Quality> neighbourhood_quality(const float* x, std::int64_t n, std::
     }
     dx.resize(br * n);
     dyv.resize(br * n);
-    kernels::pairwise(options.metric, xb.data(), br, x, n, d, dx.data(), n);
+    kernels::pairwise(options.metric, xb.data(), br, x, n, d, dx.data(), n, x_sq_norms.data());
     kernels::pairwise(spec_y, yb.data(), br, y, n, dy, dyv.data(), n);
     kernels::parallel_for(br, 1, [&](std::int64_t a, std::int64_t b) {
       std::vector<Key> nx, ny;
       std::vector<std::int64_t> rank_x, rank_y;  // ranks in x of ny, in y of nx
+      std::vector<float> keys;
       for (std::int64_t t = a; t < b; ++t) {
         const std::int64_t i = rows[r0 + t];
         const float* rx = dx.data() + t * n;
         const float* ry = dyv.data() + t * n;
         nearest(rx, sign_x, n, i, kmax, nx);
         nearest(ry, 1.0f, n, i, kmax, ny);
-        ranks_of(rx, sign_x, n, i, ny, rank_x);
-        ranks_of(ry, 1.0f, n, i, nx, rank_y);
+        ranks_of(rx, sign_x, n, i, ny, keys, rank_x);
+        ranks_of(ry, 1.0f, n, i, nx, keys, rank_y);
         for (std::size_t c = 0; c < nk; ++c) {
           const std::int64_t k = options.ks[c];
           auto in_first_k = [k](const std::vector<Key>& v, std::int64_t j) {

@@ -184,6 +184,10 @@ TEST(Distance, ThreadCountDoesNotChangeBits) {
     set_num_threads(2);
     pairwise(spec, x.data(), n, y.data(), m, d, b.data(), m);
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << label(spec);
+    std::vector<double> norms(m);
+    row_sq_norms(y.data(), m, d, norms.data());
+    pairwise(spec, x.data(), n, y.data(), m, d, b.data(), m, norms.data());  // norms given
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << label(spec);
     for (std::int64_t i : {0, 255, 256, 300}) {  // either side of the tile edges
       for (std::int64_t j : {0, 1023, 1024, 1099}) {
         const double want = ref::distance(spec, x.data() + i * d, y.data() + j * d, d);
