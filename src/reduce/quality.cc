@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/check.h"
 #include "kernels/parallel.h"
@@ -24,19 +25,31 @@ bool closer(const Key& a, const Key& b) {
 }
 
 // The kmax nearest of row i (self excluded), closest first: one pass with a max-heap of kmax.
-void nearest(const float* dist, float sign, std::int64_t n, std::int64_t i, std::int64_t kmax,
+// Blocks of 16 keys none of which can enter the heap (all above its farthest) are skipped by one
+// vectorizable test.
+void nearest(const float* key, std::int64_t n, std::int64_t i, std::int64_t kmax,
              std::vector<Key>& out) {
+  constexpr std::int64_t kBlock = 16;
   out.clear();
-  for (std::int64_t j = 0; j < n; ++j) {
-    if (j == i) continue;
-    const Key c{sign * dist[j], j};
-    if (static_cast<std::int64_t>(out.size()) < kmax) {
-      out.push_back(c);
-      std::push_heap(out.begin(), out.end(), closer);
-    } else if (closer(c, out.front())) {
-      std::pop_heap(out.begin(), out.end(), closer);
-      out.back() = c;
-      std::push_heap(out.begin(), out.end(), closer);
+  float worst = std::numeric_limits<float>::infinity();  // the heap's farthest key once full
+  for (std::int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    const std::int64_t j1 = std::min(n, j0 + kBlock);
+    bool any = false;
+    for (std::int64_t j = j0; j < j1; ++j) any |= key[j] <= worst;
+    if (!any) continue;
+    for (std::int64_t j = j0; j < j1; ++j) {
+      if (j == i) continue;
+      const Key c{key[j], j};
+      if (static_cast<std::int64_t>(out.size()) < kmax) {
+        out.push_back(c);
+        std::push_heap(out.begin(), out.end(), closer);
+        if (static_cast<std::int64_t>(out.size()) == kmax) worst = out.front().key;
+      } else if (closer(c, out.front())) {
+        std::pop_heap(out.begin(), out.end(), closer);
+        out.back() = c;
+        std::push_heap(out.begin(), out.end(), closer);
+        worst = out.front().key;
+      }
     }
   }
   std::sort_heap(out.begin(), out.end(), closer);
@@ -53,16 +66,9 @@ MMEMBED_TARGET_CLONES std::int64_t count_before(const float* key, std::int64_t n
 }
 
 // ranks[s] = rank of targets[s].index in row i (1 = nearest, self excluded): one vectorized
-// count per target over the row's keys (key = sign * dist, so -similarity for similarities).
-void ranks_of(const float* dist, float sign, std::int64_t n, std::int64_t i,
-              const std::vector<Key>& targets, std::vector<float>& keys,
+// count per target over the row's keys.
+void ranks_of(const float* key, std::int64_t n, std::int64_t i, const std::vector<Key>& targets,
               std::vector<std::int64_t>& ranks) {
-  const float* key = dist;
-  if (sign != 1.0f) {
-    keys.resize(n);
-    for (std::int64_t l = 0; l < n; ++l) keys[l] = sign * dist[l];
-    key = keys.data();
-  }
   const std::size_t m = targets.size();
   ranks.resize(m);
   const Key self{key[i], i};
@@ -123,12 +129,18 @@ std::vector<Quality> neighbourhood_quality(const float* x, std::int64_t n, std::
       std::vector<float> keys;
       for (std::int64_t t = a; t < b; ++t) {
         const std::int64_t i = rows[r0 + t];
-        const float* rx = dx.data() + t * n;
-        const float* ry = dyv.data() + t * n;
-        nearest(rx, sign_x, n, i, kmax, nx);
-        nearest(ry, 1.0f, n, i, kmax, ny);
-        ranks_of(rx, sign_x, n, i, ny, keys, rank_x);
-        ranks_of(ry, 1.0f, n, i, nx, keys, rank_y);
+        // Closeness keys: the distance, or minus a similarity (exact, so the same order).
+        const float* kx = dx.data() + t * n;
+        if (sign_x != 1.0f) {
+          keys.resize(n);
+          for (std::int64_t l = 0; l < n; ++l) keys[l] = sign_x * kx[l];
+          kx = keys.data();
+        }
+        const float* ky = dyv.data() + t * n;  // Euclidean
+        nearest(kx, n, i, kmax, nx);
+        nearest(ky, n, i, kmax, ny);
+        ranks_of(kx, n, i, ny, rank_x);
+        ranks_of(ky, n, i, nx, rank_y);
         for (std::size_t c = 0; c < nk; ++c) {
           const std::int64_t k = options.ks[c];
           auto in_first_k = [k](const std::vector<Key>& v, std::int64_t j) {
