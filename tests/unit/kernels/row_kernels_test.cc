@@ -140,6 +140,25 @@ TEST(Softmax, MatchesReferenceWithAndWithoutMask) {
   }
 }
 
+// Scores far below the row's max (exp underflows to subnormals and zero, as in attention with
+// large logits), the attention widths, and a NaN, which makes its whole row NaN as in PyTorch.
+TEST(Softmax, WideRangeAndNaN) {
+  for (std::int64_t cols : {1, 15, 16, 17, 77, 325, 442, 1000}) {
+    const std::int64_t rows = 4;
+    auto x = random_vector(static_cast<std::size_t>(rows * cols), 43, -120.0f, 40.0f);
+    std::vector<float> got(x.size()), want(x.size());
+    softmax(x.data(), got.data(), rows, cols);
+    ref::softmax(x.data(), want.data(), rows, cols);
+    EXPECT_TRUE(all_close(got, want, 1e-7, 1e-6)) << "cols=" << cols;
+    x[static_cast<std::size_t>(cols / 2)] = std::numeric_limits<float>::quiet_NaN();  // row 0
+    softmax(x.data(), got.data(), rows, cols);
+    for (std::int64_t c = 0; c < cols; ++c) {
+      EXPECT_TRUE(std::isnan(got[static_cast<std::size_t>(c)])) << "cols=" << cols;
+    }
+    EXPECT_FALSE(std::isnan(got[static_cast<std::size_t>(cols)]));  // row 1 untouched
+  }
+}
+
 TEST(Softmax, EdgeRows) {
   const float inf = std::numeric_limits<float>::infinity();
   // All keys masked with the lowest float (the Hugging Face convention): uniform.
