@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/finite.h"
 #include "io/bytes.h"
 #include "io/json_internal.h"
 
@@ -196,16 +197,6 @@ class InFile {
   std::string path_;
   std::FILE* f_;
 };
-
-// True when every element is finite. Branch-free, so the compiler vectorizes it.
-bool all_finite(const float* x, std::int64_t n) {
-  std::uint32_t bad = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(x[i]) & 0x7f800000u) ==
-                                      0x7f800000u);
-  }
-  return bad == 0;
-}
 
 Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
   InFile file(path);

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/finite.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel.h"
 #include "kernels/vectorize.h"
@@ -37,16 +38,6 @@ double gaussian(std::uint64_t seed, std::uint64_t i) {
 constexpr std::int64_t kSumRows = 4096;
 constexpr std::int64_t kGramRows = 1024;
 constexpr std::int64_t kPanel = 128;
-
-// True when no element is NaN or +-inf. Branch-free, so it vectorizes.
-MMEMBED_TARGET_CLONES bool all_finite(const float* x, std::int64_t n) {
-  std::uint32_t bad = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(x[i]) & 0x7f800000u) ==
-                                      0x7f800000u);
-  }
-  return bad == 0;
-}
 
 // Throws InvalidArgument naming the first non-finite value of x [n, d] (`what` starts the message).
 void check_finite(const float* x, std::int64_t n, std::int64_t d, const char* what) {
