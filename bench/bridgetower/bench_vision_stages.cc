@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
        }},
       {"out_proj", [&] { k::linear(att.data(), w_o.data(), b_o.data(), res.data(), T, D, D); }},
       {"add_1", [&] { add(res.data(), x.data(), T * D); }},
-      {"ln_2", [&] { k::layer_norm(res.data(), gamma.data(), beta.data(), h.data(), T, D, 1e-5f); }},
+      {"ln_2",
+       [&] { k::layer_norm(res.data(), gamma.data(), beta.data(), h.data(), T, D, 1e-5f); }},
       {"fc1+gelu",
        [&] {
          k::linear(h.data(), w_1.data(), b_1.data(), mlp.data(), T, D, F, k::Epilogue::QuickGelu);
