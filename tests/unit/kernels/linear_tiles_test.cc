@@ -33,6 +33,8 @@ const Shape3 kShapes[] = {
     // Column-only tiles up to 512 rows: the MLM decoder at 77 tokens (50 blocks of 1008 columns
     // and a wider last one), blocks of 128 with a 136-column remainder, and 512 rows.
     {77, 768, 50265},  {200, 768, 520},   {512, 768, 768},
+    // The large model's vision block (442 tokens, hidden 1024): QKV, fc1, fc2.
+    {442, 1024, 3072}, {442, 1024, 4096}, {442, 4096, 1024},
 };
 
 std::vector<float> run_linear(const Shape3& s, const std::vector<float>& x,
