@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <queue>
 #include <utility>
@@ -19,6 +20,7 @@ namespace {
 constexpr std::int64_t kJoinBlock = 2048;
 constexpr std::uint64_t kInitStream = 0x756d6170;
 constexpr std::uint64_t kEntryStream = 0xe7e7;
+constexpr std::uint64_t kTreeStream = 0x7e3e;
 constexpr int kDistLanes = 16;
 
 std::uint64_t mix(std::uint64_t z) {  // splitmix64's finalizer
@@ -37,76 +39,93 @@ bool squared_l2_keys(kernels::Metric m) {
          m == kernels::Metric::Cosine || m == kernels::Metric::CosineDistance;
 }
 
-// Squared Euclidean distance in float over kDistLanes accumulators (a fixed summation order).
-[[gnu::always_inline]] inline float sq_dist(const float* a, const float* b, std::int64_t d) {
-  float acc[kDistLanes] = {};
+typedef float F16 __attribute__((vector_size(64)));
+
+// Dot products of R rows a[0..R) with 4 rows b[0..4) in float: out[r * 4 + c] = a[r] . b[c].
+// Every product runs the same arithmetic whatever R and whatever the other rows of the tile: a
+// 16-lane accumulator over the dimensions in order (the last d % 16 dimensions into lanes 0..),
+// then the lanes summed in order. So a pair's product is a pure function of the two rows (and
+// symmetric: a . b and b . a are the same bits). With R = 4 each loaded vector feeds 4
+// multiply-adds (the join is bound by loads of rows from L2 more than by arithmetic).
+template <int R>
+[[gnu::always_inline]] inline void dot_tile(const float* const* a, const float* const* b,
+                                            std::int64_t d, float* out) {
+  F16 acc[R][4];
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < 4; ++c) acc[r][c] = F16{};
+  }
   std::int64_t i = 0;
   for (; i + kDistLanes <= d; i += kDistLanes) {
-    for (int l = 0; l < kDistLanes; ++l) {
-      const float t = a[i + l] - b[i + l];
-      acc[l] += t * t;
+    F16 bv[4];
+    for (int c = 0; c < 4; ++c) std::memcpy(&bv[c], b[c] + i, sizeof(F16));
+    for (int r = 0; r < R; ++r) {
+      F16 av;
+      std::memcpy(&av, a[r] + i, sizeof(F16));
+      for (int c = 0; c < 4; ++c) acc[r][c] += av * bv[c];
     }
   }
-  for (int l = 0; i < d; ++i, ++l) {
-    const float t = a[i] - b[i];
-    acc[l] += t * t;
-  }
-  float s = 0.0f;
-  for (int l = 0; l < kDistLanes; ++l) s += acc[l];
-  return s;
-}
-
-// sq_dist of row a to the four rows b0..b3 at once (a is loaded once for all four: the join is
-// bound by loads from L2, not by arithmetic). Each result is the same bits as sq_dist(a, bk, d).
-[[gnu::always_inline]] inline void sq_dist4(const float* a, const float* b0, const float* b1,
-                                            const float* b2, const float* b3, std::int64_t d,
-                                            float* out) {
-  float acc0[kDistLanes] = {}, acc1[kDistLanes] = {}, acc2[kDistLanes] = {}, acc3[kDistLanes] = {};
-  std::int64_t i = 0;
-  for (; i + kDistLanes <= d; i += kDistLanes) {
-    for (int l = 0; l < kDistLanes; ++l) {
-      const float av = a[i + l];
-      const float t0 = av - b0[i + l], t1 = av - b1[i + l], t2 = av - b2[i + l], t3 = av - b3[i + l];
-      acc0[l] += t0 * t0;
-      acc1[l] += t1 * t1;
-      acc2[l] += t2 * t2;
-      acc3[l] += t3 * t3;
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      float lanes[kDistLanes];
+      std::memcpy(lanes, &acc[r][c], sizeof lanes);
+      for (std::int64_t t = i, l = 0; t < d; ++t, ++l) lanes[l] += a[r][t] * b[c][t];
+      float sum = 0.0f;
+      for (int l = 0; l < kDistLanes; ++l) sum += lanes[l];
+      out[r * 4 + c] = sum;
     }
   }
-  for (int l = 0; i < d; ++i, ++l) {
-    const float av = a[i];
-    const float t0 = av - b0[i], t1 = av - b1[i], t2 = av - b2[i], t3 = av - b3[i];
-    acc0[l] += t0 * t0;
-    acc1[l] += t1 * t1;
-    acc2[l] += t2 * t2;
-    acc3[l] += t3 * t3;
-  }
-  float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-  for (int l = 0; l < kDistLanes; ++l) s0 += acc0[l], s1 += acc1[l], s2 += acc2[l], s3 += acc3[l];
-  out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
 }
 
-// Squared distances of row p to rows js[0..m), four partners at a time.
-MMEMBED_TARGET_CLONES void sq_dists_to(const float* X, std::int64_t d, std::int32_t p,
-                                       const std::int32_t* js, std::int64_t m, float* out) {
-  auto row = [&](std::int32_t i) { return X + static_cast<std::int64_t>(i) * d; };
-  const float* a = row(p);
-  std::int64_t r = 0;
-  for (; r + 4 <= m; r += 4) sq_dist4(a, row(js[r]), row(js[r + 1]), row(js[r + 2]), row(js[r + 3]), d, out + r);
-  for (; r < m; ++r) out[r] = sq_dist(a, row(js[r]), d);
+// The squared-distance key of two rows from their squared norms and dot product (rows centred
+// on the data mean, so the cancellation is that of distances to the centre, not to the origin).
+[[gnu::always_inline]] inline float l2_key(float norm_p, float norm_q, float dot) {
+  return (norm_p + norm_q) - 2.0f * dot;
 }
+
+// Keys of row p to rows js[0..m) (m >= 1), four partners at a time.
+MMEMBED_TARGET_CLONES void l2_keys_to(const float* X, const float* norms, std::int64_t d,
+                                      std::int32_t p, const std::int32_t* js, std::int64_t m,
+                                      float* out) {
+  const float* a[1] = {X + static_cast<std::int64_t>(p) * d};
+  for (std::int64_t r = 0; r < m; r += 4) {
+    const float* b[4];
+    for (int c = 0; c < 4; ++c) {
+      b[c] = X + static_cast<std::int64_t>(js[std::min<std::int64_t>(r + c, m - 1)]) * d;
+    }
+    float dots[4];
+    dot_tile<1>(a, b, d, dots);
+    for (int c = 0; c < 4 && r + c < m; ++c) out[r + c] = l2_key(norms[p], norms[js[r + c]], dots[c]);
+  }
+}
+
+// Squared norms of rows [a, b) of X, by dot_tile (so l2_key(n_p, n_p, p . p) is exact-ish 0).
+MMEMBED_TARGET_CLONES void l2_norms(const float* X, std::int64_t d, std::int64_t a, std::int64_t b,
+                                    float* norms) {
+  for (std::int64_t i = a; i < b; ++i) {
+    const float* row = X + i * d;
+    const float* ra[1] = {row};
+    const float* rb[4] = {row, row, row, row};
+    float dots[4];
+    dot_tile<1>(ra, rb, d, dots);
+    norms[i] = dots[0];
+  }
+}
+
+struct Proposal;
 
 // The rows the join reads and how it turns a pair into a key (smaller is closer).
 struct JoinKeys {
-  const float* X;  // x, or its unit rows for the cosine metrics
+  const float* X;  // squared_l2: the centred rows (of x, or of its unit rows); else x
   std::int64_t d;
-  bool squared_l2;            // keys are sq_dist of rows of X
+  bool squared_l2;            // keys are squared distances, from norms and dot products
+  const float* norms;         // squared_l2: squared norms of the rows of X
   kernels::MetricSpec metric; // else closeness_key(metric, kernels::distance(metric, ...))
 
   // Keys of row p to rows js[0..m).
   void to(std::int32_t p, const std::int32_t* js, std::int64_t m, float* out) const {
+    if (m == 0) return;
     if (squared_l2) {
-      sq_dists_to(X, d, p, js, m, out);
+      l2_keys_to(X, norms, d, p, js, m, out);
       return;
     }
     const float* a = X + static_cast<std::int64_t>(p) * d;
@@ -157,6 +176,38 @@ struct Graph {
   std::int32_t worst_idx(std::int64_t p) const { return idx[p * k + k - 1]; }
 };
 
+// The local join of one point for the squared_l2 keys: cand = its new candidates (the first
+// n_new) then its old ones; every pair (x, y), x < n_new, y > x, of distinct points, scored by
+// 4 x 4 tiles of dot products (each row loaded once per tile for 4 partners).
+MMEMBED_TARGET_CLONES void join_point_l2(const JoinKeys& keys, const Graph& g,
+                                         const std::int32_t* cand, std::int64_t n_new,
+                                         std::int64_t m, std::vector<Proposal>& out) {
+  const std::int64_t d = keys.d;
+  auto row = [&](std::int64_t t) { return keys.X + static_cast<std::int64_t>(cand[std::min(t, m - 1)]) * d; };
+  for (std::int64_t x0 = 0; x0 < n_new; x0 += 4) {
+    const float* a[4] = {row(x0), row(x0 + 1), row(x0 + 2), row(x0 + 3)};
+    for (std::int64_t y0 = x0; y0 < m; y0 += 4) {
+      const float* b[4] = {row(y0), row(y0 + 1), row(y0 + 2), row(y0 + 3)};
+      float dots[16];
+      dot_tile<4>(a, b, d, dots);
+      for (int r = 0; r < 4; ++r) {
+        const std::int64_t x = x0 + r;
+        if (x >= n_new) break;
+        const std::int32_t p = cand[x];
+        for (int c = 0; c < 4; ++c) {
+          const std::int64_t y = y0 + c;
+          if (y <= x || y >= m) continue;
+          const std::int32_t q = cand[y];
+          if (q == p) continue;
+          const float k = l2_key(keys.norms[p], keys.norms[q], dots[r * 4 + c]);
+          if (closer_entry(k, q, g.worst_key(p), g.worst_idx(p))) out.push_back({p, q, k});
+          if (closer_entry(k, p, g.worst_key(q), g.worst_idx(q))) out.push_back({q, p, k});
+        }
+      }
+    }
+  }
+}
+
 // The local joins of points [a, b) of the block starting at v0: every new-new and new-old
 // candidate pair of a point, proposed to both ends where closer than their current worst.
 void join_range(const JoinKeys& keys, const Graph& g,
@@ -171,6 +222,15 @@ void join_range(const JoinKeys& keys, const Graph& g,
     out.clear();
     const auto& nw = new_c[v];
     const auto& od = old_c[v];
+    if (keys.squared_l2) {
+      partners.assign(nw.begin(), nw.end());
+      partners.insert(partners.end(), od.begin(), od.end());
+      if (!nw.empty()) {
+        join_point_l2(keys, g, partners.data(), static_cast<std::int64_t>(nw.size()),
+                      static_cast<std::int64_t>(partners.size()), out);
+      }
+      continue;
+    }
     for (std::size_t x = 0; x < nw.size(); ++x) {
       const std::int32_t p = nw[x];
       partners.clear();
@@ -188,6 +248,75 @@ void join_range(const JoinKeys& keys, const Graph& g,
         if (closer_entry(k, p, g.worst_key(q), g.worst_idx(q))) out.push_back({q, p, k});
       }
     }
+  }
+}
+
+// A random-projection tree over the rows of x (pynndescent's start, our own code): a node
+// of more than leaf_max points is split by the hyperplane halfway between two of its points
+// chosen by hash(seed, node) (angular: through the origin, normal to the difference of their
+// unit vectors), or in two halves by position when the hyperplane leaves one side empty.
+// perm (new position -> row of x) lists the points leaf by leaf, depth first, so points close in
+// the tree are close in the order; leaf_of[new position] = [lo, hi) of its leaf.
+MMEMBED_TARGET_CLONES void rp_tree_order(const float* x, std::int64_t n, std::int64_t d,
+                                         bool angular, std::uint64_t seed, std::int64_t leaf_max,
+                                         std::vector<std::int32_t>& perm,
+                                         std::vector<std::int64_t>& leaf_lo,
+                                         std::vector<std::int64_t>& leaf_hi) {
+  perm.resize(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) perm[i] = static_cast<std::int32_t>(i);
+  leaf_lo.assign(static_cast<std::size_t>(n), 0);
+  leaf_hi.assign(static_cast<std::size_t>(n), n);
+  std::vector<float> w(static_cast<std::size_t>(d));
+  std::vector<float> margin;
+  std::vector<std::int32_t> left, right;
+  std::vector<std::pair<std::int64_t, std::int64_t>> stack{{0, n}};
+  auto row = [&](std::int64_t pos) { return x + static_cast<std::int64_t>(perm[pos]) * d; };
+  while (!stack.empty()) {
+    const auto [lo, hi] = stack.back();
+    stack.pop_back();
+    const std::int64_t m = hi - lo;
+    if (m <= leaf_max) {
+      for (std::int64_t t = lo; t < hi; ++t) leaf_lo[t] = lo, leaf_hi[t] = hi;
+      continue;
+    }
+    const auto um = static_cast<std::uint64_t>(m);
+    const std::int64_t ia = lo + static_cast<std::int64_t>(hash(seed, kTreeStream, lo, hi) % um);
+    std::int64_t ib = lo + static_cast<std::int64_t>(hash(seed, kTreeStream + 1, lo, hi) % (um - 1));
+    if (ib >= ia) ++ib;
+    const float* pa = row(ia);
+    const float* pb = row(ib);
+    double na = 1.0, nb = 1.0;
+    if (angular) {
+      double sa = 0, sb = 0;
+      for (std::int64_t c = 0; c < d; ++c) sa += static_cast<double>(pa[c]) * pa[c], sb += static_cast<double>(pb[c]) * pb[c];
+      na = 1.0 / std::sqrt(sa), nb = 1.0 / std::sqrt(sb);
+    }
+    double offset = 0;
+    for (std::int64_t c = 0; c < d; ++c) {
+      w[c] = static_cast<float>(pa[c] * na - pb[c] * nb);
+      if (!angular) offset += static_cast<double>(w[c]) * 0.5 * (static_cast<double>(pa[c]) + pb[c]);
+    }
+    margin.resize(static_cast<std::size_t>(m));
+    const float* wa[1] = {w.data()};
+    for (std::int64_t t = 0; t < m; t += 4) {
+      const float* b[4];
+      for (int c = 0; c < 4; ++c) b[c] = row(lo + std::min<std::int64_t>(t + c, m - 1));
+      float dots[4];
+      dot_tile<1>(wa, b, d, dots);
+      for (int c = 0; c < 4 && t + c < m; ++c) margin[t + c] = static_cast<float>(dots[c] - offset);
+    }
+    left.clear();
+    right.clear();
+    for (std::int64_t t = 0; t < m; ++t) (margin[t] > 0.0f ? right : left).push_back(perm[lo + t]);
+    std::int64_t mid = lo + static_cast<std::int64_t>(left.size());
+    if (left.empty() || right.empty()) {
+      mid = lo + m / 2;  // degenerate hyperplane: halves by position
+    } else {
+      std::copy(left.begin(), left.end(), perm.begin() + lo);
+      std::copy(right.begin(), right.end(), perm.begin() + mid);
+    }
+    stack.push_back({mid, hi});
+    stack.push_back({lo, mid});  // the left child is split (and its leaves listed) first
   }
 }
 
@@ -211,20 +340,61 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
       options.max_candidates > 0 ? options.max_candidates : std::max<std::int64_t>(K, 20));
   const std::uint64_t seed = options.seed;
 
-  JoinKeys keys{x, d, squared_l2_keys(metric.metric), metric};
-  // Cosine metrics: unit rows, whose squared distances 2 - 2 cos order as the cosine distance.
-  std::vector<float> unit;
-  if (metric.metric == kernels::Metric::Cosine || metric.metric == kernels::Metric::CosineDistance) {
-    unit.resize(static_cast<std::size_t>(n * d));
+  JoinKeys keys{x, d, squared_l2_keys(metric.metric), nullptr, metric};
+  // squared_l2: the rows (unit rows for the cosine metrics, whose squared distances 2 - 2 cos
+  // order as the cosine distance) minus their mean, in float, and their squared norms.
+  std::vector<float> centred, norms;
+  // squared_l2: the points are renumbered in the leaf order of a random-projection tree (perm:
+  // new number -> row of x), so that a block of the join reads rows close in the tree (whose
+  // candidates overlap: the rows come from cache, not memory), and each point starts from the
+  // best of its leaf instead of random points. Other metrics keep x's order and a random start.
+  std::vector<std::int32_t> perm;
+  std::vector<std::int64_t> leaf_lo, leaf_hi;
+  if (keys.squared_l2) {
+    const bool unit = metric.metric == kernels::Metric::Cosine ||
+                      metric.metric == kernels::Metric::CosineDistance;
+    rp_tree_order(x, n, d, unit, seed, std::max<std::int64_t>(2 * (K + 1), 32), perm, leaf_lo, leaf_hi);
+    centred.resize(static_cast<std::size_t>(n * d));
     kernels::parallel_for(n, 256, [&](std::int64_t a, std::int64_t b) {
       for (std::int64_t i = a; i < b; ++i) {
-        double s = 0;
-        for (std::int64_t c = 0; c < d; ++c) s += static_cast<double>(x[i * d + c]) * x[i * d + c];
-        const double inv = 1.0 / std::sqrt(s);
-        for (std::int64_t c = 0; c < d; ++c) unit[i * d + c] = static_cast<float>(x[i * d + c] * inv);
+        const float* src = x + static_cast<std::int64_t>(perm[i]) * d;
+        double inv = 1.0;
+        if (unit) {
+          double s = 0;
+          for (std::int64_t c = 0; c < d; ++c) s += static_cast<double>(src[c]) * src[c];
+          inv = 1.0 / std::sqrt(s);
+        }
+        for (std::int64_t c = 0; c < d; ++c) centred[i * d + c] = static_cast<float>(src[c] * inv);
       }
     });
-    keys.X = unit.data();
+    // Column means in double, summed over fixed blocks of rows in order (the same bits on any
+    // thread count).
+    constexpr std::int64_t kMeanBlock = 1024;
+    const std::int64_t nb = (n + kMeanBlock - 1) / kMeanBlock;
+    std::vector<double> partial(static_cast<std::size_t>(nb * d), 0.0);
+    kernels::parallel_for(nb, 1, [&](std::int64_t a, std::int64_t b) {
+      for (std::int64_t blk = a; blk < b; ++blk) {
+        double* acc = partial.data() + blk * d;
+        for (std::int64_t i = blk * kMeanBlock; i < std::min(n, (blk + 1) * kMeanBlock); ++i) {
+          for (std::int64_t c = 0; c < d; ++c) acc[c] += centred[i * d + c];
+        }
+      }
+    });
+    std::vector<float> mean(static_cast<std::size_t>(d));
+    for (std::int64_t c = 0; c < d; ++c) {
+      double s = 0;
+      for (std::int64_t blk = 0; blk < nb; ++blk) s += partial[blk * d + c];
+      mean[c] = static_cast<float>(s / static_cast<double>(n));
+    }
+    norms.resize(static_cast<std::size_t>(n));
+    kernels::parallel_for(n, 256, [&](std::int64_t a, std::int64_t b) {
+      for (std::int64_t i = a; i < b; ++i) {
+        for (std::int64_t c = 0; c < d; ++c) centred[i * d + c] -= mean[c];
+      }
+      l2_norms(centred.data(), d, a, b, norms.data());
+    });
+    keys.X = centred.data();
+    keys.norms = norms.data();
   }
 
   Graph g;
@@ -240,6 +410,25 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
     std::vector<std::int64_t> order;
     for (std::int64_t i = a; i < b; ++i) {
       js.clear();
+      // The K / 2 best of its leaf (one tree's leaves alone would be cliques that the join
+      // cannot leave), the rest random.
+      const std::int64_t from_leaf = K / 2;
+      if (!leaf_lo.empty() && from_leaf > 0) {
+        for (std::int64_t j = leaf_lo[i]; j < leaf_hi[i]; ++j) {
+          if (j != i) js.push_back(static_cast<std::int32_t>(j));
+        }
+        if (static_cast<std::int64_t>(js.size()) > from_leaf) {
+          ks.resize(js.size());
+          keys.to(static_cast<std::int32_t>(i), js.data(), static_cast<std::int64_t>(js.size()), ks.data());
+          order.resize(js.size());
+          for (std::size_t r = 0; r < js.size(); ++r) order[r] = static_cast<std::int64_t>(r);
+          std::nth_element(order.begin(), order.begin() + from_leaf, order.end(),
+                           [&](std::int64_t p, std::int64_t q) { return closer_entry(ks[p], js[p], ks[q], js[q]); });
+          std::vector<std::int32_t> best(static_cast<std::size_t>(from_leaf));
+          for (std::int64_t r = 0; r < from_leaf; ++r) best[r] = js[order[r]];
+          js = std::move(best);
+        }
+      }
       for (std::uint64_t t = 0; static_cast<std::int64_t>(js.size()) < K; ++t) {
         std::int64_t j = static_cast<std::int64_t>(hash(seed, kInitStream, i, t) % static_cast<std::uint64_t>(n - 1));
         if (j >= i) ++j;
@@ -262,6 +451,7 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   });
 
   std::vector<std::vector<std::int32_t>> new_c(n), old_c(n), rev_new(n), rev_old(n);
+  std::vector<std::int32_t> group_size(static_cast<std::size_t>(n), 0), touched;
   int rounds = 0;
   for (int round = 1; round <= options.max_rounds; ++round) {
     rounds = round;
@@ -313,18 +503,34 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
       kernels::parallel_for(bv, 16, [&](std::int64_t a, std::int64_t b) {
         join_range(keys, g, new_c, old_c, v0, a, b, found);
       });
-      all.clear();
-      for (std::int64_t t = 0; t < bv; ++t) all.insert(all.end(), found[t].begin(), found[t].end());
-      std::sort(all.begin(), all.end(), proposal_less);
-      std::vector<std::size_t> starts;
-      for (std::size_t p = 0; p < all.size(); ++p) {
-        if (p == 0 || all[p].target != all[p - 1].target) starts.push_back(p);
+      // Grouped by target (a counting sort, targets in order of first proposal: the groups are
+      // independent, so any fixed order of them will do), then each group sorted by (key,
+      // source) and applied, in parallel.
+      touched.clear();
+      std::size_t total = 0;
+      for (std::int64_t t = 0; t < bv; ++t) {
+        for (const Proposal& pr : found[t]) {
+          if (group_size[pr.target]++ == 0) touched.push_back(pr.target);
+        }
+        total += found[t].size();
       }
-      starts.push_back(all.size());
-      std::vector<std::int64_t> changed(starts.size(), 0);
-      kernels::parallel_for(static_cast<std::int64_t>(starts.size()) - 1, 64,
+      std::vector<std::size_t> starts(touched.size() + 1, 0);
+      for (std::size_t t = 0; t < touched.size(); ++t) {
+        starts[t + 1] = starts[t] + group_size[touched[t]];
+        group_size[touched[t]] = static_cast<std::int32_t>(t);  // now: its group
+      }
+      std::vector<std::size_t> fill(starts.begin(), starts.end() - 1);
+      all.resize(total);
+      for (std::int64_t t = 0; t < bv; ++t) {
+        for (const Proposal& pr : found[t]) all[fill[group_size[pr.target]]++] = pr;
+      }
+      for (std::int32_t target : touched) group_size[target] = 0;
+      std::vector<std::int64_t> changed(touched.size(), 0);
+      kernels::parallel_for(static_cast<std::int64_t>(touched.size()), 64,
                             [&](std::int64_t a, std::int64_t b) {
         for (std::int64_t grp = a; grp < b; ++grp) {
+          std::sort(all.begin() + static_cast<std::ptrdiff_t>(starts[grp]),
+                    all.begin() + static_cast<std::ptrdiff_t>(starts[grp + 1]), proposal_less);
           for (std::size_t p = starts[grp]; p < starts[grp + 1]; ++p) {
             const Proposal& pr = all[p];
             std::int32_t* idx = g.idx.data() + static_cast<std::int64_t>(pr.target) * K;
@@ -357,9 +563,10 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   out.values.resize(n * K);
   kernels::parallel_for(n, 256, [&](std::int64_t a, std::int64_t b) {
     std::vector<std::pair<double, std::int64_t>> row(K);
-    for (std::int64_t i = a; i < b; ++i) {
+    for (std::int64_t t = a; t < b; ++t) {  // t: the join's number, i: the point's row of x
+      const std::int64_t i = perm.empty() ? t : perm[t];
       for (std::int64_t r = 0; r < K; ++r) {
-        const std::int64_t j = g.idx[i * K + r];
+        const std::int64_t j = perm.empty() ? g.idx[t * K + r] : perm[g.idx[t * K + r]];
         const double v = kernels::distance(metric, x + i * d, x + j * d, d);
         row[r] = {kernels::closeness_key(metric.metric, v), j};
       }

@@ -10,19 +10,25 @@
 //
 // The inner loop (the local join) compares float32 keys, smaller is closer, with 32-bit indices:
 //  - Euclidean and SqEuclidean: squared distances; Cosine and CosineDistance: squared distances
-//    of the unit-normalised rows (2 - 2 cos, the same order). These are summed over 16 float
-//    lanes (AVX-512 / AVX2 / baseline clones), one row against 4 partners at a time (the row is
-//    loaded once for all four; each result is the same bits as the single-pair sum);
+//    of the unit-normalised rows (2 - 2 cos, the same order). Computed as |p|^2 + |q|^2 - 2 p.q
+//    on a float copy of the rows centred on their mean (so the cancellation is that of
+//    distances to the data's centre, not to the origin), dot products in 4 x 4 tiles over 16
+//    float lanes (AVX-512 / AVX2 / baseline clones): each row loaded once per tile for four
+//    partners; a pair's key is the same bits whatever tile computes it. The points are first
+//    renumbered in the leaf order of one random-projection tree (seeded hyperplanes halfway
+//    between two of a node's points; through the origin for the cosine metrics), so a block
+//    of the join reads rows close in the tree (cache hits), and each point starts from the
+//    k / 2 best of its leaf plus random points (a leaf alone would be a clique);
 //  - every other metric (Dot, Manhattan, Minkowski, Chebyshev): kernels::distance, as a
-//    closeness key (Dot negated).
+//    closeness key (Dot negated), on x in its own order from random neighbours.
 // The values handed back are recomputed exactly (kernels::distance) for the k final neighbours
 // of every point, which are then sorted by them (ties by index).
 //
 // Deterministic by construction: every random choice is a hash of (seed, round, point), and
-// the updates of a round are gathered, sorted and applied as a set (the k best of a set do not
-// depend on the order in which they are found), in blocks of fixed size; so the graph is the
-// same bits for a given seed on any thread count. search() walks the graph (best-first, from
-// fixed entry points) and is approximate too.
+// the updates of a round are gathered, grouped by target, sorted and applied as a set (the k
+// best of a set do not depend on the order in which they are found), in blocks of fixed size;
+// so the graph is the same bits for a given seed on any thread count. search() walks the graph
+// (best-first, from fixed entry points) and is approximate too.
 #pragma once
 
 #include <cstdint>
