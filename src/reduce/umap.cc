@@ -665,7 +665,11 @@ void optimize(const SgdProblem& p, Schedule& s) {
   const std::int64_t n_edges = p.offsets[p.n_heads];
   std::vector<std::int32_t> tails(p.tails, p.tails + n_edges);
   std::vector<float> snapshot;
-  const std::int64_t grain = std::max<std::int64_t>(64, p.n_heads / 256 + 1);
+  // Vertices in fixed chunks handed to whichever thread is free (the machine may be shared: a
+  // static split per thread waits for the slowest); each vertex's moves do not depend on its
+  // chunk, so neither does the result.
+  constexpr std::int64_t kChunk = 1024;
+  const std::int64_t n_chunks = (p.n_heads + kChunk - 1) / kChunk;
   for (int epoch = 0; epoch < p.n_epochs; ++epoch) {
     const float alpha = static_cast<float>(p.learning_rate * (1.0 - static_cast<double>(epoch) / p.n_epochs));
     const float* others = p.tail_fixed;
@@ -673,8 +677,9 @@ void optimize(const SgdProblem& p, Schedule& s) {
       snapshot.assign(p.head, p.head + p.n_heads * p.dim);
       others = snapshot.data();
     }
-    kernels::parallel_for(p.n_heads, grain, [&](std::int64_t begin, std::int64_t end) {
-      epoch_range(p, s, tails.data(), begin, end, epoch, alpha, others);
+    kernels::parallel_tasks(n_chunks, [&](std::int64_t c) {
+      epoch_range(p, s, tails.data(), c * kChunk, std::min(p.n_heads, (c + 1) * kChunk), epoch,
+                  alpha, others);
     });
   }
 }

@@ -500,8 +500,10 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
     std::vector<Proposal> all;
     for (std::int64_t v0 = 0; v0 < n; v0 += kJoinBlock) {
       const std::int64_t bv = std::min(kJoinBlock, n - v0);
-      kernels::parallel_for(bv, 16, [&](std::int64_t a, std::int64_t b) {
-        join_range(keys, g, new_c, old_c, v0, a, b, found);
+      // Chunks of points to whichever thread is free (each point's proposals are its own).
+      constexpr std::int64_t kJoinChunk = 64;
+      kernels::parallel_tasks((bv + kJoinChunk - 1) / kJoinChunk, [&](std::int64_t c) {
+        join_range(keys, g, new_c, old_c, v0, c * kJoinChunk, std::min(bv, (c + 1) * kJoinChunk), found);
       });
       // Grouped by target (a counting sort, targets in order of first proposal: the groups are
       // independent, so any fixed order of them will do), then each group sorted by (key,
