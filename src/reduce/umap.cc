@@ -437,29 +437,45 @@ bool spectral_layout(const FuzzyGraph& g, const float* x, std::int64_t d,
 
 // ---- SGD ----
 
-// umap-learn's epochs_per_sample schedule, in float (4 bytes an edge for the per-epoch scan of
-// next_sample; the other three are read only when an edge is sampled).
+// umap-learn's epochs_per_sample schedule in closed form. With p = max_weight / w the epochs
+// per sample of an edge, umap-learn samples it at epoch t once its next sample epoch, p after the
+// previous, has come: floor(t / p) samples by epoch t; and draws its negative samples so that
+// floor(t negative_rate / p) - 1 have been drawn by a sampled epoch t. So an edge stores only
+// rate = 1 / p (4 bytes, read every epoch) and the count drawn so far (read when sampled):
+// due(t) is floor(t rate) > floor((t - 1) rate), exact in double (a float times an int < 2^29),
+// instead of umap-learn's running sums (which add rounding, in float64).
 struct Schedule {
-  std::vector<float> next_sample, per_sample, next_negative, per_negative;
+  std::vector<float> rate;           // w / max w, in (0, 1]
+  std::vector<std::int32_t> drawn;   // negative samples drawn so far
+  double negative_rate = 0;
 };
 
-Schedule make_schedule(const std::vector<float>& vals, int n_epochs, int negative_rate) {
+Schedule make_schedule(const std::vector<float>& vals, int /*n_epochs*/, int negative_rate) {
   Schedule s;
   float mx = 0;
   for (float v : vals) mx = std::max(mx, v);
   const std::size_t m = vals.size();
-  s.per_sample.assign(m, -1.0f);
-  s.per_negative.resize(m);
+  s.rate.resize(m);
   for (std::size_t e = 0; e < m; ++e) {
-    const double n_samples = n_epochs * (static_cast<double>(vals[e]) / mx);
-    const double per = n_samples > 0 ? static_cast<double>(n_epochs) / n_samples : -1.0;
-    s.per_sample[e] = static_cast<float>(per);
-    s.per_negative[e] = negative_rate > 0 ? static_cast<float>(per / negative_rate)
-                                          : std::numeric_limits<float>::infinity();
+    s.rate[e] = mx > 0 ? static_cast<float>(static_cast<double>(vals[e]) / mx) : 0.0f;
   }
-  s.next_sample = s.per_sample;
-  s.next_negative = s.per_negative;
+  s.drawn.assign(m, 0);
+  s.negative_rate = negative_rate;
   return s;
+}
+
+// Whether edge e is sampled at epoch t, and if so its negative samples (advancing drawn[e]).
+[[gnu::always_inline]] inline bool due(const Schedule& s, std::int64_t e, int t) {
+  const double r = s.rate[e];
+  return t > 0 && std::floor(t * r) > std::floor((t - 1) * r);
+}
+[[gnu::always_inline]] inline std::int32_t negatives_due(Schedule& s, std::int64_t e, int t) {
+  const double total = std::floor(s.negative_rate * t * static_cast<double>(s.rate[e])) - 1.0;
+  const double n = total - s.drawn[e];
+  if (!(n > 0)) return 0;
+  const auto k = static_cast<std::int32_t>(n);
+  s.drawn[e] += k;
+  return k;
 }
 
 inline float clip4(float v) { return v > 4.0f ? 4.0f : (v < -4.0f ? -4.0f : v); }
@@ -490,9 +506,8 @@ void vertex_epoch(const SgdProblem& p, Schedule& s, const std::int32_t* tails, s
   float* cur = p.head + i * dim;
   Rng rng(stream_seed(p.seed, p.stream, static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(i)));
   const float two_ab = 2.0f * p.a * p.b, two_gb = 2.0f * p.gamma * p.b;
-  const float fepoch = static_cast<float>(epoch);
   for (std::int64_t e = p.offsets[i]; e < p.offsets[i + 1]; ++e) {
-    if (s.next_sample[e] > fepoch) continue;
+    if (!due(s, e, epoch)) continue;
     const float* other = others + static_cast<std::int64_t>(tails[e]) * dim;
     float d2 = 0;
     for (std::int64_t c = 0; c < dim; ++c) {
@@ -506,9 +521,7 @@ void vertex_epoch(const SgdProblem& p, Schedule& s, const std::int32_t* tails, s
         cur[c] += p.attract_scale * clip4(coeff * (cur[c] - other[c])) * alpha;
       }
     }
-    s.next_sample[e] += s.per_sample[e];
-    const float negatives = (fepoch - s.next_negative[e]) / s.per_negative[e];
-    const std::int64_t n_neg = negatives > 0 ? static_cast<std::int64_t>(negatives) : 0;
+    const std::int64_t n_neg = negatives_due(s, e, epoch);
     for (std::int64_t q = 0; q < n_neg; ++q) {
       const std::int64_t k = rng.below(p.n_tail);
       if (p.tail_fixed == nullptr && k == i) continue;  // itself: distance 0, skipped
@@ -522,7 +535,6 @@ void vertex_epoch(const SgdProblem& p, Schedule& s, const std::int32_t* tails, s
       const float coeff = two_gb / ((0.001f + n2) * (p.a * std::pow(n2, p.b) + 1.0f));
       for (std::int64_t c = 0; c < dim; ++c) cur[c] += clip4(coeff * (cur[c] - neg[c])) * alpha;
     }
-    s.next_negative[e] += static_cast<float>(n_neg) * s.per_negative[e];
   }
 }
 
@@ -545,7 +557,6 @@ template <int kDim>
                                                const float* others) {
   using fast_pow_detail::F16;
   using fast_pow_detail::I16;
-  const float fepoch = static_cast<float>(epoch);
   const bool skip_self = p.tail_fixed == nullptr;
   const float two_ab = 2.0f * p.a * p.b, two_gb = 2.0f * p.gamma * p.b;
   const float a = p.a, b = p.b, att_scale = p.attract_scale * alpha;
@@ -597,14 +608,10 @@ template <int kDim>
           break;
         }
         std::int64_t e = e_cur[l];
-        while (e < e_end[l] && s.next_sample[e] > fepoch) ++e;
+        while (e < e_end[l] && !due(s, e, epoch)) ++e;
         if (e < e_end[l]) {
           e_cur[l] = e + 1;
-          s.next_sample[e] += s.per_sample[e];
-          const float negatives = (fepoch - s.next_negative[e]) / s.per_negative[e];
-          const std::int32_t n_neg = negatives > 0 ? static_cast<std::int32_t>(negatives) : 0;
-          s.next_negative[e] += static_cast<float>(n_neg) * s.per_negative[e];
-          negs_left[l] = n_neg;
+          negs_left[l] = negatives_due(s, e, epoch);
           kd = 1;
           src = others + static_cast<std::int64_t>(tails[e]) * kDim;
           break;

@@ -27,7 +27,7 @@
 //     component by component around a spectral layout of the component centroids, as
 //     umap-learn's multi_component_layout), PCA or uniform random; scaled to max |coord| 10
 //     plus N(0, 1e-4) noise, then each axis rescaled to [0, 10].
-//  6. SGD with negative sampling, umap-learn's epochs_per_sample schedule (kept in float),
+//  6. SGD with negative sampling, umap-learn's epochs_per_sample schedule (in closed form),
 //     learning rate decaying linearly to 0, gradients clipped to [-4, 4]. With 2 or 3 components
 //     16 vertices run side by side in SIMD lanes, each its own samples in order, and the power
 //     d^(2b) is a vectorised exp(b ln d^2) (reduce/fast_pow.h, relative error ~1e-6) instead of
