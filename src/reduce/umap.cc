@@ -120,35 +120,56 @@ struct Triplet {
 // w + w^T - w o w^T (mix 1) or w o w^T (mix 0) and the blend between, in float as scipy's float32
 // sparse arithmetic: mix * (w + w^T - w o w^T) + (1 - mix) * (w o w^T).
 FuzzyGraph fuzzy_union(std::int64_t n, const std::vector<Triplet>& entries, double mix) {
-  std::vector<Triplet> all;
-  all.reserve(entries.size() * 2);
-  for (const Triplet& t : entries) {
-    all.push_back(t);
-    all.push_back({t.col, t.row, t.val, true});
+  // Every row gets its own entries and the transposes of the entries naming it (a counting
+  // sort by row, serial and in entry order), then each row's list is sorted by (column,
+  // transposed) and combined on its own, rows in parallel: the same sums as one global sort.
+  std::vector<std::int64_t> start(static_cast<std::size_t>(n + 1), 0);
+  for (const Triplet& t : entries) ++start[t.row + 1], ++start[t.col + 1];
+  for (std::int64_t r = 0; r < n; ++r) start[r + 1] += start[r];
+  std::vector<Triplet> all(static_cast<std::size_t>(start[n]));
+  {
+    std::vector<std::int64_t> fill(start.begin(), start.end() - 1);
+    for (const Triplet& t : entries) {
+      all[fill[t.row]++] = t;
+      all[fill[t.col]++] = {t.col, t.row, t.val, true};
+    }
   }
-  std::sort(all.begin(), all.end(), [](const Triplet& p, const Triplet& q) {
-    return p.row != q.row ? p.row < q.row : p.col != q.col ? p.col < q.col : p.transposed < q.transposed;
+  const float fmix = static_cast<float>(mix), fkeep = static_cast<float>(1.0 - mix);
+  std::vector<std::int64_t> kept(static_cast<std::size_t>(n), 0);  // per row, then written in place
+  kernels::parallel_for(n, 1024, [&](std::int64_t a, std::int64_t b) {
+    for (std::int64_t r = a; r < b; ++r) {
+      const auto first = all.begin() + start[r], last = all.begin() + start[r + 1];
+      std::sort(first, last, [](const Triplet& p, const Triplet& q) {
+        return p.col != q.col ? p.col < q.col : p.transposed < q.transposed;
+      });
+      // Combine in place: the row's kept entries go to its front (val = the union's value).
+      std::int64_t w = start[r];
+      for (std::int64_t i = start[r]; i < start[r + 1];) {
+        float wv = 0, wt = 0;
+        std::int64_t j = i;
+        for (; j < start[r + 1] && all[j].col == all[i].col; ++j) (all[j].transposed ? wt : wv) += all[j].val;
+        const float prod = wv * wt;
+        const float v = fmix * ((wv + wt) - prod) + fkeep * prod;
+        if (v != 0.0f) all[w++] = {r, all[i].col, v, false};
+        i = j;
+      }
+      kept[r] = w - start[r];
+    }
   });
   FuzzyGraph g;
   g.n = n;
   g.offsets.assign(n + 1, 0);
-  const float fmix = static_cast<float>(mix), fkeep = static_cast<float>(1.0 - mix);
-  for (std::size_t i = 0; i < all.size();) {
-    float w = 0, wt = 0;
-    std::size_t j = i;
-    for (; j < all.size() && all[j].row == all[i].row && all[j].col == all[i].col; ++j) {
-      (all[j].transposed ? wt : w) += all[j].val;
+  for (std::int64_t r = 0; r < n; ++r) g.offsets[r + 1] = g.offsets[r] + kept[r];
+  g.cols.resize(static_cast<std::size_t>(g.offsets[n]));
+  g.vals.resize(static_cast<std::size_t>(g.offsets[n]));
+  kernels::parallel_for(n, 4096, [&](std::int64_t a, std::int64_t b) {
+    for (std::int64_t r = a; r < b; ++r) {
+      for (std::int64_t t = 0; t < kept[r]; ++t) {
+        g.cols[g.offsets[r] + t] = all[start[r] + t].col;
+        g.vals[g.offsets[r] + t] = all[start[r] + t].val;
+      }
     }
-    const float prod = w * wt;
-    const float v = fmix * ((w + wt) - prod) + fkeep * prod;
-    if (v != 0.0f) {
-      g.cols.push_back(all[i].col);
-      g.vals.push_back(v);
-      ++g.offsets[all[i].row + 1];
-    }
-    i = j;
-  }
-  for (std::int64_t r = 0; r < n; ++r) g.offsets[r + 1] += g.offsets[r];
+  });
   return g;
 }
 
