@@ -462,12 +462,12 @@ bool spectral_layout(const FuzzyGraph& g, const float* x, std::int64_t d,
 // per sample of an edge, umap-learn samples it at epoch t once its next sample epoch, p after the
 // previous, has come: floor(t / p) samples by epoch t; and draws its negative samples so that
 // floor(t negative_rate / p) - 1 have been drawn by a sampled epoch t. So an edge stores only
-// rate = 1 / p (4 bytes, read every epoch) and the count drawn so far (read when sampled):
-// due(t) is floor(t rate) > floor((t - 1) rate), exact in double (a float times an int < 2^29),
-// instead of umap-learn's running sums (which add rounding, in float64).
+// rate = 1 / p (4 bytes, read-only): it is due at t when floor(t rate) > floor((t - 1) rate),
+// and then draws floor(negative_rate t rate) minus floor(negative_rate t' rate) (t' its previous
+// sampled epoch) or minus 1 (its first). Every product is exact in double (a float times an
+// integer < 2^29), so this is umap-learn's schedule without the rounding of its running sums.
 struct Schedule {
-  std::vector<float> rate;           // w / max w, in (0, 1]
-  std::vector<std::int32_t> drawn;   // negative samples drawn so far
+  std::vector<float> rate;  // w / max w, in (0, 1]
   double negative_rate = 0;
 };
 
@@ -480,23 +480,29 @@ Schedule make_schedule(const std::vector<float>& vals, int /*n_epochs*/, int neg
   for (std::size_t e = 0; e < m; ++e) {
     s.rate[e] = mx > 0 ? static_cast<float>(static_cast<double>(vals[e]) / mx) : 0.0f;
   }
-  s.drawn.assign(m, 0);
   s.negative_rate = negative_rate;
   return s;
 }
 
-// Whether edge e is sampled at epoch t, and if so its negative samples (advancing drawn[e]).
+// Whether edge e is sampled at epoch t.
 [[gnu::always_inline]] inline bool due(const Schedule& s, std::int64_t e, int t) {
   const double r = s.rate[e];
   return t > 0 && std::floor(t * r) > std::floor((t - 1) * r);
 }
-[[gnu::always_inline]] inline std::int32_t negatives_due(Schedule& s, std::int64_t e, int t) {
-  const double total = std::floor(s.negative_rate * t * static_cast<double>(s.rate[e])) - 1.0;
-  const double n = total - s.drawn[e];
-  if (!(n > 0)) return 0;
-  const auto k = static_cast<std::int32_t>(n);
-  s.drawn[e] += k;
-  return k;
+// The negative samples of edge e at an epoch t where it is due.
+[[gnu::always_inline]] inline std::int32_t negatives_due(const Schedule& s, std::int64_t e, int t) {
+  const double r = s.rate[e];
+  const double before = std::floor((t - 1) * r);  // samples before t
+  double drawn = 1.0;                              // floor(...) - 1 drawn: the first sample's base
+  if (before > 0) {
+    // The previous sampled epoch: the first t' with floor(t' rate) >= before.
+    double tp = std::ceil(before / r);
+    while (tp > 1 && std::floor((tp - 1) * r) >= before) tp -= 1;
+    while (std::floor(tp * r) < before) tp += 1;
+    drawn = std::floor(s.negative_rate * tp * r);
+  }
+  const double n = std::floor(s.negative_rate * t * r) - drawn;
+  return n > 0 ? static_cast<std::int32_t>(n) : 0;
 }
 
 inline float clip4(float v) { return v > 4.0f ? 4.0f : (v < -4.0f ? -4.0f : v); }
@@ -521,7 +527,7 @@ struct SgdProblem {
 // only `cur` (the vertex's own coordinates); `others` is the epoch-start snapshot (fit) or the
 // fixed training embedding (transform). For any n_components; fit and transform with 2 or 3
 // components run the same steps on 16 vertices at once (lanes_epoch).
-void vertex_epoch(const SgdProblem& p, Schedule& s, const std::int32_t* tails, std::int64_t i,
+void vertex_epoch(const SgdProblem& p, const Schedule& s, const std::int32_t* tails, std::int64_t i,
                   int epoch, float alpha, const float* others) {
   const std::int64_t dim = p.dim;
   float* cur = p.head + i * dim;
@@ -572,7 +578,7 @@ constexpr int kLanes = kPowLanes;  // vertices run side by side by lanes_epoch
 // are split among threads. pow is pow_f32x16 (relative error ~1e-6) instead of std::pow, and
 // squared distances below FLT_MIN are taken as FLT_MIN.
 template <int kDim>
-[[gnu::always_inline]] inline void lanes_epoch(const SgdProblem& p, Schedule& s,
+[[gnu::always_inline]] inline void lanes_epoch(const SgdProblem& p, const Schedule& s,
                                                const std::int32_t* tails, std::int64_t begin,
                                                std::int64_t end, int epoch, float alpha,
                                                const float* others) {
@@ -675,7 +681,7 @@ template <int kDim>
 }
 
 // Vertices [begin, end) for one epoch; compiled for AVX-512, AVX2 and the baseline.
-MMEMBED_TARGET_CLONES void epoch_range(const SgdProblem& p, Schedule& s, const std::int32_t* tails,
+MMEMBED_TARGET_CLONES void epoch_range(const SgdProblem& p, const Schedule& s, const std::int32_t* tails,
                                        std::int64_t begin, std::int64_t end, int epoch, float alpha,
                                        const float* others) {
   if (p.dim == 2) {
@@ -687,7 +693,7 @@ MMEMBED_TARGET_CLONES void epoch_range(const SgdProblem& p, Schedule& s, const s
   }
 }
 
-void optimize(const SgdProblem& p, Schedule& s) {
+void optimize(const SgdProblem& p, const Schedule& s) {
   MMEMBED_CHECK(p.n_tail < (std::int64_t{1} << 31), InvalidArgument, "UMAP: ", p.n_tail,
                 " points is more than the SGD's 32-bit indices hold");
   const std::int64_t n_edges = p.offsets[p.n_heads];
