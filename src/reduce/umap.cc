@@ -147,7 +147,9 @@ FuzzyGraph fuzzy_union(std::int64_t n, const std::vector<Triplet>& entries, doub
       for (std::int64_t i = start[r]; i < start[r + 1];) {
         float wv = 0, wt = 0;
         std::int64_t j = i;
-        for (; j < start[r + 1] && all[j].col == all[i].col; ++j) (all[j].transposed ? wt : wv) += all[j].val;
+        for (; j < start[r + 1] && all[j].col == all[i].col; ++j) {
+          (all[j].transposed ? wt : wv) += all[j].val;
+        }
         const float prod = wv * wt;
         const float v = fmix * ((wv + wt) - prod) + fkeep * prod;
         if (v != 0.0f) all[w++] = {r, all[i].col, v, false};
@@ -681,7 +683,8 @@ template <int kDim>
 }
 
 // Vertices [begin, end) for one epoch; compiled for AVX-512, AVX2 and the baseline.
-MMEMBED_TARGET_CLONES void epoch_range(const SgdProblem& p, const Schedule& s, const std::int32_t* tails,
+MMEMBED_TARGET_CLONES void epoch_range(const SgdProblem& p, const Schedule& s,
+                                       const std::int32_t* tails,
                                        std::int64_t begin, std::int64_t end, int epoch, float alpha,
                                        const float* others) {
   if (p.dim == 2) {

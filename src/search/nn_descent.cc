@@ -94,7 +94,9 @@ MMEMBED_TARGET_CLONES void l2_keys_to(const float* X, const float* norms, std::i
     }
     float dots[4];
     dot_tile<1>(a, b, d, dots);
-    for (int c = 0; c < 4 && r + c < m; ++c) out[r + c] = l2_key(norms[p], norms[js[r + c]], dots[c]);
+    for (int c = 0; c < 4 && r + c < m; ++c) {
+      out[r + c] = l2_key(norms[p], norms[js[r + c]], dots[c]);
+    }
   }
 }
 
@@ -183,7 +185,9 @@ MMEMBED_TARGET_CLONES void join_point_l2(const JoinKeys& keys, const Graph& g,
                                          const std::int32_t* cand, std::int64_t n_new,
                                          std::int64_t m, std::vector<Proposal>& out) {
   const std::int64_t d = keys.d;
-  auto row = [&](std::int64_t t) { return keys.X + static_cast<std::int64_t>(cand[std::min(t, m - 1)]) * d; };
+  auto row = [&](std::int64_t t) {
+    return keys.X + static_cast<std::int64_t>(cand[std::min(t, m - 1)]) * d;
+  };
   for (std::int64_t x0 = 0; x0 < n_new; x0 += 4) {
     const float* a[4] = {row(x0), row(x0 + 1), row(x0 + 2), row(x0 + 3)};
     for (std::int64_t y0 = x0; y0 < m; y0 += 4) {
@@ -281,20 +285,26 @@ MMEMBED_TARGET_CLONES void rp_tree_order(const float* x, std::int64_t n, std::in
     }
     const auto um = static_cast<std::uint64_t>(m);
     const std::int64_t ia = lo + static_cast<std::int64_t>(hash(seed, kTreeStream, lo, hi) % um);
-    std::int64_t ib = lo + static_cast<std::int64_t>(hash(seed, kTreeStream + 1, lo, hi) % (um - 1));
+    std::int64_t ib =
+        lo + static_cast<std::int64_t>(hash(seed, kTreeStream + 1, lo, hi) % (um - 1));
     if (ib >= ia) ++ib;
     const float* pa = row(ia);
     const float* pb = row(ib);
     double na = 1.0, nb = 1.0;
     if (angular) {
       double sa = 0, sb = 0;
-      for (std::int64_t c = 0; c < d; ++c) sa += static_cast<double>(pa[c]) * pa[c], sb += static_cast<double>(pb[c]) * pb[c];
+      for (std::int64_t c = 0; c < d; ++c) {
+        sa += static_cast<double>(pa[c]) * pa[c];
+        sb += static_cast<double>(pb[c]) * pb[c];
+      }
       na = 1.0 / std::sqrt(sa), nb = 1.0 / std::sqrt(sb);
     }
     double offset = 0;
     for (std::int64_t c = 0; c < d; ++c) {
       w[c] = static_cast<float>(pa[c] * na - pb[c] * nb);
-      if (!angular) offset += static_cast<double>(w[c]) * 0.5 * (static_cast<double>(pa[c]) + pb[c]);
+      if (!angular) {
+        offset += static_cast<double>(w[c]) * 0.5 * (static_cast<double>(pa[c]) + pb[c]);
+      }
     }
     margin.resize(static_cast<std::size_t>(m));
     const float* wa[1] = {w.data()};
@@ -353,7 +363,8 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   if (keys.squared_l2) {
     const bool unit = metric.metric == kernels::Metric::Cosine ||
                       metric.metric == kernels::Metric::CosineDistance;
-    rp_tree_order(x, n, d, unit, seed, std::max<std::int64_t>(2 * (K + 1), 32), perm, leaf_lo, leaf_hi);
+    rp_tree_order(x, n, d, unit, seed, std::max<std::int64_t>(2 * (K + 1), 32), perm, leaf_lo,
+                  leaf_hi);
     centred.resize(static_cast<std::size_t>(n * d));
     kernels::parallel_for(n, 256, [&](std::int64_t a, std::int64_t b) {
       for (std::int64_t i = a; i < b; ++i) {
@@ -419,11 +430,14 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
         }
         if (static_cast<std::int64_t>(js.size()) > from_leaf) {
           ks.resize(js.size());
-          keys.to(static_cast<std::int32_t>(i), js.data(), static_cast<std::int64_t>(js.size()), ks.data());
+          keys.to(static_cast<std::int32_t>(i), js.data(), static_cast<std::int64_t>(js.size()),
+                  ks.data());
           order.resize(js.size());
           for (std::size_t r = 0; r < js.size(); ++r) order[r] = static_cast<std::int64_t>(r);
           std::nth_element(order.begin(), order.begin() + from_leaf, order.end(),
-                           [&](std::int64_t p, std::int64_t q) { return closer_entry(ks[p], js[p], ks[q], js[q]); });
+                           [&](std::int64_t p, std::int64_t q) {
+                             return closer_entry(ks[p], js[p], ks[q], js[q]);
+                           });
           std::vector<std::int32_t> best(static_cast<std::size_t>(from_leaf));
           for (std::int64_t r = 0; r < from_leaf; ++r) best[r] = js[order[r]];
           js = std::move(best);
@@ -503,7 +517,8 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
       // Chunks of points to whichever thread is free (each point's proposals are its own).
       constexpr std::int64_t kJoinChunk = 64;
       kernels::parallel_tasks((bv + kJoinChunk - 1) / kJoinChunk, [&](std::int64_t c) {
-        join_range(keys, g, new_c, old_c, v0, c * kJoinChunk, std::min(bv, (c + 1) * kJoinChunk), found);
+        join_range(keys, g, new_c, old_c, v0, c * kJoinChunk, std::min(bv, (c + 1) * kJoinChunk),
+                   found);
       });
       // Grouped by target (a counting sort, targets in order of first proposal: the groups are
       // independent, so any fixed order of them will do), then each group sorted by (key,

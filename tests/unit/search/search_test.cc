@@ -412,8 +412,9 @@ TEST(NNDescent, RecallHoldsForPointsFarFromTheOrigin) {
       exact.add(data->data(), n);
       const KnnGraph got = nn_descent_graph(data->data(), n, d, spec, opt);
       const double r = recall(got, exact.graph(k));
-      std::printf("[ far     ] %s, offset %s: recall@%lld = %.4f\n", kernels::metric_name(spec.metric),
-                  data == &x ? "0" : "1000", static_cast<long long>(k), r);
+      std::printf("[ far     ] %s, offset %s: recall@%lld = %.4f\n",
+                  kernels::metric_name(spec.metric), data == &x ? "0" : "1000",
+                  static_cast<long long>(k), r);
       EXPECT_GT(r, 0.97) << kernels::metric_name(spec.metric);
     }
   }
