@@ -118,7 +118,7 @@ void symmetric_eigen_largest(std::int64_t n64, double* a, std::int64_t count, do
 
 bool lanczos_largest(std::int64_t n64, std::int64_t count, std::int64_t ncv64, double tol,
                      int max_iter, const std::function<void(const double* x, double* y)>& op,
-                     double* values, double* vectors) {
+                     double* values, double* vectors, const double* start) {
   const int n = to_int(n64, "rows"), nev = to_int(count, "eigenpairs"),
             ncv = to_int(ncv64, "Lanczos vectors");
   MMEMBED_ASSERT(nev >= 1 && nev < ncv && ncv <= n);
@@ -126,6 +126,7 @@ bool lanczos_largest(std::int64_t n64, std::int64_t count, std::int64_t ncv64, d
   const int lworkl = ncv * (ncv + 8);
   std::vector<double> resid(n, 1.0), v(static_cast<std::size_t>(n) * ncv), workd(3 * static_cast<std::size_t>(n)),
       workl(lworkl);
+  if (start != nullptr) std::copy(start, start + n, resid.begin());
   int iparam[11] = {}, ipntr[11] = {};
   iparam[0] = 1;         // exact shifts
   iparam[2] = max_iter;  // restarts

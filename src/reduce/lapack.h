@@ -28,12 +28,13 @@ void symmetric_eigen_largest(std::int64_t n, double* a, std::int64_t count, doub
 
 // ARPACK (Debian's libarpack2, dsaupd/dseupd in regular mode): the `count` largest (algebraic)
 // eigenpairs of the symmetric operator y = op(x) of size n, with `ncv` Lanczos vectors
-// (count < ncv <= n), tolerance `tol`, at most `max_iter` restarts, starting from the all-ones
-// vector (as umap-learn's eigsh(v0=ones)). values [count] ascending, vectors [n, count] (ld n).
-// Returns false when ARPACK reports an error or converges on fewer than `count` pairs.
+// (count < ncv <= n), tolerance `tol` (<= 0: machine precision), at most `max_iter` restarts,
+// starting from `start` [n], or the all-ones vector when null (as umap-learn's eigsh(v0=ones)).
+// values [count] ascending, vectors [n, count] (ld n). Returns false when ARPACK reports an error
+// or converges on fewer than `count` pairs.
 bool lanczos_largest(std::int64_t n, std::int64_t count, std::int64_t ncv, double tol,
                      int max_iter, const std::function<void(const double* x, double* y)>& op,
-                     double* values, double* vectors);
+                     double* values, double* vectors, const double* start = nullptr);
 
 // Runs OpenBLAS on one thread while alive, then restores its previous count. OpenBLAS's
 // multi-threaded dgesdd/dgemm differ in the last bits between thread counts (measured), so PCA

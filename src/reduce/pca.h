@@ -11,9 +11,11 @@
 // matrix from `seed`, n_oversamples extra columns, n_iter power iterations with QR
 // re-orthonormalization) followed by an exact SVD of the small projected matrix; Covariance is
 // scikit-learn >= 1.5's "covariance_eigh": the d x d covariance matrix of the centred data, then
-// its largest eigenpairs (LAPACK dsyevr in double). The covariance is summed over fixed blocks of
+// its largest eigenpairs in double. The covariance is summed over fixed blocks of
 // 1,024 rows: each block is centred in float, its Gram matrix computed by the GEMM seam in float
-// (upper panels of 128 columns only), and the blocks added up in double. Auto follows
+// (upper panels of 128 columns only), and the blocks added up in double; its k largest
+// eigenpairs by Lanczos (ARPACK, to machine precision, fixed pseudo-random start; LAPACK dsyevr
+// for d < 64 or if ARPACK does not converge). Auto follows
 // scikit-learn >= 1.5: Covariance when d <= 1000 and n >= 10 d; else Full when max(n, d) <= 500
 // or n_components >= 0.8 min(n, d); else Randomized.
 //
