@@ -131,6 +131,21 @@ std::vector<double> centred_gram(const float* x, std::int64_t n, std::int64_t d,
   return gram;
 }
 
+// sum a[j] b[j] in double over kLanes accumulators (a fixed order); inlined into the callers'
+// AVX-512 / AVX2 / baseline clones.
+__attribute__((always_inline)) inline double dot(const double* a, const double* b,
+                                                 std::int64_t d) {
+  double acc[kLanes] = {};
+  std::int64_t j = 0;
+  for (; j + kLanes <= d; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) acc[l] += a[j + l] * b[j + l];
+  }
+  for (int l = 0; j < d; ++j, ++l) acc[l] += a[j] * b[j];
+  double s = 0.0;
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
 // out [rows, k] = (x - mean) components^T for x [rows, d], in double over kLanes accumulators.
 MMEMBED_TARGET_CLONES void project_rows(const float* x, std::int64_t rows, std::int64_t d,
                                         const double* mean, const double* components,
@@ -138,18 +153,7 @@ MMEMBED_TARGET_CLONES void project_rows(const float* x, std::int64_t rows, std::
   for (std::int64_t i = 0; i < rows; ++i) {
     const float* r = x + i * d;
     for (std::int64_t j = 0; j < d; ++j) centred[j] = static_cast<double>(r[j]) - mean[j];
-    for (std::int64_t c = 0; c < k; ++c) {
-      const double* comp = components + c * d;
-      double acc[kLanes] = {};
-      std::int64_t j = 0;
-      for (; j + kLanes <= d; j += kLanes) {
-        for (int l = 0; l < kLanes; ++l) acc[l] += centred[j + l] * comp[j + l];
-      }
-      for (int l = 0; j < d; ++j, ++l) acc[l] += centred[j] * comp[j];
-      double s = 0.0;
-      for (int l = 0; l < kLanes; ++l) s += acc[l];
-      out[i * k + c] = s;
-    }
+    for (std::int64_t c = 0; c < k; ++c) out[i * k + c] = dot(centred, components + c * d, d);
   }
 }
 
@@ -169,18 +173,7 @@ std::vector<double> project(const float* x, std::int64_t n, std::int64_t d,
 // out = a v for a [d, d] row-major, in double over kLanes accumulators.
 MMEMBED_TARGET_CLONES void matrix_vector(const double* a, std::int64_t d, const double* v,
                                          double* out) {
-  for (std::int64_t i = 0; i < d; ++i) {
-    const double* row = a + i * d;
-    double acc[kLanes] = {};
-    std::int64_t j = 0;
-    for (; j + kLanes <= d; j += kLanes) {
-      for (int l = 0; l < kLanes; ++l) acc[l] += row[j + l] * v[j + l];
-    }
-    for (int l = 0; j < d; ++j, ++l) acc[l] += row[j] * v[j];
-    double sum = 0.0;
-    for (int l = 0; l < kLanes; ++l) sum += acc[l];
-    out[i] = sum;
-  }
+  for (std::int64_t i = 0; i < d; ++i) out[i] = dot(a + i * d, v, d);
 }
 
 // The k largest eigenpairs of the symmetric d x d matrix c (lower triangle, column-major;
