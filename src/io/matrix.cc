@@ -1,6 +1,5 @@
 #include "io/matrix.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,12 +10,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "core/check.h"
 #include "core/finite.h"
 #include "io/bytes.h"
 #include "io/json_internal.h"
+#include "io/mapped_file.h"
 
 namespace mmembed::io {
 namespace {
@@ -169,42 +170,12 @@ std::string temp_path_for(const std::string& path) {
 
 }  // namespace
 
-// An open file that closes itself.
-class InFile {
- public:
-  explicit InFile(const std::string& path) : path_(path), f_(std::fopen(path.c_str(), "rb")) {
-    MMEMBED_CHECK(f_ != nullptr, IoError, path, ": cannot open (", std::strerror(errno), ")");
-  }
-  ~InFile() { std::fclose(f_); }
-  InFile(const InFile&) = delete;
-  InFile& operator=(const InFile&) = delete;
-
-  std::uint64_t size() const {
-    struct stat st {};
-    MMEMBED_CHECK(::fstat(::fileno(f_), &st) == 0, IoError, path_, ": cannot stat (",
-                  std::strerror(errno), ")");
-    return static_cast<std::uint64_t>(st.st_size);
-  }
-  // Reads exactly n bytes at the current position.
-  void read(void* out, std::uint64_t n) {
-    if (n == 0) return;
-    if (std::fread(out, 1, n, f_) == n) return;
-    throw IoError(str_cat(path_, ": read failed (",
-                          std::ferror(f_) ? std::strerror(errno) : "the file ended early", ")"));
-  }
-
- private:
-  std::string path_;
-  std::FILE* f_;
-};
-
 Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
-  InFile file(path);
-  const std::uint64_t file_size = file.size();
-  std::uint8_t b[12] = {};
-  MMEMBED_CHECK(file_size >= 10, FormatError, path, ": not a .npy file (no \\x93NUMPY magic)");
-  file.read(b, 10);
-  MMEMBED_CHECK(std::memcmp(b, "\x93NUMPY", 6) == 0, FormatError, path,
+  // Mapped, not read into a string: the data are copied once, straight into the matrix.
+  const std::shared_ptr<const MappedFile> file = MappedFile::open(path);
+  const std::uint8_t* b = file->data();
+  const std::uint64_t file_size = file->size();
+  MMEMBED_CHECK(file_size >= 10 && std::memcmp(b, "\x93NUMPY", 6) == 0, FormatError, path,
                 ": not a .npy file (no \\x93NUMPY magic)");
   const int major = b[6];
   MMEMBED_CHECK(major >= 1 && major <= 3, FormatError, path, ": unsupported .npy version ", major,
@@ -214,14 +185,11 @@ Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
     header_len = read_le<std::uint16_t>(b + 8), header_start = 10;
   } else {
     MMEMBED_CHECK(file_size >= 12, FormatError, path, ": truncated .npy header");
-    file.read(b + 10, 2);
     header_len = read_le<std::uint32_t>(b + 8), header_start = 12;
   }
   MMEMBED_CHECK(range_ok(header_start, header_len, file_size), FormatError, path,
                 ": .npy header length ", header_len, " runs past the end of the file");
-  std::string header_bytes(header_len, '\0');
-  file.read(header_bytes.data(), header_len);
-  std::string_view header(header_bytes);
+  std::string_view header(reinterpret_cast<const char*>(b) + header_start, header_len);
   while (!header.empty() && (header.back() == '\n' || header.back() == ' ')) header.remove_suffix(1);
   const NpyHeader h = HeaderParser(header, path).parse();
 
@@ -250,12 +218,10 @@ Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
   m.cols = cols;
   m.data.resize(rows * cols);
   static_assert(std::endian::native == std::endian::little, "the .npy fast path reads '<f4'");
+  const std::uint8_t* p = b + data_start;
   if (item == 4 && !swap && !h.fortran) {
-    file.read(m.data.data(), data_len);  // the common case: straight into place
+    if (data_len > 0) std::memcpy(m.data.data(), p, data_len);  // the common case, in one copy
   } else {
-    std::vector<std::uint8_t> raw(data_len);
-    file.read(raw.data(), data_len);
-    const std::uint8_t* p = raw.data();
     for (std::int64_t e = 0; e < rows * cols; ++e) {
       std::uint8_t tmp[8];
       std::memcpy(tmp, p + e * item, item);
