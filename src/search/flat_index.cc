@@ -40,12 +40,7 @@ void FlatIndex::search(const float* queries, std::int64_t nq, std::int64_t k,
 KnnGraph FlatIndex::graph(std::int64_t k) const {
   MMEMBED_CHECK(k >= 1 && k < size_, InvalidArgument, "kNN graph: need 1 <= k < number of points (k ",
                 k, ", ", size_, " points)");
-  KnnGraph g;
-  g.n = size_;
-  g.k = k;
-  g.metric = metric_;
-  g.indices.resize(size_ * k);
-  g.values.resize(size_ * k);
+  KnnGraph g = KnnGraph::sized(size_, k, metric_);
   search_impl(data_.data(), size_, k, g.indices.data(), g.values.data(), 0);
   return g;
 }

@@ -38,6 +38,11 @@ struct KnnGraph {
   std::vector<std::int64_t> indices;  // [n, k]
   std::vector<float> values;          // [n, k]
 
+  // A graph of n rows of k entries, to be filled.
+  static KnnGraph sized(std::int64_t n, std::int64_t k, const kernels::MetricSpec& metric) {
+    return {n, k, metric, std::vector<std::int64_t>(n * k), std::vector<float>(n * k)};
+  }
+
   const std::int64_t* neighbours(std::int64_t i) const { return indices.data() + i * k; }
   const float* distances(std::int64_t i) const { return values.data() + i * k; }
 };

@@ -572,12 +572,7 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   if (rounds_out) *rounds_out = rounds;
 
   // Exact values of the final neighbours, in the metric's units, closest first.
-  KnnGraph out;
-  out.n = n;
-  out.k = K;
-  out.metric = metric;
-  out.indices.resize(n * K);
-  out.values.resize(n * K);
+  KnnGraph out = KnnGraph::sized(n, K, metric);
   kernels::parallel_for(n, 256, [&](std::int64_t a, std::int64_t b) {
     std::vector<std::pair<double, std::int64_t>> row(K);
     for (std::int64_t t = a; t < b; ++t) {  // t: the join's number, i: the point's row of x
@@ -639,12 +634,7 @@ KnnGraph NNDescentIndex::graph(std::int64_t k) const {
   MMEMBED_CHECK(k >= 1 && k <= K, InvalidArgument, "NN-descent graph: k must be in [1, ", K,
                 "] (the n_neighbors it was built with; got ", k, ")");
   if (k == K) return graph_;
-  KnnGraph g;
-  g.n = n_;
-  g.k = k;
-  g.metric = metric_;
-  g.indices.resize(n_ * k);
-  g.values.resize(n_ * k);
+  KnnGraph g = KnnGraph::sized(n_, k, metric_);
   for (std::int64_t i = 0; i < n_; ++i) {
     for (std::int64_t r = 0; r < k; ++r) {
       g.indices[i * k + r] = graph_.indices[i * K + r];
