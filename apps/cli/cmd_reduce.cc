@@ -77,7 +77,9 @@ std::vector<float> run_umap(const ReduceOptions& opt, const kernels::MetricSpec&
            {"metric", kernels::metric_name(metric.metric)}, {"epochs", umap.n_epochs()},
            {"seed", opt.seed}, {"init", init}, {"knn", knn},
            {"graph_components", umap.n_graph_components()},
-           {"a", umap.curve().a}, {"b", umap.curve().b}};
+           {"a", umap.curve().a}, {"b", umap.curve().b},
+           {"seconds", {{"knn", umap.timings().knn}, {"graph", umap.timings().graph},
+                        {"init", umap.timings().init}, {"sgd", umap.timings().sgd}}}};
   *summary = str_cat("umap ", knn, " kNN, ", umap.n_epochs(), " epochs");
   return umap.embedding();
 }

@@ -1,6 +1,7 @@
 #include "reduce/umap.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <cmath>
 #include <limits>
@@ -9,28 +10,19 @@
 
 #include "core/check.h"
 #include "kernels/parallel.h"
-#include "kernels/vectorize.h"
-#include "reduce/fast_pow.h"
 #include "reduce/lapack.h"
 #include "reduce/pca.h"
+#include "reduce/umap_sgd.h"
 #include "search/flat_index.h"
 #include "search/nn_descent.h"
+
 
 namespace mmembed::reduce {
 namespace {
 
 // ---- random numbers: splitmix64, a pure function of its state, so streams are reproducible ----
 
-std::uint64_t mix64(std::uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t a, std::uint64_t b, std::uint64_t c) {
-  return mix64(mix64(mix64(mix64(seed) ^ a) ^ b) ^ c);
-}
+using detail::stream_seed;
 
 class Rng {
  public:
@@ -47,10 +39,6 @@ class Rng {
   double normal() {  // Box-Muller, one value per call
     const double u1 = 1.0 - uniform(), u2 = uniform();
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-  }
-  // [0, n) for n < 2^32 by multiply-shift (Lemire), no division.
-  std::int64_t below(std::int64_t n) {
-    return static_cast<std::int64_t>(((next() >> 32) * static_cast<std::uint64_t>(n)) >> 32);
   }
 
  private:
@@ -458,269 +446,6 @@ bool spectral_layout(const FuzzyGraph& g, const float* x, std::int64_t d,
   return true;
 }
 
-// ---- SGD ----
-
-// umap-learn's epochs_per_sample schedule in closed form. With p = max_weight / w the epochs
-// per sample of an edge, umap-learn samples it at epoch t once its next sample epoch, p after the
-// previous, has come: floor(t / p) samples by epoch t; and draws its negative samples so that
-// floor(t negative_rate / p) - 1 have been drawn by a sampled epoch t. So an edge stores only
-// rate = 1 / p (4 bytes, read-only): it is due at t when floor(t rate) > floor((t - 1) rate),
-// and then draws floor(negative_rate t rate) minus floor(negative_rate t' rate) (t' its previous
-// sampled epoch) or minus 1 (its first). Every product is exact in double (a float times an
-// integer < 2^29), so this is umap-learn's schedule without the rounding of its running sums.
-struct Schedule {
-  std::vector<float> rate;  // w / max w, in (0, 1]
-  double negative_rate = 0;
-};
-
-Schedule make_schedule(const std::vector<float>& vals, int /*n_epochs*/, int negative_rate) {
-  Schedule s;
-  float mx = 0;
-  for (float v : vals) mx = std::max(mx, v);
-  const std::size_t m = vals.size();
-  s.rate.resize(m);
-  for (std::size_t e = 0; e < m; ++e) {
-    s.rate[e] = mx > 0 ? static_cast<float>(static_cast<double>(vals[e]) / mx) : 0.0f;
-  }
-  s.negative_rate = negative_rate;
-  return s;
-}
-
-// Whether edge e is sampled at epoch t.
-[[gnu::always_inline]] inline bool due(const Schedule& s, std::int64_t e, int t) {
-  const double r = s.rate[e];
-  return t > 0 && std::floor(t * r) > std::floor((t - 1) * r);
-}
-// The negative samples of edge e at an epoch t where it is due.
-[[gnu::always_inline]] inline std::int32_t negatives_due(const Schedule& s, std::int64_t e, int t) {
-  const double r = s.rate[e];
-  const double before = std::floor((t - 1) * r);  // samples before t
-  double drawn = 1.0;                              // floor(...) - 1 drawn: the first sample's base
-  if (before > 0) {
-    // The previous sampled epoch: the first t' with floor(t' rate) >= before.
-    double tp = std::ceil(before / r);
-    while (tp > 1 && std::floor((tp - 1) * r) >= before) tp -= 1;
-    while (std::floor(tp * r) < before) tp += 1;
-    drawn = std::floor(s.negative_rate * tp * r);
-  }
-  const double n = std::floor(s.negative_rate * t * r) - drawn;
-  return n > 0 ? static_cast<std::int32_t>(n) : 0;
-}
-
-inline float clip4(float v) { return v > 4.0f ? 4.0f : (v < -4.0f ? -4.0f : v); }
-
-struct SgdProblem {
-  std::int64_t n_heads = 0;                   // vertices moved
-  const std::int64_t* offsets = nullptr;      // [n_heads + 1], edges by head
-  const std::int64_t* tails = nullptr;        // into the tail embedding
-  float* head = nullptr;                      // [n_heads, dim], updated in place
-  const float* tail_fixed = nullptr;          // transform: the training embedding; fit: null
-  std::int64_t n_tail = 0;                    // negative samples come from [0, n_tail)
-  std::int64_t dim = 2;
-  float a = 0, b = 0, gamma = 1, attract_scale = 1;
-  double learning_rate = 1;
-  int n_epochs = 0;
-  std::uint64_t seed = 0;
-  Stream stream = kFitSgd;
-};
-
-// One vertex's edges for one epoch, in order: attraction towards each scheduled neighbour, then
-// that edge's negative samples one by one, each at the position the previous move left, moving
-// only `cur` (the vertex's own coordinates); `others` is the epoch-start snapshot (fit) or the
-// fixed training embedding (transform). For any n_components; fit and transform with 2 or 3
-// components run the same steps on 16 vertices at once (lanes_epoch).
-void vertex_epoch(const SgdProblem& p, const Schedule& s, const std::int32_t* tails, std::int64_t i,
-                  int epoch, float alpha, const float* others) {
-  const std::int64_t dim = p.dim;
-  float* cur = p.head + i * dim;
-  Rng rng(stream_seed(p.seed, p.stream, static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(i)));
-  const float two_ab = 2.0f * p.a * p.b, two_gb = 2.0f * p.gamma * p.b;
-  for (std::int64_t e = p.offsets[i]; e < p.offsets[i + 1]; ++e) {
-    if (!due(s, e, epoch)) continue;
-    const float* other = others + static_cast<std::int64_t>(tails[e]) * dim;
-    float d2 = 0;
-    for (std::int64_t c = 0; c < dim; ++c) {
-      const float t = cur[c] - other[c];
-      d2 += t * t;
-    }
-    if (d2 > 0.0f) {
-      const float pb = std::pow(d2, p.b);
-      const float coeff = -two_ab * pb / (d2 * (p.a * pb + 1.0f));
-      for (std::int64_t c = 0; c < dim; ++c) {
-        cur[c] += p.attract_scale * clip4(coeff * (cur[c] - other[c])) * alpha;
-      }
-    }
-    const std::int64_t n_neg = negatives_due(s, e, epoch);
-    for (std::int64_t q = 0; q < n_neg; ++q) {
-      const std::int64_t k = rng.below(p.n_tail);
-      if (p.tail_fixed == nullptr && k == i) continue;  // itself: distance 0, skipped
-      const float* neg = others + k * dim;
-      float n2 = 0;
-      for (std::int64_t c = 0; c < dim; ++c) {
-        const float t = cur[c] - neg[c];
-        n2 += t * t;
-      }
-      if (n2 <= 0.0f) continue;
-      const float coeff = two_gb / ((0.001f + n2) * (p.a * std::pow(n2, p.b) + 1.0f));
-      for (std::int64_t c = 0; c < dim; ++c) cur[c] += clip4(coeff * (cur[c] - neg[c])) * alpha;
-    }
-  }
-}
-
-constexpr int kLanes = kPowLanes;  // vertices run side by side by lanes_epoch
-
-// vertex_epoch's steps for the vertices [begin, end), kDim components, 16 vertices at a time,
-// one a SIMD lane. Each vertex's moves form one long chain of dependent arithmetic (every sample
-// starts where the previous one left the vertex), so one vertex at a time leaves the core waiting
-// on latency; 16 independent chains side by side fill the lanes instead. Each lane runs its
-// vertex's samples (an edge's attraction, then its negative samples) as a stream, one sample a
-// step, and takes the next vertex of the range when its vertex is done, so the lanes stay busy.
-// Every vertex gets exactly the steps of vertex_epoch, in the same order, with the same random
-// draws, whatever lane and step they land on: so the result does not depend on how the vertices
-// are split among threads. pow is pow_f32x16 (relative error ~1e-6) instead of std::pow, and
-// squared distances below FLT_MIN are taken as FLT_MIN.
-template <int kDim>
-[[gnu::always_inline]] inline void lanes_epoch(const SgdProblem& p, const Schedule& s,
-                                               const std::int32_t* tails, std::int64_t begin,
-                                               std::int64_t end, int epoch, float alpha,
-                                               const float* others) {
-  using fast_pow_detail::F16;
-  using fast_pow_detail::I16;
-  const bool skip_self = p.tail_fixed == nullptr;
-  const float two_ab = 2.0f * p.a * p.b, two_gb = 2.0f * p.gamma * p.b;
-  const float a = p.a, b = p.b, att_scale = p.attract_scale * alpha;
-  constexpr float kMin = std::numeric_limits<float>::min();
-  float* head = p.head;
-  const std::int64_t* offsets = p.offsets;
-
-  // Lane state: its vertex (-1: idle), edge cursor and end, negative samples left of the
-  // current edge, random stream.
-  std::int64_t vtx[kLanes], e_cur[kLanes], e_end[kLanes];
-  std::int32_t negs_left[kLanes];
-  Rng rng[kLanes] = {Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0),
-                     Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0), Rng(0)};
-  static_assert(kLanes == 16);
-  F16 cur[kDim];
-  for (int c = 0; c < kDim; ++c) cur[c] = F16{};
-  std::int64_t next_vertex = begin;
-  auto take_vertex = [&](int l) {
-    if (next_vertex >= end) {
-      vtx[l] = -1;
-      return;
-    }
-    const std::int64_t i = next_vertex++;
-    vtx[l] = i;
-    e_cur[l] = offsets[i];
-    e_end[l] = offsets[i + 1];
-    negs_left[l] = 0;
-    rng[l] = Rng(stream_seed(p.seed, p.stream, static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(i)));
-    for (int c = 0; c < kDim; ++c) cur[c][l] = head[i * kDim + c];
-  };
-  for (int l = 0; l < kLanes; ++l) take_vertex(l);
-
-  alignas(64) float oth[kDim][kLanes];
-  alignas(64) std::int32_t kind[kLanes];  // 0 nothing, 1 attraction, 2 negative sample
-  alignas(64) float pw[kLanes];
-  for (;;) {
-    bool any = false;
-    for (int l = 0; l < kLanes; ++l) {
-      std::int32_t kd = 0;
-      const float* src = others;
-      while (vtx[l] >= 0) {
-        if (negs_left[l] > 0) {
-          --negs_left[l];
-          const std::int64_t k = rng[l].below(p.n_tail);
-          if (!(skip_self && k == vtx[l])) {  // itself: distance 0, skipped
-            kd = 2;
-            src = others + k * kDim;
-          }
-          break;
-        }
-        std::int64_t e = e_cur[l];
-        while (e < e_end[l] && !due(s, e, epoch)) ++e;
-        if (e < e_end[l]) {
-          e_cur[l] = e + 1;
-          negs_left[l] = negatives_due(s, e, epoch);
-          kd = 1;
-          src = others + static_cast<std::int64_t>(tails[e]) * kDim;
-          break;
-        }
-        for (int c = 0; c < kDim; ++c) head[vtx[l] * kDim + c] = cur[c][l];  // vertex done
-        take_vertex(l);
-      }
-      any |= vtx[l] >= 0;
-      kind[l] = kd;
-      for (int c = 0; c < kDim; ++c) oth[c][l] = src[c];
-    }
-    if (!any) break;
-    F16 d2{};
-    F16 diff[kDim];
-    for (int c = 0; c < kDim; ++c) {
-      F16 o;
-      std::memcpy(&o, oth[c], sizeof o);
-      diff[c] = cur[c] - o;
-      d2 += diff[c] * diff[c];
-    }
-    const F16 x = d2 > kMin ? d2 : F16{} + kMin;
-    std::memcpy(pw, &x, sizeof x);
-    pow_f32x16(pw, b, pw);
-    F16 pb;
-    std::memcpy(&pb, pw, sizeof pb);
-    I16 kv;
-    std::memcpy(&kv, kind, sizeof kv);
-    const I16 att = kv == 1;
-    const F16 num = att ? -two_ab * pb : F16{} + two_gb;
-    const F16 den = (att ? x : 0.001f + d2) * (a * pb + 1.0f);
-    const F16 coeff = (kv != 0) & (d2 > 0.0f) ? num / den : F16{};
-    const F16 step = att ? F16{} + att_scale : F16{} + alpha;
-    for (int c = 0; c < kDim; ++c) {
-      F16 g = coeff * diff[c];
-      g = g > 4.0f ? F16{} + 4.0f : g;
-      g = g < -4.0f ? F16{} - 4.0f : g;
-      cur[c] += step * g;
-    }
-  }
-}
-
-// Vertices [begin, end) for one epoch; compiled for AVX-512, AVX2 and the baseline.
-MMEMBED_TARGET_CLONES void epoch_range(const SgdProblem& p, const Schedule& s,
-                                       const std::int32_t* tails,
-                                       std::int64_t begin, std::int64_t end, int epoch, float alpha,
-                                       const float* others) {
-  if (p.dim == 2) {
-    lanes_epoch<2>(p, s, tails, begin, end, epoch, alpha, others);
-  } else if (p.dim == 3) {
-    lanes_epoch<3>(p, s, tails, begin, end, epoch, alpha, others);
-  } else {
-    for (std::int64_t i = begin; i < end; ++i) vertex_epoch(p, s, tails, i, epoch, alpha, others);
-  }
-}
-
-void optimize(const SgdProblem& p, const Schedule& s) {
-  MMEMBED_CHECK(p.n_tail < (std::int64_t{1} << 31), InvalidArgument, "UMAP: ", p.n_tail,
-                " points is more than the SGD's 32-bit indices hold");
-  const std::int64_t n_edges = p.offsets[p.n_heads];
-  std::vector<std::int32_t> tails(p.tails, p.tails + n_edges);
-  std::vector<float> snapshot;
-  // Vertices in fixed chunks handed to whichever thread is free (the machine may be shared: a
-  // static split per thread waits for the slowest); each vertex's moves do not depend on its
-  // chunk, so neither does the result.
-  constexpr std::int64_t kChunk = 1024;
-  const std::int64_t n_chunks = (p.n_heads + kChunk - 1) / kChunk;
-  for (int epoch = 0; epoch < p.n_epochs; ++epoch) {
-    const float alpha = static_cast<float>(p.learning_rate * (1.0 - static_cast<double>(epoch) / p.n_epochs));
-    const float* others = p.tail_fixed;
-    if (others == nullptr) {
-      snapshot.assign(p.head, p.head + p.n_heads * p.dim);
-      others = snapshot.data();
-    }
-    kernels::parallel_tasks(n_chunks, [&](std::int64_t c) {
-      epoch_range(p, s, tails.data(), c * kChunk, std::min(p.n_heads, (c + 1) * kChunk), epoch,
-                  alpha, others);
-    });
-  }
-}
-
 // Scale to max |coord| = 10 and add N(0, 1e-4) noise (umap-learn's noisy_scale_coords).
 void noisy_scale(std::vector<double>& coords, Rng& rng, std::vector<float>& out) {
   double mx = 0;
@@ -749,6 +474,9 @@ void check_options(const UmapOptions& o) {
                 "UMAP learning_rate must be > 0 (got ", o.learning_rate, ")");
   MMEMBED_CHECK(o.negative_sample_rate >= 0, InvalidArgument,
                 "UMAP negative_sample_rate must be >= 0 (got ", o.negative_sample_rate, ")");
+  MMEMBED_CHECK(static_cast<double>(std::max(o.negative_sample_rate, 1)) * o.n_epochs < 536870912.0,
+                InvalidArgument, "UMAP n_epochs x max(negative_sample_rate, 1) must be below 2^29 (got ",
+                o.n_epochs, " x ", o.negative_sample_rate, ")");
   MMEMBED_CHECK(std::isfinite(o.repulsion_strength) && o.repulsion_strength >= 0, InvalidArgument,
                 "UMAP repulsion_strength must be >= 0 (got ", o.repulsion_strength, ")");
   MMEMBED_CHECK(std::isfinite(o.local_connectivity) && o.local_connectivity >= 0, InvalidArgument,
@@ -908,6 +636,14 @@ Umap Umap::fit(const float* x, std::int64_t n, std::int64_t d, const UmapOptions
   u.options_ = options;
   u.curve_ = options.a > 0 ? UmapCurve{options.a, options.b} : find_ab_params(options.spread, options.min_dist);
   u.n_epochs_ = options.n_epochs > 0 ? options.n_epochs : (n <= 10000 ? 500 : 200);
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point mark = Clock::now();
+  auto lap = [&mark] {
+    const Clock::time_point now = Clock::now();
+    const double s = std::chrono::duration<double>(now - mark).count();
+    mark = now;
+    return s;
+  };
 
   // 1-3: kNN graph and fuzzy simplicial set.
   search::KnnOptions knn_opt;
@@ -930,10 +666,12 @@ Umap Umap::fit(const float* x, std::int64_t n, std::int64_t d, const UmapOptions
     flat->add(x, n);
     u.knn_ = std::move(flat);
   }
+  u.timings_.knn = lap();
   u.dot_shift_ = dot_shift_of(knn);
   FuzzyGraph g = build_fuzzy(knn, u.dot_shift_, options.local_connectivity, options.set_op_mix_ratio);
   const int default_epochs = n <= 10000 ? 500 : 200;
   prune(g, u.n_epochs_ > 10 ? u.n_epochs_ : default_epochs);
+  u.timings_.graph = lap();
 
   // 5: initial layout.
   const std::int64_t dim = options.n_components;
@@ -975,9 +713,11 @@ Umap Umap::fit(const float* x, std::int64_t n, std::int64_t d, const UmapOptions
     }
   }
 
+  u.timings_.init = lap();
+
   // 6: SGD.
-  Schedule sched = make_schedule(g.vals, u.n_epochs_, options.negative_sample_rate);
-  SgdProblem p;
+  detail::SgdSchedule sched(g.vals, options.negative_sample_rate, u.n_epochs_);
+  detail::SgdProblem p;
   p.n_heads = n;
   p.offsets = g.offsets.data();
   p.tails = g.cols.data();
@@ -992,7 +732,8 @@ Umap Umap::fit(const float* x, std::int64_t n, std::int64_t d, const UmapOptions
   p.n_epochs = u.n_epochs_;
   p.seed = options.seed;
   p.stream = kFitSgd;
-  optimize(p, sched);
+  detail::optimize_layout(p, sched);
+  u.timings_.sgd = lap();
 
   u.graph_ = std::move(g);
   u.embedding_ = std::move(y);
@@ -1043,8 +784,8 @@ void Umap::transform(const float* x, std::int64_t m, float* out) const {
     offsets[i + 1] = static_cast<std::int64_t>(tails.size());
   }
   if (kept.empty()) return;
-  Schedule sched = make_schedule(kept, epochs, options_.negative_sample_rate);
-  SgdProblem p;
+  detail::SgdSchedule sched(kept, options_.negative_sample_rate, epochs);
+  detail::SgdProblem p;
   p.n_heads = m;
   p.offsets = offsets.data();
   p.tails = tails.data();
@@ -1060,7 +801,7 @@ void Umap::transform(const float* x, std::int64_t m, float* out) const {
   p.n_epochs = epochs;
   p.seed = options_.seed;
   p.stream = kTransformSgd;
-  optimize(p, sched);
+  detail::optimize_layout(p, sched);
 }
 
 double silhouette_score(const float* y, std::int64_t n, std::int64_t dy,

@@ -77,6 +77,14 @@ struct UmapOptions {
   double a = 0, b = 0;                   // both > 0: used as given instead of fitted
 };
 
+// Wall seconds of the phases of a fit.
+struct UmapTimings {
+  double knn = 0;    // the kNN graph (exact or NN-descent)
+  double graph = 0;  // fuzzy simplicial set and pruning
+  double init = 0;   // initial layout (spectral, PCA or random)
+  double sgd = 0;    // the layout's SGD
+};
+
 // The fitted curve 1 / (1 + a d^(2b)).
 struct UmapCurve {
   double a = 0, b = 0;
@@ -126,6 +134,7 @@ class Umap {
   bool spectral_fell_back() const { return spectral_fallback_; }  // spectral -> random
   std::int64_t n_graph_components() const { return graph_components_; }
   const FuzzyGraph& graph() const { return graph_; }  // after pruning
+  const UmapTimings& timings() const { return timings_; }
 
  private:
   std::int64_t n_ = 0, dim_ = 0;
@@ -138,6 +147,7 @@ class Umap {
   float dot_shift_ = 0;  // Dot: max_dot of the fit's graph
   FuzzyGraph graph_;
   std::vector<float> embedding_;
+  UmapTimings timings_;
 };
 
 // Mean silhouette coefficient of points y [n, dy] under integer labels (Euclidean distance), as

@@ -368,6 +368,10 @@ TEST(Umap, Errors) {
   opt.learning_rate = 0;
   EXPECT_EQ(error_of<InvalidArgument>([&] { Umap::fit(x, 40, d, opt); }), "UMAP learning_rate must be > 0 (got 0)");
   opt = {};
+  opt.n_epochs = 200000000;
+  EXPECT_EQ(error_of<InvalidArgument>([&] { Umap::fit(x, 40, d, opt); }),
+            "UMAP n_epochs x max(negative_sample_rate, 1) must be below 2^29 (got 200000000 x 5)");
+  opt = {};
   opt.init = UmapOptions::Init::Pca;
   opt.n_components = 3;
   EXPECT_NE(error_of<InvalidArgument>([&] { Umap::fit(x, 40, 2, opt); }).find("init pca needs"), std::string::npos);
