@@ -7,7 +7,7 @@
 // least 1 GiB in all is walked (so W comes from DRAM, not from the cache, as in a 12-layer pass
 // over 340 MB of weights), timing per product: "backend" = the bias copied into y, then the
 // selected backend's sgemm(No, Yes, beta = 1), which is what linear() did for every row count
-// before the short path; "linear" = kernels::linear (the short path for 8..48 rows,
+// before the short path; "linear" = kernels::linear (the short path for 8..80 rows,
 // gemm_small.h). Prints a Markdown table: ms per product, the weight traffic in GB/s, and the
 // ratio. Also checks that both agree to 1e-4 relative (exit 1 otherwise).
 #include <algorithm>

@@ -51,12 +51,14 @@ class SmallRows : public ::testing::Test {
   int threads_before_ = 0;
 };
 
-// Row counts 2..64 across the vector widths (16 rows per vector), inner sizes around the
-// 16-element step and the prefetch distance, output widths around the 8-column block.
+// Row counts 2..80 across the vector widths (16 rows per vector) and their column blocks (8, 6
+// and 5 columns), inner sizes around the 16-element step of the transposes and the prefetch
+// distance, output widths around the blocks and the 16-column groups written back transposed.
 const Case kCases[] = {
-    {2, 1, 1},     {3, 15, 7},     {16, 16, 8},    {17, 17, 9},     {31, 100, 65},
-    {32, 768, 200}, {33, 129, 16}, {48, 64, 24},   {49, 300, 130},  {64, 768, 768},
-    {16, 3072, 40}, {5, 1024, 1030},
+    {2, 1, 1},      {3, 15, 7},    {16, 16, 8},   {17, 17, 9},    {31, 100, 65},
+    {32, 768, 200}, {33, 129, 16}, {48, 64, 24},  {49, 300, 130}, {64, 768, 768},
+    {16, 3072, 40}, {5, 1024, 1030}, {57, 40, 50}, {65, 33, 100}, {77, 200, 333},
+    {80, 48, 96},   {77, 768, 79},
 };
 
 TEST_F(SmallRows, MatchesReference) {
