@@ -2,7 +2,7 @@
 // bench_reference.py: same tasks, same input shapes, same timing rule, one JSON line out.
 //
 //   bench_bridgetower --model ~/.cache/mmembed/bench/bridgetower-base --task image
-//       --batch 8 --threads 2 [--min-time 2] [--max-reps 7]
+//       --batch 8 --threads 2 [--min-time 2] [--max-reps 7] [--stages N]
 //
 // Tasks (inputs are preprocessed tensors: random ids / pixels of a fixed seed):
 //   image          embed_image (ITC checkpoint) or image_cls_features (trunk-only checkpoint)
@@ -12,12 +12,19 @@
 // passed (at least one, at most --max-reps); the median is reported. load_s is
 // BridgeTower::load (config, checkpoint mapping, weight binding). peak_rss_mib is this process's
 // ru_maxrss, so each case must run in its own process (run.sh does).
+// --stages N: after the timed calls, N more calls with a stage hook (RunOptions::on_stage) that
+// charges the wall time since the previous stage to the stage just reported, summed over the
+// stages of one kind ("text/layer_3" -> "text/layer_*") and printed as a Markdown table (median
+// of the N calls, ms per call). With a hook the last layers run in full (no class-token-only
+// shortcut), so these calls do a little more work than the timed ones.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -39,7 +46,7 @@ using mmembed::bench::seconds_since;
 
 struct Args {
   std::string model, task;
-  int batch = 1, threads = 1, max_reps = 7;
+  int batch = 1, threads = 1, max_reps = 7, stages = 0;
   double min_time = 2.0;
 };
 
@@ -47,7 +54,7 @@ struct Args {
   std::fprintf(stderr,
                "bench_bridgetower: %s\nusage: bench_bridgetower --model DIR --task "
                "image|text16|text77|pair [--batch N] [--threads N] [--min-time S] "
-               "[--max-reps N]\n",
+               "[--max-reps N] [--stages N]\n",
                why);
   std::exit(2);
 }
@@ -64,6 +71,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::stoi(v);
     else if (k == "--min-time") a.min_time = std::stod(v);
     else if (k == "--max-reps") a.max_reps = std::stoi(v);
+    else if (k == "--stages") a.stages = std::stoi(v);
     else usage(("unknown option " + k).c_str());
   }
   if (a.model.empty()) usage("--model is required");
@@ -105,14 +113,60 @@ Inputs make_inputs(const BridgeTower& model, const std::string& task, int batch,
 }
 
 // One call of the task; returns the output (checked for finiteness by the caller).
-Tensor run(const BridgeTower& model, const std::string& task, const Inputs& in) {
+Tensor run(const BridgeTower& model, const std::string& task, const Inputs& in,
+           const mmembed::models::bridgetower::RunOptions& o = {}) {
   const bool itc = model.has_itc_heads();
-  if (task == "image") return itc ? model.embed_image(in.pixels) : model.image_cls_features(in.pixels);
-  if (task == "pair") {
-    if (itc) return model.embed_pair(in.ids, in.mask, in.pixels);
-    return model.forward(in.ids, in.mask, in.pixels).pooler_output;
+  if (task == "image") {
+    return itc ? model.embed_image(in.pixels, o) : model.image_cls_features(in.pixels, o);
   }
-  return itc ? model.embed_text(in.ids, in.mask) : model.text_cls_features(in.ids, in.mask);
+  if (task == "pair") {
+    if (itc) return model.embed_pair(in.ids, in.mask, in.pixels, o);
+    return model.forward(in.ids, in.mask, in.pixels, o).pooler_output;
+  }
+  return itc ? model.embed_text(in.ids, in.mask, o) : model.text_cls_features(in.ids, in.mask, o);
+}
+
+// "cross/text_layer_3" -> "cross/text_layer_*", "vision/ln_post/call_2" -> "vision/ln_post/call_*".
+std::string stage_kind(const std::string& name) {
+  std::string s = name;
+  while (!s.empty() && std::isdigit(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s.size() < name.size() ? s + "*" : s;
+}
+
+// --stages: the calls with a timing hook, then the table (stages in the order first seen).
+void profile_stages(const BridgeTower& model, const std::string& task, const Inputs& in,
+                    int calls) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<double>> per_call;  // kind -> ms per call
+  std::vector<double> totals;
+  for (int c = 0; c < calls; ++c) {
+    std::map<std::string, double> ms;
+    auto last = Clock::now();
+    mmembed::models::bridgetower::RunOptions o;
+    o.on_stage = [&](const std::string& name, const Tensor&) {
+      const std::string kind = stage_kind(name);
+      if (std::find(order.begin(), order.end(), kind) == order.end()) order.push_back(kind);
+      ms[kind] += 1e3 * seconds_since(last);
+      last = Clock::now();
+    };
+    const auto t0 = Clock::now();
+    run(model, task, in, o);
+    totals.push_back(1e3 * seconds_since(t0));
+    double hooked = 0;
+    for (const auto& [kind, v] : ms) {
+      per_call[kind].push_back(v);
+      hooked += v;
+    }
+    per_call["(after the last stage)"].push_back(totals.back() - hooked);
+  }
+  order.push_back("(after the last stage)");
+  const double total = mmembed::bench::median(totals);
+  std::printf("\n| stage (all calls of that kind) | ms per call | share |\n|---|---:|---:|\n");
+  for (const std::string& kind : order) {
+    const double m = mmembed::bench::median(per_call[kind]);
+    std::printf("| %s | %.2f | %.1f%% |\n", kind.c_str(), m, 100.0 * m / total);
+  }
+  std::printf("| whole call | %.2f | |\n", total);
 }
 
 
@@ -152,6 +206,7 @@ int main(int argc, char** argv) {
         base_name(args.model).c_str(), args.task.c_str(), args.batch, args.threads, load_s,
         list.c_str(), median, args.batch / median, cpu / wall, mmembed::bench::peak_rss_mib(),
         mmembed::kernels::gemm_backend_description().c_str());
+    if (args.stages > 0) profile_stages(model, args.task, in, args.stages);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_bridgetower: %s\n", e.what());
     return 1;

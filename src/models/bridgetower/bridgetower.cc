@@ -603,9 +603,11 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
                                                   Y_image, scratch);
       return;
     }
+    // Each stream's stage right after it (the image stream does not write Y_text), so that a
+    // hook timing the intervals between stages sees the two streams apart.
     m.cross_text_layers[k].forward(X_text, X_image, text_mask, std::nullopt, Y_text, scratch);
-    m.cross_image_layers[k].forward(X_image, X_text, std::nullopt, text_mask, Y_image, scratch);
     stage(str_cat("cross/text_layer_", k), Y_text);
+    m.cross_image_layers[k].forward(X_image, X_text, std::nullopt, text_mask, Y_image, scratch);
     stage(str_cat("cross/image_layer_", k), Y_image);
   };
 
