@@ -1,7 +1,7 @@
 // The short-x linear (gemm_small.h): against the scalar reference on odd sizes, the fused
 // activations against the separate kernels, and its invariances: the same bits on 1 and 2
 // threads, and a row's result independent of the other rows of x (a text embedded alone or in a
-// batch), bit for bit.
+// batch), bit for bit, among inputs of up to 16 rows and among inputs of 17 to 80.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -112,13 +112,14 @@ TEST_F(SmallRows, SameBitsOnOneAndTwoThreadsAndThroughLinear) {
   }
 }
 
-TEST_F(SmallRows, RowIndependentOfTheOtherRows) {
-  // The same 9 rows alone, then inside 40 rows (another vector count): identical bits.
-  const Case alone{9, 768, 96}, batch{40, 768, 96};
+// A row's bits depend on its own values only, not on the other rows of x, among inputs of up to
+// 16 rows (the pair kernel) and among inputs of 17 to 80 rows (one FMA chain per output).
+void expect_rows_independent(std::int64_t rows_alone, std::int64_t rows_batch,
+                             std::int64_t offset) {
+  const Case alone{rows_alone, 771, 96}, batch{rows_batch, 771, 96};
   auto x = random_vector(static_cast<std::size_t>(batch.rows * batch.in), 10);
   auto w = random_vector(static_cast<std::size_t>(batch.out * batch.in), 11, -0.1f, 0.1f);
   auto b = random_vector(static_cast<std::size_t>(batch.out), 12);
-  const std::int64_t offset = 20;  // rows 20..28 of the batch
   std::vector<float> x_alone(x.begin() + offset * batch.in,
                              x.begin() + (offset + alone.rows) * batch.in);
   const auto y_alone = small(alone, x_alone, w, b, Epilogue::None, 1);
@@ -126,6 +127,18 @@ TEST_F(SmallRows, RowIndependentOfTheOtherRows) {
   const std::vector<float> rows_in_batch(y_batch.begin() + offset * batch.out,
                                          y_batch.begin() + (offset + alone.rows) * batch.out);
   EXPECT_EQ(y_alone, rows_in_batch);
+}
+
+TEST_F(SmallRows, RowIndependentOfTheOtherRows) {
+  {
+    SCOPED_TRACE("9 rows inside 14");
+    expect_rows_independent(9, 14, 3);
+  }
+  {
+    SCOPED_TRACE("20 rows inside 40 and 77");
+    expect_rows_independent(20, 40, 20);
+    expect_rows_independent(20, 77, 50);
+  }
 }
 
 }  // namespace
