@@ -15,7 +15,9 @@
 // _mm512_undefined_ps idiom) once they are inlined; the warnings point into the header.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // a GCC-only warning group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 #define MMEMBED_SMALL_ROWS_X86 1
