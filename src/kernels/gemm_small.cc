@@ -250,8 +250,8 @@ __attribute__((target("avx512f"))) void pair_panel(const float* x, std::int64_t 
 __attribute__((target("avx512f"))) void store_transposed(const float* stage, std::int64_t width,
                                                          std::int64_t rows, std::int64_t chunks,
                                                          float* y, std::int64_t out) {
-  for (std::int64_t q = 0; q < chunks; ++q) {
-    for (std::int64_t r0 = 0; r0 < rows; r0 += kLanes) {
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kLanes) {  // a row block's lines one after another
+    for (std::int64_t q = 0; q < chunks; ++q) {
       __m512 a[16], b[16];
       for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(stage + (q * 16 + i) * width + r0);
       transpose16(a, b);
