@@ -52,6 +52,8 @@ struct ChunkSamples {
 void chunk_samples(const SgdProblem& p, SgdSchedule& s, const std::int32_t* tails, std::int64_t begin,
                    std::int64_t end, int epoch, ChunkSamples& out) {
   const std::int64_t e0 = p.offsets[begin], n_edges = p.offsets[end] - e0;
+  MMEMBED_CHECK(n_edges < (std::int64_t{1} << 31), InvalidArgument, "UMAP: ", n_edges,
+                " edges in one SGD chunk is more than its 32-bit indices hold");
   out.tail.resize(n_edges);
   out.negatives.resize(n_edges);
   out.starts.resize(end - begin + 1);
@@ -262,12 +264,13 @@ MMEMBED_TARGET_CLONES void chunk_moves(LaneFeed& feed, float* head, const StepCo
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MMEMBED_UMAP_AVX512 1
-// lanes_moves with the bookkeeping in SIMD too, and two groups of 16 lanes in flight: a step's
-// arithmetic is one chain of ~40 dependent operations (two divisions among them), so one group
-// leaves the core waiting on latency; the second group's independent step fills it. Each lane's
-// cursor, negative samples left, draw counter and key are vectors; the samples, the draws and the
-// coordinates are gathered 16 at a time. Only a vertex's end (about one lane in 40 steps) goes
-// through scalar code. Same moves, same draws, same arithmetic as lanes_moves.
+// lanes_moves with the bookkeeping in SIMD too, two groups of 16 lanes interleaved (a step's
+// arithmetic is one chain of ~40 dependent operations; measured on an Emerald Rapids core, one
+// group runs as fast as two: the random coordinate loads, one L1 miss a move, bound the moves
+// more than that latency; docs/performance.md). Each lane's cursor, negative samples left, draw
+// counter and key are vectors; the samples, the draws and the coordinates are gathered 16 at a
+// time. Only a vertex's end (about one lane in 40 steps) goes through scalar code. Same moves,
+// same draws, same arithmetic as lanes_moves.
 template <int kDim>
 struct Avx512Lanes {
   using F16 = fast_pow_detail::F16;
@@ -428,7 +431,7 @@ void optimize_layout(const SgdProblem& p, SgdSchedule& s, SgdKernel kernel) {
   // Vertices in fixed chunks handed to whichever thread is free (the machine may be shared: a
   // static split per thread waits for the slowest); each vertex's moves do not depend on its
   // chunk, so neither does the result. A chunk first lists its vertices' due edges (the
-  // schedule: scalar, branchy), then makes the moves (SIMD, one vertex a lane).
+  // schedule: scalar, branch-free), then makes the moves (SIMD, one vertex a lane).
   constexpr std::int64_t kChunk = 1024;
   const std::int64_t n_chunks = (p.n_heads + kChunk - 1) / kChunk;
   for (int epoch = 0; epoch < p.n_epochs; ++epoch) {
