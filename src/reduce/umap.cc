@@ -16,7 +16,6 @@
 #include "search/flat_index.h"
 #include "search/nn_descent.h"
 
-
 namespace mmembed::reduce {
 namespace {
 
