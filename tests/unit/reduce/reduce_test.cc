@@ -110,16 +110,21 @@ double worst_alignment(const Pca& a, const Pca& b) {
   return worst;
 }
 
+// x [n, d] fitted for k components with `solver` (seed as given, else the default).
+Pca fit_with(const std::vector<float>& x, std::int64_t n, std::int64_t d, std::int64_t k,
+             PcaOptions::Solver solver, std::uint64_t seed = PcaOptions{}.seed) {
+  PcaOptions opt;
+  opt.n_components = k;
+  opt.solver = solver;
+  opt.seed = seed;
+  return Pca::fit(x.data(), n, d, opt);
+}
+
 TEST(Pca, RandomizedAgreesWithFull) {
   const std::int64_t n = 1200, d = 90, k = 4;
   auto x = low_rank(n, d, 3);
-  PcaOptions opt;
-  opt.n_components = k;
-  opt.solver = PcaOptions::Solver::Full;
-  const Pca full = Pca::fit(x.data(), n, d, opt);
-  opt.solver = PcaOptions::Solver::Randomized;
-  opt.seed = 11;
-  const Pca rnd = Pca::fit(x.data(), n, d, opt);
+  const Pca full = fit_with(x, n, d, k, PcaOptions::Solver::Full);
+  const Pca rnd = fit_with(x, n, d, k, PcaOptions::Solver::Randomized, 11);
   EXPECT_EQ(rnd.solver(), PcaOptions::Solver::Randomized);
   const double worst = worst_alignment(full, rnd);  // same sign convention: near 0
   for (std::int64_t c = 0; c < k; ++c) {
@@ -135,12 +140,8 @@ TEST(Pca, RandomizedAgreesWithFull) {
 TEST(Pca, CovarianceAgreesWithFull) {
   const std::int64_t n = 3100, d = 300, k = 5;
   auto x = low_rank(n, d, 8);
-  PcaOptions opt;
-  opt.n_components = k;
-  opt.solver = PcaOptions::Solver::Full;
-  const Pca full = Pca::fit(x.data(), n, d, opt);
-  opt.solver = PcaOptions::Solver::Covariance;
-  const Pca cov = Pca::fit(x.data(), n, d, opt);
+  const Pca full = fit_with(x, n, d, k, PcaOptions::Solver::Full);
+  const Pca cov = fit_with(x, n, d, k, PcaOptions::Solver::Covariance);
   EXPECT_EQ(Pca::fit(x.data(), n, d, {}).solver(), PcaOptions::Solver::Covariance);  // n >= 10 d
   std::vector<float> tf(n * k), tc(n * k);
   full.transform(x.data(), n, tf.data());
@@ -179,12 +180,8 @@ TEST(Pca, CovarianceLanczosOnAwkwardSpectra) {
     x[i * d + 2] += static_cast<float>(u);
     x[i * d + 3] += static_cast<float>(v);
   }
-  PcaOptions opt;
-  opt.n_components = k;
-  opt.solver = PcaOptions::Solver::Full;
-  const Pca full = Pca::fit(x.data(), n, d, opt);
-  opt.solver = PcaOptions::Solver::Covariance;
-  const Pca cov = Pca::fit(x.data(), n, d, opt);
+  const Pca full = fit_with(x, n, d, k, PcaOptions::Solver::Full);
+  const Pca cov = fit_with(x, n, d, k, PcaOptions::Solver::Covariance);
   EXPECT_NEAR(std::fabs(full.components()[0]), std::sqrt(0.5), 0.01);  // the data are as meant
   const double worst = worst_alignment(full, cov);
   for (std::int64_t c = 0; c < k; ++c) {
