@@ -248,7 +248,7 @@ template <int kDim>
 // The moves of a chunk's vertices (lanes_moves, or vertex_moves one by one); compiled for
 // AVX-512, AVX2 and the baseline.
 MMEMBED_TARGET_CLONES void chunk_moves(LaneFeed& feed, float* head, const StepConstants& sc,
-                                       float alpha, const float* others, bool scalar) {
+                                       const float* others, bool scalar) {
   const SgdProblem& p = feed.p;
   if (p.dim == 2 && !scalar) {
     lanes_moves<2>(feed, head, sc, others);
@@ -257,7 +257,7 @@ MMEMBED_TARGET_CLONES void chunk_moves(LaneFeed& feed, float* head, const StepCo
   } else {
     for (std::int64_t v = 0; v < feed.count; ++v) {
       vertex_moves(p, feed.cs, v, feed.begin + v, sgd_key(p, feed.epoch, feed.begin + v),
-                   head + v * p.dim, alpha, others);
+                   head + v * p.dim, sc.neg_step, others);
     }
   }
 }
@@ -455,7 +455,7 @@ void optimize_layout(const SgdProblem& p, SgdSchedule& s, SgdKernel kernel) {
         return lanes_moves_avx512<3>(feed, head, sc, others);
       }
 #endif
-      chunk_moves(feed, head, sc, alpha, others, kernel == SgdKernel::Scalar);
+      chunk_moves(feed, head, sc, others, kernel == SgdKernel::Scalar);
     });
   }
 }
