@@ -54,8 +54,8 @@ void chunk_samples(const SgdProblem& p, SgdSchedule& s, const std::int32_t* tail
   const std::int64_t e0 = p.offsets[begin], n_edges = p.offsets[end] - e0;
   MMEMBED_CHECK(n_edges < (std::int64_t{1} << 31), InvalidArgument, "UMAP: ", n_edges,
                 " edges in one SGD chunk is more than its 32-bit indices hold");
-  out.tail.resize(n_edges);
-  out.negatives.resize(n_edges);
+  out.tail.resize(n_edges + 16);  // take_due's room
+  out.negatives.resize(n_edges + 16);
   out.starts.resize(end - begin + 1);
   out.starts[0] = 0;
   if (epoch == 0) {  // nothing is due at epoch 0
@@ -64,21 +64,51 @@ void chunk_samples(const SgdProblem& p, SgdSchedule& s, const std::int32_t* tail
   }
   std::int32_t n = 0;
   for (std::int64_t i = begin; i < end; ++i) {
-    // The due edges' indices first, appended without branches (about a third are due, in no
-    // pattern a branch predictor could follow), then their tails and negative samples.
-    const std::int32_t first = n;
-    for (std::int64_t e = p.offsets[i]; e < p.offsets[i + 1]; ++e) {
-      out.tail[n] = static_cast<std::int32_t>(e - e0);
-      n += s.due(e, epoch) ? 1 : 0;
-    }
-    for (std::int32_t j = first; j < n; ++j) {
-      const std::int64_t e = e0 + out.tail[j];
-      out.tail[j] = tails[e];
-      out.negatives[j] = s.take(e, epoch);
-    }
+    n += s.take_due(p.offsets[i], p.offsets[i + 1], epoch, tails, out.tail.data() + n,
+                    out.negatives.data() + n);
     out.starts[i - begin + 1] = n;
   }
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// SgdSchedule::take_due, 16 edges at a time: the rates widened to double and multiplied and
+// truncated as in due() and take() (the same products, so the same integers), the due lanes'
+// tails and counts packed to the front of a register and stored whole (hence the 16 values of
+// room past the end).
+// Two vectors of 8 doubles truncated to 16 int32 (the values are below 2^29).
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline __m512i trunc16(__m512d lo, __m512d hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(lo)), _mm512_cvttpd_epi32(hi), 1);
+}
+__attribute__((target("avx512f,avx512dq"))) std::int32_t take_due_avx512(
+    const float* rate, std::int32_t* drawn, double negative_rate, std::int64_t e_begin,
+    std::int64_t e_end, int t, const std::int32_t* tails, std::int32_t* tail_out,
+    std::int32_t* neg_out) {
+  const __m512d now = _mm512_set1_pd(static_cast<double>(t));
+  const __m512d before = _mm512_set1_pd(static_cast<double>(t - 1));
+  const __m512d negs_now = _mm512_set1_pd(negative_rate * t);
+  std::int32_t n = 0;
+  for (std::int64_t e = e_begin; e < e_end; e += 16) {
+    const std::int64_t left = e_end - e;
+    const __mmask16 in = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    const __m512 r = _mm512_maskz_loadu_ps(in, rate + e);
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
+    const __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1));
+    const __m512i by_now = trunc16(_mm512_mul_pd(now, lo), _mm512_mul_pd(now, hi));
+    const __m512i by_before = trunc16(_mm512_mul_pd(before, lo), _mm512_mul_pd(before, hi));
+    const __mmask16 due = in & _mm512_cmpgt_epi32_mask(by_now, by_before);
+    if (due == 0) continue;
+    const __m512i total = trunc16(_mm512_mul_pd(negs_now, lo), _mm512_mul_pd(negs_now, hi));
+    const __m512i negs = _mm512_max_epi32(_mm512_sub_epi32(total, _mm512_maskz_loadu_epi32(due, drawn + e)),
+                                          _mm512_setzero_si512());
+    _mm512_mask_storeu_epi32(drawn + e, due, total);
+    const __m512i tl = _mm512_maskz_loadu_epi32(due, tails + e);
+    _mm512_storeu_si512(tail_out + n, _mm512_maskz_compress_epi32(due, tl));
+    _mm512_storeu_si512(neg_out + n, _mm512_maskz_compress_epi32(due, negs));
+    n += __builtin_popcount(due);
+  }
+  return n;
+}
+#endif
 
 // Each vertex's moves for one epoch, one after the other, each from where the previous left it:
 // for each due edge, the attraction towards its tail, then its negative samples (a draw of the
@@ -406,6 +436,32 @@ SgdSchedule::SgdSchedule(const std::vector<float>& vals, int negative_rate, int 
   for (std::size_t e = 0; e < m; ++e) {
     rate_[e] = mx > 0 ? static_cast<float>(static_cast<double>(vals[e]) / mx) : 0.0f;
   }
+}
+
+std::int32_t SgdSchedule::take_due(std::int64_t e_begin, std::int64_t e_end, int t,
+                                   const std::int32_t* tails, std::int32_t* tail_out,
+                                   std::int32_t* neg_out, bool simd) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  if (simd && avx512) {
+    return take_due_avx512(rate_.data(), drawn_.data(), negative_rate_, e_begin, e_end, t, tails,
+                           tail_out, neg_out);
+  }
+#endif
+  (void)simd;
+  // The due edges' offsets first, appended without branches (about a third are due, in no
+  // pattern a branch predictor could follow), then their tails and negative samples.
+  std::int32_t n = 0;
+  for (std::int64_t e = e_begin; e < e_end; ++e) {
+    tail_out[n] = static_cast<std::int32_t>(e - e_begin);
+    n += due(e, t) ? 1 : 0;
+  }
+  for (std::int32_t j = 0; j < n; ++j) {
+    const std::int64_t e = e_begin + tail_out[j];
+    tail_out[j] = tails[e];
+    neg_out[j] = take(e, t);
+  }
+  return n;
 }
 
 bool sgd_avx512_available() {

@@ -50,6 +50,13 @@ class SgdSchedule {
     return n > 0 ? n : 0;
   }
 
+  // due and take over the edges [e_begin, e_end) at epoch t >= 1, in order: for each due edge e,
+  // appends tails[e] to tail_out and its negative samples to neg_out; returns how many. Both
+  // outputs need room for (e_end - e_begin) + 16 values. simd: 16 edges at a time in AVX-512
+  // where the CPU has it (the same values and the same state afterwards as the scalar loop).
+  std::int32_t take_due(std::int64_t e_begin, std::int64_t e_end, int t, const std::int32_t* tails,
+                        std::int32_t* tail_out, std::int32_t* neg_out, bool simd = true);
+
  private:
   std::vector<float> rate_;          // w / max w, in (0, 1]
   std::vector<std::int32_t> drawn_;  // floor(negative_rate t rate) at the last due epoch (1 first)

@@ -100,6 +100,47 @@ TEST(UmapSgdSchedule, AgreesWithUmapLearnsRunningSums) {
   EXPECT_LE(off_by_one, static_cast<std::int64_t>(rates.size() / 20));
 }
 
+// take_due lists the due edges of a range with their tails and negative samples: the AVX-512
+// listing (where the CPU has it) gives what due() and take() give edge by edge, for ranges of 0 to
+// 40 edges (masked tails), negative rates 5 and 0 and rates down to 1e-3, over 500 epochs.
+TEST(UmapSgdSchedule, TakeDueListsWhatDueAndTakeGive) {
+  const std::vector<float> rates = schedule_rates();
+  const auto n = static_cast<std::int64_t>(rates.size());
+  std::vector<std::int32_t> tails(rates.size());
+  for (std::int64_t e = 0; e < n; ++e) tails[e] = static_cast<std::int32_t>(1000 + 7 * e);
+  std::vector<std::int64_t> bounds = {0};
+  std::mt19937 rng(3);
+  while (bounds.back() < n) bounds.push_back(std::min<std::int64_t>(n, bounds.back() + static_cast<std::int64_t>(rng() % 41)));
+  for (int neg : {5, 0}) {
+    constexpr int kEpochs = 500;
+    SgdSchedule ref(rates, neg, kEpochs), simd(rates, neg, kEpochs), scalar(rates, neg, kEpochs);
+    std::int64_t listed = 0;
+    for (int t = 1; t < kEpochs; ++t) {
+      for (std::size_t b = 0; b + 1 < bounds.size(); ++b) {
+        const std::int64_t lo = bounds[b], hi = bounds[b + 1];
+        std::vector<std::int32_t> want_tail, want_neg;
+        for (std::int64_t e = lo; e < hi; ++e) {
+          if (!ref.due(e, t)) continue;
+          want_tail.push_back(tails[e]);
+          want_neg.push_back(ref.take(e, t));
+        }
+        for (bool use_simd : {true, false}) {
+          SgdSchedule& s = use_simd ? simd : scalar;
+          std::vector<std::int32_t> tail(static_cast<std::size_t>(hi - lo + 16), -7), negs(tail.size(), -7);
+          const std::int32_t got = s.take_due(lo, hi, t, tails.data(), tail.data(), negs.data(), use_simd);
+          ASSERT_EQ(got, static_cast<std::int32_t>(want_tail.size())) << "epoch " << t << " edges [" << lo << ", " << hi << ")";
+          tail.resize(got);
+          negs.resize(got);
+          ASSERT_EQ(tail, want_tail) << "simd " << use_simd << " epoch " << t << " edges [" << lo << ", " << hi << ")";
+          ASSERT_EQ(negs, want_neg) << "simd " << use_simd << " epoch " << t << " edges [" << lo << ", " << hi << ")";
+        }
+        listed += static_cast<std::int64_t>(want_tail.size());
+      }
+    }
+    EXPECT_GT(listed, n * 50) << "the epochs list samples";
+  }
+}
+
 TEST(UmapSgdSchedule, RejectsEpochsBeyondItsIntegers) {
   EXPECT_THROW(SgdSchedule({1.0f}, 5, 200000000), InvalidArgument);
   EXPECT_NO_THROW(SgdSchedule({1.0f}, 5, 100000));
