@@ -255,6 +255,50 @@ void join_range(const JoinKeys& keys, const Graph& g,
   }
 }
 
+// Offers q to p's list (by (key, index), the K best kept, no repeats); true when it entered.
+inline bool offer(Graph& g, std::int32_t p, std::int32_t q, float k) {
+  const std::int64_t K = g.k;
+  std::int32_t* idx = g.idx.data() + static_cast<std::int64_t>(p) * K;
+  float* ks = g.key.data() + static_cast<std::int64_t>(p) * K;
+  if (!closer_entry(k, q, ks[K - 1], idx[K - 1])) return false;
+  if (std::find(idx, idx + K, q) != idx + K) return false;
+  std::int64_t r = K - 1;
+  while (r > 0 && closer_entry(k, q, ks[r - 1], idx[r - 1])) {
+    idx[r] = idx[r - 1], ks[r] = ks[r - 1];
+    --r;
+  }
+  idx[r] = q, ks[r] = k;
+  return true;
+}
+
+// Every pair of the m points pts[0..m) (one leaf of a tree) scored in 4 x 4 tiles and offered to
+// both ends' lists. Leaves of one tree share no point, so they may run in parallel.
+MMEMBED_TARGET_CLONES void join_leaf(const JoinKeys& keys, Graph& g, const std::int32_t* pts,
+                                     std::int64_t m) {
+  const std::int64_t d = keys.d;
+  auto row = [&](std::int64_t t) {
+    return keys.X + static_cast<std::int64_t>(pts[std::min(t, m - 1)]) * d;
+  };
+  for (std::int64_t x0 = 0; x0 < m; x0 += 4) {
+    const float* a[4] = {row(x0), row(x0 + 1), row(x0 + 2), row(x0 + 3)};
+    for (std::int64_t y0 = x0; y0 < m; y0 += 4) {
+      const float* b[4] = {row(y0), row(y0 + 1), row(y0 + 2), row(y0 + 3)};
+      float dots[16];
+      dot_tile<4>(a, b, d, dots);
+      for (int r = 0; r < 4 && x0 + r < m; ++r) {
+        const std::int32_t p = pts[x0 + r];
+        for (int c = 0; c < 4 && y0 + c < m; ++c) {
+          if (y0 + c <= x0 + r) continue;
+          const std::int32_t q = pts[y0 + c];
+          const float k = l2_key(keys.norms[p], keys.norms[q], dots[r * 4 + c]);
+          offer(g, p, q, k);
+          offer(g, q, p, k);
+        }
+      }
+    }
+  }
+}
+
 // A random-projection tree over the rows of x (pynndescent's start, our own code): a node
 // of more than leaf_max points is split by the hyperplane halfway between two of its points
 // chosen by hash(seed, node) (angular: through the origin, normal to the difference of their
@@ -345,6 +389,8 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
                 " points is more than its 32-bit indices hold");
   MMEMBED_CHECK(options.max_rounds >= 0 && options.max_candidates >= 0, InvalidArgument,
                 "NN-descent: max_rounds and max_candidates must be >= 0");
+  MMEMBED_CHECK(options.n_trees >= 1, InvalidArgument, "NN-descent: n_trees must be >= 1 (got ",
+                options.n_trees, ")");
   check_rows(x, n, d, metric, "NN-descent: input");
   const std::size_t S = static_cast<std::size_t>(
       options.max_candidates > 0 ? options.max_candidates : std::max<std::int64_t>(K, 20));
@@ -358,13 +404,30 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   // new number -> row of x), so that a block of the join reads rows close in the tree (whose
   // candidates overlap: the rows come from cache, not memory), and each point starts from the
   // best of its leaf instead of random points. Other metrics keep x's order and a random start.
+  // The other trees (options.n_trees in all) are built at the same time, one a task, and then
+  // renumbered likewise.
+  struct Tree {
+    std::vector<std::int32_t> perm;  // position in the tree -> point
+    std::vector<std::int64_t> lo, hi;
+  };
+  std::vector<Tree> trees;
   std::vector<std::int32_t> perm;
-  std::vector<std::int64_t> leaf_lo, leaf_hi;
   if (keys.squared_l2) {
     const bool unit = metric.metric == kernels::Metric::Cosine ||
                       metric.metric == kernels::Metric::CosineDistance;
-    rp_tree_order(x, n, d, unit, seed, std::max<std::int64_t>(2 * (K + 1), 32), perm, leaf_lo,
-                  leaf_hi);
+    const std::int64_t leaf_max = std::max<std::int64_t>(2 * (K + 1), 32);
+    trees.resize(static_cast<std::size_t>(options.n_trees));
+    kernels::parallel_tasks(static_cast<std::int64_t>(trees.size()), [&](std::int64_t t) {
+      Tree& tr = trees[static_cast<std::size_t>(t)];
+      rp_tree_order(x, n, d, unit, t == 0 ? seed : hash(seed, kTreeStream + 2, t, 0), leaf_max,
+                    tr.perm, tr.lo, tr.hi);
+    });
+    perm = trees[0].perm;
+    std::vector<std::int32_t> number(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) number[perm[i]] = static_cast<std::int32_t>(i);
+    for (Tree& tr : trees) {
+      for (std::int32_t& v : tr.perm) v = number[v];
+    }
     centred.resize(static_cast<std::size_t>(n * d));
     kernels::parallel_for(n, 256, [&](std::int64_t a, std::int64_t b) {
       for (std::int64_t i = a; i < b; ++i) {
@@ -411,55 +474,49 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   Graph g;
   g.k = K;
   g.idx.assign(n * K, -1);
-  g.key.assign(n * K, 0.0f);
+  g.key.assign(n * K, std::numeric_limits<float>::infinity());
   std::vector<std::uint8_t> is_new(n * K, 1);
 
-  // Random initial neighbours, sorted by (key, index).
-  kernels::parallel_for(n, 64, [&](std::int64_t a, std::int64_t b) {
-    std::vector<std::int32_t> js;
-    std::vector<float> ks;
-    std::vector<std::int64_t> order;
-    for (std::int64_t i = a; i < b; ++i) {
-      js.clear();
-      // The K / 2 best of its leaf (one tree's leaves alone would be cliques that the join
-      // cannot leave), the rest random.
-      const std::int64_t from_leaf = K / 2;
-      if (!leaf_lo.empty() && from_leaf > 0) {
-        for (std::int64_t j = leaf_lo[i]; j < leaf_hi[i]; ++j) {
-          if (j != i) js.push_back(static_cast<std::int32_t>(j));
+  // The start. squared_l2: every pair of points that share a leaf of one of the trees is scored
+  // and offered to both (each point keeps the K best of the union of its leaves). One tree's
+  // leaves alone would be cliques that the join cannot leave; several trees' leaves overlap and
+  // link them (with one tree, each point keeps the K / 2 best of its leaf). Then (all metrics)
+  // random points fill the lists still short.
+  if (keys.squared_l2) {
+    const int n_trees = static_cast<int>(trees.size());
+    for (const Tree& tr : trees) {
+      std::vector<std::int64_t> starts;  // the leaves, by their first position
+      for (std::int64_t t = 0; t < n; ++t) {
+        if (tr.lo[t] == t) starts.push_back(t);
+      }
+      kernels::parallel_for(static_cast<std::int64_t>(starts.size()), 64,
+                            [&](std::int64_t a, std::int64_t b) {
+        for (std::int64_t l = a; l < b; ++l) {
+          const std::int64_t lo = starts[l];
+          join_leaf(keys, g, tr.perm.data() + lo, tr.hi[lo] - lo);
         }
-        if (static_cast<std::int64_t>(js.size()) > from_leaf) {
-          ks.resize(js.size());
-          keys.to(static_cast<std::int32_t>(i), js.data(), static_cast<std::int64_t>(js.size()),
-                  ks.data());
-          order.resize(js.size());
-          for (std::size_t r = 0; r < js.size(); ++r) order[r] = static_cast<std::int64_t>(r);
-          std::nth_element(order.begin(), order.begin() + from_leaf, order.end(),
-                           [&](std::int64_t p, std::int64_t q) {
-                             return closer_entry(ks[p], js[p], ks[q], js[q]);
-                           });
-          std::vector<std::int32_t> best(static_cast<std::size_t>(from_leaf));
-          for (std::int64_t r = 0; r < from_leaf; ++r) best[r] = js[order[r]];
-          js = std::move(best);
+      });
+    }
+    if (n_trees == 1) {  // one tree's leaves are cliques: keep the K / 2 best, the rest random
+      for (std::int64_t i = 0; i < n; ++i) {
+        for (std::int64_t r = K / 2; r < K; ++r) {
+          g.idx[i * K + r] = -1;
+          g.key[i * K + r] = std::numeric_limits<float>::infinity();
         }
       }
-      for (std::uint64_t t = 0; static_cast<std::int64_t>(js.size()) < K; ++t) {
+    }
+  }
+  kernels::parallel_for(n, 64, [&](std::int64_t a, std::int64_t b) {
+    for (std::int64_t i = a; i < b; ++i) {
+      std::int32_t* idx = g.idx.data() + i * K;
+      for (std::uint64_t t = 0; idx[K - 1] < 0; ++t) {
         std::int64_t j = static_cast<std::int64_t>(hash(seed, kInitStream, i, t) % static_cast<std::uint64_t>(n - 1));
         if (j >= i) ++j;
-        if (std::find(js.begin(), js.end(), static_cast<std::int32_t>(j)) == js.end()) {
-          js.push_back(static_cast<std::int32_t>(j));
-        }
-      }
-      ks.resize(js.size());
-      keys.to(static_cast<std::int32_t>(i), js.data(), K, ks.data());
-      order.resize(K);
-      for (std::int64_t r = 0; r < K; ++r) order[r] = r;
-      std::sort(order.begin(), order.end(), [&](std::int64_t p, std::int64_t q) {
-        return closer_entry(ks[p], js[p], ks[q], js[q]);
-      });
-      for (std::int64_t r = 0; r < K; ++r) {
-        g.idx[i * K + r] = js[order[r]];
-        g.key[i * K + r] = ks[order[r]];
+        const auto q = static_cast<std::int32_t>(j);
+        if (std::find(idx, idx + K, q) != idx + K) continue;
+        float k;
+        keys.to(static_cast<std::int32_t>(i), &q, 1, &k);
+        offer(g, static_cast<std::int32_t>(i), q, k);
       }
     }
   });

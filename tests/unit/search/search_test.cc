@@ -322,6 +322,35 @@ TEST(NNDescent, FindsTheExactNeighboursOfTheMixtureForEveryMetric) {
   opt.max_rounds = -1;
   EXPECT_NE(error_of<InvalidArgument>([&] { nn_descent_graph(x, n, d, {Metric::Euclidean}, opt); })
                 .find("max_rounds and max_candidates must be >= 0"), std::string::npos);
+  opt.max_rounds = 20;
+  opt.n_trees = 0;
+  EXPECT_NE(error_of<InvalidArgument>([&] { nn_descent_graph(x, n, d, {Metric::Euclidean}, opt); })
+                .find("n_trees must be >= 1"), std::string::npos);
+}
+
+// The start from the leaves of 1, 2 and 6 random-projection trees (4 is the default, tested
+// above): recall against the exact neighbours, and the same bits on 1 and 2 threads.
+TEST(NNDescent, StartsFromAnyNumberOfTrees) {
+  const std::int64_t n = 2000, d = 32, k = 10;
+  auto x = clustered(n, d, 20, 11);
+  FlatIndex exact(d, {Metric::Euclidean});
+  exact.add(x.data(), n);
+  const KnnGraph want = exact.graph(k);
+  for (int trees : {1, 2, 6}) {
+    NNDescentOptions opt;
+    opt.n_neighbors = k;
+    opt.seed = 3;
+    opt.n_trees = trees;
+    kernels::set_num_threads(1);
+    const KnnGraph a = nn_descent_graph(x.data(), n, d, {Metric::Euclidean}, opt);
+    kernels::set_num_threads(2);
+    const KnnGraph b = nn_descent_graph(x.data(), n, d, {Metric::Euclidean}, opt);
+    kernels::set_num_threads(0);
+    EXPECT_EQ(a.indices, b.indices) << trees << " trees";
+    const double r = recall(a, want);
+    std::printf("[ recall  ] %d trees: recall@%lld = %.4f\n", trees, static_cast<long long>(k), r);
+    EXPECT_GE(r, 0.95) << trees << " trees";
+  }
 }
 
 TEST(NNDescent, SameSeedSameBitsOnAnyThreadCount) {
