@@ -71,14 +71,15 @@ void chunk_samples(const SgdProblem& p, SgdSchedule& s, const std::int32_t* tail
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// SgdSchedule::take_due, 16 edges at a time: the rates widened to double and multiplied and
-// truncated as in due() and take() (the same products, so the same integers), the due lanes'
-// tails and counts packed to the front of a register and stored whole (hence the 16 values of
-// room past the end).
 // Two vectors of 8 doubles truncated to 16 int32 (the values are below 2^29).
 __attribute__((target("avx512f,avx512dq"), always_inline)) inline __m512i trunc16(__m512d lo, __m512d hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(lo)), _mm512_cvttpd_epi32(hi), 1);
 }
+
+// SgdSchedule::take_due, 16 edges at a time: the rates widened to double and multiplied and
+// truncated as in due() and take() (the same products, so the same integers), the due lanes'
+// tails and counts packed to the front of a register and stored whole (hence the 16 values of
+// room past the end).
 __attribute__((target("avx512f,avx512dq"))) std::int32_t take_due_avx512(
     const float* rate, std::int32_t* drawn, double negative_rate, std::int64_t e_begin,
     std::int64_t e_end, int t, const std::int32_t* tails, std::int32_t* tail_out,

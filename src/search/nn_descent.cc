@@ -256,18 +256,23 @@ void join_range(const JoinKeys& keys, const Graph& g,
 }
 
 // Offers q to p's list (by (key, index), the K best kept, no repeats); true when it entered.
-inline bool offer(Graph& g, std::int32_t p, std::int32_t q, float k) {
+// is_new (if given, [n, K]): the entries' "new" flags, moved along; q's is set.
+inline bool offer(Graph& g, std::int32_t p, std::int32_t q, float k,
+                  std::uint8_t* is_new = nullptr) {
   const std::int64_t K = g.k;
   std::int32_t* idx = g.idx.data() + static_cast<std::int64_t>(p) * K;
   float* ks = g.key.data() + static_cast<std::int64_t>(p) * K;
+  std::uint8_t* fresh = is_new ? is_new + static_cast<std::int64_t>(p) * K : nullptr;
   if (!closer_entry(k, q, ks[K - 1], idx[K - 1])) return false;
   if (std::find(idx, idx + K, q) != idx + K) return false;
   std::int64_t r = K - 1;
   while (r > 0 && closer_entry(k, q, ks[r - 1], idx[r - 1])) {
     idx[r] = idx[r - 1], ks[r] = ks[r - 1];
+    if (fresh) fresh[r] = fresh[r - 1];
     --r;
   }
   idx[r] = q, ks[r] = k;
+  if (fresh) fresh[r] = 1;
   return true;
 }
 
@@ -607,18 +612,10 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
                     all.begin() + static_cast<std::ptrdiff_t>(starts[grp + 1]), proposal_less);
           for (std::size_t p = starts[grp]; p < starts[grp + 1]; ++p) {
             const Proposal& pr = all[p];
-            std::int32_t* idx = g.idx.data() + static_cast<std::int64_t>(pr.target) * K;
-            float* ks = g.key.data() + static_cast<std::int64_t>(pr.target) * K;
-            std::uint8_t* fresh = is_new.data() + static_cast<std::int64_t>(pr.target) * K;
-            if (!closer_entry(pr.key, pr.source, ks[K - 1], idx[K - 1])) break;  // sorted: no more
-            if (std::find(idx, idx + K, pr.source) != idx + K) continue;
-            std::int64_t r = K - 1;
-            while (r > 0 && closer_entry(pr.key, pr.source, ks[r - 1], idx[r - 1])) {
-              idx[r] = idx[r - 1], ks[r] = ks[r - 1], fresh[r] = fresh[r - 1];
-              --r;
+            if (!closer_entry(pr.key, pr.source, g.worst_key(pr.target), g.worst_idx(pr.target))) {
+              break;  // sorted: no more
             }
-            idx[r] = pr.source, ks[r] = pr.key, fresh[r] = 1;
-            ++changed[grp];
+            if (offer(g, pr.target, pr.source, pr.key, is_new.data())) ++changed[grp];
           }
         }
       });
