@@ -41,15 +41,39 @@ bool squared_l2_keys(kernels::Metric m) {
 
 typedef float F16 __attribute__((vector_size(64)));
 
-// Dot products of R rows a[0..R) with 4 rows b[0..4) in float: out[r * 4 + c] = a[r] . b[c].
-// Every product runs the same arithmetic whatever R and whatever the other rows of the tile: a
-// 16-lane accumulator over the dimensions in order (the last d % 16 dimensions into lanes 0..),
-// then the lanes summed in order. So a pair's product is a pure function of the two rows (and
-// symmetric: a . b and b . a are the same bits). With R = 4 each loaded vector feeds 4
-// multiply-adds (the join is bound by loads of rows from L2 more than by arithmetic).
+// The lanes of 16-lane sums reduced to one value each by the same tree for every sum:
+// s_i = l_i + l_(i+8), t_i = s_i + s_(i+4), u_i = t_i + t_(i+2), u_0 + u_1. Each step (W = 8, 4,
+// 2, 1) takes two vectors of partial sums and adds their halves, the first's lanes before the
+// second's, so 16 sums reduce in 15 shuffled adds instead of 16 x 15 scalar ones.
+template <int W>
+[[gnu::always_inline]] inline void add_halves(const F16& p, const F16& q, F16& out) {
+  if constexpr (W == 8) {
+    out = __builtin_shufflevector(p, q, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+          __builtin_shufflevector(p, q, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  } else if constexpr (W == 4) {
+    out = __builtin_shufflevector(p, q, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+          __builtin_shufflevector(p, q, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  } else if constexpr (W == 2) {
+    out = __builtin_shufflevector(p, q, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+          __builtin_shufflevector(p, q, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+  } else {
+    static_assert(W == 1);
+    out = __builtin_shufflevector(p, q, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+          __builtin_shufflevector(p, q, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  }
+}
+
+// Dot products of R rows a[0..R) with 4 rows b[0..4) in float (R = 1 or 4): out[r * 4 + c] =
+// a[r] . b[c]. Every product runs the same arithmetic whatever R and whatever the other rows of
+// the tile: a 16-lane accumulator over the dimensions in order (the last d % 16 dimensions as
+// one more vector padded with zeros), then its lanes summed by the tree above. So a pair's
+// product is a pure function of the two rows (and symmetric: a . b and b . a are the same bits).
+// With R = 4 each loaded vector feeds 4 multiply-adds (the join is bound by loads of rows from
+// L2 more than by arithmetic).
 template <int R>
 [[gnu::always_inline]] inline void dot_tile(const float* const* a, const float* const* b,
                                             std::int64_t d, float* out) {
+  static_assert(R == 1 || R == 4);
   F16 acc[R][4];
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < 4; ++c) acc[r][c] = F16{};
@@ -64,16 +88,34 @@ template <int R>
       for (int c = 0; c < 4; ++c) acc[r][c] += av * bv[c];
     }
   }
-  for (int r = 0; r < R; ++r) {
+  if (i < d) {
+    const std::size_t bytes = static_cast<std::size_t>(d - i) * sizeof(float);
+    F16 bv[4];
     for (int c = 0; c < 4; ++c) {
-      float lanes[kDistLanes];
-      std::memcpy(lanes, &acc[r][c], sizeof lanes);
-      for (std::int64_t t = i, l = 0; t < d; ++t, ++l) lanes[l] += a[r][t] * b[c][t];
-      float sum = 0.0f;
-      for (int l = 0; l < kDistLanes; ++l) sum += lanes[l];
-      out[r * 4 + c] = sum;
+      bv[c] = F16{};
+      std::memcpy(&bv[c], b[c] + i, bytes);
+    }
+    for (int r = 0; r < R; ++r) {
+      F16 av{};
+      std::memcpy(&av, a[r] + i, bytes);
+      for (int c = 0; c < 4; ++c) acc[r][c] += av * bv[c];
     }
   }
+  const F16* v = &acc[0][0];
+  F16 s8[8], s4[4], s2[2], sums;
+  if constexpr (R == 4) {
+    for (int k = 0; k < 8; ++k) add_halves<8>(v[2 * k], v[2 * k + 1], s8[k]);
+    for (int k = 0; k < 4; ++k) add_halves<4>(s8[2 * k], s8[2 * k + 1], s4[k]);
+    for (int k = 0; k < 2; ++k) add_halves<2>(s4[2 * k], s4[2 * k + 1], s2[k]);
+    add_halves<1>(s2[0], s2[1], sums);
+  } else {  // the 4 sums' lanes in the same tree; the second operand's lanes are spare
+    add_halves<8>(v[0], v[1], s8[0]);
+    add_halves<8>(v[2], v[3], s8[1]);
+    add_halves<4>(s8[0], s8[1], s4[0]);
+    add_halves<2>(s4[0], s4[0], s2[0]);
+    add_halves<1>(s2[0], s2[0], sums);
+  }
+  std::memcpy(out, &sums, static_cast<std::size_t>(R) * 4 * sizeof(float));
 }
 
 // The squared-distance key of two rows from their squared norms and dot product (rows centred
@@ -154,20 +196,59 @@ bool proposal_less(const Proposal& a, const Proposal& b) {
   return a.source < b.source;
 }
 
-// Keeps the `limit` entries of v with the smallest hash(seed, round, owner, entry).
+// Moves the `limit` entries of v[0..m) with the smallest hash(seed, round, owner, entry) (ties:
+// the smaller entry) to its front, in no particular order; returns min(m, limit).
+std::size_t sample(std::int32_t* v, std::size_t m, std::size_t limit, std::uint64_t seed, int round,
+                   std::int64_t owner) {
+  if (m <= limit) return m;
+  thread_local std::vector<std::pair<std::uint64_t, std::int32_t>> by_prio;
+  by_prio.resize(m);
+  for (std::size_t r = 0; r < m; ++r) {
+    by_prio[r] = {hash(seed, static_cast<std::uint64_t>(round), static_cast<std::uint64_t>(owner),
+                       static_cast<std::uint64_t>(v[r])),
+                  v[r]};
+  }
+  std::nth_element(by_prio.begin(), by_prio.begin() + static_cast<std::ptrdiff_t>(limit), by_prio.end());
+  for (std::size_t r = 0; r < limit; ++r) v[r] = by_prio[r].second;
+  return limit;
+}
 void sample(std::vector<std::int32_t>& v, std::size_t limit, std::uint64_t seed, int round,
             std::int64_t owner) {
-  if (v.size() <= limit) return;
-  auto prio = [&](std::int32_t e) {
-    return hash(seed, static_cast<std::uint64_t>(round), static_cast<std::uint64_t>(owner),
-                static_cast<std::uint64_t>(e));
-  };
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit), v.end(),
-                   [&](std::int32_t a, std::int32_t b) {
-                     const auto pa = prio(a), pb = prio(b);
-                     return pa < pb || (pa == pb && a < b);
-                   });
-  v.resize(limit);
+  v.resize(sample(v.data(), v.size(), limit, seed, round, owner));
+}
+
+// For each point, the points whose lists `lists` hold it, in increasing order: a stable counting
+// sort by target of the (source, target) pairs, the sources in `chunks` ranges, one a task (the
+// same result for any number of chunks). off [n + 1] and src are resized.
+void reverse_lists(const std::vector<std::vector<std::int32_t>>& lists, int chunks,
+                   std::vector<std::int64_t>& off, std::vector<std::int32_t>& src) {
+  const auto n = static_cast<std::int64_t>(lists.size());
+  const std::int64_t per = (n + chunks - 1) / chunks;
+  std::vector<std::int64_t> at(static_cast<std::size_t>(chunks * n), 0);  // [chunk, target]
+  kernels::parallel_tasks(chunks, [&](std::int64_t c) {
+    std::int64_t* count = at.data() + c * n;
+    for (std::int64_t i = c * per; i < std::min(n, (c + 1) * per); ++i) {
+      for (std::int32_t j : lists[i]) ++count[j];
+    }
+  });
+  off.assign(static_cast<std::size_t>(n + 1), 0);
+  std::int64_t total = 0;
+  for (std::int64_t j = 0; j < n; ++j) {
+    off[j] = total;
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      const std::int64_t k = at[c * n + j];
+      at[c * n + j] = total;
+      total += k;
+    }
+  }
+  off[n] = total;
+  src.resize(static_cast<std::size_t>(total));
+  kernels::parallel_tasks(chunks, [&](std::int64_t c) {
+    std::int64_t* next = at.data() + c * n;
+    for (std::int64_t i = c * per; i < std::min(n, (c + 1) * per); ++i) {
+      for (std::int32_t j : lists[i]) src[next[j]++] = static_cast<std::int32_t>(i);
+    }
+  });
 }
 
 struct Graph {
@@ -526,7 +607,9 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
     }
   });
 
-  std::vector<std::vector<std::int32_t>> new_c(n), old_c(n), rev_new(n), rev_old(n);
+  std::vector<std::vector<std::int32_t>> new_c(n), old_c(n);
+  std::vector<std::int64_t> rev_new_off, rev_old_off;  // reverse candidates, CSR
+  std::vector<std::int32_t> rev_new, rev_old;
   std::vector<std::int32_t> group_size(static_cast<std::size_t>(n), 0), touched;
   int rounds = 0;
   for (int round = 1; round <= options.max_rounds; ++round) {
@@ -549,24 +632,26 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
         }
       }
     });
-    // 2. Reverse candidates (serial: a fixed order), sampled to S, merged with the forward ones.
-    for (std::int64_t i = 0; i < n; ++i) rev_new[i].clear(), rev_old[i].clear();
-    for (std::int64_t i = 0; i < n; ++i) {
-      for (std::int32_t j : new_c[i]) rev_new[j].push_back(static_cast<std::int32_t>(i));
-      for (std::int32_t j : old_c[i]) rev_old[j].push_back(static_cast<std::int32_t>(i));
-    }
+    // 2. Reverse candidates, sampled to S, merged with the forward ones.
+    const int chunks = std::max(1, kernels::num_threads());
+    reverse_lists(new_c, chunks, rev_new_off, rev_new);
+    reverse_lists(old_c, chunks, rev_old_off, rev_old);
     kernels::parallel_for(n, 256, [&](std::int64_t a, std::int64_t b) {
       for (std::int64_t i = a; i < b; ++i) {
-        sample(rev_new[i], S, seed ^ 0x5eed, 2 * round, i);
-        sample(rev_old[i], S, seed ^ 0x5eed, 2 * round + 1, i);
-        auto& nw = new_c[i];
-        auto& od = old_c[i];
-        nw.insert(nw.end(), rev_new[i].begin(), rev_new[i].end());
-        std::sort(nw.begin(), nw.end());
-        nw.erase(std::unique(nw.begin(), nw.end()), nw.end());
-        od.insert(od.end(), rev_old[i].begin(), rev_old[i].end());
-        std::sort(od.begin(), od.end());
-        od.erase(std::unique(od.begin(), od.end()), od.end());
+        // Both sides hold distinct points; the reverse ones come in increasing order unless
+        // sampled.
+        auto merge = [&](std::vector<std::int32_t>& list, std::int32_t* rev, std::int64_t m, int r) {
+          const std::size_t kept = sample(rev, static_cast<std::size_t>(m), S, seed ^ 0x5eed, r, i);
+          if (kept < static_cast<std::size_t>(m)) std::sort(rev, rev + kept);
+          std::sort(list.begin(), list.end());
+          thread_local std::vector<std::int32_t> both;
+          both.resize(list.size() + kept);
+          both.resize(static_cast<std::size_t>(
+              std::set_union(list.begin(), list.end(), rev, rev + kept, both.begin()) - both.begin()));
+          list.assign(both.begin(), both.end());
+        };
+        merge(new_c[i], rev_new.data() + rev_new_off[i], rev_new_off[i + 1] - rev_new_off[i], 2 * round);
+        merge(old_c[i], rev_old.data() + rev_old_off[i], rev_old_off[i + 1] - rev_old_off[i], 2 * round + 1);
       }
     });
 
