@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ccache git
   libopenblas-dev libblis-dev libdnnl-dev
-  libarpack2-dev
+  libarpack2-dev libspectra-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   libcurl4-openssl-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev

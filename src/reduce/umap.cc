@@ -12,6 +12,7 @@
 #include "kernels/parallel.h"
 #include "reduce/lapack.h"
 #include "reduce/pca.h"
+#include "reduce/spectra_eigs.h"
 #include "reduce/umap_sgd.h"
 #include "search/flat_index.h"
 #include "search/nn_descent.h"
@@ -291,7 +292,6 @@ bool spectral_vectors(const FuzzyGraph& g, const std::vector<std::int64_t>& vert
     for (std::int64_t e = off[i]; e < off[i + 1]; ++e) val[e] *= inv_sqrt_deg[i] * inv_sqrt_deg[col[e]];
   }
   std::vector<double> values(nev), vectors(m * nev);
-  lapack::SingleThreaded single;
   constexpr std::int64_t kDenseMax = 512;
   if (m <= kDenseMax) {
     std::vector<double> dense(m * m, 0.0);
@@ -311,8 +311,8 @@ bool spectral_vectors(const FuzzyGraph& g, const std::vector<std::int64_t>& vert
         }
       });
     };
-    if (!lapack::lanczos_largest(m, nev, ncv, 1e-4, static_cast<int>(std::min<std::int64_t>(m * 5, 1 << 30)),
-                                 op, values.data(), vectors.data())) {
+    if (!spectra_largest(m, nev, ncv, 1e-4, static_cast<int>(std::min<std::int64_t>(m * 5, 1 << 30)),
+                         op, values.data(), vectors.data())) {
       return false;
     }
   }
@@ -398,6 +398,9 @@ bool spectral_layout(const FuzzyGraph& g, const float* x, std::int64_t d,
   std::vector<std::int64_t> label;
   const std::int64_t nc = components(g, label);
   *n_components = nc;
+  // OpenBLAS on one thread for the dense solves of small components (the same bits on any
+  // --threads); held here, around the solves that run side by side below.
+  lapack::SingleThreaded single;
   if (nc == 1) {
     std::vector<std::int64_t> all(g.n);
     std::iota(all.begin(), all.end(), 0);
@@ -414,6 +417,15 @@ bool spectral_layout(const FuzzyGraph& g, const float* x, std::int64_t d,
   out.assign(g.n * dim, 0.0);
   std::vector<std::vector<std::int64_t>> members(nc);
   for (std::int64_t i = 0; i < g.n; ++i) members[label[i]].push_back(i);
+  // The components' eigenvectors, side by side (each solve serial; spectra_eigs.h is reentrant),
+  // then placed in order (the random fallback draws in component order).
+  auto is_tiny = [&](std::int64_t m) { return m < 2 * dim || m <= dim + 1; };
+  std::vector<std::vector<double>> solved(static_cast<std::size_t>(nc));
+  std::vector<std::uint8_t> ok(static_cast<std::size_t>(nc), 0);
+  kernels::parallel_tasks(nc, [&](std::int64_t l) {
+    const auto m = static_cast<std::int64_t>(members[l].size());
+    if (!is_tiny(m)) ok[l] = spectral_vectors(g, members[l], dim, solved[l]) ? 1 : 0;
+  });
   for (std::int64_t l = 0; l < nc; ++l) {
     double range = std::numeric_limits<double>::infinity();
     for (std::int64_t o = 0; o < nc; ++o) {
@@ -427,9 +439,8 @@ bool spectral_layout(const FuzzyGraph& g, const float* x, std::int64_t d,
     range = std::isfinite(range) ? range / 2.0 : 1.0;
     const std::vector<std::int64_t>& verts = members[l];
     const std::int64_t m = static_cast<std::int64_t>(verts.size());
-    std::vector<double> local;
-    const bool tiny = m < 2 * dim || m <= dim + 1;
-    if (!tiny && spectral_vectors(g, verts, dim, local)) {
+    const std::vector<double>& local = solved[l];
+    if (ok[l]) {
       double mx = 0;
       for (double v : local) mx = std::max(mx, std::fabs(v));
       const double scale = mx > 0 ? range / mx : 0.0;

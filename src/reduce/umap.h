@@ -23,8 +23,9 @@
 //     [0, 3 spread], as umap-learn's find_ab_params (scipy curve_fit).
 //  5. Edges below max_weight / n_epochs dropped; initial layout: spectral (the eigenvectors
 //     of the 2nd..(dim+1)th smallest eigenvalues of the normalized Laplacian I - D^-1/2 W D^-1/2,
-//     by ARPACK's Lanczos, or LAPACK dsyevr for small graphs; a disconnected graph is laid out
-//     component by component around a spectral layout of the component centroids, as
+//     by implicitly restarted Lanczos (Spectra, reduce/spectra_eigs.h), or LAPACK dsyevr for
+//     small graphs; a disconnected graph is laid out component by component, the components
+//     solved side by side, around a spectral layout of the component centroids, as
 //     umap-learn's multi_component_layout), PCA or uniform random; scaled to max |coord| 10
 //     plus N(0, 1e-4) noise, then each axis rescaled to [0, 10].
 //  6. SGD with negative sampling, umap-learn's epochs_per_sample schedule (in closed form),
@@ -38,7 +39,8 @@
 // epoch, and draws its negative samples from a generator seeded by hash(seed, epoch, vertex).
 // So the work splits across threads by vertex with nothing shared and nothing to merge. As the
 // graph is symmetric, each edge (i, j) moves i towards j (twice the step, standing in for
-// umap-learn's move of the tail along the reverse edge). LAPACK and ARPACK run single-threaded.
+// umap-learn's move of the tail along the reverse edge). Each eigen-solve runs serially (LAPACK
+// with OpenBLAS on one thread).
 //
 // silhouette_score (below) is here for the tests and benchmarks of every projection.
 //
