@@ -263,6 +263,10 @@ std::int64_t components(const FuzzyGraph& g, std::vector<std::int64_t>& label) {
 
 // ---- spectral layout ----
 
+// Graphs (components) of up to this many vertices are solved densely (LAPACK dsyevr), larger
+// ones by Lanczos (Spectra).
+constexpr std::int64_t kDenseMax = 512;
+
 // The eigenvectors of the 2nd..(dim+1)th smallest eigenvalues of I - D^-1/2 W D^-1/2 of the
 // subgraph on `verts` (ascending vertex ids; W symmetric), i.e. of the 2nd..(dim+1)th largest of
 // M = D^-1/2 W D^-1/2. out [verts.size(), dim]. False when the eigen-solver fails.
@@ -292,7 +296,6 @@ bool spectral_vectors(const FuzzyGraph& g, const std::vector<std::int64_t>& vert
     for (std::int64_t e = off[i]; e < off[i + 1]; ++e) val[e] *= inv_sqrt_deg[i] * inv_sqrt_deg[col[e]];
   }
   std::vector<double> values(nev), vectors(m * nev);
-  constexpr std::int64_t kDenseMax = 512;
   if (m <= kDenseMax) {
     std::vector<double> dense(m * m, 0.0);
     for (std::int64_t i = 0; i < m; ++i) {
@@ -417,15 +420,23 @@ bool spectral_layout(const FuzzyGraph& g, const float* x, std::int64_t d,
   out.assign(g.n * dim, 0.0);
   std::vector<std::vector<std::int64_t>> members(nc);
   for (std::int64_t i = 0; i < g.n; ++i) members[label[i]].push_back(i);
-  // The components' eigenvectors, side by side (each solve serial; spectra_eigs.h is reentrant),
-  // then placed in order (the random fallback draws in component order).
+  // The components' eigenvectors: the Lanczos solves side by side (each serial; spectra_eigs.h
+  // is reentrant), the small dense ones (LAPACK) one after another; then the components placed
+  // in order (the random fallback draws in component order).
   auto is_tiny = [&](std::int64_t m) { return m < 2 * dim || m <= dim + 1; };
   std::vector<std::vector<double>> solved(static_cast<std::size_t>(nc));
   std::vector<std::uint8_t> ok(static_cast<std::size_t>(nc), 0);
+  auto solve = [&](std::int64_t l) {
+    ok[l] = spectral_vectors(g, members[l], dim, solved[l]) ? 1 : 0;
+  };
   kernels::parallel_tasks(nc, [&](std::int64_t l) {
     const auto m = static_cast<std::int64_t>(members[l].size());
-    if (!is_tiny(m)) ok[l] = spectral_vectors(g, members[l], dim, solved[l]) ? 1 : 0;
+    if (!is_tiny(m) && m > kDenseMax) solve(l);
   });
+  for (std::int64_t l = 0; l < nc; ++l) {
+    const auto m = static_cast<std::int64_t>(members[l].size());
+    if (!is_tiny(m) && m <= kDenseMax) solve(l);
+  }
   for (std::int64_t l = 0; l < nc; ++l) {
     double range = std::numeric_limits<double>::infinity();
     for (std::int64_t o = 0; o < nc; ++o) {

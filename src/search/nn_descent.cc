@@ -633,7 +633,7 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
       }
     });
     // 2. Reverse candidates, sampled to S, merged with the forward ones.
-    const int chunks = std::max(1, kernels::num_threads());
+    const int chunks = std::clamp(kernels::num_threads(), 1, 8);  // a count array [n] each
     reverse_lists(new_c, chunks, rev_new_off, rev_new);
     reverse_lists(old_c, chunks, rev_old_off, rev_old);
     kernels::parallel_for(n, 256, [&](std::int64_t a, std::int64_t b) {
