@@ -259,12 +259,11 @@ struct Graph {
   std::int32_t worst_idx(std::int64_t p) const { return idx[p * k + k - 1]; }
 };
 
-// The local join of one point for the squared_l2 keys: cand = its new candidates (the first
-// n_new) then its old ones; every pair (x, y), x < n_new, y > x, of distinct points, scored by
-// 4 x 4 tiles of dot products (each row loaded once per tile for 4 partners).
-MMEMBED_TARGET_CLONES void join_point_l2(const JoinKeys& keys, const Graph& g,
-                                         const std::int32_t* cand, std::int64_t n_new,
-                                         std::int64_t m, std::vector<Proposal>& out) {
+// Every pair (x, y) of cand[0..m), x < n_new, y > x, of distinct points, scored by 4 x 4 tiles
+// of dot products (each row loaded once per tile for 4 partners): fn(cand[x], cand[y], key).
+template <typename Fn>
+[[gnu::always_inline]] inline void for_each_pair_l2(const JoinKeys& keys, const std::int32_t* cand,
+                                                    std::int64_t n_new, std::int64_t m, Fn&& fn) {
   const std::int64_t d = keys.d;
   auto row = [&](std::int64_t t) {
     return keys.X + static_cast<std::int64_t>(cand[std::min(t, m - 1)]) * d;
@@ -284,13 +283,22 @@ MMEMBED_TARGET_CLONES void join_point_l2(const JoinKeys& keys, const Graph& g,
           if (y <= x || y >= m) continue;
           const std::int32_t q = cand[y];
           if (q == p) continue;
-          const float k = l2_key(keys.norms[p], keys.norms[q], dots[r * 4 + c]);
-          if (closer_entry(k, q, g.worst_key(p), g.worst_idx(p))) out.push_back({p, q, k});
-          if (closer_entry(k, p, g.worst_key(q), g.worst_idx(q))) out.push_back({q, p, k});
+          fn(p, q, l2_key(keys.norms[p], keys.norms[q], dots[r * 4 + c]));
         }
       }
     }
   }
+}
+
+// The local join of one point for the squared_l2 keys: cand = its new candidates (the first
+// n_new) then its old ones; each pair proposed to both ends where closer than their worst.
+MMEMBED_TARGET_CLONES void join_point_l2(const JoinKeys& keys, const Graph& g,
+                                         const std::int32_t* cand, std::int64_t n_new,
+                                         std::int64_t m, std::vector<Proposal>& out) {
+  for_each_pair_l2(keys, cand, n_new, m, [&](std::int32_t p, std::int32_t q, float k) {
+    if (closer_entry(k, q, g.worst_key(p), g.worst_idx(p))) out.push_back({p, q, k});
+    if (closer_entry(k, p, g.worst_key(q), g.worst_idx(q))) out.push_back({q, p, k});
+  });
 }
 
 // The local joins of points [a, b) of the block starting at v0: every new-new and new-old
@@ -361,28 +369,10 @@ inline bool offer(Graph& g, std::int32_t p, std::int32_t q, float k,
 // both ends' lists. Leaves of one tree share no point, so they may run in parallel.
 MMEMBED_TARGET_CLONES void join_leaf(const JoinKeys& keys, Graph& g, const std::int32_t* pts,
                                      std::int64_t m) {
-  const std::int64_t d = keys.d;
-  auto row = [&](std::int64_t t) {
-    return keys.X + static_cast<std::int64_t>(pts[std::min(t, m - 1)]) * d;
-  };
-  for (std::int64_t x0 = 0; x0 < m; x0 += 4) {
-    const float* a[4] = {row(x0), row(x0 + 1), row(x0 + 2), row(x0 + 3)};
-    for (std::int64_t y0 = x0; y0 < m; y0 += 4) {
-      const float* b[4] = {row(y0), row(y0 + 1), row(y0 + 2), row(y0 + 3)};
-      float dots[16];
-      dot_tile<4>(a, b, d, dots);
-      for (int r = 0; r < 4 && x0 + r < m; ++r) {
-        const std::int32_t p = pts[x0 + r];
-        for (int c = 0; c < 4 && y0 + c < m; ++c) {
-          if (y0 + c <= x0 + r) continue;
-          const std::int32_t q = pts[y0 + c];
-          const float k = l2_key(keys.norms[p], keys.norms[q], dots[r * 4 + c]);
-          offer(g, p, q, k);
-          offer(g, q, p, k);
-        }
-      }
-    }
-  }
+  for_each_pair_l2(keys, pts, m, m, [&](std::int32_t p, std::int32_t q, float k) {
+    offer(g, p, q, k);
+    offer(g, q, p, k);
+  });
 }
 
 // A random-projection tree over the rows of x (pynndescent's start, our own code): a node
