@@ -190,6 +190,15 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
     detail::small_rows_linear(x, w, bias, y, rows, in, out, epilogue);
     return;
   }
+  // Up to two panels (a batch of 8 sixteen-token texts): the short path on each half, one after
+  // the other (each splits its column blocks over the threads). Taller x stays with the backend.
+  if (rows > detail::kSmallRowsLinear && rows <= detail::kSmallRowsGrouped && in > 0 &&
+      detail::small_rows_supported()) {
+    const std::int64_t half = (rows + 1) / 2;
+    detail::small_rows_linear(x, w, bias, y, half, in, out, epilogue);
+    detail::small_rows_linear(x + half * in, w, bias, y + half * out, rows - half, in, out, epilogue);
+    return;
+  }
   const int threads = num_threads();
   if (threads <= 1 || selected_gemm_backend().set_thread_serial == nullptr || in == 0 ||
       rows * out * in < kMinThreadedWork) {

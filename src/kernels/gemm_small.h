@@ -20,8 +20,8 @@
 // From 17 rows on, every output element is one FMA chain over k = 0 .. in-1 in order, started
 // from its bias (or zero); up to 16 rows it is bias + (chain over the even k + chain over the odd
 // k). Either way its value does not depend on the thread count, the column block it falls in or
-// the other rows of x within the same class (<= 16 rows, or 17 to 80), so 1 and 2 threads give
-// the same bits.
+// the other rows of x within the same class (<= 16 rows, or 17 to 160 through linear()), so 1 and
+// 2 threads give the same bits.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +40,12 @@ inline constexpr std::int64_t kSmallRowsMax = 80;
 // text on one thread ~13% less (docs/performance.md, "BridgeTower: the time besides the GEMMs").
 inline constexpr std::int64_t kSmallRowsLinearMin = 8;
 inline constexpr std::int64_t kSmallRowsLinear = 80;
+// From 81 to 160 rows linear() runs the short path on each half of x (41 to 80 rows, so each
+// output is still one FMA chain in k order): a batch of 8 sixteen-token texts (128 rows) ran
+// ~7-8% faster end to end than through oneDNN (BridgeTower base b8 on 1 thread, large b8 on 2;
+// docs/performance.md). At 616 rows (8 groups of 77) it was ~20% slower, so taller x stays
+// with the backend.
+inline constexpr std::int64_t kSmallRowsGrouped = 160;
 
 // True when this CPU has the instructions the short path is written for (AVX-512F).
 bool small_rows_supported();

@@ -1,7 +1,8 @@
 // The short-x linear (gemm_small.h): against the scalar reference on odd sizes, the fused
 // activations against the separate kernels, and its invariances: the same bits on 1 and 2
 // threads, and a row's result independent of the other rows of x (a text embedded alone or in a
-// batch), bit for bit, among inputs of up to 16 rows and among inputs of 17 to 80.
+// batch), bit for bit, among inputs of up to 16 rows and among inputs of 17 to 80 (and, through
+// linear(), of 81 to 160, run as two halves).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -138,6 +139,34 @@ TEST_F(SmallRows, RowIndependentOfTheOtherRows) {
     SCOPED_TRACE("20 rows inside 40 and 77");
     expect_rows_independent(20, 40, 20);
     expect_rows_independent(20, 77, 50);
+  }
+}
+
+// linear() from 81 to 160 rows runs the short path on each half of x: against the reference,
+// the same bits on 1 and 2 threads, and a row's bits the same as in any other input of 17 to 80
+// rows (here: 20 of its rows alone).
+TEST_F(SmallRows, LinearTakesTwoHalvesUpTo160Rows) {
+  for (std::int64_t rows : {81, 128, 159, 160}) {
+    const Case c{rows, 771, 96};
+    SCOPED_TRACE(name(c));
+    auto x = random_vector(static_cast<std::size_t>(c.rows * c.in), 13);
+    auto w = random_vector(static_cast<std::size_t>(c.out * c.in), 14, -0.1f, 0.1f);
+    auto b = random_vector(static_cast<std::size_t>(c.out), 15);
+    std::vector<float> want(static_cast<std::size_t>(c.rows * c.out));
+    ref::linear(x.data(), w.data(), b.data(), want.data(), c.rows, c.in, c.out);
+    std::vector<float> y[2];
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      y[threads - 1].assign(want.size(), -7.0f);
+      linear(x.data(), w.data(), b.data(), y[threads - 1].data(), c.rows, c.in, c.out, Epilogue::None);
+    }
+    EXPECT_TRUE(all_close(y[0].data(), want.data(), want.size(), 1e-5, 1e-5));
+    EXPECT_EQ(y[0], y[1]);
+    const std::int64_t offset = rows - 25;  // in the second half
+    const Case alone{20, c.in, c.out};
+    std::vector<float> x_alone(x.begin() + offset * c.in, x.begin() + (offset + 20) * c.in);
+    EXPECT_EQ(small(alone, x_alone, w, b, Epilogue::None, 1),
+              std::vector<float>(y[0].begin() + offset * c.out, y[0].begin() + (offset + 20) * c.out));
   }
 }
 
