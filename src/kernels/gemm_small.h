@@ -41,10 +41,10 @@ inline constexpr std::int64_t kSmallRowsMax = 80;
 inline constexpr std::int64_t kSmallRowsLinearMin = 8;
 inline constexpr std::int64_t kSmallRowsLinear = 80;
 // From 81 to 160 rows linear() runs the short path on each half of x (41 to 80 rows, so each
-// output is still one FMA chain in k order): a batch of 8 sixteen-token texts (128 rows) ran
-// ~7-8% faster end to end than through oneDNN (BridgeTower base b8 on 1 thread, large b8 on 2;
-// docs/performance.md). At 616 rows (8 groups of 77) it was ~20% slower, so taller x stays
-// with the backend.
+// output is still one FMA chain in k order). A batch of 8 sixteen-token texts (128 rows) ran
+// faster end to end than through oneDNN in three of four alternating series (BridgeTower base
+// b8 on 1 thread: fastest call 0.160-0.168 s against 0.173-0.203 s; docs/performance.md). At
+// 616 rows (8 groups of 77) it was ~20% slower, so taller x stays with the backend.
 inline constexpr std::int64_t kSmallRowsGrouped = 160;
 
 // True when this CPU has the instructions the short path is written for (AVX-512F).
