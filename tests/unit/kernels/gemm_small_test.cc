@@ -28,6 +28,17 @@ std::string name(const Case& c) {
   return std::to_string(c.rows) + "x" + std::to_string(c.in) + "->" + std::to_string(c.out);
 }
 
+// Random x [rows, in], w [out, in] (small, as trained weights) and bias [out] from seeds s, s + 1
+// and s + 2.
+struct Inputs {
+  std::vector<float> x, w, b;
+};
+Inputs random_inputs(const Case& c, unsigned seed) {
+  return {random_vector(static_cast<std::size_t>(c.rows * c.in), seed),
+          random_vector(static_cast<std::size_t>(c.out * c.in), seed + 1, -0.1f, 0.1f),
+          random_vector(static_cast<std::size_t>(c.out), seed + 2)};
+}
+
 std::vector<float> small(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
                          const std::vector<float>& b, Epilogue e, int threads) {
   set_num_threads(threads);
@@ -65,9 +76,7 @@ const Case kCases[] = {
 TEST_F(SmallRows, MatchesReference) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(name(c));
-    auto x = random_vector(static_cast<std::size_t>(c.rows * c.in), 1);
-    auto w = random_vector(static_cast<std::size_t>(c.out * c.in), 2, -0.1f, 0.1f);
-    auto b = random_vector(static_cast<std::size_t>(c.out), 3);
+    const auto [x, w, b] = random_inputs(c, 1);
     std::vector<float> want(static_cast<std::size_t>(c.rows * c.out));
     ref::linear(x.data(), w.data(), b.data(), want.data(), c.rows, c.in, c.out);
     EXPECT_TRUE(all_close(small(c, x, w, b, Epilogue::None, 1).data(), want.data(), want.size(),
@@ -82,9 +91,7 @@ TEST_F(SmallRows, MatchesReference) {
 TEST_F(SmallRows, FusedActivationsEqualSeparateOnes) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(name(c));
-    auto x = random_vector(static_cast<std::size_t>(c.rows * c.in), 4);
-    auto w = random_vector(static_cast<std::size_t>(c.out * c.in), 5, -0.1f, 0.1f);
-    auto b = random_vector(static_cast<std::size_t>(c.out), 6);
+    const auto [x, w, b] = random_inputs(c, 4);
     const auto plain = small(c, x, w, b, Epilogue::None, 1);
     auto gelu_after = plain, quick_after = plain;
     gelu(gelu_after.data(), gelu_after.data(), static_cast<std::int64_t>(plain.size()));
@@ -97,9 +104,7 @@ TEST_F(SmallRows, FusedActivationsEqualSeparateOnes) {
 TEST_F(SmallRows, SameBitsOnOneAndTwoThreadsAndThroughLinear) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(name(c));
-    auto x = random_vector(static_cast<std::size_t>(c.rows * c.in), 7);
-    auto w = random_vector(static_cast<std::size_t>(c.out * c.in), 8, -0.1f, 0.1f);
-    auto b = random_vector(static_cast<std::size_t>(c.out), 9);
+    const auto [x, w, b] = random_inputs(c, 7);
     const auto one = small(c, x, w, b, Epilogue::Gelu, 1);
     EXPECT_EQ(small(c, x, w, b, Epilogue::Gelu, 2), one);
     if (c.rows < detail::kSmallRowsLinearMin || c.rows > detail::kSmallRowsLinear) continue;
@@ -118,9 +123,7 @@ TEST_F(SmallRows, SameBitsOnOneAndTwoThreadsAndThroughLinear) {
 void expect_rows_independent(std::int64_t rows_alone, std::int64_t rows_batch,
                              std::int64_t offset) {
   const Case alone{rows_alone, 771, 96}, batch{rows_batch, 771, 96};
-  auto x = random_vector(static_cast<std::size_t>(batch.rows * batch.in), 10);
-  auto w = random_vector(static_cast<std::size_t>(batch.out * batch.in), 11, -0.1f, 0.1f);
-  auto b = random_vector(static_cast<std::size_t>(batch.out), 12);
+  const auto [x, w, b] = random_inputs(batch, 10);
   std::vector<float> x_alone(x.begin() + offset * batch.in,
                              x.begin() + (offset + alone.rows) * batch.in);
   const auto y_alone = small(alone, x_alone, w, b, Epilogue::None, 1);
@@ -149,9 +152,7 @@ TEST_F(SmallRows, LinearTakesTwoHalvesUpTo160Rows) {
   for (std::int64_t rows : {81, 128, 159, 160}) {
     const Case c{rows, 771, 96};
     SCOPED_TRACE(name(c));
-    auto x = random_vector(static_cast<std::size_t>(c.rows * c.in), 13);
-    auto w = random_vector(static_cast<std::size_t>(c.out * c.in), 14, -0.1f, 0.1f);
-    auto b = random_vector(static_cast<std::size_t>(c.out), 15);
+    const auto [x, w, b] = random_inputs(c, 13);
     std::vector<float> want(static_cast<std::size_t>(c.rows * c.out));
     ref::linear(x.data(), w.data(), b.data(), want.data(), c.rows, c.in, c.out);
     std::vector<float> y[2];
