@@ -183,20 +183,18 @@ void tile_range(std::int64_t n, std::int64_t block, std::int64_t tiles, std::int
 void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
             std::int64_t in, std::int64_t out, Epilogue epilogue) {
   if (rows <= 0 || out <= 0) return;
-  // Short x (one text, a caption): read W once in place instead of packing it (gemm_small.h).
-  // Fewer rows stay with the backend, whose matrix-vector-like path streams W faster.
-  if (rows >= detail::kSmallRowsLinearMin && rows <= detail::kSmallRowsLinear && in > 0 &&
+  // Short x (one text, a caption): read W once in place instead of packing it (gemm_small.h);
+  // above one panel (a batch of 8 sixteen-token texts), the short path on each half of x, one
+  // after the other (each splits its column blocks over the threads). Fewer rows stay with the
+  // backend, whose matrix-vector-like path streams W faster, and so does taller x.
+  if (rows >= detail::kSmallRowsLinearMin && rows <= detail::kSmallRowsGrouped && in > 0 &&
       detail::small_rows_supported()) {
-    detail::small_rows_linear(x, w, bias, y, rows, in, out, epilogue);
-    return;
-  }
-  // Up to two panels (a batch of 8 sixteen-token texts): the short path on each half, one after
-  // the other (each splits its column blocks over the threads). Taller x stays with the backend.
-  if (rows > detail::kSmallRowsLinear && rows <= detail::kSmallRowsGrouped && in > 0 &&
-      detail::small_rows_supported()) {
-    const std::int64_t half = (rows + 1) / 2;
-    detail::small_rows_linear(x, w, bias, y, half, in, out, epilogue);
-    detail::small_rows_linear(x + half * in, w, bias, y + half * out, rows - half, in, out, epilogue);
+    const std::int64_t first = rows <= detail::kSmallRowsLinear ? rows : (rows + 1) / 2;
+    detail::small_rows_linear(x, w, bias, y, first, in, out, epilogue);
+    if (first < rows) {
+      detail::small_rows_linear(x + first * in, w, bias, y + first * out, rows - first, in, out,
+                                epilogue);
+    }
     return;
   }
   const int threads = num_threads();
