@@ -11,6 +11,7 @@
 #include "reduce/fast_pow.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MMEMBED_UMAP_AVX512 1  // the AVX-512 code below: take_due_avx512, lanes_moves_avx512
 // GCC 12's AVX-512 headers start some intrinsics (_mm512_srli_epi64, _mm512_mul_epu32) from
 // _mm512_undefined_*, which -Wmaybe-uninitialized reports at every use (GCC bug 105593).
 #pragma GCC diagnostic push
@@ -70,7 +71,7 @@ void chunk_samples(const SgdProblem& p, SgdSchedule& s, const std::int32_t* tail
   }
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef MMEMBED_UMAP_AVX512
 // Two vectors of 8 doubles truncated to 16 int32 (the values are below 2^29).
 __attribute__((target("avx512f,avx512dq"), always_inline)) inline __m512i trunc16(__m512d lo, __m512d hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(lo)), _mm512_cvttpd_epi32(hi), 1);
@@ -293,8 +294,7 @@ MMEMBED_TARGET_CLONES void chunk_moves(LaneFeed& feed, float* head, const StepCo
   }
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define MMEMBED_UMAP_AVX512 1
+#ifdef MMEMBED_UMAP_AVX512
 // lanes_moves with the bookkeeping in SIMD too, two groups of 16 lanes interleaved (a step's
 // arithmetic is one chain of ~40 dependent operations; measured on an Emerald Rapids core, one
 // group runs as fast as two: the random coordinate loads, one L1 miss a move, bound the moves
@@ -442,7 +442,7 @@ SgdSchedule::SgdSchedule(const std::vector<float>& vals, int negative_rate, int 
 std::int32_t SgdSchedule::take_due(std::int64_t e_begin, std::int64_t e_end, int t,
                                    const std::int32_t* tails, std::int32_t* tail_out,
                                    std::int32_t* neg_out, bool simd) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef MMEMBED_UMAP_AVX512
   static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
   if (simd && avx512) {
     return take_due_avx512(rate_.data(), drawn_.data(), negative_rate_, e_begin, e_end, t, tails,
