@@ -380,16 +380,15 @@ MMEMBED_TARGET_CLONES void join_leaf(const JoinKeys& keys, Graph& g, const std::
 // chosen by hash(seed, node) (angular: through the origin, normal to the difference of their
 // unit vectors), or in two halves by position when the hyperplane leaves one side empty.
 // perm (new position -> row of x) lists the points leaf by leaf, depth first, so points close in
-// the tree are close in the order; leaf_of[new position] = [lo, hi) of its leaf.
+// the tree are close in the order; leaf l holds positions [leaves[l], leaves[l + 1]) (the last
+// entry is n).
 MMEMBED_TARGET_CLONES void rp_tree_order(const float* x, std::int64_t n, std::int64_t d,
                                          bool angular, std::uint64_t seed, std::int64_t leaf_max,
                                          std::vector<std::int32_t>& perm,
-                                         std::vector<std::int64_t>& leaf_lo,
-                                         std::vector<std::int64_t>& leaf_hi) {
+                                         std::vector<std::int64_t>& leaves) {
   perm.resize(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) perm[i] = static_cast<std::int32_t>(i);
-  leaf_lo.assign(static_cast<std::size_t>(n), 0);
-  leaf_hi.assign(static_cast<std::size_t>(n), n);
+  leaves.clear();
   std::vector<float> w(static_cast<std::size_t>(d));
   std::vector<float> margin;
   std::vector<std::int32_t> left, right;
@@ -400,7 +399,7 @@ MMEMBED_TARGET_CLONES void rp_tree_order(const float* x, std::int64_t n, std::in
     stack.pop_back();
     const std::int64_t m = hi - lo;
     if (m <= leaf_max) {
-      for (std::int64_t t = lo; t < hi; ++t) leaf_lo[t] = lo, leaf_hi[t] = hi;
+      leaves.push_back(lo);  // popped left to right: the leaves come in position order
       continue;
     }
     const auto um = static_cast<std::uint64_t>(m);
@@ -448,6 +447,7 @@ MMEMBED_TARGET_CLONES void rp_tree_order(const float* x, std::int64_t n, std::in
     stack.push_back({mid, hi});
     stack.push_back({lo, mid});  // the left child is split (and its leaves listed) first
   }
+  leaves.push_back(n);
 }
 
 }  // namespace
@@ -479,12 +479,12 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   // squared_l2: the points are renumbered in the leaf order of a random-projection tree (perm:
   // new number -> row of x), so that a block of the join reads rows close in the tree (whose
   // candidates overlap: the rows come from cache, not memory), and each point starts from the
-  // best of its leaf instead of random points. Other metrics keep x's order and a random start.
-  // The other trees (options.n_trees in all) are built at the same time, one a task, and then
-  // renumbered likewise.
+  // best of its leaves in this and the other trees (options.n_trees in all, built at the same
+  // time, one a task, then renumbered likewise) instead of random points. Other metrics keep
+  // x's order and a random start.
   struct Tree {
-    std::vector<std::int32_t> perm;  // position in the tree -> point
-    std::vector<std::int64_t> lo, hi;
+    std::vector<std::int32_t> perm;     // position in the tree -> point
+    std::vector<std::int64_t> leaves;   // the leaves' first positions, then n
   };
   std::vector<Tree> trees;
   std::vector<std::int32_t> perm;
@@ -496,7 +496,7 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
     kernels::parallel_tasks(static_cast<std::int64_t>(trees.size()), [&](std::int64_t t) {
       Tree& tr = trees[static_cast<std::size_t>(t)];
       rp_tree_order(x, n, d, unit, t == 0 ? seed : hash(seed, kTreeStream + 2, t, 0), leaf_max,
-                    tr.perm, tr.lo, tr.hi);
+                    tr.perm, tr.leaves);
     });
     perm = trees[0].perm;
     std::vector<std::int32_t> number(static_cast<std::size_t>(n));
@@ -561,15 +561,10 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   if (keys.squared_l2) {
     const int n_trees = static_cast<int>(trees.size());
     for (const Tree& tr : trees) {
-      std::vector<std::int64_t> starts;  // the leaves, by their first position
-      for (std::int64_t t = 0; t < n; ++t) {
-        if (tr.lo[t] == t) starts.push_back(t);
-      }
-      kernels::parallel_for(static_cast<std::int64_t>(starts.size()), 64,
+      kernels::parallel_for(static_cast<std::int64_t>(tr.leaves.size()) - 1, 64,
                             [&](std::int64_t a, std::int64_t b) {
         for (std::int64_t l = a; l < b; ++l) {
-          const std::int64_t lo = starts[l];
-          join_leaf(keys, g, tr.perm.data() + lo, tr.hi[lo] - lo);
+          join_leaf(keys, g, tr.perm.data() + tr.leaves[l], tr.leaves[l + 1] - tr.leaves[l]);
         }
       });
     }
