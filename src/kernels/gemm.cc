@@ -198,9 +198,11 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
     return;
   }
   const int threads = num_threads();
-  if (threads <= 1 || selected_gemm_backend().set_thread_serial == nullptr || in == 0 ||
-      rows * out * in < kMinThreadedWork) {
-    linear_whole(x, w, bias, y, rows, in, out, epilogue);  // small: sgemm keeps it on this thread
+  if (threads <= 1 || in_parallel_task() || selected_gemm_backend().set_thread_serial == nullptr ||
+      in == 0 || rows * out * in < kMinThreadedWork) {
+    // Small, or inside a task (one part of a batch per thread, nn::batch_parts): one sgemm
+    // call on this thread, which packs x and W once, rather than the tiles run one by one.
+    linear_whole(x, w, bias, y, rows, in, out, epilogue);
     return;
   }
   const Tiling t = tiling(rows, out, threads);

@@ -1,6 +1,8 @@
 #include "nn/layers.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "core/check.h"
 #include "kernels/parallel.h"
@@ -83,6 +85,29 @@ void gather_token(const Tensor& x, std::int64_t index, Tensor& out) {
   for (std::int64_t i = 0; i < b; ++i) {
     std::copy_n(src + (i * t + index) * c, c, dst + i * c);
   }
+}
+
+// ---- batch parts ----
+
+std::int64_t batch_parts(std::int64_t batch, std::int64_t rows_per_item) {
+  static const bool disabled = [] {
+    const char* e = std::getenv("MMEMBED_BATCH_PARTS");
+    return e != nullptr && std::string_view(e) == "0";
+  }();
+  const std::int64_t threads = kernels::num_threads();
+  if (disabled || threads <= 1 || kernels::in_parallel_task() || batch < threads) return 1;
+  return (batch / threads) * rows_per_item >= kMinRowsPerPart ? threads : 1;
+}
+
+void for_batch_parts(std::int64_t batch, std::int64_t parts,
+                     const std::function<void(std::int64_t, std::int64_t)>& fn) {
+  if (parts <= 1) {
+    fn(0, batch);
+    return;
+  }
+  kernels::parallel_tasks(parts, [&](std::int64_t i) {
+    fn(batch * i / parts, batch * (i + 1) / parts);
+  });
 }
 
 // ---- Linear ----

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,6 +74,25 @@ void add_row_inplace(Tensor& x, const float* row);
 void add_inplace(Tensor& x, const Tensor& y);
 // out[b, :] = x[b, index, :] for x [B, T, C] -> out [B, C].
 void gather_token(const Tensor& x, std::int64_t index, Tensor& out);
+
+// ---- batch parts: whole items per thread ----
+
+// Inputs of at least this many rows (tokens) per thread run as one part per thread.
+inline constexpr std::int64_t kMinRowsPerPart = 128;
+
+// How many parts a batch of `batch` items of `rows_per_item` rows each runs as: one per kernel
+// thread when every part gets at least kMinRowsPerPart rows (8 texts of 77 tokens on 2 threads:
+// 2 parts of 308 rows), else 1. Each part then runs its layers on one thread, one GEMM call per
+// product and no barrier between the layers' steps, instead of every step shared out over the
+// threads. Smaller inputs stay whole: their products are shared by column blocks, which reads
+// W once in all rather than once per thread. 1 inside a task, on one thread, or with
+// MMEMBED_BATCH_PARTS=0 in the environment (for side-by-side measurements).
+std::int64_t batch_parts(std::int64_t batch, std::int64_t rows_per_item);
+
+// Runs fn(begin, end) over `parts` contiguous ranges of items [0, batch), one kernel task each
+// (parts <= 1: one call on this thread). Items are split as evenly as whole items allow.
+void for_batch_parts(std::int64_t batch, std::int64_t parts,
+                     const std::function<void(std::int64_t, std::int64_t)>& fn);
 
 // ---- Linear: y = x W^T + b (PyTorch layout W [out, in]) ----
 

@@ -698,12 +698,11 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
 // Embeddings from one tower (§3.14)
 // =============================================================================================
 
-Tensor BridgeTower::text_cls_features(const Tensor& input_ids,
-                                      const std::optional<Tensor>& attention_mask,
-                                      const RunOptions& options) const {
-  const Impl& m = *impl_;
-  const TextInput text = check_text(input_ids, attention_mask);
-  const Stages stage(options);
+namespace {
+
+// The text tower's [CLS] rows of the last layer for `text`, into cls [B, Ht].
+void text_cls_rows(const BridgeTower::Impl& m, const TextInput& text, const Stages& stage,
+                   Tensor& cls) {
   const std::int64_t B = text.batch, Nt = text.length, Ht = m.config.text.hidden_size;
   nn::Scratch scratch;
   Tensor T = f32({B, Nt, Ht}), T_next = f32({B, Nt, Ht});
@@ -717,13 +716,34 @@ Tensor BridgeTower::text_cls_features(const Tensor& input_ids,
     std::swap(T, T_next);
     stage(str_cat("text/layer_", l), T);
   }
-  Tensor cls = f32({B, Ht});
   if (full < m.text_layers.size()) {
     Tensor cls_row = cls.reshape({B, 1, Ht});
     m.text_layers.back().forward_first_token(T, text.mask, cls_row, scratch);
   } else {
     nn::gather_token(T, 0, cls);
   }
+}
+
+}  // namespace
+
+Tensor BridgeTower::text_cls_features(const Tensor& input_ids,
+                                      const std::optional<Tensor>& attention_mask,
+                                      const RunOptions& options) const {
+  const Impl& m = *impl_;
+  const TextInput text = check_text(input_ids, attention_mask);
+  const Stages stage(options);
+  const std::int64_t B = text.batch, Ht = m.config.text.hidden_size;
+  Tensor cls = f32({B, Ht});
+  // With a hook every stage is reported whole, so the batch runs as one part.
+  const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, text.length);
+  nn::for_batch_parts(B, parts, [&](std::int64_t b0, std::int64_t b1) {
+    const TextInput part{text.ids.slice_rows(b0, b1),
+                         text.mask ? std::optional<Tensor>(text.mask->slice_rows(b0, b1))
+                                   : std::nullopt,
+                         b1 - b0, text.length};
+    Tensor rows = cls.slice_rows(b0, b1);
+    text_cls_rows(m, part, stage, rows);
+  });
   return cls;
 }
 
@@ -739,16 +759,17 @@ Tensor BridgeTower::embed_text(const Tensor& input_ids,
   return embeds;
 }
 
-Tensor BridgeTower::image_cls_features(const Tensor& pixel_values,
-                                       const RunOptions& options) const {
-  const Impl& m = *impl_;
-  check_pixels(m.config, pixel_values);
-  const Stages stage(options);
-  const std::int64_t B = pixel_values.dim(0), Ni = m.config.image_tokens();
-  const std::int64_t Hv = m.config.vision.hidden_size, H = m.config.hidden_size;
+namespace {
+
+// cross_modal_image_transform(ln_post(last vision block))[token 0] + token type 1 for `pixels`,
+// into cls_bridge [B, H].
+void image_cls_rows(const BridgeTower::Impl& m, const Tensor& pixels, const Stages& stage,
+                    Tensor& cls_bridge) {
+  const std::int64_t B = pixels.dim(0), Ni = m.config.image_tokens();
+  const std::int64_t Hv = m.config.vision.hidden_size;
   nn::Scratch scratch;
   Tensor V = f32({B, Ni, Hv}), V_next = f32({B, Ni, Hv});
-  m.vision_embeddings(pixel_values, V_next, scratch);
+  m.vision_embeddings(pixels, V_next, scratch);
   stage("vision/embeddings", V_next);
   m.ln_pre.forward(V_next, V);
   stage("vision/ln_pre", V);
@@ -761,7 +782,7 @@ Tensor BridgeTower::image_cls_features(const Tensor& pixel_values,
     stage(str_cat("vision/layer_", l), V);
   }
   // ln_post, the image transform and the token type act per token: the CLS row suffices.
-  Tensor cls = f32({B, Hv}), cls_bridge = f32({B, H});
+  Tensor cls = f32({B, Hv});
   if (full < m.vision_blocks.size()) {
     Tensor cls_row = cls.reshape({B, 1, Hv});
     m.vision_blocks.back().forward_first_token(V, {}, cls_row, scratch);
@@ -771,6 +792,22 @@ Tensor BridgeTower::image_cls_features(const Tensor& pixel_values,
   m.ln_post.forward(cls, cls);
   m.image_transform.forward(cls, cls_bridge);
   nn::add_row_inplace(cls_bridge, m.token_types.row(1));
+}
+
+}  // namespace
+
+Tensor BridgeTower::image_cls_features(const Tensor& pixel_values,
+                                       const RunOptions& options) const {
+  const Impl& m = *impl_;
+  check_pixels(m.config, pixel_values);
+  const Stages stage(options);
+  const std::int64_t B = pixel_values.dim(0);
+  Tensor cls_bridge = f32({B, m.config.hidden_size});
+  const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, m.config.image_tokens());
+  nn::for_batch_parts(B, parts, [&](std::int64_t b0, std::int64_t b1) {
+    Tensor rows = cls_bridge.slice_rows(b0, b1);
+    image_cls_rows(m, pixel_values.slice_rows(b0, b1), stage, rows);
+  });
   return cls_bridge;
 }
 

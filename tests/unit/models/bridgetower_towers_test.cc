@@ -1,7 +1,8 @@
 // The tower calls without ITC heads (text_cls_features, image_cls_features) against the
 // reference's goldens of a joint run: the last RoBERTa layer's CLS row, and the last bridge's
 // image-transform CLS row plus token type 1 (read from the checkpoint). Both tiny checkpoints,
-// so also the base one, which has no ITC heads; 1 and 2 threads give the same bits.
+// so also the base one, which has no ITC heads; 1 and 2 threads give the same bits on the
+// golden batch, and a batch large enough to run in parts per thread agrees with it within 1e-6.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "kernels/parallel.h"
 #include "models/bridgetower/bridgetower.h"
+#include "nn/layers.h"
 
 namespace mmembed::models::bridgetower {
 namespace {
@@ -83,6 +85,68 @@ TEST_P(BridgeTowerTowers, ClsFeaturesMatchTheJointReference) {
   kernels::set_num_threads(before);
   EXPECT_EQ(0, std::memcmp(text1.raw(), text2.raw(), text1.numel() * sizeof(float)));
   EXPECT_EQ(0, std::memcmp(image1.raw(), image2.raw(), image1.numel() * sizeof(float)));
+}
+
+// rows[i % rows] of x for i < n: a batch of n items from the golden batch's items.
+Tensor repeat_rows(const Tensor& x, std::int64_t n) {
+  Shape shape = x.shape();
+  const std::int64_t rows = shape[0];
+  shape[0] = n;
+  Tensor out = Tensor::empty(x.dtype(), shape);
+  const std::size_t row_bytes = x.nbytes() / static_cast<std::size_t>(rows);
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::memcpy(static_cast<char*>(out.raw()) + i * row_bytes,
+                static_cast<const char*>(x.raw()) + (i % rows) * row_bytes, row_bytes);
+  }
+  return out;
+}
+
+// A batch large enough to run as one part per thread (nn::batch_parts): every item still
+// matches the reference's golden row, and agrees within 1e-6 with the same item computed in
+// one piece on one thread (batch independence).
+TEST_P(BridgeTowerTowers, BatchPartsMatchTheReferenceAndTheWholeBatch) {
+  const std::string model_name = GetParam();
+  const Manifest& m = Manifest::get();
+  const BridgeTower model = BridgeTower::load(dir(model_name));
+  const Config& c = model.config();
+  const Tensor golden_ids = input(model_name, "input_ids");
+  const std::int64_t texts = 2 * ((2 * nn::kMinRowsPerPart) / golden_ids.dim(1) + 1);
+  const std::int64_t images = 2 * ((2 * nn::kMinRowsPerPart) / c.image_tokens() + 1);
+  const Tensor ids = repeat_rows(golden_ids, texts);
+  const Tensor mask = repeat_rows(input(model_name, "attention_mask"), texts);
+  const Tensor pixels = repeat_rows(input(model_name, "pixel_values"), images);
+
+  const int before = kernels::num_threads();
+  kernels::set_num_threads(1);
+  const Tensor text1 = model.text_cls_features(ids, mask), image1 = model.image_cls_features(pixels);
+  kernels::set_num_threads(2);
+  ASSERT_EQ(nn::batch_parts(texts, ids.dim(1)), 2);
+  ASSERT_EQ(nn::batch_parts(images, c.image_tokens()), 2);
+  const Tensor text2 = model.text_cls_features(ids, mask), image2 = model.image_cls_features(pixels);
+  kernels::set_num_threads(before);
+
+  const std::string text_golden =
+      model_name + "/batch/text/layer_" + std::to_string(c.text.num_hidden_layers - 1);
+  expect_matches(text_golden, text2,
+                 repeat_rows(cls_rows(m.load(m.entry(text_golden))), texts));
+  const std::string image_golden = model_name + "/batch/bridge/image_transform/call_" +
+                                   std::to_string(c.num_hidden_layers - 1);
+  const io::Checkpoint ckpt = io::open_checkpoint(dir(model_name));
+  std::string tt = "token_type_embeddings.weight";
+  for (const io::TensorInfo& t : ckpt.tensors()) {
+    if (t.name == "bridgetower." + tt) tt = t.name;
+  }
+  const Tensor token_types = ckpt.get_f32(tt);
+  expect_matches(image_golden, image2,
+                 repeat_rows(cls_rows(m.load(m.entry(image_golden)),
+                                      token_types.data<float>() + c.hidden_size),
+                             images));
+  for (std::int64_t i = 0; i < text1.numel(); ++i) {
+    ASSERT_NEAR(text1.data<float>()[i], text2.data<float>()[i], 1e-6) << "text element " << i;
+  }
+  for (std::int64_t i = 0; i < image1.numel(); ++i) {
+    ASSERT_NEAR(image1.data<float>()[i], image2.data<float>()[i], 1e-6) << "image element " << i;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, BridgeTowerTowers,
