@@ -1,9 +1,22 @@
 #include "kernels/elementwise.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/parallel.h"
 #include "kernels/vectorize.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// GCC 12 warns about the placeholder vectors inside its own AVX-512 intrinsics once inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#define MMEMBED_GELU_AVX512 1
+#endif
 
 namespace mmembed::kernels {
 namespace {
@@ -34,11 +47,104 @@ inline float erf_f32(float x) {
   return x < 0.0f ? -e : e;
 }
 
-MMEMBED_TARGET_CLONES void gelu_range(const float* x, float* y, std::int64_t i0, std::int64_t i1) {
-  for (std::int64_t i = i0; i < i1; ++i) {
-    float v = x[i];
-    y[i] = 0.5f * v * (1.0f + erf_f32(v * kSqrtHalf));
+inline float gelu_f32(float v) { return 0.5f * v * (1.0f + erf_f32(v * kSqrtHalf)); }
+
+#if MMEMBED_GELU_AVX512
+
+// GELU of 16 lanes: the formula of gelu_f32 written out in AVX-512, where the compiler's
+// vectorization of the scalar code spends about half its instructions on exp's NaN and range
+// masks and waits on a division. Here 1 / (1 + p|z|) is rcp14 refined by one Newton step
+// (relative error ~1e-8, below the formula's 1.5e-7), and exp(-z^2) <= 1 needs no overflow
+// handling: its argument is clamped at -104 (exp = 0 in float below -103.3, where erf is
+// exactly +-1 anyway) and 2^n applied by scalef. A NaN input gives NaN (0.5 v (1 + erf) keeps
+// it). About 0.3 ns an element against 0.85 for the compiler's loop (one core, cache-hot).
+__attribute__((target("avx512f"))) inline __m512 gelu16(__m512 v) {
+  const __m512 z = _mm512_mul_ps(v, _mm512_set1_ps(kSqrtHalf));
+  // |z|, capped so that 1 + p|z| stays finite for the Newton step (+-inf give +-1 as before).
+  const __m512 a = _mm512_min_ps(_mm512_abs_ps(z), _mm512_set1_ps(1e30f));
+  const __m512 d = _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), a, _mm512_set1_ps(1.0f));
+  __m512 t = _mm512_rcp14_ps(d);
+  t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));  // Newton: t (2 - d t)
+  __m512 poly = _mm512_set1_ps(1.061405429f);
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-1.453152027f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(1.421413741f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-0.284496736f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(0.254829592f));
+  // exp(x), x = -a^2 in [-104, 0]: x = n ln2 + r, |r| <= ln2 / 2, e^r by its Taylor series.
+  const __m512 x = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a),
+                                 _mm512_set1_ps(-104.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512 e = _mm512_scalef_ps(p, n);
+  // erf(|z|) = 1 - poly t e, then the sign of z; y = 0.5 v (1 + erf(z)).
+  const __m512 erf_abs = _mm512_fnmadd_ps(_mm512_mul_ps(poly, t), e, _mm512_set1_ps(1.0f));
+  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(INT32_MIN));
+  const __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
+  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v),
+                       _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
+// y[i] = gelu(x[i] + bias[i]) (bias may be null) for i < n, every element through gelu16 (the
+// last partial vector masked), so an element's bits do not depend on n or its position.
+__attribute__((target("avx512f"))) void gelu_avx512(const float* x, const float* bias, float* y,
+                                                    std::int64_t n) {
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_loadu_ps(x + i);
+    if (bias != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + i));
+    _mm512_storeu_ps(y + i, gelu16(v));
   }
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    if (bias != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
+    _mm512_mask_storeu_ps(y + i, m, gelu16(v));
+  }
+}
+
+bool gelu_avx512_available() {
+  static const bool ok = __builtin_cpu_supports("avx512f");
+  return ok;
+}
+
+#endif  // MMEMBED_GELU_AVX512
+inline float quick_gelu_f32(float v) { return v / (1.0f + detail::exp_f32(-1.702f * v)); }
+
+MMEMBED_TARGET_CLONES void gelu_range_generic(const float* x, float* y, std::int64_t i0,
+                                              std::int64_t i1) {
+  for (std::int64_t i = i0; i < i1; ++i) y[i] = gelu_f32(x[i]);
+}
+
+MMEMBED_TARGET_CLONES void bias_gelu_row_generic(float* y, const float* bias, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = gelu_f32(y[i] + bias[i]);
+}
+
+void gelu_range(const float* x, float* y, std::int64_t i0, std::int64_t i1) {
+#if MMEMBED_GELU_AVX512
+  if (gelu_avx512_available()) return gelu_avx512(x + i0, nullptr, y + i0, i1 - i0);
+#endif
+  gelu_range_generic(x, y, i0, i1);
+}
+
+void bias_gelu_row(float* y, const float* bias, std::int64_t n) {
+#if MMEMBED_GELU_AVX512
+  if (gelu_avx512_available()) return gelu_avx512(y, bias, y, n);
+#endif
+  bias_gelu_row_generic(y, bias, n);
+}
+
+MMEMBED_TARGET_CLONES void bias_quick_gelu_row(float* y, const float* bias, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = quick_gelu_f32(y[i] + bias[i]);
 }
 
 // tanh is a libm call, which the compiler does not vectorize without -ffast-math: scalar.
@@ -49,10 +155,7 @@ void tanh_range(const float* x, float* y, std::int64_t i0, std::int64_t i1) {
 // Vectorized through detail::exp_f32.
 MMEMBED_TARGET_CLONES void quick_gelu_range(const float* x, float* y, std::int64_t i0,
                                             std::int64_t i1) {
-  for (std::int64_t i = i0; i < i1; ++i) {
-    float v = x[i];
-    y[i] = v / (1.0f + detail::exp_f32(-1.702f * v));
-  }
+  for (std::int64_t i = i0; i < i1; ++i) y[i] = quick_gelu_f32(x[i]);
 }
 
 }  // namespace
@@ -70,6 +173,28 @@ void gelu(const float* x, float* y, std::int64_t n) {
 void quick_gelu(const float* x, float* y, std::int64_t n) {
   parallel_for(n, kElementGrain,
                [&](std::int64_t i0, std::int64_t i1) { quick_gelu_range(x, y, i0, i1); });
+}
+
+void bias_gelu_rows(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
+                    std::int64_t ld) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    if (bias != nullptr) {
+      bias_gelu_row(y + r * ld, bias, cols);
+    } else {
+      gelu_range(y + r * ld, y + r * ld, 0, cols);
+    }
+  }
+}
+
+void bias_quick_gelu_rows(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
+                          std::int64_t ld) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    if (bias != nullptr) {
+      bias_quick_gelu_row(y + r * ld, bias, cols);
+    } else {
+      quick_gelu_range(y + r * ld, y + r * ld, 0, cols);
+    }
+  }
 }
 
 void tanh(const float* x, float* y, std::int64_t n) {

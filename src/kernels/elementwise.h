@@ -20,6 +20,14 @@ void gelu(const float* x, float* y, std::int64_t n);
 // QuickGELU (CLIP): x * sigmoid(1.702 x).
 void quick_gelu(const float* x, float* y, std::int64_t n);
 
+// y[r, c] = gelu(y[r, c] + bias[c]) (quick_gelu likewise) for `rows` rows of `cols` values at
+// row stride ld, in one pass; bias may be null. The same bits as bias_add then gelu. Runs on the
+// calling thread (callers share rows out themselves).
+void bias_gelu_rows(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
+                    std::int64_t ld);
+void bias_quick_gelu_rows(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
+                          std::int64_t ld);
+
 // tanh(x).
 void tanh(const float* x, float* y, std::int64_t n);
 

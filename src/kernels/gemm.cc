@@ -87,17 +87,29 @@ void sgemm(Trans trans_a, Trans trans_b, std::int64_t M, std::int64_t N, std::in
 
 namespace {
 
-void apply_epilogue(Epilogue epilogue, float* y, std::int64_t n) {
-  switch (epilogue) {
-    case Epilogue::None: return;
-    case Epilogue::Gelu: gelu(y, y, n); return;
-    case Epilogue::QuickGelu: quick_gelu(y, y, n); return;
-  }
+// y[r0..r0+rows, :cols] (row stride ld) = act(y + bias), rows shared over the kernels' threads
+// unless this is a task already; one pass.
+void bias_activation(Epilogue epilogue, float* y, const float* bias, std::int64_t rows,
+                     std::int64_t cols, std::int64_t ld) {
+  auto run = [&](std::int64_t r0, std::int64_t r1) {
+    if (epilogue == Epilogue::Gelu) {
+      bias_gelu_rows(y + r0 * ld, bias, r1 - r0, cols, ld);
+    } else {
+      bias_quick_gelu_rows(y + r0 * ld, bias, r1 - r0, cols, ld);
+    }
+  };
+  parallel_for(rows, row_grain(cols), run);
 }
 
 // The whole product in one sgemm call (on the backend's threads), then the epilogue.
 void linear_whole(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
                   std::int64_t in, std::int64_t out, Epilogue epilogue) {
+  if (epilogue != Epilogue::None) {
+    // The bias in the activation's pass rather than a pass of its own before the product.
+    sgemm(Trans::No, Trans::Yes, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+    bias_activation(epilogue, y, bias, rows, out, out);
+    return;
+  }
   if (bias == nullptr) {
     sgemm(Trans::No, Trans::Yes, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
   } else {
@@ -108,7 +120,6 @@ void linear_whole(const float* x, const float* w, const float* bias, float* y, s
     for (std::int64_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y + r * out);
     sgemm(Trans::No, Trans::Yes, rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
   }
-  apply_epilogue(epilogue, y, rows * out);
 }
 
 // Tiles of y for the threaded path. With oneDNN, column blocks of 128 or more columns compute
@@ -211,14 +222,15 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
     tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
     tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
     float* Y = y + r0 * out + c0;
-    if (bias != nullptr) {
+    const bool prefill = bias != nullptr && epilogue == Epilogue::None;
+    if (prefill) {
       for (std::int64_t r = 0; r < r1 - r0; ++r) std::copy(bias + c0, bias + c1, Y + r * out);
     }
     // Inside parallel_tasks, the sgemm runs on this thread alone (set_thread_serial).
     sgemm(Trans::No, Trans::Yes, r1 - r0, c1 - c0, in, 1.0f, x + r0 * in, in, w + c0 * in, in,
-          bias != nullptr ? 1.0f : 0.0f, Y, out);
+          prefill ? 1.0f : 0.0f, Y, out);
     if (epilogue != Epilogue::None) {
-      for (std::int64_t r = 0; r < r1 - r0; ++r) apply_epilogue(epilogue, Y + r * out, c1 - c0);
+      bias_activation(epilogue, Y, bias != nullptr ? bias + c0 : nullptr, r1 - r0, c1 - c0, out);
     }
   });
 }

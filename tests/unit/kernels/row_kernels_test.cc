@@ -60,6 +60,10 @@ TEST(Elementwise, SpecialValues) {
   EXPECT_EQ(y[2], inf);
   EXPECT_EQ(y[4], 100.0f);
   EXPECT_EQ(y[5], 0.0f);
+  EXPECT_EQ(y[6], 0.5f * 1e-30f);  // gelu(x) = x / 2 near 0
+  std::vector<float> nan = {std::numeric_limits<float>::quiet_NaN()};
+  gelu(nan.data(), nan.data(), 1);
+  EXPECT_TRUE(std::isnan(nan[0]));
   quick_gelu(x.data(), y.data(), static_cast<std::int64_t>(x.size()));
   EXPECT_EQ(y[0], 0.0f);
   EXPECT_EQ(y[4], 100.0f);
@@ -78,6 +82,41 @@ TEST(BiasAdd, MatchesReference) {
     bias_add(got.data(), b.data(), rows, cols);
     ref::bias_add(want.data(), b.data(), rows, cols);
     EXPECT_TRUE(all_close(got, want, 0.0, 0x1p-23)) << "cols=" << cols;
+  }
+}
+
+// The one-pass bias + activation kernels (linear's epilogue) equal bias_add then the activation,
+// bit for bit, at a row stride wider than the row; columns beyond the row are not touched.
+TEST(BiasActivation, EqualsBiasAddThenActivation) {
+  for (std::int64_t cols : awkward_sizes()) {
+    const std::int64_t rows = 3, ld = cols + 5;
+    auto y0 = random_vector(static_cast<std::size_t>(rows * ld), 5, -6.0f, 6.0f);
+    auto b = random_vector(static_cast<std::size_t>(cols), 6);
+    for (bool quick : {false, true}) {
+      std::vector<float> got = y0, want = y0;
+      if (quick) {
+        bias_quick_gelu_rows(got.data(), b.data(), rows, cols, ld);
+      } else {
+        bias_gelu_rows(got.data(), b.data(), rows, cols, ld);
+      }
+      for (std::int64_t r = 0; r < rows; ++r) {
+        float* row = want.data() + r * ld;
+        bias_add(row, b.data(), 1, cols);
+        (quick ? quick_gelu : gelu)(row, row, cols);
+      }
+      EXPECT_TRUE(same_bits(got, want)) << (quick ? "quick_gelu" : "gelu") << " cols=" << cols;
+      std::vector<float> nobias = y0, act = y0;  // no bias: the activation alone
+      if (quick) {
+        bias_quick_gelu_rows(nobias.data(), nullptr, rows, cols, ld);
+      } else {
+        bias_gelu_rows(nobias.data(), nullptr, rows, cols, ld);
+      }
+      for (std::int64_t r = 0; r < rows; ++r) {
+        float* row = act.data() + r * ld;
+        (quick ? quick_gelu : gelu)(row, row, cols);
+      }
+      EXPECT_TRUE(same_bits(nobias, act)) << "no bias, cols=" << cols;
+    }
   }
 }
 
