@@ -36,6 +36,16 @@ MMEMBED_TARGET_CLONES void layer_norm_rows(const float* x, const float* gamma, c
   }
 }
 
+// yr = (xr + bias) + rr (bias may be null).
+MMEMBED_TARGET_CLONES void add_row(const float* xr, const float* bias, const float* rr, float* yr,
+                                   std::int64_t cols) {
+  if (bias != nullptr) {
+    for (std::int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] + bias[c]) + rr[c];
+  } else {
+    for (std::int64_t c = 0; c < cols; ++c) yr[c] = xr[c] + rr[c];
+  }
+}
+
 MMEMBED_TARGET_CLONES void l2_normalize_rows(const float* x, float* y, std::int64_t r0,
                                              std::int64_t r1, std::int64_t cols, float eps) {
   for (std::int64_t r = r0; r < r1; ++r) {
@@ -54,6 +64,18 @@ void layer_norm(const float* x, const float* gamma, const float* beta, float* y,
                 std::int64_t rows, std::int64_t cols, float eps) {
   parallel_for(rows, row_grain(cols), [&](std::int64_t r0, std::int64_t r1) {
     layer_norm_rows(x, gamma, beta, y, r0, r1, cols, eps);
+  });
+}
+
+void add_layer_norm(const float* x, const float* bias, const float* residual,
+                    const float* gamma, const float* beta, float* y, std::int64_t rows,
+                    std::int64_t cols, float eps) {
+  parallel_for(rows, row_grain(cols), [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      float* yr = y + r * cols;
+      add_row(x + r * cols, bias, residual + r * cols, yr, cols);  // the row stays in L1
+      layer_norm_rows(yr, gamma, beta, yr, 0, 1, cols, eps);
+    }
   });
 }
 

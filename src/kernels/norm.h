@@ -18,6 +18,14 @@ namespace mmembed::kernels {
 void layer_norm(const float* x, const float* gamma, const float* beta, float* y,
                 std::int64_t rows, std::int64_t cols, float eps);
 
+// layer_norm of h = (x + bias) + residual, row by row in one pass over the rows: h is written
+// to y, then normalized there (the same code as layer_norm). bias ([cols]) may be null (h = x +
+// residual). The same bits as bias_add, an element-wise add and layer_norm one after the other;
+// y may equal x or residual. The post-LN residual blocks of BERT: LN(dense(h) + input).
+void add_layer_norm(const float* x, const float* bias, const float* residual,
+                    const float* gamma, const float* beta, float* y, std::int64_t rows,
+                    std::int64_t cols, float eps);
+
 // torch.nn.functional.normalize(x, p=2, dim=-1, eps): y = x / max(||x||_2, eps).
 // An all-zero row stays zero. cols >= 1.
 void l2_normalize(const float* x, float* y, std::int64_t rows, std::int64_t cols,

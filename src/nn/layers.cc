@@ -182,7 +182,7 @@ MultiHeadAttention::MultiHeadAttention(const io::BoundWeights& w, const std::str
 
 void MultiHeadAttention::forward(const Tensor& x, const Tensor& context,
                                  const ops::AttentionOptions& attention, Tensor& out,
-                                 Scratch& scratch) const {
+                                 Scratch& scratch, bool output_bias) const {
   const std::int64_t b = x.dim(0), t = x.dim(1), tc = context.dim(1);
   Tensor q = scratch.get(0, {b, t, query_.out_features()});
   Tensor k = scratch.get(1, {b, tc, key_.out_features()});
@@ -192,7 +192,11 @@ void MultiHeadAttention::forward(const Tensor& x, const Tensor& context,
   key_.forward(context, k);
   value_.forward(context, v);
   ops::multi_head_attention(q, k, v, num_heads_, attention, a);
-  output_.forward(a, out);
+  if (output_bias) {
+    output_.forward(a, out);
+  } else {
+    ops::linear(a, output_.weight(), std::nullopt, out);
+  }
 }
 
 // ---- PackedSelfAttention ----
@@ -257,7 +261,7 @@ Mlp::Mlp(const io::BoundWeights& w, const std::string& fc1, const std::string& f
          Activation act)
     : fc1_(w, fc1), fc2_(w, fc2), act_(act) {}
 
-void Mlp::forward(const Tensor& x, Tensor& out, Scratch& scratch) const {
+void Mlp::forward(const Tensor& x, Tensor& out, Scratch& scratch, bool fc2_bias) const {
   Shape hidden_shape = x.shape();
   hidden_shape.back() = fc1_.out_features();
   Tensor h = scratch.get(4, hidden_shape);
@@ -271,7 +275,11 @@ void Mlp::forward(const Tensor& x, Tensor& out, Scratch& scratch) const {
     fc1_.forward(x, h);
     activate(act_, h, h);
   }
-  fc2_.forward(h, out);
+  if (fc2_bias) {
+    fc2_.forward(h, out);
+  } else {
+    ops::linear(h, fc2_.weight(), std::nullopt, out);
+  }
 }
 
 // ---- BertAttention ----
@@ -292,9 +300,9 @@ void BertAttention::forward(const Tensor& x, const Tensor& context,
   ops::AttentionOptions options;
   options.key_padding_mask = key_mask;
   Tensor projected = scratch.get(5, x.shape());
-  attention_.forward(x, context, options, projected, scratch);
-  add_inplace(projected, x);  // dense(attn) + input, as BertSelfOutput
-  norm_.forward(projected, out);
+  attention_.forward(x, context, options, projected, scratch, /*output_bias=*/false);
+  // LN((dense(attn) + dense.bias) + input), as BertSelfOutput, in one pass.
+  norm_.forward_sum(projected, attention_.output().bias(), x, out);
 }
 
 // ---- BertLayer ----
@@ -317,9 +325,8 @@ void BertLayer::forward(const Tensor& x, const std::optional<Tensor>& key_mask, 
   Tensor a = scratch.get(6, x.shape());
   attention_.forward(x, x, key_mask, a, scratch);
   Tensor f = scratch.get(7, x.shape());
-  mlp_.forward(a, f, scratch);
-  add_inplace(f, a);
-  output_norm_.forward(f, out);
+  mlp_.forward(a, f, scratch, /*fc2_bias=*/false);
+  output_norm_.forward_sum(f, mlp_.fc2().bias(), a, out);  // LN((fc2 + bias) + a), one pass
 }
 
 void BertLayer::forward_first_token(const Tensor& x, const std::optional<Tensor>& key_mask,
@@ -331,9 +338,8 @@ void BertLayer::forward_first_token(const Tensor& x, const std::optional<Tensor>
   Tensor a = scratch.get(6, {b, 1, d});
   attention_.forward(query, x, key_mask, a, scratch);
   Tensor f = scratch.get(7, {b, 1, d});
-  mlp_.forward(a, f, scratch);
-  add_inplace(f, a);
-  output_norm_.forward(f, out);
+  mlp_.forward(a, f, scratch, /*fc2_bias=*/false);
+  output_norm_.forward_sum(f, mlp_.fc2().bias(), a, out);  // LN((fc2 + bias) + a), one pass
 }
 
 // ---- BertCrossLayer ----
@@ -362,9 +368,8 @@ void BertCrossLayer::forward(const Tensor& x, const Tensor& context,
   Tensor a2 = scratch.get(9, x.shape());
   cross_attention_.forward(a1, context, context_mask, a2, scratch);
   Tensor f = scratch.get(7, x.shape());
-  mlp_.forward(a2, f, scratch);
-  add_inplace(f, a2);
-  output_norm_.forward(f, out);
+  mlp_.forward(a2, f, scratch, /*fc2_bias=*/false);
+  output_norm_.forward_sum(f, mlp_.fc2().bias(), a2, out);  // LN((fc2 + bias) + a2), one pass
 }
 
 void BertCrossLayer::forward_first_token(const Tensor& x, const Tensor& context,
@@ -379,9 +384,8 @@ void BertCrossLayer::forward_first_token(const Tensor& x, const Tensor& context,
   Tensor a2 = scratch.get(9, {b, 1, d});
   cross_attention_.forward(a1, context, context_mask, a2, scratch);
   Tensor f = scratch.get(7, {b, 1, d});
-  mlp_.forward(a2, f, scratch);
-  add_inplace(f, a2);
-  output_norm_.forward(f, out);
+  mlp_.forward(a2, f, scratch, /*fc2_bias=*/false);
+  output_norm_.forward_sum(f, mlp_.fc2().bias(), a2, out);  // LN((fc2 + bias) + a2), one pass
 }
 
 // ---- PreLnBlock ----

@@ -133,6 +133,11 @@ class LayerNorm {
   void forward(const Tensor& x, Tensor& out) const {
     ops::layer_norm(x, weight_, bias_, eps_, out);
   }
+  // out = LN((x + add_bias) + residual) in one pass (ops::add_layer_norm); out may be x.
+  void forward_sum(const Tensor& x, const std::optional<Tensor>& add_bias, const Tensor& residual,
+                   Tensor& out) const {
+    ops::add_layer_norm(x, add_bias, residual, weight_, bias_, eps_, out);
+  }
 
  private:
   Tensor weight_, bias_;
@@ -190,9 +195,11 @@ class MultiHeadAttention {
   MultiHeadAttention(const io::BoundWeights& w, const std::string& prefix,
                      const AttentionDims& dims, const AttentionNames& names);
 
-  // Scratch slots used: 0..3.
+  // Scratch slots used: 0..3. With output_bias false, out lacks the output projection's bias
+  // (output().bias()), for a caller that adds it in a later pass.
   void forward(const Tensor& x, const Tensor& context, const ops::AttentionOptions& attention,
-               Tensor& out, Scratch& scratch) const;
+               Tensor& out, Scratch& scratch, bool output_bias = true) const;
+  const Linear& output() const { return output_; }
 
  private:
   Linear query_, key_, value_, output_;
@@ -235,8 +242,10 @@ class Mlp {
   Mlp(const io::BoundWeights& w, const std::string& fc1, const std::string& fc2,
       Activation act);
 
-  // Scratch slot used: 4.
-  void forward(const Tensor& x, Tensor& out, Scratch& scratch) const;
+  // Scratch slot used: 4. With fc2_bias false, out lacks fc2's bias (fc2().bias()), for a
+  // caller that adds it in a later pass.
+  void forward(const Tensor& x, Tensor& out, Scratch& scratch, bool fc2_bias = true) const;
+  const Linear& fc2() const { return fc2_; }
 
  private:
   Linear fc1_, fc2_;

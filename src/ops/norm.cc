@@ -31,6 +31,28 @@ void layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
                       detail::leading_rows(x), x.dim(-1), eps);
 }
 
+void add_layer_norm(const Tensor& x, const std::optional<Tensor>& add_bias,
+                    const Tensor& residual, const std::optional<Tensor>& weight,
+                    const std::optional<Tensor>& bias, float eps, Tensor& out) {
+  detail::require_f32("layer_norm", "input", x);
+  detail::require_min_rank("layer_norm", "input", x, 1);
+  MMEMBED_CHECK(x.dim(-1) >= 1 || x.numel() == 0, ShapeError,
+                "layer_norm: input ", shape_str(x.shape()), " has an empty last dimension");
+  MMEMBED_CHECK(eps >= 0.0f, InvalidArgument, "layer_norm: eps must be >= 0, got ", eps);
+  detail::require_f32("layer_norm", "residual", residual);
+  MMEMBED_CHECK(residual.shape() == x.shape(), ShapeError, "layer_norm: residual ",
+                shape_str(residual.shape()), " does not match input ", shape_str(x.shape()));
+  check_param("added bias", add_bias, x);
+  check_param("weight", weight, x);
+  check_param("bias", bias, x);
+  detail::require_out("layer_norm", out, x.shape());
+  if (x.numel() == 0) return;
+  kernels::add_layer_norm(x.data<float>(), add_bias ? add_bias->data<float>() : nullptr,
+                          residual.data<float>(), weight ? weight->data<float>() : nullptr,
+                          bias ? bias->data<float>() : nullptr, out.data<float>(),
+                          detail::leading_rows(x), x.dim(-1), eps);
+}
+
 Tensor layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
                   const std::optional<Tensor>& bias, float eps) {
   detail::require_f32("layer_norm", "input", x);

@@ -37,6 +37,12 @@ Tensor layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
                   const std::optional<Tensor>& bias, float eps);
 void layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
                 const std::optional<Tensor>& bias, float eps, Tensor& out);
+// out = layer_norm((x + add_bias) + residual): a linear's bias (add_bias, [C] or none) and a
+// residual (x's shape) added in the normalization's pass; the same values as the three steps
+// one after the other. out may be x or residual.
+void add_layer_norm(const Tensor& x, const std::optional<Tensor>& add_bias,
+                    const Tensor& residual, const std::optional<Tensor>& weight,
+                    const std::optional<Tensor>& bias, float eps, Tensor& out);
 
 // GELU (erf form), QuickGELU x*sigmoid(1.702x), tanh: element-wise, any shape.
 Tensor gelu(const Tensor& x);

@@ -99,6 +99,34 @@ TEST(LayerNorm, MatchesKernelAndChecks) {
                                 "layer_norm: eps must be >= 0, got -1");
 }
 
+// add_layer_norm: the bias and the residual added in the normalization's pass give the bits of
+// the three steps one after the other, with or without the added bias, into out, x or residual.
+TEST(LayerNorm, AddLayerNormEqualsTheStepsAndChecks) {
+  Tensor x = random_tensor({3, 5, 33}, 15), r = random_tensor({3, 5, 33}, 16);
+  Tensor g = random_tensor({33}, 17), b = random_tensor({33}, 18), add = random_tensor({33}, 19);
+  for (bool with_bias : {true, false}) {
+    Tensor steps = x.clone();
+    if (with_bias) kernels::bias_add(steps.data<float>(), add.data<float>(), 15, 33);
+    for (std::int64_t i = 0; i < steps.numel(); ++i) steps.data<float>()[i] += r.data<float>()[i];
+    const std::vector<float> want = values(layer_norm(steps, g, b, 1e-5f));
+    const std::optional<Tensor> added = with_bias ? std::optional<Tensor>(add) : std::nullopt;
+    Tensor out = Tensor::empty(DType::F32, x.shape());
+    add_layer_norm(x, added, r, g, b, 1e-5f, out);
+    EXPECT_EQ(values(out), want) << with_bias;
+    Tensor into_x = x.clone();
+    add_layer_norm(into_x, added, r, g, b, 1e-5f, into_x);
+    EXPECT_EQ(values(into_x), want) << with_bias;
+    Tensor into_r = r.clone();
+    add_layer_norm(x, added, into_r, g, b, 1e-5f, into_r);
+    EXPECT_EQ(values(into_r), want) << with_bias;
+  }
+  Tensor out = Tensor::empty(DType::F32, x.shape());
+  expect_error<ShapeError>([&] { add_layer_norm(x, b, random_tensor({3, 5, 32}, 1), g, b, 1e-5f, out); },
+                           "layer_norm: residual [3,5,32] does not match input [3,5,33]");
+  expect_error<ShapeError>([&] { add_layer_norm(x, random_tensor({32}, 1), r, g, b, 1e-5f, out); },
+                           "layer_norm: added bias [32] does not match input [3,5,33] (normalized size 33)");
+}
+
 TEST(Elementwise, MatchKernelsAndInPlace) {
   Tensor x = random_tensor({4, 17}, 8);
   struct Op {
