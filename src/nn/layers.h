@@ -78,15 +78,16 @@ void gather_token(const Tensor& x, std::int64_t index, Tensor& out);
 // ---- batch parts: whole items per thread ----
 
 // Inputs of at least this many rows (tokens) per thread run as one part per thread.
-inline constexpr std::int64_t kMinRowsPerPart = 128;
+inline constexpr std::int64_t kMinRowsPerPart = 64;
 
 // How many parts a batch of `batch` items of `rows_per_item` rows each runs as: one per kernel
-// thread when every part gets at least kMinRowsPerPart rows (8 texts of 77 tokens on 2 threads:
-// 2 parts of 308 rows), else 1. Each part then runs its layers on one thread, one GEMM call per
-// product and no barrier between the layers' steps, instead of every step shared out over the
-// threads. Smaller inputs stay whole: their products are shared by column blocks, which reads
-// W once in all rather than once per thread. 1 inside a task, on one thread, or with
-// MMEMBED_BATCH_PARTS=0 in the environment (for side-by-side measurements).
+// thread when every part gets at least kMinRowsPerPart rows (on 2 threads: 8 texts of 16 tokens,
+// 2 parts of 64 rows; 8 of 77, 2 parts of 308), else 1. Each part then runs its layers on one
+// thread, one product call each and no barrier between the layers' steps, instead of every
+// step shared out over the threads (measured: docs/performance.md, "Batch parts"). Smaller
+// inputs stay whole: at 16 rows a part, each thread reading all of W cost more than the
+// barriers. 1 inside a task, on one thread, or with MMEMBED_BATCH_PARTS=0 in the environment
+// (for side-by-side measurements).
 std::int64_t batch_parts(std::int64_t batch, std::int64_t rows_per_item);
 
 // Runs fn(begin, end) over `parts` contiguous ranges of items [0, batch), one kernel task each
