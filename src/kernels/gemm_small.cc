@@ -9,19 +9,9 @@
 #include "core/check.h"
 #include "kernels/elementwise.h"
 #include "kernels/parallel.h"
+#include "kernels/vectorize.h"  // <immintrin.h> on x86
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// GCC 12 warns about the placeholder vectors inside its own AVX-512 intrinsics (its
-// _mm512_undefined_ps idiom) once they are inlined; the warnings point into the header.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)  // a GCC-only warning group
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#define MMEMBED_SMALL_ROWS_X86 1
-#endif
+#define MMEMBED_SMALL_ROWS_X86 MMEMBED_KERNELS_X86
 
 namespace mmembed::kernels::detail {
 namespace {
@@ -34,7 +24,7 @@ constexpr int cols_for(int vectors) {
   return vectors == 1 ? 12 : vectors <= 3 ? 8 : vectors == 4 ? 6 : 5;
 }
 constexpr int kMaxCols = 12;
-constexpr int kLanes = 16;               // rows of x per vector
+constexpr int kVectorRows = 16;               // rows of x per vector
 constexpr int kPrefetchLines = 8;        // how far ahead each weight row is prefetched
 
 void apply_epilogue(Epilogue epilogue, float* t, std::int64_t n) {
@@ -61,16 +51,16 @@ __attribute__((target("avx512f"))) void column_block(const float* panel, const f
   // Each weight row is prefetched kPrefetchLines cache lines ahead; near a row's end, the same
   // offset into the next block's row (the rows of the next block follow these in memory), so the
   // next block starts with its first lines in cache. Prefetches never fault, past W's end too.
-  constexpr std::int64_t kAhead = kLanes * kPrefetchLines;
-  for (std::int64_t k0 = 0; k0 < in; k0 += kLanes) {
+  constexpr std::int64_t kAhead = kVectorRows * kPrefetchLines;
+  for (std::int64_t k0 = 0; k0 < in; k0 += kVectorRows) {
     const float* ahead = k0 + kAhead < in ? w + k0 + kAhead : w + kCols * in + (k0 + kAhead - in);
     for (int j = 0; j < kCols; ++j) {
       _mm_prefetch(reinterpret_cast<const char*>(ahead + j * in), _MM_HINT_T0);
     }
-    const std::int64_t k1 = std::min<std::int64_t>(in, k0 + kLanes);
+    const std::int64_t k1 = std::min<std::int64_t>(in, k0 + kVectorRows);
     for (std::int64_t k = k0; k < k1; ++k) {
       __m512 xv[V];
-      for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_ps(panel + k * (kLanes * V) + kLanes * v);
+      for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_ps(panel + k * (kVectorRows * V) + kVectorRows * v);
       for (int j = 0; j < kCols; ++j) {
         const __m512 wk = _mm512_set1_ps(w[j * in + k]);
         for (int v = 0; v < V; ++v) acc[j][v] = _mm512_fmadd_ps(wk, xv[v], acc[j][v]);
@@ -78,7 +68,7 @@ __attribute__((target("avx512f"))) void column_block(const float* panel, const f
     }
   }
   for (int j = 0; j < kCols; ++j) {
-    for (int v = 0; v < V; ++v) _mm512_storeu_ps(tile + j * (kLanes * V) + kLanes * v, acc[j][v]);
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(tile + j * (kVectorRows * V) + kVectorRows * v, acc[j][v]);
   }
 }
 
@@ -95,17 +85,17 @@ __attribute__((target("avx512f"))) void column_block_pairs(const float* panel, c
                                                            float* tile) {
   __m512 acc[kCols][2];
   for (int j = 0; j < kCols; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
-  constexpr std::int64_t kAhead = kLanes * kPrefetchLines;
+  constexpr std::int64_t kAhead = kVectorRows * kPrefetchLines;
   const std::int64_t even = in / 2 * 2;
-  for (std::int64_t k0 = 0; k0 < even; k0 += kLanes) {
+  for (std::int64_t k0 = 0; k0 < even; k0 += kVectorRows) {
     const float* ahead = k0 + kAhead < in ? w + k0 + kAhead : w + kCols * in + (k0 + kAhead - in);
     for (int j = 0; j < kCols; ++j) {
       _mm_prefetch(reinterpret_cast<const char*>(ahead + j * in), _MM_HINT_T0);
     }
-    const std::int64_t k1 = std::min<std::int64_t>(even, k0 + kLanes);
+    const std::int64_t k1 = std::min<std::int64_t>(even, k0 + kVectorRows);
     for (std::int64_t k = k0; k < k1; k += 2) {
-      const __m512 x0 = _mm512_loadu_ps(panel + k * kLanes);
-      const __m512 x1 = _mm512_loadu_ps(panel + k * kLanes + kLanes);
+      const __m512 x0 = _mm512_loadu_ps(panel + k * kVectorRows);
+      const __m512 x1 = _mm512_loadu_ps(panel + k * kVectorRows + kVectorRows);
       for (int j = 0; j < kCols; ++j) {
         double pair;  // w[j, k] and w[j, k + 1]
         std::memcpy(&pair, w + j * in + k, sizeof pair);
@@ -116,8 +106,8 @@ __attribute__((target("avx512f"))) void column_block_pairs(const float* panel, c
     }
   }
   if (even < in) {  // odd `in`: the last k in the even lanes only (the panel's odd lanes are 0)
-    const __m512 x0 = _mm512_loadu_ps(panel + even * kLanes);
-    const __m512 x1 = _mm512_loadu_ps(panel + even * kLanes + kLanes);
+    const __m512 x0 = _mm512_loadu_ps(panel + even * kVectorRows);
+    const __m512 x1 = _mm512_loadu_ps(panel + even * kVectorRows + kVectorRows);
     for (int j = 0; j < kCols; ++j) {
       const __m512 wk = _mm512_set1_ps(w[j * in + even]);
       acc[j][0] = _mm512_mask3_fmadd_ps(wk, x0, acc[j][0], 0x5555);
@@ -130,7 +120,7 @@ __attribute__((target("avx512f"))) void column_block_pairs(const float* panel, c
       // even + odd in lane 2r, then the 8 even lanes packed: rows 8v .. 8v+7
       const __m512 sum = _mm512_add_ps(acc[j][v], _mm512_permute_ps(acc[j][v], 0xB1));
       const __m512 rows8 = _mm512_maskz_compress_ps(0x5555, sum);
-      _mm256_storeu_ps(tile + j * kLanes + 8 * v, _mm256_add_ps(b, _mm512_castps512_ps256(rows8)));
+      _mm256_storeu_ps(tile + j * kVectorRows + 8 * v, _mm256_add_ps(b, _mm512_castps512_ps256(rows8)));
     }
   }
 }
@@ -176,10 +166,10 @@ __attribute__((target("avx512f"), always_inline)) inline void transpose16(__m512
 __attribute__((target("avx512f"))) void transpose_panel(const float* x, std::int64_t in,
                                                         std::int64_t n, std::int64_t width,
                                                         float* panel) {
-  const std::int64_t k_full = in / kLanes * kLanes;
-  for (std::int64_t r0 = 0; r0 < width; r0 += kLanes) {
-    const int valid = static_cast<int>(std::clamp<std::int64_t>(n - r0, 0, kLanes));
-    for (std::int64_t k0 = 0; k0 < k_full; k0 += kLanes) {
+  const std::int64_t k_full = in / kVectorRows * kVectorRows;
+  for (std::int64_t r0 = 0; r0 < width; r0 += kVectorRows) {
+    const int valid = static_cast<int>(std::clamp<std::int64_t>(n - r0, 0, kVectorRows));
+    for (std::int64_t k0 = 0; k0 < k_full; k0 += kVectorRows) {
       __m512 a[16], b[16];
       for (int i = 0; i < 16; ++i) {
         a[i] = i < valid ? _mm512_loadu_ps(x + (r0 + i) * in + k0) : _mm512_setzero_ps();
@@ -188,7 +178,7 @@ __attribute__((target("avx512f"))) void transpose_panel(const float* x, std::int
       for (int i = 0; i < 16; ++i) _mm512_storeu_ps(panel + (k0 + i) * width + r0, b[i]);
     }
     for (std::int64_t k = k_full; k < in; ++k) {  // the last columns of x (fewer than 16)
-      for (int i = 0; i < kLanes; ++i) {
+      for (int i = 0; i < kVectorRows; ++i) {
         panel[k * width + r0 + i] = i < valid ? x[(r0 + i) * in + k] : 0.0f;
       }
     }
@@ -200,12 +190,12 @@ __attribute__((target("avx512f"))) void transpose_panel(const float* x, std::int
 // 8 rows x 8 pairs at a time transposed in registers.
 __attribute__((target("avx512f"))) void pair_panel(const float* x, std::int64_t in,
                                                    std::int64_t n, float* panel) {
-  const std::int64_t k_full = in / kLanes * kLanes;
+  const std::int64_t k_full = in / kVectorRows * kVectorRows;
   const __m512i lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
   const __m512i hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
   for (std::int64_t v = 0; v < 2; ++v) {
     const int valid = static_cast<int>(std::clamp<std::int64_t>(n - 8 * v, 0, 8));
-    for (std::int64_t k0 = 0; k0 < k_full; k0 += kLanes) {
+    for (std::int64_t k0 = 0; k0 < k_full; k0 += kVectorRows) {
       __m512d a[8], t[8];
       for (int r = 0; r < 8; ++r) {
         a[r] = r < valid ? _mm512_loadu_pd(reinterpret_cast<const double*>(x + (8 * v + r) * in + k0))
@@ -221,9 +211,9 @@ __attribute__((target("avx512f"))) void pair_panel(const float* x, std::int64_t 
         a[h + 2] = _mm512_permutex2var_pd(t[h + 1], lo, t[h + 3]);
         a[h + 3] = _mm512_permutex2var_pd(t[h + 1], hi, t[h + 3]);
       }
-      double* const out = reinterpret_cast<double*>(panel + (k0 + v) * kLanes);  // pair k0 / 2
+      double* const out = reinterpret_cast<double*>(panel + (k0 + v) * kVectorRows);  // pair k0 / 2
       auto store = [out](std::int64_t i, __m512d value) __attribute__((target("avx512f"))) {
-        _mm512_storeu_pd(out + i * kLanes, value);  // pair k0 / 2 + i: 2 * 16 floats further
+        _mm512_storeu_pd(out + i * kVectorRows, value);  // pair k0 / 2 + i: 2 * 16 floats further
       };
       store(0, _mm512_shuffle_f64x2(a[0], a[4], 0x44));
       store(4, _mm512_shuffle_f64x2(a[0], a[4], 0xEE));
@@ -236,7 +226,7 @@ __attribute__((target("avx512f"))) void pair_panel(const float* x, std::int64_t 
     }
     for (std::int64_t k = k_full; k < in + (in & 1); ++k) {  // the last k (and a zero pad)
       for (int r = 0; r < 8; ++r) {
-        panel[(k / 2 * 2 + v) * kLanes + 2 * r + (k & 1)] =
+        panel[(k / 2 * 2 + v) * kVectorRows + 2 * r + (k & 1)] =
             r < valid && k < in ? x[(8 * v + r) * in + k] : 0.0f;
       }
     }
@@ -250,12 +240,12 @@ __attribute__((target("avx512f"))) void pair_panel(const float* x, std::int64_t 
 __attribute__((target("avx512f"))) void store_transposed(const float* stage, std::int64_t width,
                                                          std::int64_t rows, std::int64_t chunks,
                                                          float* y, std::int64_t out) {
-  for (std::int64_t r0 = 0; r0 < rows; r0 += kLanes) {  // a row block's lines one after another
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kVectorRows) {  // a row block's lines one after another
     for (std::int64_t q = 0; q < chunks; ++q) {
       __m512 a[16], b[16];
       for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(stage + (q * 16 + i) * width + r0);
       transpose16(a, b);
-      const int n = static_cast<int>(std::min<std::int64_t>(kLanes, rows - r0));
+      const int n = static_cast<int>(std::min<std::int64_t>(kVectorRows, rows - r0));
       for (int i = 0; i < n; ++i) _mm512_storeu_ps(y + (r0 + i) * out + q * 16, b[i]);
     }
   }
@@ -300,8 +290,8 @@ void small_rows_linear(const float* x, const float* w, const float* bias, float*
   MMEMBED_ASSERT(small_rows_supported());
 
   // x transposed into one panel of `vectors` x 16 rows (zero-padded), shared by the threads.
-  const int vectors = static_cast<int>((rows + kLanes - 1) / kLanes);
-  const std::int64_t width = kLanes * vectors;
+  const int vectors = static_cast<int>((rows + kVectorRows - 1) / kVectorRows);
+  const std::int64_t width = kVectorRows * vectors;
   thread_local std::vector<float> panel_buffer;  // this (the calling) thread's
   panel_buffer.resize(static_cast<std::size_t>((in + 1) * width));
   float* const panel = panel_buffer.data();  // the pointer, not the thread_local, goes to tasks
@@ -343,11 +333,11 @@ void small_rows_linear(const float* x, const float* w, const float* bias, float*
       const std::int64_t n0 = g * kCols;
       const std::int64_t columns = std::min<std::int64_t>(out, g_end * kCols) - n0;
       apply_epilogue(epilogue, stage, columns * width);
-      const std::int64_t chunks = columns / kLanes;
+      const std::int64_t chunks = columns / kVectorRows;
       store_transposed(stage, width, rows, chunks, y + n0, out);
       for (std::int64_t r = 0; r < rows; ++r) {  // the last columns (fewer than 16)
         float* yr = y + r * out + n0;
-        for (std::int64_t j = chunks * kLanes; j < columns; ++j) yr[j] = stage[j * width + r];
+        for (std::int64_t j = chunks * kVectorRows; j < columns; ++j) yr[j] = stage[j * width + r];
       }
     }
   };

@@ -6,14 +6,7 @@
 #include "kernels/parallel.h"
 #include "kernels/vectorize.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// GCC 12 warns about the placeholder vectors inside its own AVX-512 intrinsics (its
-// _mm512_undefined_ps idiom) once they are inlined; the warnings point into the header.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#if MMEMBED_KERNELS_X86  // vectorize.h: <immintrin.h> and detail::exp16
 #define MMEMBED_SOFTMAX_AVX512 1
 #else
 #define MMEMBED_SOFTMAX_AVX512 0
@@ -50,28 +43,6 @@ MMEMBED_TARGET_CLONES void softmax_row(const float* x, float* y, std::int64_t co
 
 #if MMEMBED_SOFTMAX_AVX512
 
-// e^x on 16 lanes: the reduction and polynomial of detail::exp_f32 with explicit FMAs, and 2^n
-// applied by vscalefps (exact scaling, one rounding for subnormal results). NaN lanes stay NaN;
-// x > 89 gives +inf, x < -104 gives 0.
-__attribute__((target("avx512f"))) inline __m512 exp16(__m512 x) {
-  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-  __m512 xc = _mm512_min_ps(x, _mm512_set1_ps(89.0f));  // NaN -> 89 (replaced at the end)
-  xc = _mm512_max_ps(xc, _mm512_set1_ps(-104.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_mask_mov_ps(_mm512_scalef_ps(p, n), nan, x);
-}
-
 // The row in three passes instead of five: (x + mask) and the running max, then exp with the
 // double sum (16 double lanes: lane l sums elements l, l + 16, ..., then the lanes in order, as
 // detail::sum_f64), then the scaling.
@@ -97,14 +68,14 @@ __attribute__((target("avx512f"))) void softmax_row_avx512(const float* x, float
   const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
   __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
   for (std::int64_t c = 0; c < full; c += 16) {
-    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(y + c), m));
+    const __m512 e = detail::exp16(_mm512_sub_ps(_mm512_loadu_ps(y + c), m));
     _mm512_storeu_ps(y + c, e);
     lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
     hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(
                                _mm512_castps_pd(e), 1))));
   }
   if (tail) {
-    const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, y + full), m));
+    const __m512 e = detail::exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, y + full), m));
     _mm512_mask_storeu_ps(y + full, tail, e);
     const __m512 ez = _mm512_maskz_mov_ps(tail, e);
     lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(ez)));

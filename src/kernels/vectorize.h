@@ -20,6 +20,22 @@
 #define MMEMBED_TARGET_CLONES
 #endif
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// GCC 12 warns about the placeholder vectors inside its own AVX-512 intrinsics (its
+// _mm512_undefined_ps idiom) once they are inlined; the warnings point into the header.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // a GCC-only warning group
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+// The kernels' explicit AVX-512 code (functions with target("avx512f"), chosen at run time).
+#define MMEMBED_KERNELS_X86 1
+#else
+#define MMEMBED_KERNELS_X86 0
+#endif
+
 namespace mmembed::kernels::detail {
 
 inline constexpr int kLanes = 16;
@@ -88,5 +104,31 @@ inline float exp_f32(float x) {
   const float y = p * s1 * s2;
   return is_nan ? x : y;
 }
+
+#if MMEMBED_KERNELS_X86
+
+// e^x on 16 lanes: the reduction and polynomial of detail::exp_f32 with explicit FMAs, and 2^n
+// applied by vscalefps (exact scaling, one rounding for subnormal results). NaN lanes stay NaN;
+// x > 89 gives +inf, x < -104 gives 0.
+__attribute__((target("avx512f"))) inline __m512 exp16(__m512 x) {
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  __m512 xc = _mm512_min_ps(x, _mm512_set1_ps(89.0f));  // NaN -> 89 (replaced at the end)
+  xc = _mm512_max_ps(xc, _mm512_set1_ps(-104.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_mask_mov_ps(_mm512_scalef_ps(p, n), nan, x);
+}
+
+#endif  // MMEMBED_KERNELS_X86
 
 }  // namespace mmembed::kernels::detail

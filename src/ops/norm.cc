@@ -13,15 +13,18 @@ void check_param(const char* what, const std::optional<Tensor>& p, const Tensor&
                 shape_str(p->shape()), " does not match input ", shape_str(x.shape()),
                 " (normalized size ", x.dim(-1), ")");
 }
-}  // namespace
-
-void layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
-                const std::optional<Tensor>& bias, float eps, Tensor& out) {
+void check_input(const Tensor& x, float eps) {
   detail::require_f32("layer_norm", "input", x);
   detail::require_min_rank("layer_norm", "input", x, 1);
   MMEMBED_CHECK(x.dim(-1) >= 1 || x.numel() == 0, ShapeError,
                 "layer_norm: input ", shape_str(x.shape()), " has an empty last dimension");
   MMEMBED_CHECK(eps >= 0.0f, InvalidArgument, "layer_norm: eps must be >= 0, got ", eps);
+}
+}  // namespace
+
+void layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
+                const std::optional<Tensor>& bias, float eps, Tensor& out) {
+  check_input(x, eps);
   check_param("weight", weight, x);
   check_param("bias", bias, x);
   detail::require_out("layer_norm", out, x.shape());
@@ -34,11 +37,7 @@ void layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
 void add_layer_norm(const Tensor& x, const std::optional<Tensor>& add_bias,
                     const Tensor& residual, const std::optional<Tensor>& weight,
                     const std::optional<Tensor>& bias, float eps, Tensor& out) {
-  detail::require_f32("layer_norm", "input", x);
-  detail::require_min_rank("layer_norm", "input", x, 1);
-  MMEMBED_CHECK(x.dim(-1) >= 1 || x.numel() == 0, ShapeError,
-                "layer_norm: input ", shape_str(x.shape()), " has an empty last dimension");
-  MMEMBED_CHECK(eps >= 0.0f, InvalidArgument, "layer_norm: eps must be >= 0, got ", eps);
+  check_input(x, eps);
   detail::require_f32("layer_norm", "residual", residual);
   MMEMBED_CHECK(residual.shape() == x.shape(), ShapeError, "layer_norm: residual ",
                 shape_str(residual.shape()), " does not match input ", shape_str(x.shape()));

@@ -46,6 +46,16 @@ void expect_matches(const std::string& golden_name, const Tensor& ours, const Te
   EXPECT_TRUE(r.ok) << r.message;
 }
 
+// The checkpoint's token type embeddings [2, H] (with or without the "bridgetower." prefix).
+Tensor token_type_embeddings(const std::string& model_name) {
+  const io::Checkpoint ckpt = io::open_checkpoint(dir(model_name));
+  std::string tt = "token_type_embeddings.weight";
+  for (const io::TensorInfo& t : ckpt.tensors()) {
+    if (t.name == "bridgetower." + tt) tt = t.name;
+  }
+  return ckpt.get_f32(tt);
+}
+
 class BridgeTowerTowers : public testing::TestWithParam<std::string> {};
 
 TEST_P(BridgeTowerTowers, ClsFeaturesMatchTheJointReference) {
@@ -65,12 +75,7 @@ TEST_P(BridgeTowerTowers, ClsFeaturesMatchTheJointReference) {
 
   const std::string image_golden = model_name + "/batch/bridge/image_transform/call_" +
                                    std::to_string(c.num_hidden_layers - 1);
-  const io::Checkpoint ckpt = io::open_checkpoint(dir(model_name));
-  std::string tt = "token_type_embeddings.weight";
-  for (const io::TensorInfo& t : ckpt.tensors()) {
-    if (t.name == "bridgetower." + tt) tt = t.name;
-  }
-  const Tensor token_types = ckpt.get_f32(tt);
+  const Tensor token_types = token_type_embeddings(model_name);
   const Tensor image = model.image_cls_features(pixels);
   EXPECT_EQ(image.shape(), Shape({pixels.dim(0), c.hidden_size}));
   expect_matches(image_golden, image,
@@ -143,12 +148,7 @@ TEST_P(BridgeTowerTowers, BatchPartsMatchTheReferenceAndTheWholeBatch) {
                  repeat_rows(cls_rows(m.load(m.entry(text_golden))), texts));
   const std::string image_golden = model_name + "/batch/bridge/image_transform/call_" +
                                    std::to_string(c.num_hidden_layers - 1);
-  const io::Checkpoint ckpt = io::open_checkpoint(dir(model_name));
-  std::string tt = "token_type_embeddings.weight";
-  for (const io::TensorInfo& t : ckpt.tensors()) {
-    if (t.name == "bridgetower." + tt) tt = t.name;
-  }
-  const Tensor token_types = ckpt.get_f32(tt);
+  const Tensor token_types = token_type_embeddings(model_name);
   expect_matches(image_golden, image2,
                  repeat_rows(cls_rows(m.load(m.entry(image_golden)),
                                       token_types.data<float>() + c.hidden_size),
