@@ -39,8 +39,9 @@ enum class Epilogue { None, Gelu, QuickGelu };
 // y = act(x * w^T + bias): on the backend's path, the product without bias, then the bias and
 // the activation in one pass (bias_gelu_rows, elementwise.h); the short path (8 to 160 rows)
 // starts each sum from its bias, then applies the activation. Either way within rounding of
-// linear() followed by the element-wise kernel of `epilogue`. With several threads and a backend that can run
-// a call on one thread (GemmBackend::set_thread_serial, oneDNN), y is cut into fixed tiles
+// linear() followed by the element-wise kernel of `epilogue`. With several threads and a
+// backend that can run a call on one thread (GemmBackend::set_thread_serial, oneDNN), y is cut
+// into fixed tiles
 // (up to 512 rows: two column blocks per thread; taller: blocks of 256 columns and row blocks
 // that balance the threads; gemm.cc) that the threads
 // take dynamically; each tile's GEMM (on that thread alone), bias and activation run back to

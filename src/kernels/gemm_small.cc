@@ -24,7 +24,7 @@ constexpr int cols_for(int vectors) {
   return vectors == 1 ? 12 : vectors <= 3 ? 8 : vectors == 4 ? 6 : 5;
 }
 constexpr int kMaxCols = 12;
-constexpr int kVectorRows = 16;               // rows of x per vector
+constexpr int kVectorRows = 16;          // rows of x per vector
 constexpr int kPrefetchLines = 8;        // how far ahead each weight row is prefetched
 
 void apply_epilogue(Epilogue epilogue, float* t, std::int64_t n) {
@@ -60,7 +60,9 @@ __attribute__((target("avx512f"))) void column_block(const float* panel, const f
     const std::int64_t k1 = std::min<std::int64_t>(in, k0 + kVectorRows);
     for (std::int64_t k = k0; k < k1; ++k) {
       __m512 xv[V];
-      for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_ps(panel + k * (kVectorRows * V) + kVectorRows * v);
+      for (int v = 0; v < V; ++v) {
+        xv[v] = _mm512_loadu_ps(panel + k * (kVectorRows * V) + kVectorRows * v);
+      }
       for (int j = 0; j < kCols; ++j) {
         const __m512 wk = _mm512_set1_ps(w[j * in + k]);
         for (int v = 0; v < V; ++v) acc[j][v] = _mm512_fmadd_ps(wk, xv[v], acc[j][v]);
@@ -68,7 +70,9 @@ __attribute__((target("avx512f"))) void column_block(const float* panel, const f
     }
   }
   for (int j = 0; j < kCols; ++j) {
-    for (int v = 0; v < V; ++v) _mm512_storeu_ps(tile + j * (kVectorRows * V) + kVectorRows * v, acc[j][v]);
+    for (int v = 0; v < V; ++v) {
+      _mm512_storeu_ps(tile + j * (kVectorRows * V) + kVectorRows * v, acc[j][v]);
+    }
   }
 }
 
@@ -120,7 +124,8 @@ __attribute__((target("avx512f"))) void column_block_pairs(const float* panel, c
       // even + odd in lane 2r, then the 8 even lanes packed: rows 8v .. 8v+7
       const __m512 sum = _mm512_add_ps(acc[j][v], _mm512_permute_ps(acc[j][v], 0xB1));
       const __m512 rows8 = _mm512_maskz_compress_ps(0x5555, sum);
-      _mm256_storeu_ps(tile + j * kVectorRows + 8 * v, _mm256_add_ps(b, _mm512_castps512_ps256(rows8)));
+      _mm256_storeu_ps(tile + j * kVectorRows + 8 * v,
+                       _mm256_add_ps(b, _mm512_castps512_ps256(rows8)));
     }
   }
 }
@@ -198,7 +203,8 @@ __attribute__((target("avx512f"))) void pair_panel(const float* x, std::int64_t 
     for (std::int64_t k0 = 0; k0 < k_full; k0 += kVectorRows) {
       __m512d a[8], t[8];
       for (int r = 0; r < 8; ++r) {
-        a[r] = r < valid ? _mm512_loadu_pd(reinterpret_cast<const double*>(x + (8 * v + r) * in + k0))
+        a[r] = r < valid
+                   ? _mm512_loadu_pd(reinterpret_cast<const double*>(x + (8 * v + r) * in + k0))
                          : _mm512_setzero_pd();
       }
       for (int r = 0; r < 8; r += 2) {  // t[r]: pairs 0,2,4,6 of rows r, r+1; t[r+1]: 1,3,5,7
@@ -240,7 +246,8 @@ __attribute__((target("avx512f"))) void pair_panel(const float* x, std::int64_t 
 __attribute__((target("avx512f"))) void store_transposed(const float* stage, std::int64_t width,
                                                          std::int64_t rows, std::int64_t chunks,
                                                          float* y, std::int64_t out) {
-  for (std::int64_t r0 = 0; r0 < rows; r0 += kVectorRows) {  // a row block's lines one after another
+  // A row block's lines one after another.
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kVectorRows) {
     for (std::int64_t q = 0; q < chunks; ++q) {
       __m512 a[16], b[16];
       for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(stage + (q * 16 + i) * width + r0);

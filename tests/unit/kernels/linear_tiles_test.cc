@@ -1,6 +1,6 @@
 // The threaded linear (tiles of y taken dynamically by the threads, bias and activation fused per
-// tile: one pass after the tile's product) against the scalar reference, and its independence from the thread count; the dynamic
-// task runner parallel_tasks.
+// tile: one pass after the tile's product) against the scalar reference, and its independence
+// from the thread count; the dynamic task runner parallel_tasks.
 #include <gtest/gtest.h>
 
 #include <atomic>

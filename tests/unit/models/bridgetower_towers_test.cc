@@ -135,11 +135,13 @@ TEST_P(BridgeTowerTowers, BatchPartsMatchTheReferenceAndTheWholeBatch) {
 
   const int before = kernels::num_threads();
   kernels::set_num_threads(1);
-  const Tensor text1 = model.text_cls_features(ids, mask), image1 = model.image_cls_features(pixels);
+  const Tensor text1 = model.text_cls_features(ids, mask);
+  const Tensor image1 = model.image_cls_features(pixels);
   kernels::set_num_threads(2);
   ASSERT_EQ(nn::batch_parts(texts, ids.dim(1)), 2);
   ASSERT_EQ(nn::batch_parts(images, c.image_tokens()), 2);
-  const Tensor text2 = model.text_cls_features(ids, mask), image2 = model.image_cls_features(pixels);
+  const Tensor text2 = model.text_cls_features(ids, mask);
+  const Tensor image2 = model.image_cls_features(pixels);
   kernels::set_num_threads(before);
 
   const std::string text_golden =
