@@ -280,7 +280,8 @@ struct BridgeTower::Impl {
   Impl(const Config& c, const io::Checkpoint& ckpt);
 
   // The pieces of the forward pass (defined below, in dataflow order).
-  void text_embeddings(const Tensor& ids, Tensor& out) const;
+  // first_item: the index of ids' first row in the caller's batch (for error messages).
+  void text_embeddings(const Tensor& ids, Tensor& out, std::int64_t first_item = 0) const;
   void vision_embeddings(const Tensor& pixels, Tensor& out, nn::Scratch& scratch) const;
   void require_itc() const;
 };
@@ -373,6 +374,7 @@ struct TextInput {
   Tensor ids;                      // [B, Nt] as given
   std::optional<Tensor> mask;      // [B, Nt] or none (all real)
   std::int64_t batch = 0, length = 0;
+  std::int64_t first = 0;          // index of the first row in the caller's batch (a part's)
 };
 
 std::int64_t id_at(const Tensor& ids, std::int64_t i) {
@@ -468,7 +470,8 @@ void concat_rows(const Tensor& x, const Tensor& y, Tensor& out) {
 
 // §3.2: x = LayerNorm(word[id] + type[0] + position[pos]); positions from the ids: real tokens
 // count up from pad_token_id + 1, pads get pad_token_id (the attention mask plays no part).
-void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out) const {
+void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out,
+                                        std::int64_t first_item) const {
   const std::int64_t B = ids.dim(0), Nt = ids.dim(1), Ht = config.text.hidden_size;
   const std::int64_t pad = config.text.pad_token_id;
   const float* type0 = text_token_type_embeddings.row(0);
@@ -479,9 +482,10 @@ void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out) const {
       const std::int64_t id = id_at(ids, b * Nt + t);
       const std::int64_t pos = id != pad ? pad + (++count) : pad;
       MMEMBED_CHECK(id >= 0 && id < word_embeddings.num(), InvalidArgument,
-                    "bridgetower: input_ids[", b, ",", t, "] = ", id,
+                    "bridgetower: input_ids[", first_item + b, ",", t, "] = ", id,
                     " is outside the vocabulary [0, ", word_embeddings.num(), ")");
-      MMEMBED_CHECK(pos < position_embeddings.num(), InvalidArgument, "bridgetower: text ", b,
+      MMEMBED_CHECK(pos < position_embeddings.num(), InvalidArgument, "bridgetower: text ",
+                    first_item + b,
                     " has more than ", position_embeddings.num() - pad - 1,
                     " tokens (text_config.max_position_embeddings ", position_embeddings.num(),
                     "); truncate it");
@@ -706,7 +710,7 @@ void text_cls_rows(const BridgeTower::Impl& m, const TextInput& text, const Stag
   const std::int64_t B = text.batch, Nt = text.length, Ht = m.config.text.hidden_size;
   nn::Scratch scratch;
   Tensor T = f32({B, Nt, Ht}), T_next = f32({B, Nt, Ht});
-  m.text_embeddings(text.ids, T);
+  m.text_embeddings(text.ids, T, text.first);
   stage("text/embeddings", T);
   // Only [CLS] of the last layer is used: unless stages are reported, that layer runs on its
   // row alone (keys and values from every token; same values as the full layer's row 0).
@@ -740,7 +744,7 @@ Tensor BridgeTower::text_cls_features(const Tensor& input_ids,
     const TextInput part{text.ids.slice_rows(b0, b1),
                          text.mask ? std::optional<Tensor>(text.mask->slice_rows(b0, b1))
                                    : std::nullopt,
-                         b1 - b0, text.length};
+                         b1 - b0, text.length, b0};
     Tensor rows = cls.slice_rows(b0, b1);
     text_cls_rows(m, part, stage, rows);
   });

@@ -23,6 +23,7 @@
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "io/safetensors.h"
+#include "kernels/parallel.h"
 #include "mmembed/error.h"
 #include "models/bridgetower/bridgetower.h"
 #include "nn/layers.h"
@@ -447,6 +448,25 @@ TEST(BridgeTowerInputs, BadInputsAreNamed) {
   EXPECT_NE(error_of<InvalidArgument>([&] { model.embed_text(bad_ids, mask); })
                 .find("input_ids[0,5] = 411 is outside the vocabulary [0, 411)"),
             std::string::npos);
+  // In a batch that runs in parts per thread, the item is named by its index in the whole batch.
+  {
+    const std::int64_t n = 8, len = ids.dim(1);
+    Tensor many = Tensor::empty(DType::I64, {n, len}), many_mask = many.clone();
+    for (std::int64_t i = 0; i < n * len; ++i) {
+      many.data<std::int64_t>()[i] = ids.data<std::int64_t>()[i % (ids.dim(0) * len)];
+      many_mask.data<std::int64_t>()[i] = mask.data<std::int64_t>()[i % (ids.dim(0) * len)];
+    }
+    many.data<std::int64_t>()[6 * len + 5] = 411;
+    const int before = kernels::num_threads();
+    kernels::set_num_threads(2);
+    const bool parts = nn::batch_parts(n, len) == 2;
+    const std::string msg = error_of<InvalidArgument>([&] { model.embed_text(many, many_mask); });
+    kernels::set_num_threads(before);
+    EXPECT_TRUE(parts);
+    EXPECT_NE(msg.find("input_ids[6,5] = 411 is outside the vocabulary [0, 411)"),
+              std::string::npos)
+        << msg;
+  }
   Tensor long_ids = Tensor::zeros(DType::I64, {1, 129});  // positions 2..130 > 129
   EXPECT_NE(error_of<InvalidArgument>([&] { model.embed_text(long_ids, std::nullopt); })
                 .find("max_position_embeddings 130"),
