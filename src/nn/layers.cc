@@ -265,7 +265,8 @@ void Mlp::forward(const Tensor& x, Tensor& out, Scratch& scratch, bool fc2_bias)
   Shape hidden_shape = x.shape();
   hidden_shape.back() = fc1_.out_features();
   Tensor h = scratch.get(4, hidden_shape);
-  // GELU / QuickGELU run fused into fc1's tiles (same values as a separate pass).
+  // GELU / QuickGELU (and fc1's bias) run fused into fc1's tiles, within rounding of the
+  // separate passes.
   if (act_ == Activation::Gelu || act_ == Activation::QuickGelu) {
     ops::linear(x, fc1_.weight(), fc1_.bias(),
                 act_ == Activation::Gelu ? ops::LinearEpilogue::Gelu

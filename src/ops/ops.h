@@ -25,8 +25,9 @@ namespace mmembed::ops {
 Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias = {});
 void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, Tensor& out);
 
-// linear followed by an activation, fused: out = act(x * weight^T + bias), equal to linear() then
-// gelu() / quick_gelu() on out; the activation runs on each tile of out right after its GEMM.
+// linear followed by an activation, fused: out = act(x * weight^T + bias), within rounding of
+// linear() then gelu() / quick_gelu() on out (the bias joins the activation's pass,
+// kernels::linear); the activation runs on each tile of out right after its GEMM.
 enum class LinearEpilogue { None, Gelu, QuickGelu };
 void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
             LinearEpilogue epilogue, Tensor& out);
