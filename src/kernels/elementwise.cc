@@ -93,7 +93,9 @@ bool gelu_avx512_available() {
 }
 
 #endif  // MMEMBED_GELU_AVX512
-inline float quick_gelu_f32(float v) { return v / (1.0f + detail::exp_f32(-1.702f * v)); }
+inline float quick_gelu_f32(float v) {
+  return v / (1.0f + detail::exp_f32(-1.702f * v));
+}
 
 MMEMBED_TARGET_CLONES void gelu_range_generic(const float* x, float* y, std::int64_t i0,
                                               std::int64_t i1) {
@@ -133,6 +135,21 @@ MMEMBED_TARGET_CLONES void quick_gelu_range(const float* x, float* y, std::int64
   for (std::int64_t i = i0; i < i1; ++i) y[i] = quick_gelu_f32(x[i]);
 }
 
+// y[r, :cols] = act(y[r, :cols] + bias) for `rows` rows at stride ld: BiasRow with a bias,
+// Range (the plain activation) without one.
+template <void (*BiasRow)(float*, const float*, std::int64_t),
+          void (*Range)(const float*, float*, std::int64_t, std::int64_t)>
+void bias_activation_rows(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
+                          std::int64_t ld) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    if (bias != nullptr) {
+      BiasRow(y + r * ld, bias, cols);
+    } else {
+      Range(y + r * ld, y + r * ld, 0, cols);
+    }
+  }
+}
+
 }  // namespace
 
 void bias_add(float* y, const float* bias, std::int64_t rows, std::int64_t cols) {
@@ -152,24 +169,12 @@ void quick_gelu(const float* x, float* y, std::int64_t n) {
 
 void bias_gelu_rows(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
                     std::int64_t ld) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    if (bias != nullptr) {
-      bias_gelu_row(y + r * ld, bias, cols);
-    } else {
-      gelu_range(y + r * ld, y + r * ld, 0, cols);
-    }
-  }
+  bias_activation_rows<bias_gelu_row, gelu_range>(y, bias, rows, cols, ld);
 }
 
 void bias_quick_gelu_rows(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
                           std::int64_t ld) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    if (bias != nullptr) {
-      bias_quick_gelu_row(y + r * ld, bias, cols);
-    } else {
-      quick_gelu_range(y + r * ld, y + r * ld, 0, cols);
-    }
-  }
+  bias_activation_rows<bias_quick_gelu_row, quick_gelu_range>(y, bias, rows, cols, ld);
 }
 
 void tanh(const float* x, float* y, std::int64_t n) {

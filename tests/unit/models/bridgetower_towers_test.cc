@@ -56,30 +56,57 @@ Tensor token_type_embeddings(const std::string& model_name) {
   return ckpt.get_f32(tt);
 }
 
+// A golden entry's name and the rows the towers must give for it: the last RoBERTa layer's CLS
+// rows, and the last bridge's image-transform CLS rows plus token type 1.
+struct Golden {
+  std::string name;
+  Tensor rows;
+};
+
+Golden text_golden(const std::string& model_name, const Config& c) {
+  const Manifest& m = Manifest::get();
+  std::string name =
+      model_name + "/batch/text/layer_" + std::to_string(c.text.num_hidden_layers - 1);
+  Tensor rows = cls_rows(m.load(m.entry(name)));
+  return {std::move(name), std::move(rows)};
+}
+
+Golden image_golden(const std::string& model_name, const Config& c) {
+  const Manifest& m = Manifest::get();
+  std::string name = model_name + "/batch/bridge/image_transform/call_" +
+                     std::to_string(c.num_hidden_layers - 1);
+  const Tensor token_types = token_type_embeddings(model_name);
+  Tensor rows = cls_rows(m.load(m.entry(name)), token_types.data<float>() + c.hidden_size);
+  return {std::move(name), std::move(rows)};
+}
+
+// Every element of two within 1e-6 of one's (batch independence).
+void expect_within_1e6(const Tensor& one, const Tensor& two, const char* what) {
+  ASSERT_EQ(one.shape(), two.shape()) << what;
+  for (std::int64_t i = 0; i < one.numel(); ++i) {
+    ASSERT_NEAR(one.data<float>()[i], two.data<float>()[i], 1e-6) << what << " element " << i;
+  }
+}
+
 class BridgeTowerTowers : public testing::TestWithParam<std::string> {};
 
 TEST_P(BridgeTowerTowers, ClsFeaturesMatchTheJointReference) {
   const std::string model_name = GetParam();
-  const Manifest& m = Manifest::get();
   const BridgeTower model = BridgeTower::load(dir(model_name));
   const Config& c = model.config();
   const Tensor ids = input(model_name, "input_ids");
   const Tensor mask = input(model_name, "attention_mask");
   const Tensor pixels = input(model_name, "pixel_values");
 
-  const std::string text_golden =
-      model_name + "/batch/text/layer_" + std::to_string(c.text.num_hidden_layers - 1);
+  const Golden want_text = text_golden(model_name, c);
   const Tensor text = model.text_cls_features(ids, mask);
   EXPECT_EQ(text.shape(), Shape({ids.dim(0), c.text.hidden_size}));
-  expect_matches(text_golden, text, cls_rows(m.load(m.entry(text_golden))));
+  expect_matches(want_text.name, text, want_text.rows);
 
-  const std::string image_golden = model_name + "/batch/bridge/image_transform/call_" +
-                                   std::to_string(c.num_hidden_layers - 1);
-  const Tensor token_types = token_type_embeddings(model_name);
+  const Golden want_image = image_golden(model_name, c);
   const Tensor image = model.image_cls_features(pixels);
   EXPECT_EQ(image.shape(), Shape({pixels.dim(0), c.hidden_size}));
-  expect_matches(image_golden, image,
-                 cls_rows(m.load(m.entry(image_golden)), token_types.data<float>() + c.hidden_size));
+  expect_matches(want_image.name, image, want_image.rows);
 
   // Thread count: the same bits while the batch runs whole (the tiled products equal the whole
   // ones); run in parts per thread (nn::batch_parts), within 1e-6.
@@ -94,10 +121,8 @@ TEST_P(BridgeTowerTowers, ClsFeaturesMatchTheJointReference) {
   auto expect_same = [](const Tensor& one, const Tensor& two, bool whole, const char* what) {
     if (whole) {
       EXPECT_EQ(0, std::memcmp(one.raw(), two.raw(), one.numel() * sizeof(float))) << what;
-      return;
-    }
-    for (std::int64_t i = 0; i < one.numel(); ++i) {
-      ASSERT_NEAR(one.data<float>()[i], two.data<float>()[i], 1e-6) << what << " element " << i;
+    } else {
+      expect_within_1e6(one, two, what);
     }
   };
   expect_same(text1, text2, text_whole, "text");
@@ -123,7 +148,6 @@ Tensor repeat_rows(const Tensor& x, std::int64_t n) {
 // one piece on one thread (batch independence).
 TEST_P(BridgeTowerTowers, BatchPartsMatchTheReferenceAndTheWholeBatch) {
   const std::string model_name = GetParam();
-  const Manifest& m = Manifest::get();
   const BridgeTower model = BridgeTower::load(dir(model_name));
   const Config& c = model.config();
   const Tensor golden_ids = input(model_name, "input_ids");
@@ -138,29 +162,20 @@ TEST_P(BridgeTowerTowers, BatchPartsMatchTheReferenceAndTheWholeBatch) {
   const Tensor text1 = model.text_cls_features(ids, mask);
   const Tensor image1 = model.image_cls_features(pixels);
   kernels::set_num_threads(2);
-  ASSERT_EQ(nn::batch_parts(texts, ids.dim(1)), 2);
-  ASSERT_EQ(nn::batch_parts(images, c.image_tokens()), 2);
+  const std::int64_t text_parts = nn::batch_parts(texts, ids.dim(1));
+  const std::int64_t image_parts = nn::batch_parts(images, c.image_tokens());
   const Tensor text2 = model.text_cls_features(ids, mask);
   const Tensor image2 = model.image_cls_features(pixels);
   kernels::set_num_threads(before);
+  ASSERT_EQ(text_parts, 2);
+  ASSERT_EQ(image_parts, 2);
 
-  const std::string text_golden =
-      model_name + "/batch/text/layer_" + std::to_string(c.text.num_hidden_layers - 1);
-  expect_matches(text_golden, text2,
-                 repeat_rows(cls_rows(m.load(m.entry(text_golden))), texts));
-  const std::string image_golden = model_name + "/batch/bridge/image_transform/call_" +
-                                   std::to_string(c.num_hidden_layers - 1);
-  const Tensor token_types = token_type_embeddings(model_name);
-  expect_matches(image_golden, image2,
-                 repeat_rows(cls_rows(m.load(m.entry(image_golden)),
-                                      token_types.data<float>() + c.hidden_size),
-                             images));
-  for (std::int64_t i = 0; i < text1.numel(); ++i) {
-    ASSERT_NEAR(text1.data<float>()[i], text2.data<float>()[i], 1e-6) << "text element " << i;
-  }
-  for (std::int64_t i = 0; i < image1.numel(); ++i) {
-    ASSERT_NEAR(image1.data<float>()[i], image2.data<float>()[i], 1e-6) << "image element " << i;
-  }
+  const Golden want_text = text_golden(model_name, c);
+  expect_matches(want_text.name, text2, repeat_rows(want_text.rows, texts));
+  const Golden want_image = image_golden(model_name, c);
+  expect_matches(want_image.name, image2, repeat_rows(want_image.rows, images));
+  expect_within_1e6(text1, text2, "text");
+  expect_within_1e6(image1, image2, "image");
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, BridgeTowerTowers,
