@@ -9,7 +9,7 @@ packages=(
   libarpack2-dev libspectra-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   libcurl4-openssl-dev
-  libjpeg62-turbo-dev libpng-dev libwebp-dev
+  libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libcairo2-dev fonts-dejavu-core
   libgtest-dev libgmock-dev libbenchmark-dev
   libonig-dev libicu-dev

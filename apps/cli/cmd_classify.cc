@@ -122,7 +122,7 @@ Runner add_classify(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--model", opt->model, "CLIP model folder (config.json, weights, tokenizer, "
                                          "preprocessor_config.json)")
       ->required();
-  cmd->add_option("--image", opt->image, "The image file: JPEG, PNG or WebP")->required();
+  cmd->add_option("--image", opt->image, "The image file: JPEG, PNG, WebP or GIF")->required();
   cmd->add_option("--labels", opt->labels,
                   "Comma-separated candidate labels, e.g. \"a cat,a motorcycle,a car\"")
       ->required();

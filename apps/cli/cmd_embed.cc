@@ -253,7 +253,8 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--revision", opt->revision, "Hub revision when --model is a repo id")
       ->capture_default_str();
   cmd->add_option("--text", opt->texts, "A text to embed (repeatable)");
-  cmd->add_option("--image", opt->images, "An image file to embed: JPEG, PNG or WebP (repeatable)");
+  cmd->add_option("--image", opt->images,
+                  "An image file to embed: JPEG, PNG, WebP or GIF (repeatable)");
   cmd->add_option("--pair", opt->pairs, "An image file and its caption, embedded jointly "
                                         "(repeatable): --pair cat.jpg \"a cat on a laptop\"");
   cmd->add_option("--format", opt->format,

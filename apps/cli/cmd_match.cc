@@ -75,7 +75,7 @@ Runner add_match(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--model", opt->model, "Model folder or Hugging Face repo id (docs/hub.md)")->required();
   cmd->add_option("--revision", opt->revision, "Hub revision when --model is a repo id")
       ->capture_default_str();
-  cmd->add_option("--image", opt->image, "The image file (JPEG, PNG or WebP)")->required();
+  cmd->add_option("--image", opt->image, "The image file (JPEG, PNG, WebP or GIF)")->required();
   cmd->add_option("--text", opt->texts, "A text to score against the image (repeatable)")
       ->required();
   cmd->add_flag("--json", opt->json, "One JSON object per text instead of a table");

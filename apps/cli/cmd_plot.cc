@@ -371,7 +371,7 @@ Runner add_plot(CLI::App& app, const GlobalOptions&) {
                   "the label)");
   cmd->add_option("--thumbnails", opt->thumbnails,
                   "Text file with one image path per line, one line per point (relative paths "
-                  "are relative to this file; empty line: no image). JPEG, PNG, WebP");
+                  "are relative to this file; empty line: no image). JPEG, PNG, WebP, GIF");
   cmd->add_option("--thumbnail-column", opt->thumbnail_column,
                   "Column of image paths (relative to the CSV's folder), instead of --thumbnails");
   cmd->add_option("--thumbnail-size", opt->thumbnail_size, "Thumbnail size in pixels (longer side)")

@@ -48,8 +48,8 @@ struct Image {
   std::vector<std::uint8_t> rgb;  // height * width * 3 bytes, row-major, channels last
   std::string name;               // the file (or caller's name), used in error messages
 
-  // Reads and decodes JPEG, PNG or WebP (by content, not by extension). Throws IoError
-  // (unreadable), FormatError (corrupt or truncated), Unsupported (GIF/BMP/TIFF),
+  // Reads and decodes JPEG, PNG, WebP or GIF (by content, not by extension). Throws IoError
+  // (unreadable), FormatError (corrupt or truncated), Unsupported (BMP/TIFF),
   // InvalidArgument (over max_pixels; 0 disables the check). Messages start with the path.
   static Image read(const std::string& path, std::int64_t max_pixels = kDefaultMaxImagePixels);
   static Image decode(const void* data, std::size_t size, const std::string& name,

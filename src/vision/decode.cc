@@ -58,15 +58,15 @@ DecodedImage decode_image(const std::uint8_t* data, std::size_t size, const std:
     case ImageFormat::Jpeg: return detail::decode_jpeg(data, size, name, options);
     case ImageFormat::Png: return detail::decode_png(data, size, name, options);
     case ImageFormat::WebP: return detail::decode_webp(data, size, name, options);
-    case ImageFormat::Gif:
+    case ImageFormat::Gif: return detail::decode_gif(data, size, name, options);
     case ImageFormat::Bmp:
     case ImageFormat::Tiff:
       throw Unsupported(str_cat(name, ": ", format_name(format),
-                                " images are not supported (supported: JPEG, PNG, WebP)"));
+                                " images are not supported (supported: JPEG, PNG, WebP, GIF)"));
     case ImageFormat::Unknown: break;
   }
-  throw FormatError(str_cat(name, ": not a JPEG, PNG or WebP image (unrecognized first bytes, ",
-                            size, " bytes in all)"));
+  throw FormatError(str_cat(name, ": not a JPEG, PNG, WebP or GIF image (unrecognized first ",
+                            "bytes, ", size, " bytes in all)"));
 }
 
 DecodedImage read_image(const std::string& path, const DecodeOptions& options) {

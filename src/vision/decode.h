@@ -4,11 +4,13 @@
 //   const std::uint8_t* px = im.rgb.data<std::uint8_t>();           // U8 [H, W, 3], row-major
 //
 // Formats, recognized by their magic bytes (never by the file name): JPEG (libjpeg-turbo),
-// PNG (libpng), WebP (libwebp). GIF, BMP and TIFF are recognized and rejected with Unsupported.
+// PNG (libpng), WebP (libwebp), GIF (giflib; the first frame, decode_gif.cc). BMP and TIFF are
+// recognized and rejected with Unsupported.
 //
 // Colour conversion follows Pillow 11.3's `convert("RGB")`:
 //   L -> replicate; LA / RGBA -> alpha dropped, no compositing; P -> palette lookup (entries past
-//   the palette's end are black), transparency ignored; 1-bit -> 0 / 255; 2- and 4-bit gray
+//   the palette's end are black), transparency ignored (GIF: a frame smaller than the screen sits
+//   on index 0 or the transparent index, decode_gif.cc); 1-bit -> 0 / 255; 2- and 4-bit gray
 //   scaled by 85 / 17; 16-bit gray ("I;16") -> value clipped to 255 (no scaling: a 16-bit photo
 //   comes out almost white, as in Pillow); 16-bit RGB / RGBA / gray+alpha -> the high byte;
 //   CMYK JPEG -> Adobe-inverted CMYK converted with Pillow's integer formula.

@@ -14,6 +14,8 @@ DecodedImage decode_jpeg(const std::uint8_t* data, std::size_t size, const std::
                          const DecodeOptions& options);
 DecodedImage decode_png(const std::uint8_t* data, std::size_t size, const std::string& name,
                         const DecodeOptions& options);
+DecodedImage decode_gif(const std::uint8_t* data, std::size_t size, const std::string& name,
+                        const DecodeOptions& options);
 DecodedImage decode_webp(const std::uint8_t* data, std::size_t size, const std::string& name,
                          const DecodeOptions& options);
 

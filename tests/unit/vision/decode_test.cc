@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -161,15 +162,71 @@ TEST(DecodeErrors, MissingFile) {
 
 TEST(DecodeErrors, UnrecognizedAndUnsupportedFormats) {
   std::string text = write_temp("notes.png", Bytes{'h', 'e', 'l', 'l', 'o'});
-  expect_error<FormatError>([&] { read_image(text); }, {text, "not a JPEG, PNG or WebP"});
-  std::string gif = write_temp("anim.gif", Bytes{'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0});
-  expect_error<Unsupported>([&] { read_image(gif); }, {gif, "GIF"});
+  expect_error<FormatError>([&] { read_image(text); }, {text, "not a JPEG, PNG, WebP or GIF"});
+  std::string bmp = write_temp("photo.bmp", Bytes{'B', 'M', 70, 0, 0, 0, 0, 0, 0, 0, 54, 0});
+  expect_error<Unsupported>([&] { read_image(bmp); }, {bmp, "BMP", "not supported"});
+}
+
+// A GIF "screen" of w x h (little-endian), no global table.
+Bytes gif_screen(std::uint16_t w, std::uint16_t h) {
+  return {'G', 'I', 'F', '8', '9', 'a', static_cast<std::uint8_t>(w & 0xFF),
+          static_cast<std::uint8_t>(w >> 8), static_cast<std::uint8_t>(h & 0xFF),
+          static_cast<std::uint8_t>(h >> 8), 0, 0, 0};
+}
+
+// A GIF of one w x h frame without colour tables: LZW minimum code size 2 and `data` as one
+// sub-block.
+Bytes gif_frame(std::uint8_t w, std::uint8_t h, const Bytes& data) {
+  Bytes gif = gif_screen(w, h);
+  for (std::uint8_t b : {0x2C, 0, 0, 0, 0, int(w), 0, int(h), 0, 0, 2}) {
+    gif.push_back(static_cast<std::uint8_t>(b));
+  }
+  gif.push_back(static_cast<std::uint8_t>(data.size()));
+  gif.insert(gif.end(), data.begin(), data.end());
+  gif.push_back(0);
+  gif.push_back(';');
+  return gif;
+}
+
+// The LZW data is held to Pillow's rules (codes of 3 bits here: clear 4, end 5, first free 6).
+TEST(DecodeErrors, GifImageDataBrokenShortOrEmpty) {
+  // clear, then 6: the first code after a clear must be a literal.
+  std::string broken = write_temp("broken_lzw.gif", gif_frame(2, 2, {4 | 6 << 3}));
+  expect_error<FormatError>([&] { read_image(broken); }, {broken, "invalid LZW code"});
+  // clear, literal 1, end: one pixel of four.
+  std::string shrt = write_temp("short_lzw.gif", gif_frame(2, 2, {0x4C, 0x01}));
+  expect_error<FormatError>([&] { read_image(shrt); }, {shrt, "ends after 1 of the frame's 4"});
+  // clear, literal 1, literal 2, code 6 (= "1 2" just defined), end: all four pixels; then data
+  // that is never looked at, as in Pillow.
+  DecodedImage ok = read_image(write_temp("ok_lzw.gif", gif_frame(2, 2, {0x8C, 0x5C, 0xFF})));
+  ASSERT_EQ(ok.rgb.shape(), (Shape{2, 2, 3}));
+  EXPECT_EQ(ok.source_mode, "L");
+  const std::uint8_t* px = ok.rgb.data<std::uint8_t>();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(px[3 * i], i % 2 == 0 ? 1 : 2) << i;
+  Bytes zero_wide = gif_frame(2, 2, {0x4C, 0x01});
+  zero_wide[13 + 5] = 0;  // the frame's width, on a 2 x 2 screen
+  std::string empty = write_temp("empty_frame.gif", zero_wide);
+  expect_error<FormatError>([&] { read_image(empty); }, {empty, "first frame is empty"});
+}
+
+TEST(DecodeErrors, GifWithoutAFrameOrCutInItsHeader) {
+  std::string cut = write_temp("cut.gif", Bytes{'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0});
+  expect_error<FormatError>([&] { read_image(cut); }, {cut, "GIF header"});
+  Bytes empty = gif_screen(4, 4);
+  empty.push_back(';');  // the trailer right after the screen
+  std::string epath = write_temp("no_frame.gif", empty);
+  expect_error<FormatError>([&] { read_image(epath); }, {epath, "GIF without an image"});
+  Bytes junk = gif_screen(4, 4);
+  junk.push_back('#');  // neither an extension, an image nor the trailer
+  std::string jpath = write_temp("junk_block.gif", junk);
+  expect_error<FormatError>([&] { read_image(jpath); }, {jpath, "GIF"});
 }
 
 TEST(DecodeErrors, TruncatedFilesOfEveryFormat) {
   for (const char* name : {"images/cat_landscape.jpg", "images/rocket_progressive.jpg",
                            "images/astronaut_square.png", "images/cat.webp",
-                           "images/coffee_lossless.webp", "images/palette.png"}) {
+                           "images/coffee_lossless.webp", "images/palette.png",
+                           "images/gray_levels.gif", "images/offset_transparent.gif"}) {
     Bytes full = read_bytes(data_path(name));
     for (double fraction : {0.5, 0.9}) {
       Bytes part(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(full.size() * fraction));
@@ -181,6 +238,23 @@ TEST(DecodeErrors, TruncatedFilesOfEveryFormat) {
     std::string path = write_temp("head_only", head);
     expect_error<FormatError>([&] { read_image(path); }, {path});
   }
+}
+
+// Only the first frame of a GIF is read, so a file cut inside a later frame still gives it (as
+// Pillow does: Image.open + load reads frame 0 only). anim.gif's first frame ends before half
+// of the file.
+TEST(DecodeGif, CutInsideALaterFrameStillGivesTheFirst) {
+  Bytes full = read_bytes(data_path("images/anim.gif"));
+  Bytes part(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(full.size() * 3 / 4));
+  std::string path = write_temp("anim_cut.gif", part);
+  DecodedImage whole = read_image(data_path("images/anim.gif"));
+  DecodedImage cut = read_image(path);
+  ASSERT_EQ(cut.rgb.shape(), whole.rgb.shape());
+  EXPECT_EQ(std::memcmp(cut.rgb.data<std::uint8_t>(), whole.rgb.data<std::uint8_t>(),
+                        static_cast<std::size_t>(whole.rgb.numel())),
+            0);
+  EXPECT_EQ(cut.format, ImageFormat::Gif);
+  EXPECT_EQ(cut.source_mode, "P");
 }
 
 TEST(DecodeErrors, TruncatedJpegSaysTruncated) {
@@ -229,6 +303,17 @@ TEST(DecodeLimits, PixelLimitIsConfigurable) {
   EXPECT_EQ(read_image(path, none).rgb.shape(), (Shape{300, 451, 3}));
 }
 
+// A GIF's image is its screen grown to cover the first frame: the limit applies to that size
+// (29 x 15 here, on a 20 x 10 screen).
+TEST(DecodeLimits, GifLimitAppliesToTheGrownImage) {
+  const std::string path = data_path("images/grown_no_palette.gif");
+  DecodeOptions tight;
+  tight.max_pixels = 434;
+  expect_error<InvalidArgument>([&] { read_image(path, tight); }, {path, "29x15", "434"});
+  tight.max_pixels = 435;
+  EXPECT_EQ(read_image(path, tight).rgb.shape(), (Shape{15, 29, 3}));
+}
+
 // Headers that claim enormous images are rejected before any pixel memory is allocated (the
 // files are a few hundred bytes; allocating would need tens of gigabytes).
 TEST(DecodeLimits, BombsRejectedFromTheHeader) {
@@ -250,6 +335,14 @@ TEST(DecodeLimits, BombsRejectedFromTheHeader) {
   ASSERT_TRUE(patched);
   std::string jpath = write_temp("bomb.jpg", jpg);
   expect_error<InvalidArgument>([&] { read_image(jpath); }, {jpath, "60000x60000"});
+
+  // A GIF whose screen and frame are 60000 x 60000, with a few bytes of image data.
+  Bytes gif = gif_screen(60000, 60000);
+  for (std::uint8_t b : {0x2C, 0, 0, 0, 0, 0x60, 0xEA, 0x60, 0xEA, 0, 2, 2, 0x4C, 0x01, 0, 0x3B}) {
+    gif.push_back(b);
+  }
+  std::string gpath = write_temp("bomb.gif", gif);
+  expect_error<InvalidArgument>([&] { read_image(gpath); }, {gpath, "60000x60000"});
 }
 
 }  // namespace
