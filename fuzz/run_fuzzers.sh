@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every io fuzzer for a bounded time on a scratch copy of its seed corpus.
+# Runs every fuzzer (io parsers, image decoders) for a bounded time on a scratch copy of its seed corpus.
 #   fuzz/run_fuzzers.sh BUILD_DIR SECONDS
-# BUILD_DIR was configured with -DMMEMBED_BUILD_FUZZ=ON (see fuzz/CMakeLists.txt) and the three
+# BUILD_DIR was configured with -DMMEMBED_BUILD_FUZZ=ON (see fuzz/CMakeLists.txt) and the
 # fuzz_* targets are built. Exits non-zero when any fuzzer finds a crash, a sanitizer report,
 # a timeout (-timeout, per input) or runs out of memory (-rss_limit_mb); the reproducer is left
 # in the printed artifacts folder. The committed seed corpus is never modified.
@@ -21,9 +21,10 @@ declare -A dicts=(
   [fuzz_safetensors_header]=safetensors.dict
   [fuzz_zip_reader]=zip.dict
   [fuzz_unpickler]=unpickler.dict
+  [fuzz_image_decode]=image.dict
 )
 failed=()
-for target in fuzz_safetensors_header fuzz_zip_reader fuzz_unpickler; do
+for target in fuzz_safetensors_header fuzz_zip_reader fuzz_unpickler fuzz_image_decode; do
   exe="$build_dir/fuzz/$target"
   if [[ ! -x $exe ]]; then
     echo "$target: not built ($exe missing)" >&2
