@@ -110,6 +110,20 @@ void for_batch_parts(std::int64_t batch, std::int64_t parts,
   });
 }
 
+void run_layers_in_parts(Tensor& X, Tensor& Y, std::int64_t parts, std::size_t count,
+                         const LayerStep& step, Scratch* whole) {
+  for_batch_parts(X.dim(0), parts, [&](std::int64_t b0, std::int64_t b1) {
+    Scratch own;
+    Scratch& scratch = parts <= 1 && whole != nullptr ? *whole : own;
+    Tensor x = X.slice_rows(b0, b1), y = Y.slice_rows(b0, b1);
+    for (std::size_t l = 0; l < count; ++l) {
+      step(l, b0, b1, x, y, scratch);
+      std::swap(x, y);
+    }
+  });
+  if (count % 2 == 1) std::swap(X, Y);
+}
+
 // ---- Linear ----
 
 void Linear::expect(WeightList& list, const std::string& prefix, std::int64_t in_features,

@@ -95,6 +95,17 @@ std::int64_t batch_parts(std::int64_t batch, std::int64_t rows_per_item);
 void for_batch_parts(std::int64_t batch, std::int64_t parts,
                      const std::function<void(std::int64_t, std::int64_t)>& fn);
 
+// `count` layers over the rows of X [batch, ...] in `parts` parts (for_batch_parts), each with its
+// own scratch: step(l, b0, b1, x, y, scratch) runs layer l on items [b0, b1): it reads their
+// rows x of the activations and writes their rows y of the other buffer. The two buffers
+// alternate; on return X holds the last layer's output (X and Y swapped when `count` is odd).
+// Y: same shape as X. `whole`, when given, is the scratch a batch run as one part uses (the
+// caller's, so that its buffers serve the layers too); parts always get their own.
+using LayerStep = std::function<void(std::size_t, std::int64_t, std::int64_t, const Tensor&,
+                                     Tensor&, Scratch&)>;
+void run_layers_in_parts(Tensor& X, Tensor& Y, std::int64_t parts, std::size_t count,
+                         const LayerStep& step, Scratch* whole = nullptr);
+
 // ---- Linear: y = x W^T + b (PyTorch layout W [out, in]) ----
 
 class Linear {

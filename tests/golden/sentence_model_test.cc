@@ -16,8 +16,10 @@
 #include "mmembed/embedder.h"
 #include "test_support.h"
 #include "io/checkpoint.h"
+#include "kernels/parallel.h"
 #include "models/bert/bert.h"
 #include "models/bert/sentence.h"
+#include "nn/layers.h"
 #include "text/tokenizer.h"
 
 namespace mmembed::models::bert {
@@ -134,6 +136,34 @@ TEST_P(SentenceGolden, EndToEndFromTexts) {
     expect_close(group, "token_type_ids", types);
     expect_close(group, "sentence_embedding", model.encode(ids, mask, types));
   }
+}
+
+// A batch large enough to run as one part per thread (nn::batch_parts): every item still
+// matches the reference's golden row, and agrees within 1e-6 with the same item computed in one
+// piece on one thread (batch independence).
+TEST_P(SentenceGolden, BatchPartsMatchTheReferenceAndTheWholeBatch) {
+  const Manifest& m = Manifest::get();
+  const SentenceModel model = load();
+  const Tensor golden_ids = ref("batch", "input_ids");
+  const std::int64_t texts = 2 * ((2 * nn::kMinRowsPerPart) / golden_ids.dim(1) + 1);
+  const Tensor ids = testing_support::repeat_rows(golden_ids, texts);
+  const Tensor mask = testing_support::repeat_rows(ref("batch", "attention_mask"), texts);
+  const Tensor types = testing_support::repeat_rows(ref("batch", "token_type_ids"), texts);
+
+  const int before = kernels::num_threads();
+  kernels::set_num_threads(1);
+  const Tensor one = model.encode(ids, mask, types);
+  kernels::set_num_threads(2);
+  const std::int64_t parts = nn::batch_parts(texts, ids.dim(1));
+  const Tensor two = model.encode(ids, mask, types);
+  kernels::set_num_threads(before);
+  ASSERT_EQ(parts, 2);
+
+  const golden::Entry& e = m.entry(GetParam().model + "/batch/sentence_embedding");
+  const golden::CompareResult r = golden::compare(
+      e.name, two, testing_support::repeat_rows(m.load(e), texts), m.tolerance(e));
+  EXPECT_TRUE(r.ok) << r.message;
+  testing_support::expect_within_1e6(one, two, "sentence_embedding");
 }
 
 // Through the Embedder: the folder is recognised by its modules.json, texts are tokenized to

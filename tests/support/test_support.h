@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <string>
+
+#include "core/tensor.h"
 
 namespace mmembed::testing_support {
 
@@ -40,6 +43,35 @@ inline std::string weights_case_name(const ::testing::TestParamInfo<WeightsCase>
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   }
   return s;
+}
+
+// rows[i % rows] of x for i < n: a batch of n items made from a golden batch's items.
+inline Tensor repeat_rows(const Tensor& x, std::int64_t n) {
+  Shape shape = x.shape();
+  const std::int64_t rows = shape[0];
+  shape[0] = n;
+  Tensor out = Tensor::empty(x.dtype(), shape);
+  const std::size_t row_bytes = x.nbytes() / static_cast<std::size_t>(rows);
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::memcpy(static_cast<char*>(out.raw()) + i * row_bytes,
+                static_cast<const char*>(x.raw()) + (i % rows) * row_bytes, row_bytes);
+  }
+  return out;
+}
+
+// Every element of f32 `two` within `tolerance` of `one`'s.
+inline void expect_within(const Tensor& one, const Tensor& two, double tolerance,
+                          const char* what) {
+  ASSERT_EQ(one.shape(), two.shape()) << what;
+  for (std::int64_t i = 0; i < one.numel(); ++i) {
+    ASSERT_NEAR(one.data<float>()[i], two.data<float>()[i], tolerance)
+        << what << " element " << i;
+  }
+}
+
+// Batch independence of embeddings: within 1e-6.
+inline void expect_within_1e6(const Tensor& one, const Tensor& two, const char* what) {
+  expect_within(one, two, 1e-6, what);
 }
 
 }  // namespace mmembed::testing_support

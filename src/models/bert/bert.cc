@@ -174,12 +174,17 @@ BertOutput BertModel::forward(const Tensor& ids, const std::optional<Tensor>& ma
   m.embeddings_norm.forward(X, X);
   stage("hidden_states_0", X);
 
-  nn::Scratch scratch;
-  for (std::size_t l = 0; l < m.layers.size(); ++l) {
-    m.layers[l].forward(X, mask, Y, scratch);
-    std::swap(X, Y);
-    stage(str_cat("hidden_states_", l + 1), X);
-  }
+  // The layers, one part of the batch per thread when it is large enough (nn::batch_parts): each
+  // part's rows of X and Y; with a hook every stage is reported whole, so the batch runs as one.
+  const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, L);
+  nn::run_layers_in_parts(X, Y, parts, m.layers.size(),
+                          [&](std::size_t l, std::int64_t b0, std::int64_t b1, const Tensor& x,
+                              Tensor& y, nn::Scratch& scratch) {
+                            std::optional<Tensor> part_mask;
+                            if (mask) part_mask = mask->slice_rows(b0, b1);
+                            m.layers[l].forward(x, part_mask, y, scratch);
+                            stage(str_cat("hidden_states_", l + 1), y);
+                          });
   BertOutput out;
   out.last_hidden_state = X;
   stage("last_hidden_state", X);

@@ -366,11 +366,17 @@ Tensor ClipModel::Impl::vision_trunk(const Tensor& pixels, nn::Scratch& scratch,
   stage("vision/embeddings", Y);
   pre_layrnorm.forward(Y, X);
   stage("vision/pre_layrnorm", X);
-  for (std::size_t l = 0; l + 1 < vision_layers.size(); ++l) {
-    vision_layers[l].forward(X, {}, Y, scratch);
-    std::swap(X, Y);
-    stage(str_cat("vision/layer_", l), X);
-  }
+  // One part of the batch per thread when it is large enough (nn::batch_parts); with a hook
+  // every stage is reported whole, so the batch runs as one part.
+  const std::size_t layers = vision_layers.empty() ? 0 : vision_layers.size() - 1;
+  const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, T);
+  nn::run_layers_in_parts(X, Y, parts, layers,
+                          [&](std::size_t l, std::int64_t, std::int64_t, const Tensor& x,
+                              Tensor& y, nn::Scratch& s) {
+                            vision_layers[l].forward(x, {}, y, s);
+                            stage(str_cat("vision/layer_", l), y);
+                          },
+                          &scratch);
   return X;
 }
 
@@ -410,19 +416,22 @@ TextOutput ClipModel::encode_text(const Tensor& input_ids,
   const TextInput in = check_text(c, input_ids, attention_mask);
   const StageReporter stage(options.on_stage);
   const std::int64_t B = in.batch, L = in.length, D = c.text.hidden_size;
-  nn::Scratch scratch;
 
   Tensor X = f32({B, L, D}), Y = f32({B, L, D});
   m.text_embeddings(in.ids, X);
   stage("text/embeddings", X);
-  ops::AttentionOptions attention;
-  attention.causal = true;
-  attention.key_padding_mask = in.mask;
-  for (std::size_t l = 0; l < m.text_layers.size(); ++l) {
-    m.text_layers[l].forward(X, attention, Y, scratch);
-    std::swap(X, Y);
-    stage(str_cat("text/layer_", l), X);
-  }
+  // One part of the batch per thread when it is large enough (nn::batch_parts); with a hook
+  // every stage is reported whole, so the batch runs as one part.
+  const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, L);
+  nn::run_layers_in_parts(X, Y, parts, m.text_layers.size(),
+                          [&](std::size_t l, std::int64_t b0, std::int64_t b1, const Tensor& x,
+                              Tensor& y, nn::Scratch& s) {
+                            ops::AttentionOptions attention;
+                            attention.causal = true;
+                            if (in.mask) attention.key_padding_mask = in.mask->slice_rows(b0, b1);
+                            m.text_layers[l].forward(x, attention, y, s);
+                            stage(str_cat("text/layer_", l), y);
+                          });
   TextOutput out;
   m.final_layer_norm.forward(X, X);  // every position, as the reference's last_hidden_state
   out.last_hidden_state = X;

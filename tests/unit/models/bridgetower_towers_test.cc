@@ -13,11 +13,14 @@
 #include "kernels/parallel.h"
 #include "models/bridgetower/bridgetower.h"
 #include "nn/layers.h"
+#include "test_support.h"
 
 namespace mmembed::models::bridgetower {
 namespace {
 
 using golden::Manifest;
+using testing_support::expect_within_1e6;
+using testing_support::repeat_rows;
 
 std::string dir(const std::string& model) { return Manifest::get().data_dir() + "/models/" + model; }
 
@@ -80,14 +83,6 @@ Golden image_golden(const std::string& model_name, const Config& c) {
   return {std::move(name), std::move(rows)};
 }
 
-// Every element of two within 1e-6 of one's (batch independence).
-void expect_within_1e6(const Tensor& one, const Tensor& two, const char* what) {
-  ASSERT_EQ(one.shape(), two.shape()) << what;
-  for (std::int64_t i = 0; i < one.numel(); ++i) {
-    ASSERT_NEAR(one.data<float>()[i], two.data<float>()[i], 1e-6) << what << " element " << i;
-  }
-}
-
 class BridgeTowerTowers : public testing::TestWithParam<std::string> {};
 
 TEST_P(BridgeTowerTowers, ClsFeaturesMatchTheJointReference) {
@@ -127,20 +122,6 @@ TEST_P(BridgeTowerTowers, ClsFeaturesMatchTheJointReference) {
   };
   expect_same(text1, text2, text_whole, "text");
   expect_same(image1, image2, image_whole, "image");
-}
-
-// rows[i % rows] of x for i < n: a batch of n items from the golden batch's items.
-Tensor repeat_rows(const Tensor& x, std::int64_t n) {
-  Shape shape = x.shape();
-  const std::int64_t rows = shape[0];
-  shape[0] = n;
-  Tensor out = Tensor::empty(x.dtype(), shape);
-  const std::size_t row_bytes = x.nbytes() / static_cast<std::size_t>(rows);
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::memcpy(static_cast<char*>(out.raw()) + i * row_bytes,
-                static_cast<const char*>(x.raw()) + (i % rows) * row_bytes, row_bytes);
-  }
-  return out;
 }
 
 // A batch large enough to run as one part per thread (nn::batch_parts): every item still

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "io/safetensors.h"
 #include "io/weight_map.h"
 #include "mmembed/error.h"
+#include "kernels/parallel.h"
 #include "nn/layers.h"
 
 namespace mmembed::nn {
@@ -70,6 +73,40 @@ TEST(Scratch, GrowsAndKeepsHandedOutStorageAlive) {
 
 // The packed in_proj attention equals separate q/k/v projections holding the same rows, and a
 // pre-LN block with Hugging Face CLIP names equals the OpenAI-CLIP-named one.
+// Each step adds 1 + l to every element of its part, and records which items it saw: after
+// `count` layers X holds x0 + sum(1 + l), whatever the parity of `count` and the part count, and
+// the parts cover the batch once per layer.
+TEST(RunLayersInParts, AlternatesTheBuffersAndCoversEveryItem) {
+  const int before = kernels::num_threads();
+  kernels::set_num_threads(2);
+  for (std::int64_t parts : {1, 2}) {
+    for (std::size_t count : {0, 1, 2, 3}) {
+      Tensor X = Tensor::empty(DType::F32, {5, 3, 2}), Y = Tensor::empty(DType::F32, {5, 3, 2});
+      for (std::int64_t i = 0; i < X.numel(); ++i) X.data<float>()[i] = static_cast<float>(i);
+      std::vector<std::int64_t> seen(5, 0);
+      std::mutex mu;
+      run_layers_in_parts(X, Y, parts, count,
+                          [&](std::size_t l, std::int64_t b0, std::int64_t b1, const Tensor& x,
+                              Tensor& y, Scratch&) {
+                            ASSERT_EQ(x.dim(0), b1 - b0);
+                            ASSERT_EQ(y.dim(0), b1 - b0);
+                            for (std::int64_t i = 0; i < x.numel(); ++i) {
+                              y.data<float>()[i] = x.data<float>()[i] + 1.0f + float(l);
+                            }
+                            std::lock_guard<std::mutex> lock(mu);
+                            for (std::int64_t b = b0; b < b1; ++b) ++seen[static_cast<std::size_t>(b)];
+                          });
+      const float added = static_cast<float>(count * (count + 1) / 2);
+      for (std::int64_t i = 0; i < X.numel(); ++i) {
+        ASSERT_EQ(X.data<float>()[i], static_cast<float>(i) + added)
+            << "parts " << parts << ", layers " << count << ", element " << i;
+      }
+      for (std::int64_t s : seen) EXPECT_EQ(s, static_cast<std::int64_t>(count));
+    }
+  }
+  kernels::set_num_threads(before);
+}
+
 TEST(PreLnBlock, PackedAndSeparateAttentionAgree) {
   std::mt19937 rng(7);
   const std::int64_t E = 32, heads = 4, mlp = 64;
