@@ -281,6 +281,10 @@ struct BridgeTower::Impl {
 
   // The pieces of the forward pass (defined below, in dataflow order).
   // first_item: the index of ids' first row in the caller's batch (for error messages).
+  // Throws InvalidArgument for an id outside the vocabulary or a text longer than the position
+  // table (as text_embeddings, which calls it, would): run on a whole batch before it is split
+  // into parts, so that a bad text fails the call at once.
+  void check_ids(const Tensor& ids, std::int64_t first_item = 0) const;
   void text_embeddings(const Tensor& ids, Tensor& out, std::int64_t first_item = 0) const;
   void vision_embeddings(const Tensor& pixels, Tensor& out, nn::Scratch& scratch) const;
   void require_itc() const;
@@ -470,15 +474,11 @@ void concat_rows(const Tensor& x, const Tensor& y, Tensor& out) {
 
 // §3.2: x = LayerNorm(word[id] + type[0] + position[pos]); positions from the ids: real tokens
 // count up from pad_token_id + 1, pads get pad_token_id (the attention mask plays no part).
-void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out,
-                                        std::int64_t first_item) const {
-  const std::int64_t B = ids.dim(0), Nt = ids.dim(1), Ht = config.text.hidden_size;
-  const std::int64_t pad = config.text.pad_token_id;
-  const float* type0 = text_token_type_embeddings.row(0);
-  float* dst = out.data<float>();
+void BridgeTower::Impl::check_ids(const Tensor& ids, std::int64_t first_item) const {
+  const std::int64_t B = ids.dim(0), Nt = ids.dim(1), pad = config.text.pad_token_id;
   for (std::int64_t b = 0; b < B; ++b) {
     std::int64_t count = 0;
-    for (std::int64_t t = 0; t < Nt; ++t, dst += Ht) {
+    for (std::int64_t t = 0; t < Nt; ++t) {
       const std::int64_t id = id_at(ids, b * Nt + t);
       const std::int64_t pos = id != pad ? pad + (++count) : pad;
       MMEMBED_CHECK(id >= 0 && id < word_embeddings.num(), InvalidArgument,
@@ -489,6 +489,22 @@ void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out,
                     " has more than ", position_embeddings.num() - pad - 1,
                     " tokens (text_config.max_position_embeddings ", position_embeddings.num(),
                     "); truncate it");
+    }
+  }
+}
+
+void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out,
+                                        std::int64_t first_item) const {
+  check_ids(ids, first_item);
+  const std::int64_t B = ids.dim(0), Nt = ids.dim(1), Ht = config.text.hidden_size;
+  const std::int64_t pad = config.text.pad_token_id;
+  const float* type0 = text_token_type_embeddings.row(0);
+  float* dst = out.data<float>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::int64_t count = 0;
+    for (std::int64_t t = 0; t < Nt; ++t, dst += Ht) {
+      const std::int64_t id = id_at(ids, b * Nt + t);
+      const std::int64_t pos = id != pad ? pad + (++count) : pad;
       const float* word = word_embeddings.row(id);
       const float* position = position_embeddings.row(pos);
       for (std::int64_t j = 0; j < Ht; ++j) dst[j] = (word[j] + type0[j]) + position[j];
@@ -740,6 +756,7 @@ Tensor BridgeTower::text_cls_features(const Tensor& input_ids,
   Tensor cls = f32({B, Ht});
   // With a hook every stage is reported whole, so the batch runs as one part.
   const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, text.length);
+  if (parts > 1) m.check_ids(text.ids);  // a bad text fails the call before any part runs
   nn::for_batch_parts(B, parts, [&](std::int64_t b0, std::int64_t b1) {
     const TextInput part{text.ids.slice_rows(b0, b1),
                          text.mask ? std::optional<Tensor>(text.mask->slice_rows(b0, b1))
