@@ -13,6 +13,8 @@
 //     image opens as "L" but Pillow still attaches the global table, and load() turns the image
 //     into "P" with it (Image.load's putpalette), so convert("RGB") looks indices up there.
 //   - Interlaced frames are stored in their four passes and put back in row order.
+//   - A byte between records that starts none of them is skipped.
+// Not as Pillow: an LZW minimum code size of 12 (Pillow accepts it, giflib does not: FormatError).
 #include <gif_lib.h>
 
 #include <algorithm>
@@ -166,8 +168,11 @@ DecodedImage decode_gif(const std::uint8_t* data, std::size_t size, const std::s
   int transparent = -1;
   for (;;) {
     GifRecordType record = UNDEFINED_RECORD_TYPE;
-    MMEMBED_CHECK(DGifGetRecordType(g, &record) == GIF_OK, FormatError, name,
-                  ": corrupt or truncated GIF (", gif_error(g->Error), ")");
+    if (DGifGetRecordType(g, &record) != GIF_OK) {
+      // giflib has read the byte; Pillow skips such bytes and reads on.
+      if (g->Error == D_GIF_ERR_WRONG_RECORD) continue;
+      throw FormatError(str_cat(name, ": corrupt or truncated GIF (", gif_error(g->Error), ")"));
+    }
     if (record == IMAGE_DESC_RECORD_TYPE) break;
     MMEMBED_CHECK(record != TERMINATE_RECORD_TYPE, FormatError, name,
                   ": GIF without an image (the file ends before its first frame)");
@@ -185,8 +190,6 @@ DecodedImage decode_gif(const std::uint8_t* data, std::size_t size, const std::s
         MMEMBED_CHECK(DGifGetExtensionNext(g, &block) == GIF_OK, FormatError, name,
                       ": corrupt GIF extension (", gif_error(g->Error), ")");
       }
-    } else {
-      throw FormatError(str_cat(name, ": corrupt GIF (unknown block)"));
     }
   }
   MMEMBED_CHECK(DGifGetImageDesc(g) == GIF_OK, FormatError, name,
@@ -239,6 +242,8 @@ DecodedImage decode_gif(const std::uint8_t* data, std::size_t size, const std::s
   GifByteType* block = nullptr;
   MMEMBED_CHECK(DGifGetCode(g, &code_size, &block) == GIF_OK, FormatError, name,
                 ": corrupt or truncated GIF image data (", gif_error(g->Error), ")");
+  MMEMBED_CHECK(code_size >= 0 && code_size <= 11, FormatError, name,
+                ": GIF with an LZW minimum code size of ", code_size, " (0 to 11 are read)");
   LzwDecoder lzw(code_size);
   while (written < total) {
     MMEMBED_CHECK(block != nullptr, FormatError, name, ": GIF image data ends after ", written,

@@ -472,8 +472,6 @@ void concat_rows(const Tensor& x, const Tensor& y, Tensor& out) {
 // Towers
 // =============================================================================================
 
-// §3.2: x = LayerNorm(word[id] + type[0] + position[pos]); positions from the ids: real tokens
-// count up from pad_token_id + 1, pads get pad_token_id (the attention mask plays no part).
 void BridgeTower::Impl::check_ids(const Tensor& ids, std::int64_t first_item) const {
   const std::int64_t B = ids.dim(0), Nt = ids.dim(1), pad = config.text.pad_token_id;
   for (std::int64_t b = 0; b < B; ++b) {
@@ -493,6 +491,8 @@ void BridgeTower::Impl::check_ids(const Tensor& ids, std::int64_t first_item) co
   }
 }
 
+// §3.2: x = LayerNorm(word[id] + type[0] + position[pos]); positions from the ids: real tokens
+// count up from pad_token_id + 1, pads get pad_token_id (the attention mask plays no part).
 void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out,
                                         std::int64_t first_item) const {
   check_ids(ids, first_item);

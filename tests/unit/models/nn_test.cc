@@ -71,8 +71,6 @@ TEST(Scratch, GrowsAndKeepsHandedOutStorageAlive) {
   EXPECT_EQ(s.get(0, {0}).numel(), 0);
 }
 
-// The packed in_proj attention equals separate q/k/v projections holding the same rows, and a
-// pre-LN block with Hugging Face CLIP names equals the OpenAI-CLIP-named one.
 // Each step adds 1 + l to every element of its part, and records which items it saw: after
 // `count` layers X holds x0 + sum(1 + l), whatever the parity of `count` and the part count, and
 // the parts cover the batch once per layer.
@@ -107,6 +105,8 @@ TEST(RunLayersInParts, AlternatesTheBuffersAndCoversEveryItem) {
   kernels::set_num_threads(before);
 }
 
+// The packed in_proj attention equals separate q/k/v projections holding the same rows, and a
+// pre-LN block with Hugging Face CLIP names equals the OpenAI-CLIP-named one.
 TEST(PreLnBlock, PackedAndSeparateAttentionAgree) {
   std::mt19937 rng(7);
   const std::int64_t E = 32, heads = 4, mlp = 64;
