@@ -222,9 +222,10 @@ TEST(DecodeGif, LzwCornerCasesAsPillow) {
   // clear, 1, then 6 = the entry being defined ("1" + its first byte), end: 1 1 1.
   EXPECT_EQ(grey_levels(write_temp("kwkwk.gif", gif_frame(3, 1, {0x8C, 0x0B}))),
             (std::vector<int>{1, 1, 1}));
-  // clear, 0, 1, 2 in 3 bits; adding entry 7 widens the codes: 3, 0, end in 4 bits.
-  EXPECT_EQ(grey_levels(write_temp("widen.gif", gif_frame(5, 1, {0x44, 0x34, 0x50}))),
-            (std::vector<int>{0, 1, 2, 3, 0}));
+  // clear, 0, 1, 2 in 3 bits; adding entry 7 widens the codes: 7 ("1 2"), 8 ("2 1", just
+  // defined), end in 4 bits.
+  EXPECT_EQ(grey_levels(write_temp("widen.gif", gif_frame(7, 1, {0x44, 0x74, 0x58}))),
+            (std::vector<int>{0, 1, 2, 1, 2, 2, 1}));
   // Two stray bytes between the screen and the frame are skipped (Pillow reads past them).
   Bytes stray = gif_frame(2, 2, {0x8C, 0x5C});
   stray.insert(stray.begin() + 13, {0x00, 0x00});
