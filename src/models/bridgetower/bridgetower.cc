@@ -280,12 +280,12 @@ struct BridgeTower::Impl {
   Impl(const Config& c, const io::Checkpoint& ckpt);
 
   // The pieces of the forward pass (defined below, in dataflow order).
-  // first_item: the index of ids' first row in the caller's batch (for error messages).
   // Throws InvalidArgument for an id outside the vocabulary or a text longer than the position
-  // table (as text_embeddings, which calls it, would): run on a whole batch before it is split
-  // into parts, so that a bad text fails the call at once.
-  void check_ids(const Tensor& ids, std::int64_t first_item = 0) const;
-  void text_embeddings(const Tensor& ids, Tensor& out, std::int64_t first_item = 0) const;
+  // table, naming the item by its row in ids. Callers run it on the whole batch before
+  // text_embeddings (and before splitting it into parts), so a bad text fails the call at once.
+  void check_ids(const Tensor& ids) const;
+  // ids: checked by check_ids.
+  void text_embeddings(const Tensor& ids, Tensor& out) const;
   void vision_embeddings(const Tensor& pixels, Tensor& out, nn::Scratch& scratch) const;
   void require_itc() const;
 };
@@ -378,7 +378,6 @@ struct TextInput {
   Tensor ids;                      // [B, Nt] as given
   std::optional<Tensor> mask;      // [B, Nt] or none (all real)
   std::int64_t batch = 0, length = 0;
-  std::int64_t first = 0;          // index of the first row in the caller's batch (a part's)
 };
 
 std::int64_t id_at(const Tensor& ids, std::int64_t i) {
@@ -472,7 +471,7 @@ void concat_rows(const Tensor& x, const Tensor& y, Tensor& out) {
 // Towers
 // =============================================================================================
 
-void BridgeTower::Impl::check_ids(const Tensor& ids, std::int64_t first_item) const {
+void BridgeTower::Impl::check_ids(const Tensor& ids) const {
   const std::int64_t B = ids.dim(0), Nt = ids.dim(1), pad = config.text.pad_token_id;
   for (std::int64_t b = 0; b < B; ++b) {
     std::int64_t count = 0;
@@ -480,10 +479,9 @@ void BridgeTower::Impl::check_ids(const Tensor& ids, std::int64_t first_item) co
       const std::int64_t id = id_at(ids, b * Nt + t);
       const std::int64_t pos = id != pad ? pad + (++count) : pad;
       MMEMBED_CHECK(id >= 0 && id < word_embeddings.num(), InvalidArgument,
-                    "bridgetower: input_ids[", first_item + b, ",", t, "] = ", id,
+                    "bridgetower: input_ids[", b, ",", t, "] = ", id,
                     " is outside the vocabulary [0, ", word_embeddings.num(), ")");
-      MMEMBED_CHECK(pos < position_embeddings.num(), InvalidArgument, "bridgetower: text ",
-                    first_item + b,
+      MMEMBED_CHECK(pos < position_embeddings.num(), InvalidArgument, "bridgetower: text ", b,
                     " has more than ", position_embeddings.num() - pad - 1,
                     " tokens (text_config.max_position_embeddings ", position_embeddings.num(),
                     "); truncate it");
@@ -493,9 +491,7 @@ void BridgeTower::Impl::check_ids(const Tensor& ids, std::int64_t first_item) co
 
 // §3.2: x = LayerNorm(word[id] + type[0] + position[pos]); positions from the ids: real tokens
 // count up from pad_token_id + 1, pads get pad_token_id (the attention mask plays no part).
-void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out,
-                                        std::int64_t first_item) const {
-  check_ids(ids, first_item);
+void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out) const {
   const std::int64_t B = ids.dim(0), Nt = ids.dim(1), Ht = config.text.hidden_size;
   const std::int64_t pad = config.text.pad_token_id;
   const float* type0 = text_token_type_embeddings.row(0);
@@ -571,6 +567,7 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
   // Uni-modal towers up to the first bridged layer. T / V ping-pong between two buffers.
   Tensor T = f32({B, Nt, Ht}), T_next = f32({B, Nt, Ht});
   Tensor V = f32({B, Ni, Hv}), V_next = f32({B, Ni, Hv});
+  m.check_ids(text.ids);
   m.text_embeddings(text.ids, T);
   stage("text/embeddings", T);
   m.vision_embeddings(pixel_values, V_next, scratch);
@@ -726,7 +723,7 @@ void text_cls_rows(const BridgeTower::Impl& m, const TextInput& text, const Stag
   const std::int64_t B = text.batch, Nt = text.length, Ht = m.config.text.hidden_size;
   nn::Scratch scratch;
   Tensor T = f32({B, Nt, Ht}), T_next = f32({B, Nt, Ht});
-  m.text_embeddings(text.ids, T, text.first);
+  m.text_embeddings(text.ids, T);
   stage("text/embeddings", T);
   // Only [CLS] of the last layer is used: unless stages are reported, that layer runs on its
   // row alone (keys and values from every token; same values as the full layer's row 0).
@@ -756,12 +753,12 @@ Tensor BridgeTower::text_cls_features(const Tensor& input_ids,
   Tensor cls = f32({B, Ht});
   // With a hook every stage is reported whole, so the batch runs as one part.
   const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, text.length);
-  if (parts > 1) m.check_ids(text.ids);  // a bad text fails the call before any part runs
+  m.check_ids(text.ids);  // on the whole batch: a bad text fails the call before any part runs
   nn::for_batch_parts(B, parts, [&](std::int64_t b0, std::int64_t b1) {
     const TextInput part{text.ids.slice_rows(b0, b1),
                          text.mask ? std::optional<Tensor>(text.mask->slice_rows(b0, b1))
                                    : std::nullopt,
-                         b1 - b0, text.length, b0};
+                         b1 - b0, text.length};
     Tensor rows = cls.slice_rows(b0, b1);
     text_cls_rows(m, part, stage, rows);
   });
