@@ -210,7 +210,6 @@ DecodedImage decode_gif(const std::uint8_t* data, std::size_t size, const std::s
     opened_as_p = !is_identity_grey(frame.ColorMap);
     if (opened_as_p) map = frame.ColorMap;
   }
-  const bool palette = map != nullptr;
 
   MMEMBED_CHECK(fw > 0 && fh > 0, FormatError, name, ": GIF whose first frame is empty (", fw,
                 "x", fh, ")");
@@ -260,11 +259,12 @@ DecodedImage decode_gif(const std::uint8_t* data, std::size_t size, const std::s
 
   DecodedImage result;
   result.format = ImageFormat::Gif;
-  result.source_mode = opened_as_p ? "P" : "L";
+  // "P" or "L"; assigning the literals trips GCC 12's -Wrestrict false positive at -O3.
+  result.source_mode.assign(1, opened_as_p ? 'P' : 'L');
   result.rgb = Tensor::empty(DType::U8, {height, width, 3});
   std::uint8_t lut[256][3];
   for (int i = 0; i < 256; ++i) {
-    if (!palette) {
+    if (map == nullptr) {  // grey levels
       lut[i][0] = lut[i][1] = lut[i][2] = static_cast<std::uint8_t>(i);
     } else if (i < map->ColorCount) {
       lut[i][0] = map->Colors[i].Red;
