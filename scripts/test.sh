@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine:
 #   1. installs the Debian packages (scripts/install-deps.sh),
-#   2. builds Release with gcc and runs every CTest test (unit, golden, e2e, layering),
+#   2. builds Release with gcc and runs every CTest test (unit, golden, e2e, layering), then
+#      installs it into a scratch prefix and builds and runs examples/ against that
+#      (scripts/check_install.sh),
 #   3. builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer and runs them,
 #   4. builds the libFuzzer targets with clang and runs each for a bounded time on its seed corpus.
 # Options: --quick runs step 2 only. FUZZ_SECONDS (default 20) sets the time per fuzzer.
@@ -12,7 +14,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -61,6 +63,8 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 step "Tests (Release)"
 ctest --test-dir build --output-on-failure -j "$jobs"
+step "Install into a scratch prefix; the examples built against it (scripts/check_install.sh)"
+scripts/check_install.sh build
 
 if [ "$quick" -eq 1 ]; then exit 0; fi
 
