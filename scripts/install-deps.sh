@@ -3,17 +3,30 @@
 # Safe to rerun; does nothing when everything is already installed.
 set -euo pipefail
 
+# Installed with --no-install-recommends, so every package the build or the tests use is named
+# here: CI runs the README's commands in a pristine Debian 12 root (.ci/pristine-root), where a
+# package missing from this list fails the build. oneDNN is found by its header and library, not
+# by its CMake config: Debian's libdnnl-dev config requires OpenCL (ocl-icd-opencl-dev, only a
+# Recommends), which we do not use (src/kernels/CMakeLists.txt).
 packages=(
+  # toolchain and build
   build-essential cmake ninja-build pkg-config ccache git
+  # GEMM backends (oneDNN is the default; OpenBLAS also gives LAPACK to PCA) and eigensolvers
   libopenblas-dev libblis-dev libdnnl-dev
   libarpack2-dev libspectra-dev
+  # JSON, the CLI's option parser, zlib (PyTorch zip checkpoints), HTTP (Hub and image downloads)
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   libcurl4-openssl-dev
+  # image decoding (JPEG, PNG, WebP, GIF), plots (cairo) and their font
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libcairo2-dev fonts-dejavu-core
+  # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # tokenizers: regexes (Oniguruma) and Unicode normalization (ICU)
   libonig-dev libicu-dev
+  # the fuzzers and the sanitizer runtimes (scripts/test.sh)
   clang libclang-rt-14-dev
+  # the real-model fetcher and the Hub interop test (scripts/test.sh)
   python3 python3-pip
 )
 
