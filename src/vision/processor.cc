@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/file.h"
 
 namespace mmembed::vision {
 
@@ -87,9 +88,7 @@ struct JsonReader {
 };
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return read_input_file(path, kMaxConfigFileBytes);
 }
 
 // ---- processing -------------------------------------------------------------------------------
