@@ -176,7 +176,9 @@ std::string special_file_kind(const std::string& path) {
   return kind_of(st.st_mode);
 }
 
-std::string escape_for_message(std::string_view text, std::size_t max_chars) {
+namespace {
+
+std::string escape(std::string_view text, std::size_t max_chars, bool message) {
   static constexpr char kHex[] = "0123456789abcdef";
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
@@ -190,7 +192,7 @@ std::string escape_for_message(std::string_view text, std::size_t max_chars) {
     }
     const unsigned char c = s[i];
     std::size_t len = 0;
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
+    if ((c >= 0x20 && c < 0x7f && (c != '\\' || message)) || (message && c == '\n')) {
       len = 1;
     } else if (c >= 0x80) {
       len = utf8_length(s, i, n);
@@ -207,6 +209,16 @@ std::string escape_for_message(std::string_view text, std::size_t max_chars) {
     ++shown;
   }
   return out;
+}
+
+}  // namespace
+
+std::string escape_for_message(std::string_view text, std::size_t max_chars) {
+  return escape(text, max_chars, /*message=*/false);
+}
+
+std::string printable_message(std::string_view message) {
+  return escape(message, std::string_view::npos, /*message=*/true);
 }
 
 }  // namespace mmembed

@@ -129,8 +129,8 @@ void check_layer_count(const Checkpoint& ckpt, const std::string& key, std::int6
   const auto have = static_cast<std::uint64_t>(ckpt.tensors().size());
   MMEMBED_CHECK(per_layer == 0 || static_cast<std::uint64_t>(layers) <= have / per_layer,
                 FormatError, "config.json: ", key, " is ", layers, ", but ", ckpt.path(),
-                " has only ", have, " tensors, too few for that many layers (each needs ", per_layer,
-                "); does config.json belong to this checkpoint?");
+                " has only ", have, " tensors, too few for that many layers (each needs ",
+                per_layer, "); does config.json belong to this checkpoint?");
 }
 
 bool BoundWeights::has(std::string_view internal_name) const {

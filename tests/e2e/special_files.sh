@@ -86,6 +86,16 @@ run image_sparse_6g 1 "sparse\.png: file is 6442450944 bytes, more than the 256 
 run classify_image_fifo 1 "fifo\.png: is a FIFO" \
   classify --model "$CLIP" --image "$T/fifo.png" --labels "a,b"
 
+# A path with an escape sequence and an invalid UTF-8 byte: quoted escaped, never raw.
+evil=$'\e[2Jevil\xff.png'
+run image_name_escaped 1 'x1b\[2Jevil\\xff\.png: cannot open' \
+  embed --model "$CLIP" --image "$T/$evil"
+if prlimit --as=$((4 << 30)) timeout 30 "$MM" embed --model "$CLIP" --image "$T/$evil" 2>&1 |
+    LC_ALL=C grep -q $'[\x1b\xff]'; then
+  echo "FAIL image_name_escaped: raw control or invalid bytes on stderr"
+  fails=$((fails + 1))
+fi
+
 # Checkpoints.
 run inspect_fifo 1 "fifo: is a FIFO" inspect "$T/fifo"
 run inspect_dev_zero 1 "/dev/zero: is a character device" inspect /dev/zero

@@ -166,6 +166,16 @@ TEST(EscapeForMessage, EscapesControlsAndInvalidUtf8KeepsValidText) {
   EXPECT_EQ(escape_for_message("\xe7\x8c\xab\xe7\x8c\xab", 1), "\xe7\x8c\xab...");
 }
 
+TEST(PrintableMessage, KeepsLinesAndEscapesWithoutEscapingTwice) {
+  // A message that quotes an already escaped field keeps its backslashes; its line breaks stay.
+  EXPECT_EQ(printable_message("a.csv: 2 problems:\n  'x\\x1b' bad\n  y"),
+            "a.csv: 2 problems:\n  'x\\x1b' bad\n  y");
+  EXPECT_EQ(printable_message("raw \x1b[2J\r\t and \xff bytes, caf\xc3\xa9"),
+            "raw \\x1b[2J\\x0d\\x09 and \\xff bytes, caf\xc3\xa9");
+  const std::string long_message(5000, 'm');
+  EXPECT_EQ(printable_message(long_message), long_message);  // never cut
+}
+
 TEST(EscapeForMessage, OutputIsAlwaysPrintableUtf8) {
   // Every byte value at every position: the result never holds a control byte or a byte that
   // starts an invalid sequence.

@@ -136,7 +136,9 @@ TEST(SafetensorsManyTensors, TilingChecksHoldWithThousandsOfTensors) {
   ASSERT_NE(it, moved.end());
   it->first += 4;
   it->second += 4;
-  EXPECT_NE(error_of<FormatError>([&] { parse_safetensors(tensors_file(moved, 4 * kCount), "m"); })
+  EXPECT_NE(error_of<FormatError>([&] {
+              parse_safetensors(tensors_file(moved, 4 * kCount), "m");
+            })
                 .find("starts at data offset 49384 (expected 49380"),
             std::string::npos);
 
@@ -144,14 +146,18 @@ TEST(SafetensorsManyTensors, TilingChecksHoldWithThousandsOfTensors) {
   auto missing = spans;
   missing.erase(std::find(missing.begin(), missing.end(),
                           std::make_pair<std::uint64_t, std::uint64_t>(0, 4)));
-  EXPECT_NE(error_of<FormatError>([&] { parse_safetensors(tensors_file(missing, 4 * kCount), "g"); })
+  EXPECT_NE(error_of<FormatError>([&] {
+              parse_safetensors(tensors_file(missing, 4 * kCount), "g");
+            })
                 .find("gap"),
             std::string::npos);
 
   // Two tensors on the same bytes.
   auto twice = spans;
   twice.push_back({4 * 777, 4 * 778});
-  EXPECT_NE(error_of<FormatError>([&] { parse_safetensors(tensors_file(twice, 4 * kCount), "o"); })
+  EXPECT_NE(error_of<FormatError>([&] {
+              parse_safetensors(tensors_file(twice, 4 * kCount), "o");
+            })
                 .find("overlap"),
             std::string::npos);
 }
