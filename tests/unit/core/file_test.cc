@@ -19,6 +19,7 @@
 #include <functional>
 #include <string>
 
+#include "limited_child.h"
 #include "mmembed/error.h"
 
 namespace mmembed {
@@ -43,38 +44,9 @@ class TempDir {
   std::string path_;
 };
 
-// Runs `f` in a child limited to 1 GiB of address space and 10 s; returns the message of the
-// IoError it threw, or a line saying what else happened.
+// An IoError's message from `f`, run in a child limited to 1 GiB and 10 s.
 std::string io_error_in_child(const std::function<void()>& f) {
-  int pipefd[2];
-  if (::pipe(pipefd) != 0) return "pipe failed";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(pipefd[0]);
-    rlimit as{1u << 30, 1u << 30};
-    ::setrlimit(RLIMIT_AS, &as);
-    ::alarm(10);
-    std::string msg;
-    try {
-      f();
-      msg = "no error";
-    } catch (const IoError& e) {
-      msg = e.what();
-    } catch (const std::exception& e) {
-      msg = std::string("other exception: ") + e.what();
-    }
-    (void)!::write(pipefd[1], msg.data(), msg.size());
-    ::_exit(0);
-  }
-  ::close(pipefd[1]);
-  std::string msg;
-  char buf[512];
-  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) msg.append(buf, n);
-  ::close(pipefd[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return "child killed by signal " + std::to_string(WTERMSIG(status));
-  return msg;
+  return testing_support::error_in_limited_child(f);
 }
 
 void write_file(const std::string& path, const std::string& bytes) {
