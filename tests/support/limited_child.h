@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -20,8 +21,10 @@
 
 namespace mmembed::testing_support {
 
-// The message of the mmembed::Error `f` threw in the child, or a line that starts with "!"
-// saying what happened instead ("!no error", "!other exception: ...", "!killed by signal 14").
+// The message of the mmembed::Error `f` threw in the child (allowed `max_bytes` of address
+// space beyond what it has mapped when it starts, and `seconds` to run), or a line that starts
+// with "!" saying what happened instead ("!no error", "!other exception: ...",
+// "!killed by signal 14").
 inline std::string error_in_limited_child(const std::function<void()>& f,
                                           unsigned long long max_bytes = 1ull << 30,
                                           unsigned seconds = 10) {
@@ -30,7 +33,18 @@ inline std::string error_in_limited_child(const std::function<void()>& f,
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(pipefd[0]);
-    rlimit as{max_bytes, max_bytes};
+    // The limit is what the child has mapped already plus the budget: under AddressSanitizer
+    // the process has reserved terabytes of shadow memory at start, and an absolute limit
+    // would leave it no room for any allocation.
+    unsigned long long mapped = 0;
+    if (std::FILE* statm = std::fopen("/proc/self/statm", "r")) {
+      unsigned long long pages = 0;
+      if (std::fscanf(statm, "%llu", &pages) == 1) {
+        mapped = pages * static_cast<unsigned long long>(::sysconf(_SC_PAGESIZE));
+      }
+      std::fclose(statm);
+    }
+    rlimit as{mapped + max_bytes, mapped + max_bytes};
     ::setrlimit(RLIMIT_AS, &as);
     ::alarm(seconds);
     std::string msg;
