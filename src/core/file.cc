@@ -28,8 +28,10 @@ std::string limit_text(std::uint64_t bytes) {
   return str_cat(bytes, " bytes");
 }
 
-// Length of the valid UTF-8 sequence at s[i..n), or 0 when it is not one.
-std::size_t utf8_length(const unsigned char* s, std::size_t i, std::size_t n) {
+// Length of the valid UTF-8 sequence at s[i..n) (its code point in *cp), or 0 when it is not
+// one (overlong, surrogate, past U+10FFFF, cut short).
+std::size_t utf8_sequence(const unsigned char* s, std::size_t i, std::size_t n,
+                          std::uint32_t* code_point) {
   const unsigned char c = s[i];
   std::size_t len;
   std::uint32_t cp;
@@ -52,9 +54,15 @@ std::size_t utf8_length(const unsigned char* s, std::size_t i, std::size_t n) {
   }
   static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
   if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  // C1 controls (U+0080..U+009F) are control characters too.
-  if (cp < 0xA0) return 0;
+  *code_point = cp;
   return len;
+}
+
+// As utf8_sequence, but 0 for the C1 controls (U+0080..U+009F) too: what may be printed as is.
+std::size_t utf8_length(const unsigned char* s, std::size_t i, std::size_t n) {
+  std::uint32_t cp = 0;
+  const std::size_t len = utf8_sequence(s, i, n, &cp);
+  return len > 0 && cp >= 0xA0 ? len : 0;
 }
 
 }  // namespace
@@ -215,6 +223,18 @@ std::string escape(std::string_view text, std::size_t max_chars, bool message) {
 
 std::string escape_for_message(std::string_view text, std::size_t max_chars) {
   return escape(text, max_chars, /*message=*/false);
+}
+
+bool is_valid_utf8(std::string_view text) noexcept {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::uint32_t cp = 0;
+    const std::size_t len = s[i] < 0x80 ? 1 : utf8_sequence(s, i, text.size(), &cp);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
 }
 
 std::string printable_message(std::string_view message) {

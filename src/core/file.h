@@ -78,6 +78,9 @@ std::string special_file_kind(const std::string& path);
 // valid UTF-8 text (accents, CJK) stays as it is. Cut at `max_chars` code points with "...".
 std::string escape_for_message(std::string_view text, std::size_t max_chars = 200);
 
+// True when `text` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool is_valid_utf8(std::string_view text) noexcept;
+
 // A whole error message made safe to print on a terminal, whatever its parts quoted: as
 // escape_for_message but newlines (between the lines of a multi-line message) and backslashes
 // (already escaped parts) stay, and nothing is cut. The CLI prints every error through it.

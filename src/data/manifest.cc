@@ -86,6 +86,17 @@ void validate(Manifest& m, const ManifestOptions& o, bool has_image_col, bool ha
   const fs::path base = m.source.has_parent_path() ? m.source.parent_path() : fs::path(".");
   std::map<std::string, std::size_t> seen;
   for (auto& item : m.items) {
+    // Ids, captions, labels and paths are written into JSON (items.jsonl, errors.jsonl), which
+    // cannot hold invalid UTF-8: refused here by line rather than failing the job's output.
+    for (const auto& [field, value] : {std::pair<const char*, const std::string*>{"id", &item.id},
+                                       {"image", &item.image},
+                                       {"text", &item.text},
+                                       {"label", &item.label}}) {
+      if (!is_valid_utf8(*value)) {
+        problems.add(item.line, std::string(field) + " is not valid UTF-8: '" +
+                                    escape_for_message(*value, 80) + "'");
+      }
+    }
     if (item.id.empty()) {
       problems.add(item.line, "empty id");
     } else if (auto [it, fresh] = seen.emplace(item.id, item.line); !fresh) {

@@ -149,6 +149,27 @@ TEST(Manifest, SpecialFilesAreNamedNotHung) {
             std::string::npos);
 }
 
+TEST(Manifest, InvalidUtf8IsRefusedByLineAndField) {
+  // Issue #18: an id with a 0xff byte ended `embed --input` with nlohmann's "invalid UTF-8 byte
+  // at index 3: 0xFF" when the job wrote it to JSON; it is now a manifest problem with its line.
+  TempDir t;
+  const std::string msg = error_of<FormatError>([&] {
+    read_manifest(t.write("u.tsv", "id\timage\ttext\tlabel\n"
+                                   "ok\thttp://h/1.jpg\tcaf\xc3\xa9\tcat\n"
+                                   "bad\xff\thttp://h/2.jpg\tb\tcat\n"
+                                   "c\thttp://h/\xc0\xaf.jpg\tc\tcat\n"
+                                   "d\thttp://h/4.jpg\t\xed\xa0\x80\tcat\xfe\n"));
+  });
+  EXPECT_NE(msg.find("4 problems"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("u.tsv:3: id is not valid UTF-8: 'bad\\xff'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("u.tsv:4: image is not valid UTF-8: 'http://h/\\xc0\\xaf.jpg'"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("u.tsv:5: text is not valid UTF-8"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("u.tsv:5: label is not valid UTF-8: 'cat\\xfe'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\xff'), std::string::npos) << msg;  // no raw byte in the message
+}
+
 TEST(ImageFolder, SidecarsCaptionsFileAndLabels) {
   TempDir t;
   fs::create_directories(t.path() / "cats");
