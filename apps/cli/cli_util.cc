@@ -2,18 +2,16 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <sstream>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "mmembed/error.h"
 
 namespace mmembed::cli {
 
 std::vector<std::string> read_lines(const std::string& path) {
-  errno = 0;
-  std::ifstream in(path);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open (",
-                errno ? std::strerror(errno) : "unknown reason", ")");
+  std::istringstream in(read_input_file(path, kMaxTextDataFileBytes));
   std::vector<std::string> out;
   std::string line;
   while (std::getline(in, line)) {

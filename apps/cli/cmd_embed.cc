@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "model_spec.h"
 #include "core/check.h"
+#include "core/file.h"
 #include "data/manifest.h"
 #include "embed/batch_job.h"
 #include "hub/progress.h"
@@ -176,6 +177,17 @@ int run_embed(const EmbedOptions& opt, int threads) {
   options.batch_size = opt.batch_size;
   options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
   options.threads = threads;
+  // JSON cannot hold a path that is not UTF-8 (nlohmann stopped the output with "invalid UTF-8
+  // byte at index 3"): refused before anything is read, naming the path.
+  if (format == "jsonl") {
+    std::vector<std::string> paths = opt.images;
+    for (const auto& pair : opt.pairs) paths.push_back(pair.first);
+    for (const std::string& p : paths) {
+      MMEMBED_CHECK(is_valid_utf8(p), InvalidArgument, "'", escape_for_message(p),
+                    "': the path is not valid UTF-8, which the JSON output cannot hold "
+                    "(rename the file, or write --format npy)");
+    }
+  }
   // Read every image before loading the model: a bad path fails fast.
   std::vector<Image> images, pair_images;
   std::vector<std::string> pair_texts;

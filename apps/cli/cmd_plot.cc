@@ -18,6 +18,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "core/check.h"
+#include "core/file.h"
 #include "io/matrix.h"
 #include "mmembed/plot.h"
 #include "vision/decode.h"
@@ -41,11 +42,7 @@ struct CsvRecord {
 
 // RFC 4180 CSV: quoted fields may hold commas, "" and newlines; CRLF accepted; blank lines skipped.
 std::vector<CsvRecord> read_csv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
+  std::string text = read_input_file(path, kMaxTextDataFileBytes);
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark
   std::vector<CsvRecord> records;
   CsvRecord rec;
@@ -108,10 +105,14 @@ double parse_number(const std::string& s, const std::string& path, std::int64_t 
   const double v = std::strtod(begin, &end);
   bool ok = end != begin;
   for (const char* p = end; ok && *p; ++p) ok = *p == ' ' || *p == '\t';
-  MMEMBED_CHECK(ok, FormatError, path, ": line ", line, ", column '", column, "': '", s,
-                "' is not a number");
-  MMEMBED_CHECK(std::isfinite(v), FormatError, path, ": line ", line, ", column '", column,
-                "': value ", s, " is not finite");
+  MMEMBED_CHECK(ok, FormatError, path, ": line ", line, ", column '", escape_for_message(column),
+                "': '", escape_for_message(s), "' is not a number");
+  // strtod gives HUGE_VAL for a finite decimal past double's range (1e400): say so, rather than
+  // calling the value written in the file infinite.
+  const bool spelled_non_finite = s.find_first_of("iInN") != std::string::npos;
+  MMEMBED_CHECK(std::isfinite(v), FormatError, path, ": line ", line, ", column '",
+                escape_for_message(column), "': value ", escape_for_message(s),
+                spelled_non_finite ? " is not finite" : " is out of range (beyond double)");
   return v;
 }
 
@@ -129,11 +130,10 @@ struct QualityInfo {
 
 QualityInfo read_quality(const std::string& path, const std::string& x_column,
                          const std::string& y_column) {
-  std::ifstream in(path);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open");
+  const std::string text = read_input_file(path, kMaxConfigFileBytes);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(str_cat(path, ": not valid JSON (", e.what(), ")"));
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "core/file.h"
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
 #include "mmembed/version.h"
@@ -55,13 +56,15 @@ int main(int argc, char** argv) {
       if (sub->parsed()) return run();
     }
   } catch (const Error& e) {
-    std::fprintf(stderr, "mmembed: error: %s\n", e.what());
+    // Escaped as a whole: whatever path or field a message quotes, no control byte or invalid
+    // UTF-8 from it reaches the terminal.
+    std::fprintf(stderr, "mmembed: error: %s\n", printable_message(e.what()).c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "mmembed: error: out of memory\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mmembed: error: %s\n", e.what());
+    std::fprintf(stderr, "mmembed: error: %s\n", printable_message(e.what()).c_str());
     return 1;
   }
   return 2;

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "core/file.h"
 #include "mmembed/error.h"
 
 namespace mmembed::data {
@@ -36,11 +37,7 @@ std::string trim(const std::string& s) {
 }
 
 std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw IoError(p.string() + ": cannot open: " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
+  std::string s = read_input_file(p.string(), kMaxTextDataFileBytes);
   if (s.size() >= 3 && s.compare(0, 3, "\xEF\xBB\xBF") == 0) s.erase(0, 3);  // UTF-8 BOM
   return s;
 }
@@ -89,6 +86,17 @@ void validate(Manifest& m, const ManifestOptions& o, bool has_image_col, bool ha
   const fs::path base = m.source.has_parent_path() ? m.source.parent_path() : fs::path(".");
   std::map<std::string, std::size_t> seen;
   for (auto& item : m.items) {
+    // Ids, captions, labels and paths are written into JSON (items.jsonl, errors.jsonl), which
+    // cannot hold invalid UTF-8: refused here by line rather than failing the job's output.
+    for (const auto& [field, value] : {std::pair<const char*, const std::string*>{"id", &item.id},
+                                       {"image", &item.image},
+                                       {"text", &item.text},
+                                       {"label", &item.label}}) {
+      if (!is_valid_utf8(*value)) {
+        problems.add(item.line, std::string(field) + " is not valid UTF-8: '" +
+                                    escape_for_message(*value, 80) + "'");
+      }
+    }
     if (item.id.empty()) {
       problems.add(item.line, "empty id");
     } else if (auto [it, fresh] = seen.emplace(item.id, item.line); !fresh) {
@@ -104,8 +112,14 @@ void validate(Manifest& m, const ManifestOptions& o, bool has_image_col, bool ha
       if (p.is_relative()) p = base / p;
       std::error_code ec;
       p = fs::absolute(p, ec).lexically_normal();
-      if (o.check_paths && !fs::is_regular_file(p, ec))
-        problems.add(item.line, "image '" + item.image + "' not found (looked at " + p.string() + ")");
+      if (o.check_paths && !fs::exists(p, ec)) {
+        problems.add(item.line, "image '" + escape_for_message(item.image) +
+                                    "' not found (looked at " + escape_for_message(p.string()) +
+                                    ")");
+      } else if (o.check_paths && !special_file_kind(p.string()).empty()) {
+        problems.add(item.line, "image '" + escape_for_message(item.image) + "' " +
+                                    special_file_kind(p.string()) + ", expected a regular file");
+      }
       item.image = p.string();
     }
   }
@@ -323,7 +337,9 @@ std::vector<Record> parse_delimited(const std::string& text, char delim, const s
 
 Manifest read_manifest(const fs::path& path, const ManifestOptions& options) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw IoError(path.string() + ": no such manifest file");
+  if (!fs::exists(path, ec)) {
+    throw IoError(escape_for_message(path.string()) + ": no such manifest file");
+  }
   return read_with_format(path, options, /*id_optional=*/false);
 }
 

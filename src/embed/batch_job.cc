@@ -1,5 +1,6 @@
 #include "embed/batch_job.h"
 
+#include "core/file.h"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "io/matrix.h"
 #include "mmembed/error.h"
 
@@ -60,10 +62,12 @@ std::string fingerprint(const Embedder& embedder, const std::vector<BatchItem>& 
 }
 
 std::optional<Json> read_json(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  // Unreadable or not a regular file (a FIFO put in its place): the same as a broken file,
+  // which the job rebuilds, but never a read that waits or runs without end.
   try {
-    return Json::parse(in);
+    return Json::parse(read_input_file(path.string(), kMaxConfigFileBytes));
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -246,8 +250,12 @@ struct Committed {
 
 std::optional<Committed> read_committed(const fs::path& partial, std::size_t c, std::size_t begin,
                                         std::size_t end, std::size_t dim) {
-  std::ifstream in(chunk_path(partial, c, "jsonl"));
-  if (!in) return std::nullopt;
+  std::istringstream in;
+  try {
+    in.str(read_input_file(chunk_path(partial, c, "jsonl").string(), kMaxTextDataFileBytes));
+  } catch (const Error&) {
+    return std::nullopt;
+  }
   try {
     std::string line;
     if (!std::getline(in, line)) return std::nullopt;

@@ -68,7 +68,9 @@ namespace embed {
 
 bool ModelFolder::has_file(const std::string& name) const {
   std::error_code ec;
-  return fs::is_regular_file(fs::path(dir) / name, ec);
+  // exists, not is_regular_file: a FIFO or folder in its place is refused by the reader, by
+  // name, instead of being reported as missing.
+  return fs::exists(fs::path(dir) / name, ec);
 }
 
 std::string ModelFolder::file(const std::string& name) const {
@@ -277,8 +279,8 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   const std::string config_path = (fs::path(model) / "config.json").string();
   // Older sentence-transformers folders keep the model's config.json only in their Transformer
   // module's subfolder (0_Transformer/); modules.json says where, and the adapter reads it.
-  const bool sentence = fs::is_regular_file(fs::path(model) / "modules.json", ec);
-  const bool has_config = fs::is_regular_file(config_path, ec);
+  const bool sentence = fs::exists(fs::path(model) / "modules.json", ec);
+  const bool has_config = fs::exists(config_path, ec);
   MMEMBED_CHECK(has_config || sentence, IoError, "model '", model,
                 "': no config.json (is this a Hugging Face model folder?)");
   kernels::set_num_threads(options.threads);

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "core/file.h"
 #include "mmembed/hub.h"
 
 namespace mmembed::hub {
@@ -26,10 +27,7 @@ bool all_hex(std::string_view s) {
 }
 
 std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_input_file(p.string(), kMaxConfigFileBytes);
 }
 
 std::string random_hex(int n) {

@@ -6,12 +6,12 @@
 #include <atomic>
 #include <cctype>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <random>
 #include <system_error>
 #include <thread>
 
+#include "core/file.h"
 #include "hub/sha256.h"
 #include "mmembed/error.h"
 
@@ -23,17 +23,10 @@ namespace fs = std::filesystem;
 const char* const kFormats[] = {"jpeg", "png", "webp", "gif", "bmp"};
 
 std::string read_range(const fs::path& p, std::int64_t offset, std::size_t n) {
-  std::ifstream in(p, std::ios::binary);
-  if (offset < 0) {
-    in.seekg(0, std::ios::end);
-    std::int64_t size = in.tellg();
-    offset = std::max<std::int64_t>(0, size + offset);
-  }
-  in.seekg(offset);
-  std::string s(n, '\0');
-  in.read(s.data(), static_cast<std::streamsize>(n));
-  s.resize(static_cast<std::size_t>(in.gcount()));
-  return s;
+  InputFile in = InputFile::open(p.string());
+  const auto size = static_cast<std::int64_t>(in.size());
+  if (offset < 0) offset = std::max<std::int64_t>(0, size + offset);
+  return in.read_at(static_cast<std::uint64_t>(offset), n);
 }
 
 std::uint32_t le32(std::string_view s, std::size_t at) {

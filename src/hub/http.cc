@@ -51,6 +51,8 @@ struct Attempt {
   bool too_large = false;
   bool file_error = false;
   bool range_mismatch = false;
+  bool headers_too_large = false;
+  std::uint64_t header_bytes = 0;  // of the current response
   std::string file_error_text;
   long status = 0;
   std::vector<std::pair<std::string, std::string>> headers;
@@ -65,9 +67,15 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   std::string_view t = trim(line);
   if (t.size() >= 5 && t.substr(0, 5) == "HTTP/") {
     a->headers.clear();  // a new response (after a redirect or a 100 Continue)
+    a->header_bytes = 0;
     auto sp = t.find(' ');
     if (sp != std::string_view::npos) a->status = std::atol(std::string(t.substr(sp + 1, 3)).c_str());
     return line.size();
+  }
+  a->header_bytes += line.size();
+  if (a->header_bytes > kMaxResponseHeaderBytes) {
+    a->headers_too_large = true;
+    return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
   }
   auto colon = t.find(':');
   if (colon != std::string_view::npos) {
@@ -183,7 +191,7 @@ HttpFailure classify(CURLcode rc, const Attempt& a) {
     case CURLE_FILESIZE_EXCEEDED:
       return HttpFailure::kTooLarge;
     case CURLE_WRITE_ERROR:
-      if (a.too_large) return HttpFailure::kTooLarge;
+      if (a.too_large || a.headers_too_large) return HttpFailure::kTooLarge;
       if (a.file_error) return HttpFailure::kFile;
       return HttpFailure::kOther;  // includes a 206 for another range than requested
     case CURLE_TOO_MANY_REDIRECTS:
@@ -313,7 +321,13 @@ HttpResponse perform(Mode mode, const std::string& url, const HttpOptions& o,
     out.headers = std::move(a.headers);
     out.failure = classify(rc, a);
     if (out.failure != HttpFailure::kNone) {
-      if (out.failure == HttpFailure::kTooLarge) {
+      if (a.headers_too_large || (rc == CURLE_OUT_OF_MEMORY && !a.decided)) {
+        // libcurl reports a single header line over its own 100 KB limit as "Out of memory".
+        out.failure = HttpFailure::kTooLarge;
+        out.error = "response headers larger than the limit of " +
+                    std::to_string(kMaxResponseHeaderBytes) +
+                    " bytes (or one header line over 100 KB)";
+      } else if (out.failure == HttpFailure::kTooLarge) {
         out.error = "larger than the limit of " + std::to_string(o.max_bytes) + " bytes";
       } else if (a.range_mismatch) {
         out.error = "the server answered a Range request with another range";

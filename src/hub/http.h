@@ -44,6 +44,10 @@ struct HttpOptions {
   const std::atomic<bool>* cancel = nullptr;  // set to true to abort transfers and retries
 };
 
+// The most response-header bytes one response may send: a server that sends more is refused
+// (HttpFailure::kTooLarge) instead of filling memory. Real headers are a few KB.
+inline constexpr std::uint64_t kMaxResponseHeaderBytes = 256 * 1024;
+
 // Why a request failed (kNone: a response arrived; look at the status).
 enum class HttpFailure {
   kNone,

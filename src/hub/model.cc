@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "hub/cache.h"
+#include "core/file.h"
 #include "hub/resolve.h"
 #include "mmembed/hub.h"
 
@@ -40,10 +41,10 @@ const char* kWeightsText =
     "pytorch_model.bin or pytorch_model.bin.index.json and its shards)";
 
 std::vector<std::string> shards_of(const fs::path& index_file) {
-  std::ifstream in(index_file);
+  const std::string text = read_input_file(index_file.string(), kMaxConfigFileBytes);
   nlohmann::json j;
   try {
-    in >> j;
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(index_file.string() + ": not valid JSON: " + e.what());
   }

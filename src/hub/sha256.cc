@@ -1,11 +1,14 @@
 #include "hub/sha256.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 
+#include "core/file.h"
 #include "mmembed/error.h"
 
 namespace mmembed::hub {
@@ -123,13 +126,19 @@ std::string sha256_hex(std::string_view data) {
 }
 
 std::string sha256_file_hex(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw IoError(path + ": cannot open for hashing: " + std::strerror(errno));
+  InputFile in = InputFile::open(path);
   Sha256 h;
   char buf[1 << 16];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) h.update(buf, n);
-  if (std::ferror(f.get())) throw IoError(path + ": read error while hashing");
+  for (;;) {
+    const ssize_t n = ::read(in.fd(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      throw IoError(escape_for_message(path) + ": read error while hashing: " +
+                    std::strerror(errno));
+    }
+    if (n == 0) break;
+    h.update(buf, static_cast<std::size_t>(n));
+  }
   return h.hex_digest();
 }
 

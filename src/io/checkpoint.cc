@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "io/json_internal.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
@@ -98,14 +99,13 @@ bool bad_shard_name(const std::string& name) {
 }
 
 Checkpoint open_index(const std::string& path) {
-  auto file = MappedFile::open(path);
-  ShardIndex index = parse_shard_index(as_chars(file->bytes()), path);
+  ShardIndex index = parse_shard_index(read_input_file(path, kMaxConfigFileBytes), path);
   const fs::path dir = fs::path(path).parent_path();
   std::vector<std::shared_ptr<const TensorSource>> shards;
   for (const std::string& shard : index.shards) {
     fs::path p = dir / shard;
     std::error_code ec;
-    if (!fs::is_regular_file(p, ec)) {
+    if (!fs::exists(p, ec)) {  // a FIFO or a folder is refused by open_data_file, by name
       throw IoError(str_cat(path, ": shard '", shard, "' not found (looked for ", p.string(), ")"));
     }
     shards.push_back(open_data_file(p.string()));

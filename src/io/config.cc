@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "io/json_internal.h"
 #include "io/mapped_file.h"
 
@@ -96,8 +97,7 @@ const json* lookup(const json& root, const std::vector<std::string>& path) {
 }  // namespace
 
 ConfigReader ConfigReader::from_file(const std::string& path) {
-  auto file = MappedFile::open(path);
-  return parse(as_chars(file->bytes()), path);
+  return parse(read_input_file(path, kMaxConfigFileBytes), path);
 }
 
 ConfigReader ConfigReader::parse(std::string_view text, const std::string& source) {

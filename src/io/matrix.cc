@@ -6,6 +6,7 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "core/finite.h"
 #include "io/bytes.h"
 #include "io/json_internal.h"
@@ -23,12 +25,7 @@ namespace mmembed::io {
 namespace {
 
 std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open (", std::strerror(errno), ")");
-  std::ostringstream s;
-  s << in.rdbuf();
-  MMEMBED_CHECK(!in.bad(), IoError, path, ": read failed");
-  return s.str();
+  return read_input_file(path, kMaxTextDataFileBytes);
 }
 
 std::string lower_extension(const std::string& path) {
@@ -139,17 +136,41 @@ class HeaderParser {
 };
 
 // Parses one number spanning all of `field` (surrounding spaces allowed).
-bool parse_number(std::string_view field, float* out) {
+std::string_view trim_field(std::string_view field) {
   while (!field.empty() && (field.front() == ' ' || field.front() == '\r')) field.remove_prefix(1);
   while (!field.empty() && (field.back() == ' ' || field.back() == '\r')) field.remove_suffix(1);
+  return field;
+}
+
+bool parse_number(std::string_view field, double* out) {
+  field = trim_field(field);
   if (!field.empty() && field.front() == '+') field.remove_prefix(1);
   if (field.empty()) return false;
   double v = 0;
   const auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
-  if (ec == std::errc::result_out_of_range) v = field.front() == '-' ? -HUGE_VAL : HUGE_VAL;
-  else if (ec != std::errc() || p != field.data() + field.size()) return false;
-  *out = static_cast<float>(v);
+  if (ec == std::errc::result_out_of_range && p == field.data() + field.size()) {
+    // Beyond double: strtod says which way (+-HUGE_VAL, or 0 / a denormal for 1e-400).
+    v = std::strtod(std::string(field).c_str(), nullptr);
+  } else if (ec != std::errc() || p != field.data() + field.size()) {
+    return false;
+  }
+  *out = v;
   return true;
+}
+
+// A number written in the file that float32 cannot hold (1e39) would become Inf: refused with
+// what it is, unless non-finite values are allowed. Values too small for float32 round to 0 or
+// a denormal, as numpy's float32 does.
+float to_float32(const std::string& where, std::string_view text, double v,
+                 const MatrixReadOptions& options) {
+  // "inf" and "nan" are spelled with i or n; a finite decimal (1e39, 1e400) never is.
+  const bool spelled_non_finite = text.find_first_of("iInN") != std::string_view::npos;
+  MMEMBED_CHECK(options.allow_non_finite || spelled_non_finite ||
+                    std::fabs(v) <= static_cast<double>(std::numeric_limits<float>::max()),
+                FormatError, where, ": value ", printable(std::string(trim_field(text)), 40),
+                " is out of float32 range (largest magnitude ",
+                std::numeric_limits<float>::max(), ")");
+  return static_cast<float>(v);
 }
 
 std::vector<std::string_view> split(std::string_view line, char sep) {
@@ -268,13 +289,14 @@ Matrix read_delimited(const std::string& path, char separator, const MatrixReadO
     bool numeric = true;
     std::size_t bad = 0;
     for (std::size_t f = 0; f < fields.size(); ++f) {
-      float v;
+      double v;
       if (!parse_number(fields[f], &v)) {
         if (numeric) bad = f;
         numeric = false;
         continue;
       }
-      row.push_back(v);
+      row.push_back(
+          to_float32(str_cat(path, ": line ", line_no, ", column ", f + 1), fields[f], v, options));
     }
     if (!numeric) {
       if (m.rows == 0 && first_line == 0) {  // a header
@@ -332,7 +354,8 @@ Matrix read_jsonl(const std::string& path, const MatrixReadOptions& options) {
       const nlohmann::json& v = (*vec)[c];
       MMEMBED_CHECK(v.is_number(), FormatError, where, ", element ", c, ": expected a number, got ",
                     json_brief(v));
-      const float f = v.get<float>();
+      const float f = to_float32(str_cat(where, ", element ", c), v.dump(), v.get<double>(),
+                                 options);
       check_finite(str_cat(where, ", element ", c), f, options);
       m.data.push_back(f);
     }

@@ -1,5 +1,6 @@
 #include "io/weight_map.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/check.h"
@@ -110,11 +111,26 @@ BoundWeights bind_weights(const Checkpoint& ckpt, const std::vector<ExpectedTens
     std::string msg = str_cat(ckpt.path(), ": checkpoint does not match the model (",
                               problems.size(), problems.size() == 1 ? " problem" : " problems",
                               "):");
-    for (const std::string& p : problems) msg += "\n  " + p;
+    // Listed up to a bound: a config that expects a million layers would otherwise produce a
+    // message of hundreds of MB.
+    const std::size_t listed = std::min(problems.size(), kMaxListedWeightProblems);
+    for (std::size_t i = 0; i < listed; ++i) msg += "\n  " + problems[i];
+    if (listed < problems.size()) msg += str_cat("\n  and ", problems.size() - listed, " more");
     if (only_shapes) throw ShapeError(msg);
     throw FormatError(msg);
   }
   return out;
+}
+
+void check_layer_count(const Checkpoint& ckpt, const std::string& key, std::int64_t layers,
+                       std::size_t per_layer) {
+  MMEMBED_CHECK(layers >= 0, FormatError, "config.json: ", key, " is ", layers,
+                " (expected a layer count >= 0)");
+  const auto have = static_cast<std::uint64_t>(ckpt.tensors().size());
+  MMEMBED_CHECK(per_layer == 0 || static_cast<std::uint64_t>(layers) <= have / per_layer,
+                FormatError, "config.json: ", key, " is ", layers, ", but ", ckpt.path(),
+                " has only ", have, " tensors, too few for that many layers (each needs ",
+                per_layer, "); does config.json belong to this checkpoint?");
 }
 
 bool BoundWeights::has(std::string_view internal_name) const {

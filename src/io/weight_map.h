@@ -90,4 +90,15 @@ class BoundWeights {
 BoundWeights bind_weights(const Checkpoint& ckpt, const std::vector<ExpectedTensor>& expected,
                           const NameMap& names = {});
 
+// Refuses a layer count from config.json that `ckpt` cannot hold, before a model lists (and
+// allocates) the tensors it expects for every layer: `layers` layers of `per_layer` required
+// tensors need at least layers * per_layer tensors. Without it, num_hidden_layers = 10^6 built
+// a list of 16 million expected names (23.9 GB) only to report them missing. `key` names the
+// config entry ("text_config.num_hidden_layers"). Throws FormatError.
+void check_layer_count(const Checkpoint& ckpt, const std::string& key, std::int64_t layers,
+                       std::size_t per_layer);
+
+// At most this many problems are listed in bind_weights's message; the rest are counted.
+inline constexpr std::size_t kMaxListedWeightProblems = 20;
+
 }  // namespace mmembed::io

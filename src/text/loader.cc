@@ -1,12 +1,12 @@
 // Builds a PipelineTokenizer from tokenizer.json (tokenizers' serialization, spec
 // clip-and-formats.md C.4) or from the legacy files the slow tokenizers read, as transformers'
 // converters (convert_slow_tokenizer.py) would turn them into a tokenizers pipeline.
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "text/pipeline_tokenizer.h"
 #include "text/tokenizer.h"
 
@@ -569,17 +569,19 @@ std::unique_ptr<Tokenizer> from_legacy(const TokenizerFiles& f, const Configs& c
 }
 
 std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  MMEMBED_CHECK(in.good(), IoError, p.string(), ": cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  MMEMBED_CHECK(!in.bad(), IoError, p.string(), ": read failed");
-  return s.str();
+  std::string text = read_input_file(p.string(), kMaxTokenizerFileBytes);
+  // An empty string means "no such file" in TokenizerFiles, so a present but empty file would
+  // otherwise be reported as missing.
+  MMEMBED_CHECK(!text.empty(), FormatError, escape_for_message(p.string()), ": empty file");
+  return text;
 }
 
+// The file's text, or "" when there is no such file. A path that exists but is not a regular
+// file (a FIFO, a directory) is an error, not a missing file.
 std::string read_if_exists(const std::filesystem::path& p) {
   std::error_code ec;
-  return std::filesystem::is_regular_file(p, ec) ? read_file(p) : std::string();
+  if (!std::filesystem::exists(p, ec)) return std::string();
+  return read_file(p);
 }
 
 }  // namespace
@@ -595,12 +597,13 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path,
   std::error_code ec;
   TokenizerFiles f;
   std::filesystem::path dir = path;
-  if (std::filesystem::is_regular_file(path, ec)) {
+  MMEMBED_CHECK(std::filesystem::exists(path, ec), IoError, escape_for_message(path.string()),
+                ": no such file or directory");
+  if (!std::filesystem::is_directory(path, ec)) {
+    // A file: read_file names what is wrong when it is missing, a FIFO or a device.
     dir = path.parent_path();
     f.tokenizer_json = read_file(path);
   } else {
-    MMEMBED_CHECK(std::filesystem::is_directory(path, ec), IoError, path.string(),
-                  ": no such file or directory");
     f.tokenizer_json = read_if_exists(dir / "tokenizer.json");
   }
   f.origin = dir.string();

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <vector>
 
+#include "core/file.h"
 #include "vision/decode_internal.h"
 
 namespace mmembed::vision {
@@ -70,14 +71,11 @@ DecodedImage decode_image(const std::uint8_t* data, std::size_t size, const std:
 }
 
 DecodedImage read_image(const std::string& path, const DecodeOptions& options) {
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open (",
-                errno ? std::strerror(errno) : "unknown reason", ")");
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
-  MMEMBED_CHECK(!in.bad(), IoError, path, ": read error");
-  return decode_image(bytes.data(), bytes.size(), path, options);
+  // Bounded before anything is read: a 6 GB sparse file that starts like a PNG is refused from
+  // its size, /dev/zero and FIFOs from their type.
+  const std::string bytes = read_input_file(path, kMaxImageFileBytes);
+  return decode_image(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(),
+                      escape_for_message(path), options);
 }
 
 }  // namespace mmembed::vision

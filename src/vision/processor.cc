@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/file.h"
 
 namespace mmembed::vision {
 
@@ -87,9 +88,7 @@ struct JsonReader {
 };
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  MMEMBED_CHECK(in.good(), IoError, path, ": cannot open");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return read_input_file(path, kMaxConfigFileBytes);
 }
 
 // ---- processing -------------------------------------------------------------------------------
@@ -187,8 +186,12 @@ ImageProcessorOptions ImageProcessorOptions::from_json(const std::string& json_t
   if (o.resample == Resample::Nearest) {
     throw Unsupported(str_cat(source, ": \"resample\": 0 (NEAREST) is not supported"));
   }
-  ImageProcessor validate(o);  // throws InvalidArgument naming the bad value
-  (void)validate;
+  try {
+    ImageProcessor validate(o);  // throws InvalidArgument naming the bad value
+    (void)validate;
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(str_cat(escape_for_message(source), ": ", e.what()));
+  }
   return o;
 }
 
@@ -215,6 +218,18 @@ ImageProcessor::ImageProcessor(ImageProcessorOptions options, ThreadPool* pool)
     MMEMBED_CHECK(o.crop_height > 0 && o.crop_width > 0, InvalidArgument,
                   "image processor: crop size must be > 0, got ", o.crop_height, "x", o.crop_width);
   }
+  // Sizes come from preprocessor_config.json and size every buffer of every image: bounded
+  // before any image is processed (a shortest_edge of 10^9 would ask for exabytes).
+  for (const auto& [name, value] : {std::pair<const char*, std::int64_t>{"shortest_edge",
+                                                                          o.shortest_edge},
+                                    {"height", o.resize_height},
+                                    {"width", o.resize_width},
+                                    {"crop height", o.crop_height},
+                                    {"crop width", o.crop_width},
+                                    {"size_divisor", o.size_divisor}}) {
+    MMEMBED_CHECK(value <= kMaxProcessorSide, InvalidArgument, "image processor: ", name, " ",
+                  value, " is more than ", kMaxProcessorSide, " pixels");
+  }
   for (int c = 0; c < 3; ++c) {
     MMEMBED_CHECK(!o.do_normalize || o.image_std[c] != 0.0, InvalidArgument,
                   "image processor: image_std[", c, "] is 0");
@@ -235,6 +250,11 @@ std::pair<std::int64_t, std::int64_t> ImageProcessor::resized_size(std::int64_t 
     const std::int64_t short_side = std::min(height, width), long_side = std::max(height, width);
     const auto new_long = static_cast<std::int64_t>(static_cast<double>(s * long_side) /
                                                     static_cast<double>(short_side));
+    // A very thin image (1x10000) would be resized to 224x2240000 before the center crop.
+    MMEMBED_CHECK(new_long <= kMaxResizedPixels / s, InvalidArgument, "image processor: a ",
+                  width, "x", height, " (WxH) image resized to shortest edge ", s, " would be ",
+                  new_long, " pixels long, more than ", kMaxResizedPixels,
+                  " pixels in all; the aspect ratio is too extreme");
     return width <= height ? std::make_pair(new_long, s) : std::make_pair(s, new_long);
   }
 

@@ -48,6 +48,12 @@ namespace mmembed::vision {
 
 enum class ProcessorKind { Clip, BridgeTower };
 
+// Bounds on what preprocessor_config.json may ask for (docs/hostile-inputs.md): every resize,
+// crop and divisor side at most kMaxProcessorSide pixels, and a resized image (before the crop)
+// at most kMaxResizedPixels pixels.
+inline constexpr std::int64_t kMaxProcessorSide = 16384;
+inline constexpr std::int64_t kMaxResizedPixels = std::int64_t{1} << 26;
+
 struct ImageProcessorOptions {
   ProcessorKind kind = ProcessorKind::Clip;
 

@@ -38,6 +38,7 @@ Image routes:
   /flaky/<file>      first request of each file 503 (Retry-After: 0), then the image
   /drop/<file>       first request sends half of the image and closes; later ones honour Range
   /badrange/<file>   206 with the whole file whatever Range was asked (a broken server)
+  /huge-header/line  one 20 MB header line; /huge-header/many: 20 MB in 4 KB header lines
 Control:
   GET /__stats       JSON list of {method, path, range, authorization, host} since the last reset
   GET|POST /__reset  clears the list and the one-shot fault state
@@ -334,6 +335,21 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", "bytes 0-%d/%d" % (len(data) - 1, len(data)))
             self.end_headers()
             self.wfile.write(data)
+            return
+        if kind == "huge-header" and len(parts) == 2:
+            # 20 MB of response headers: one line, or many lines that are each short.
+            try:
+                self.send_response(200)
+                if parts[1] == "line":
+                    self.send_header("X-Huge", "a" * 20_000_000)
+                else:
+                    for i in range(5000):
+                        self.send_header("X-Many-%d" % i, "b" * 4000)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            except OSError:
+                pass
             return
         if kind == "drop" and len(parts) == 2:
             data = self.image_bytes(parts[1])

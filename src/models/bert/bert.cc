@@ -102,6 +102,9 @@ struct BertModel::Impl {
 
   Impl(const Config& c, const io::Checkpoint& ckpt) : config(c) {
     pooler = has_pooler_weights(ckpt);
+    nn::WeightList one_layer;
+    nn::BertLayer::expect(one_layer, layer(0), dims(c));
+    io::check_layer_count(ckpt, "num_hidden_layers", c.num_hidden_layers, one_layer.size());
     const io::BoundWeights w = io::bind_weights(ckpt, expected_weights(c, pooler), name_map());
     unused = w.unused();
     const float eps = static_cast<float>(c.layer_norm_eps);

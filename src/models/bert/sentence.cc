@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "io/config.h"
 #include "models/stages.h"
 #include "ops/ops.h"
@@ -144,11 +145,7 @@ Tensor pool(const PoolingConfig& config, const Tensor& hidden,
 namespace {
 
 std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  MMEMBED_CHECK(in.good(), IoError, path.string(), ": cannot be read");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return read_input_file(path.string(), kMaxConfigFileBytes);
 }
 
 std::string module_kind(const std::string& type) {
@@ -161,7 +158,7 @@ std::string module_kind(const std::string& type) {
 SentenceConfig SentenceConfig::from_dir(const std::string& dir) {
   const fs::path root(dir);
   const fs::path modules_path = root / "modules.json";
-  MMEMBED_CHECK(fs::is_regular_file(modules_path), IoError, modules_path.string(),
+  MMEMBED_CHECK(fs::exists(modules_path), IoError, modules_path.string(),
                 ": not found (a sentence-transformers folder has a modules.json)");
   const std::string source = modules_path.string();
   nlohmann::json modules;
@@ -191,7 +188,7 @@ SentenceConfig SentenceConfig::from_dir(const std::string& dir) {
       const fs::path tdir = path.empty() ? root : root / path;
       c.transformer_dir = tdir.string();
       const fs::path sb = tdir / "sentence_bert_config.json";
-      if (fs::is_regular_file(sb)) {
+      if (fs::exists(sb)) {
         const io::ConfigReader cfg = io::ConfigReader::parse(read_file(sb), sb.string());
         c.max_seq_length = cfg.optional<std::int64_t>("max_seq_length", 0);
         c.do_lower_case = cfg.optional<bool>("do_lower_case", false);

@@ -294,6 +294,18 @@ BridgeTower::Impl::Impl(const Config& c, const io::Checkpoint& ckpt) : config(c)
   heads = find_heads(ckpt);
   MMEMBED_CHECK(!heads.itc || c.contrastive_hidden_size, FormatError, ckpt.path(),
                 ": the checkpoint has ITC heads but config.json has no 'contrastive_hidden_size'");
+  {
+    nn::WeightList text, vision, cross;
+    nn::BertLayer::expect(text, text_layer(0), text_dims(c));
+    nn::PreLnBlock::expect(vision, vision_block(0), vision_dims(c),
+                           nn::PreLnBlockNames::openai_clip());
+    nn::BertCrossLayer::expect(cross, "cross_modal_text_layers.0", text_dims(c));
+    io::check_layer_count(ckpt, "text_config.num_hidden_layers", c.text.num_hidden_layers,
+                          text.size());
+    io::check_layer_count(ckpt, "vision_config.num_hidden_layers", c.vision_blocks(),
+                          vision.size());
+    io::check_layer_count(ckpt, "num_hidden_layers", c.num_hidden_layers, 2 * cross.size());
+  }
   const io::BoundWeights w = io::bind_weights(ckpt, expected_weights(c, heads), name_map());
   unused = w.unused();
 

@@ -213,6 +213,16 @@ ClipModel::Impl::Impl(const Config& c, const io::Checkpoint& ckpt) : config(c) {
   towers = find_towers(ckpt);
   MMEMBED_CHECK(towers.text || towers.vision, FormatError, ckpt.path(),
                 ": not a CLIP checkpoint (no text_model.* and no vision_model.* tensors)");
+  nn::WeightList one_layer;
+  nn::PreLnBlock::expect(one_layer, text_layer(0), text_dims(c), nn::PreLnBlockNames::hf_clip());
+  if (towers.text) {
+    io::check_layer_count(ckpt, "text_config.num_hidden_layers", c.text.num_hidden_layers,
+                          one_layer.size());
+  }
+  if (towers.vision) {
+    io::check_layer_count(ckpt, "vision_config.num_hidden_layers", c.vision.num_hidden_layers,
+                          one_layer.size());
+  }
   const io::BoundWeights w = io::bind_weights(ckpt, expected_weights(c, towers), name_map());
   unused = w.unused();
   if (w.has("logit_scale")) {

@@ -1,5 +1,7 @@
 // Manifests (JSONL, CSV with RFC 4180 quoting, TSV) and image folders, and their validation
 // messages with line numbers. Expected values are written out by hand from RFC 4180's rules.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -122,6 +124,50 @@ TEST(Manifest, ValidationNamesLinesAndProblems) {
   msg = error_of<InvalidArgument>([&] { read_manifest(t.write("e.txt", "x")); });
   EXPECT_NE(msg.find("unknown manifest format"), std::string::npos) << msg;
   EXPECT_THROW(read_manifest(t.path() / "nope.csv"), IoError);
+}
+
+TEST(Manifest, SpecialFilesAreNamedNotHung) {
+  // Issue #18: a FIFO as the manifest, or as an image it names, is refused by kind (path
+  // checks on); raw control bytes of a field are escaped in the message.
+  TempDir t;
+  ASSERT_EQ(::mkfifo((t.path() / "pipe.jpg").c_str(), 0600), 0);
+  ASSERT_EQ(::mkfifo((t.path() / "pipe.csv").c_str(), 0600), 0);
+  fs::create_directory(t.path() / "folder.jpg");
+  const std::string msg = error_of<FormatError>([&] {
+    read_manifest(t.write("m.csv", "id,image,text\n"
+                                   "a,pipe.jpg,one\n"
+                                   "b,folder.jpg,two\n"
+                                   "c,\x1b[31mred.jpg,three\n"));
+  });
+  EXPECT_NE(msg.find("m.csv:2: image 'pipe.jpg' is a FIFO, expected a regular file"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("m.csv:3: image 'folder.jpg' is a directory"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("m.csv:4: image '\\x1b[31mred.jpg' not found"), std::string::npos) << msg;
+  EXPECT_NE(error_of<IoError>([&] { read_manifest(t.path() / "pipe.csv"); })
+                .find("pipe.csv: is a FIFO, expected a regular file"),
+            std::string::npos);
+}
+
+TEST(Manifest, InvalidUtf8IsRefusedByLineAndField) {
+  // Issue #18: an id with a 0xff byte ended `embed --input` with nlohmann's "invalid UTF-8 byte
+  // at index 3: 0xFF" when the job wrote it to JSON; it is now a manifest problem with its line.
+  TempDir t;
+  const std::string msg = error_of<FormatError>([&] {
+    read_manifest(t.write("u.tsv", "id\timage\ttext\tlabel\n"
+                                   "ok\thttp://h/1.jpg\tcaf\xc3\xa9\tcat\n"
+                                   "bad\xff\thttp://h/2.jpg\tb\tcat\n"
+                                   "c\thttp://h/\xc0\xaf.jpg\tc\tcat\n"
+                                   "d\thttp://h/4.jpg\t\xed\xa0\x80\tcat\xfe\n"));
+  });
+  EXPECT_NE(msg.find("4 problems"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("u.tsv:3: id is not valid UTF-8: 'bad\\xff'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("u.tsv:4: image is not valid UTF-8: 'http://h/\\xc0\\xaf.jpg'"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("u.tsv:5: text is not valid UTF-8"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("u.tsv:5: label is not valid UTF-8: 'cat\\xfe'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\xff'), std::string::npos) << msg;  // no raw byte in the message
 }
 
 TEST(ImageFolder, SidecarsCaptionsFileAndLabels) {

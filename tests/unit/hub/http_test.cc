@@ -113,6 +113,19 @@ TEST_F(HttpTest, SizeLimitWithAndWithoutContentLength) {
   EXPECT_TRUE(http_get(server_->url("/big.bin"), o).ok());
 }
 
+TEST_F(HttpTest, HugeResponseHeadersAreRefusedByName) {
+  // 20 MB of headers, as one line (libcurl's own limit, reported by it as "Out of memory") and
+  // as 5000 short lines (our total limit): both a clear kTooLarge, never retried.
+  for (const char* kind : {"line", "many"}) {
+    HttpResponse r = http_get(server_->url(std::string("/huge-header/") + kind), fast());
+    EXPECT_EQ(r.failure, HttpFailure::kTooLarge) << kind << ": " << r.describe();
+    EXPECT_NE(r.error.find("response headers larger than the limit of 262144 bytes"),
+              std::string::npos)
+        << kind << ": " << r.error;
+    EXPECT_EQ(r.attempts, 1) << kind;
+  }
+}
+
 TEST_F(HttpTest, OnlyHttpAndHttpsByDefault) {
   auto r = http_get("ftp://127.0.0.1/x.jpg", fast());
   EXPECT_EQ(r.failure, HttpFailure::kProtocol) << r.describe();

@@ -99,7 +99,31 @@ TEST(Matrix, RefusesBadText) {
   expect_error<FormatError>([] { read_jsonl(temp_file("c.jsonl", "[1,\"2\"]\n")); }, "line 1, element 1: expected a number");
   expect_error<FormatError>([] { read_jsonl(temp_file("d.jsonl", "[1,2\n")); }, "d.jsonl: line 1");
   expect_error<FormatError>([] { read_jsonl(temp_file("e.jsonl", "[1e999]\n")); }, "line 1: invalid JSON");
-  expect_error<FormatError>([] { read_jsonl(temp_file("h.jsonl", "[0, 1e39]\n")); }, "line 1, element 1: value inf is not finite");
+  expect_error<FormatError>([] { read_jsonl(temp_file("h.jsonl", "[0, 1e39]\n")); },
+                            "h.jsonl: line 1, element 1: value 1e+39 is out of float32 range");
+}
+
+TEST(Matrix, NumbersBeyondFloat32AreNamedAsSuch) {
+  // Issue #18: 1e39 is a finite number that float32 cannot hold; it used to be reported as
+  // "value inf is not finite".
+  expect_error<FormatError>([] { read_delimited(temp_file("big.csv", "1,2\n3, 1e39\n"), ','); },
+                            "big.csv: line 2, column 2: value 1e39 is out of float32 range "
+                            "(largest magnitude 3.40282e+38)");
+  expect_error<FormatError>([] { read_delimited(temp_file("neg.tsv", "-3.5e38\t0\n"), '\t'); },
+                            "neg.tsv: line 1, column 1: value -3.5e38 is out of float32 range");
+  // Beyond double too (from_chars: out of range): still out of float32 range, not "inf".
+  expect_error<FormatError>([] { read_delimited(temp_file("huge.csv", "1e400\n"), ','); },
+                            "huge.csv: line 1, column 1: value 1e400 is out of float32 range");
+  // Too small for float32 (or double): rounds toward 0 like numpy's float32, no error.
+  const Matrix tiny = read_delimited(temp_file("tiny.csv", "1e-50,1e-400,3.4e38\n"), ',');
+  EXPECT_EQ(tiny.data, (std::vector<float>{0.0f, 0.0f, 3.4e38f}));
+  // Raw control bytes in a field are escaped in the message.
+  expect_error<FormatError>([] { read_delimited(temp_file("esc.csv", "1,2\n3,\x1b[2J\n"), ','); },
+                            "'\\x1b[2J' is not a number");
+  // With non-finite values allowed, an out-of-range value is Inf, as numpy would make it.
+  MatrixReadOptions allow;
+  allow.allow_non_finite = true;
+  EXPECT_TRUE(std::isinf(read_delimited(temp_file("inf.csv", "1e39\n"), ',', allow).data[0]));
   MatrixReadOptions field;
   field.field = "v";
   EXPECT_EQ(read_jsonl(temp_file("f.jsonl", "{\"v\":[1,2]}\n\n{\"v\":[3,4]}\n"), field).data,

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/check.h"
 #include "test_util.h"
 
 namespace mmembed::io {
@@ -60,6 +61,33 @@ TEST(BindWeights, ReportsEveryProblemAtOnce) {
   names.rename_prefix("0.", "linear.");
   EXPECT_ERROR(ShapeError, bind_weights(ckpt, {{"linear.weight", {4, 3}}}, names),
                "0.weight (linear.weight): got [3,4] expected [4,3]");
+}
+
+TEST(BindWeights, ListsTheFirstProblemsAndCountsTheRest) {
+  // A config that expects far more layers than the checkpoint has: the message stays short.
+  Checkpoint ckpt = open_checkpoint(data_path("torch_state.bin"));
+  std::vector<ExpectedTensor> expected;
+  for (int i = 0; i < 1000; ++i) expected.push_back({str_cat("layer.", i, ".weight"), {1}});
+  const std::string msg = testing::error_of<FormatError>([&] { bind_weights(ckpt, expected); });
+  EXPECT_TRUE(testing::has_all(msg, {"(1000 problems):", "missing tensor 'layer.0.weight'",
+                                     "missing tensor 'layer.19.weight'\n  and 980 more"}));
+  EXPECT_EQ(msg.find("layer.20.weight"), std::string::npos);
+  EXPECT_LT(msg.size(), 2000u);
+}
+
+TEST(CheckLayerCount, RefusesMoreLayersThanTheCheckpointCanHold) {
+  Checkpoint ckpt = open_checkpoint(data_path("torch_state.bin"));  // 12 tensors
+  ASSERT_EQ(ckpt.tensors().size(), 12u);
+  EXPECT_NO_THROW(check_layer_count(ckpt, "num_hidden_layers", 0, 16));
+  EXPECT_NO_THROW(check_layer_count(ckpt, "num_hidden_layers", 3, 4));
+  EXPECT_ERROR(FormatError, check_layer_count(ckpt, "num_hidden_layers", 4, 4),
+               "config.json: num_hidden_layers is 4, but ", "torch_state.bin has only 12 tensors",
+               "too few for that many layers (each needs 4)");
+  EXPECT_ERROR(FormatError,
+               check_layer_count(ckpt, "text_config.num_hidden_layers", INT64_MAX, 16),
+               "text_config.num_hidden_layers is 9223372036854775807");
+  EXPECT_ERROR(FormatError, check_layer_count(ckpt, "num_hidden_layers", -1, 16),
+               "num_hidden_layers is -1 (expected a layer count >= 0)");
 }
 
 TEST(BindWeights, AmbiguousRenames) {

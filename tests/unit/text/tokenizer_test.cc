@@ -1,7 +1,11 @@
 // Unit tests of the text layer: byte map, merges, added tokens, edge inputs, invalid UTF-8,
 // truncation/padding policy, loader errors and thread-safety.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -374,6 +378,27 @@ TEST(Loader, ErrorsNameTheFileAndTheProblem) {
   TokenizerFiles empty;
   empty.origin = "nowhere";
   expect_throw_with<IoError>([&] { load_tokenizer(empty); }, "nowhere: no tokenizer.json");
+}
+
+TEST(Loader, PresentButEmptyOrSpecialFilesAreNamed) {
+  // Issue #18: an empty vocab.json or merges.txt was reported as "no vocab.json + merges.txt"
+  // although both exist; a FIFO in the place of a file is refused by kind, without blocking.
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("mmembed-tok-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "vocab.json") << "{\"a\": 0}";
+  std::ofstream(dir / "merges.txt") << "";
+  expect_throw_with<FormatError>([&] { load_tokenizer(dir); }, "merges.txt: empty file");
+  std::ofstream(dir / "merges.txt") << "#version: 0.2\n";
+  std::ofstream(dir / "vocab.json") << "";
+  expect_throw_with<FormatError>([&] { load_tokenizer(dir); }, "vocab.json: empty file");
+  fs::remove(dir / "vocab.json");
+  ASSERT_EQ(::mkfifo((dir / "vocab.json").c_str(), 0600), 0);
+  expect_throw_with<IoError>([&] { load_tokenizer(dir); },
+                             "vocab.json: is a FIFO, expected a regular file");
+  expect_throw_with<IoError>([&] { load_tokenizer(dir / "vocab.json"); }, "is a FIFO");
+  fs::remove_all(dir);
 }
 
 // ---- thread-safety -----------------------------------------------------------------------

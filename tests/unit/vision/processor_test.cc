@@ -212,5 +212,52 @@ TEST(ImageProcessorOptions, FromJsonErrorsNameTheFileAndKey) {
                IoError);
 }
 
+TEST(ImageProcessorOptions, SizesAreBoundedBeforeAnyImage) {
+  // Issue #18: sizes from preprocessor_config.json size every buffer; absurd ones are refused
+  // when the file is read, naming the file, the key and the bound.
+  auto error_of = [](const std::string& json) {
+    try {
+      ImageProcessorOptions::from_json(json, "pp.json");
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no InvalidArgument");
+  };
+  EXPECT_NE(error_of(R"({"image_processor_type": "CLIPImageProcessor",
+                         "size": {"shortest_edge": 1000000000}})")
+                .find("pp.json: image processor: shortest_edge 1000000000 is more than 16384"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"image_processor_type": "CLIPImageProcessor", "crop_size": 100000})")
+                .find("pp.json: image processor: crop height 100000 is more than 16384 pixels"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"image_processor_type": "BridgeTowerImageProcessor", "size": 288,
+                         "size_divisor": 99999999})")
+                .find("size_divisor 99999999 is more than 16384"),
+            std::string::npos);
+  // At the bound: accepted.
+  EXPECT_EQ(ImageProcessorOptions::from_json(
+                R"({"image_processor_type": "CLIPImageProcessor", "size": 16384,
+                    "crop_size": 16384})",
+                "pp.json")
+                .shortest_edge,
+            16384);
+}
+
+TEST(ImageProcessor, ExtremeAspectRatioIsRefusedBeforeResizing) {
+  // A 400000x1 image resized to shortest edge 224 would be 224 x 89,600,000 pixels.
+  ImageProcessor clip(ImageProcessorOptions::clip_defaults());
+  try {
+    clip.resized_size(1, 400000);
+    ADD_FAILURE() << "no exception";
+  } catch (const InvalidArgument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("a 400000x1 (WxH) image resized to shortest edge 224 would be 89600000 "
+                        "pixels long"),
+              std::string::npos)
+        << what;
+  }
+  EXPECT_EQ(clip.resized_size(1, 1000), (Size{224, 224000}));  // thin, but within the bound
+}
+
 }  // namespace
 }  // namespace mmembed::vision
