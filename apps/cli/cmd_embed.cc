@@ -62,7 +62,9 @@ std::string jsonl(const std::vector<Row>& rows) {
     if (r.kind != InputKind::kText) head["image"] = r.image;
     if (r.kind != InputKind::kImage) head["text"] = r.text;
     if (r.truncated > 0) head["truncated_tokens"] = r.truncated;
-    std::string line = head.dump();
+    // Paths and texts that are not UTF-8 get U+FFFD in place of the bad bytes (docs/
+    // hostile-inputs.md): one policy for every JSON output, instead of type_error.316.
+    std::string line = head.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     line.pop_back();  // '}'
     line += ",\"embedding\":[";
     for (std::size_t i = 0; i < r.vector.size(); ++i) {
@@ -149,6 +151,10 @@ int run_batch(const EmbedOptions& opt, int threads) {
                                             " chunks resumed from an earlier run").c_str()
                                   : "",
                  r.seconds, opt.out.c_str());
+  }
+  if (r.redone_chunks > 0) {
+    std::fprintf(stderr, "mmembed: %zu committed chunks embedded again: %s\n", r.redone_chunks,
+                 r.redone_reason.c_str());
   }
   if (urls > 0) {
     std::fprintf(stderr, "mmembed: %zu items have image URLs; download them first with "
