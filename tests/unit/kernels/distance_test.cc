@@ -254,6 +254,7 @@ TEST(Distance, EveryScaleAgreesWithTheReference) {
 // The rescaled path keeps the GEMM's properties: thread-count independent bits, and rows of
 // very different lengths in one call (1e-30 beside 1e30) each right.
 TEST(Distance, RescaledPathMixesScalesAndKeepsBits) {
+  const bool same_bits = std::string(gemm_backend_name()) == "dnnl";  // as ThreadCount... below
   const std::int64_t n = 300, m = 40, d = 24;
   auto x = random_vector(n * d, 7), y = random_vector(m * d, 8);
   for (std::int64_t i = 0; i < n; ++i) {
@@ -267,7 +268,9 @@ TEST(Distance, RescaledPathMixesScalesAndKeepsBits) {
     pairwise(spec, x.data(), n, y.data(), m, d, a.data(), m);
     set_num_threads(2);
     pairwise(spec, x.data(), n, y.data(), m, d, b.data(), m);
-    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+    if (same_bits) {
+      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+    }
     for (std::int64_t i = 0; i < n; i += 7) {
       for (std::int64_t j = 0; j < m; j += 3) {
         const float* xi = x.data() + i * d;
