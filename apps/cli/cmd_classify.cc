@@ -99,7 +99,8 @@ int run_classify(const ClassifyOptions& opt, int threads) {
       rows.push_back(row);
     }
     out["labels"] = rows;
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n",
+                out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
   } else {
     for (std::size_t r = 0; r < shown; ++r) {
       const std::size_t i = order[r];

@@ -63,7 +63,9 @@ std::string jsonl(const std::vector<Row>& rows) {
     if (r.kind != InputKind::kText) head["image"] = r.image;
     if (r.kind != InputKind::kImage) head["text"] = r.text;
     if (r.truncated > 0) head["truncated_tokens"] = r.truncated;
-    std::string line = head.dump();
+    // Paths and texts that are not UTF-8 get U+FFFD in place of the bad bytes (docs/
+    // hostile-inputs.md): one policy for every JSON output, instead of type_error.316.
+    std::string line = head.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     line.pop_back();  // '}'
     line += ",\"embedding\":[";
     for (std::size_t i = 0; i < r.vector.size(); ++i) {
@@ -151,6 +153,10 @@ int run_batch(const EmbedOptions& opt, int threads) {
                                   : "",
                  r.seconds, opt.out.c_str());
   }
+  if (r.redone_chunks > 0) {
+    std::fprintf(stderr, "mmembed: %zu committed chunks embedded again: %s\n", r.redone_chunks,
+                 r.redone_reason.c_str());
+  }
   if (urls > 0) {
     std::fprintf(stderr, "mmembed: %zu items have image URLs; download them first with "
                  "'mmembed fetch %s -o DIR' and embed DIR/manifest.jsonl\n", urls,
@@ -177,17 +183,6 @@ int run_embed(const EmbedOptions& opt, int threads) {
   options.batch_size = opt.batch_size;
   options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
   options.threads = threads;
-  // JSON cannot hold a path that is not UTF-8 (nlohmann stopped the output with "invalid UTF-8
-  // byte at index 3"): refused before anything is read, naming the path.
-  if (format == "jsonl") {
-    std::vector<std::string> paths = opt.images;
-    for (const auto& pair : opt.pairs) paths.push_back(pair.first);
-    for (const std::string& p : paths) {
-      MMEMBED_CHECK(is_valid_utf8(p), InvalidArgument, "'", escape_for_message(p),
-                    "': the path is not valid UTF-8, which the JSON output cannot hold "
-                    "(rename the file, or write --format npy)");
-    }
-  }
   // Read every image before loading the model: a bad path fails fast.
   std::vector<Image> images, pair_images;
   std::vector<std::string> pair_texts;

@@ -63,7 +63,7 @@ int run_inspect(const InspectOptions& opt) {
       }
       j["values"] = values;
       j["truncated"] = count < t.numel();
-      std::printf("%s\n", j.dump(2).c_str());
+      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return 0;
     }
     std::printf("%s %s%s (%lld values, shown as f32%s)\n", info->name.c_str(),
@@ -95,7 +95,7 @@ int run_inspect(const InspectOptions& opt) {
                          {"loadable", t.dtype.has_value()}});
     }
     j["tensors"] = tensors;
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
 

@@ -46,7 +46,8 @@ int run_match(const MatchOptions& opt, int threads) {
       if (s.cosine) j["cosine"] = *s.cosine;
       if (s.scaled_logit) j["scaled_logit"] = *s.scaled_logit;
       if (s.truncated_tokens) j["truncated_tokens"] = s.truncated_tokens;
-      std::printf("%s\n", j.dump().c_str());
+      const auto replace = nlohmann::ordered_json::error_handler_t::replace;  // bad UTF-8: U+FFFD
+      std::printf("%s\n", j.dump(-1, ' ', false, replace).c_str());
     }
     return 0;
   }

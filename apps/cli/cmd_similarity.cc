@@ -61,6 +61,8 @@ int run_similarity(const SimilarityOptions& opt) {
   if (opt.top == 0) {  // the full matrix
     std::vector<float> out(a.rows * b.rows);
     kernels::pairwise(spec, a.data.data(), a.rows, b.data.data(), b.rows, a.cols, out.data(), b.rows);
+    search::check_values(out.data(), a.rows, b.rows, b.rows, spec, opt.a.c_str(), 0,
+                         b_name.c_str(), 0);
     const std::string ext = extension(opt.out);
     if (ext == ".npy") {
       io::write_npy(opt.out, out.data(), a.rows, b.rows);

@@ -166,6 +166,15 @@ def bt_config(kind, vocab_size):
         vis.update(num_hidden_layers=3, patch_size=8, image_size=64)
         cfg = BridgeTowerConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, text_config=text,
                                 vision_config=vis, **common)
+    elif kind == "shared":
+        # base with share_link_tower_layers=True: the reference builds ONE link tower per side
+        # (cross_modal_{text,image}_link_tower.LayerNorm.*, no layer index) and its forward indexes it, so it
+        # runs only with one cross-modal layer (no link tower is called then). That is the config here.
+        common.update(share_link_tower_layers=True)
+        text.update(num_hidden_layers=3)
+        vis.update(num_hidden_layers=3, patch_size=8, image_size=64)
+        cfg = BridgeTowerConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, text_config=text,
+                                vision_config=vis, **common)
     else:
         # like BridgeTower/bridgetower-large-itm-mlm-itc: ITC heads (contrastive_hidden_size), image 294 -> 70
         # (resize floors to a multiple of 32, crop pads 3 px like the real one), patch 14 (grid 5).
@@ -231,7 +240,7 @@ def doc_for(stage):
 
 
 def run_bt(kind, name, src, out_root, manifest, tmp):
-    torch.manual_seed(SEED + (1 if kind == "base" else 2))
+    torch.manual_seed(SEED + {"base": 1, "large": 2, "shared": 3}[kind])
     tok = tiny_roberta_tokenizer(src, os.path.join(tmp, name + "_tok"))
     cfg = bt_config(kind, len(tok))
     # the union of all heads: trunk + ITM + MLM (+ ITC for large)
@@ -511,6 +520,8 @@ def build(out_root, manifest, src):
         info = {}
         info["bridgetower-base-tiny"] = run_bt("base", "bridgetower-base-tiny", src, out_root, manifest, tmp)
         info["bridgetower-large-tiny"] = run_bt("large", "bridgetower-large-tiny", src, out_root, manifest, tmp)
+        info["bridgetower-shared-link-tiny"] = run_bt("shared", "bridgetower-shared-link-tiny", src, out_root,
+                                                      manifest, tmp)
         info["clip-tiny-quickgelu"] = run_clip("quick_gelu", "clip-tiny-quickgelu", src, out_root, manifest, tmp)
         info["clip-tiny-gelu"] = run_clip("gelu", "clip-tiny-gelu", src, out_root, manifest, tmp)
         info["minilm-tiny-st"] = run_bert("minilm-tiny-st", src, out_root, manifest, tmp)

@@ -225,16 +225,20 @@ std::string escape_for_message(std::string_view text, std::size_t max_chars) {
   return escape(text, max_chars, /*message=*/false);
 }
 
-bool is_valid_utf8(std::string_view text) noexcept {
+std::size_t invalid_utf8_at(std::string_view text) noexcept {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   std::size_t i = 0;
   while (i < text.size()) {
     std::uint32_t cp = 0;
     const std::size_t len = s[i] < 0x80 ? 1 : utf8_sequence(s, i, text.size(), &cp);
-    if (len == 0) return false;
+    if (len == 0) return i;
     i += len;
   }
-  return true;
+  return std::string_view::npos;
+}
+
+bool is_valid_utf8(std::string_view text) noexcept {
+  return invalid_utf8_at(text) == std::string_view::npos;
 }
 
 std::string printable_message(std::string_view message) {

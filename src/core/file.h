@@ -80,6 +80,8 @@ std::string escape_for_message(std::string_view text, std::size_t max_chars = 20
 
 // True when `text` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool is_valid_utf8(std::string_view text) noexcept;
+// The offset of the first byte that does not start a well-formed UTF-8 sequence, or npos.
+std::size_t invalid_utf8_at(std::string_view text) noexcept;
 
 // A whole error message made safe to print on a terminal, whatever its parts quoted: as
 // escape_for_message but newlines (between the lines of a multi-line message) and backslashes

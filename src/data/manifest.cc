@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 
 #include "core/file.h"
@@ -40,6 +41,39 @@ std::string read_all(const fs::path& p) {
   std::string s = read_input_file(p.string(), kMaxTextDataFileBytes);
   if (s.size() >= 3 && s.compare(0, 3, "\xEF\xBB\xBF") == 0) s.erase(0, 3);  // UTF-8 BOM
   return s;
+}
+
+std::string hex_byte(unsigned char c) {
+  static const char* kDigits = "0123456789ABCDEF";
+  return std::string("0x") + kDigits[c >> 4] + kDigits[c & 15];
+}
+
+// Every text a dataset gives (ids, paths, captions, labels) ends up in JSON outputs and in the
+// tokenizer, so a dataset must be UTF-8: each line holding a malformed sequence is reported
+// (file:line, the byte and its column), the same for JSONL, CSV and TSV, before anything runs.
+void check_utf8_lines(const std::string& text, const std::string& name) {
+  if (invalid_utf8_at(text) == std::string_view::npos) return;
+  std::size_t count = 0;
+  std::string msg;
+  std::size_t line_no = 0;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    ++line_no;
+    const std::string_view line(text.data() + start, end - start);
+    if (const std::size_t at = invalid_utf8_at(line); at != std::string_view::npos) {
+      if (++count <= kMaxReported) {
+        msg += "\n  " + name + ":" + std::to_string(line_no) + ": not valid UTF-8 (byte " +
+               hex_byte(static_cast<unsigned char>(line[at])) + " at column " +
+               std::to_string(at + 1) + ")";
+      }
+    }
+    start = end + 1;
+  }
+  if (count > kMaxReported) msg += "\n  ... and " + std::to_string(count - kMaxReported) + " more";
+  throw FormatError("invalid dataset " + name + " (" + std::to_string(count) + " line" +
+                    (count == 1 ? "" : "s") + " not valid UTF-8; datasets must be UTF-8 text):" +
+                    msg);
 }
 
 // Collects validation problems and throws them together.
@@ -264,6 +298,7 @@ bool is_image_name(const fs::path& p) {
 Manifest read_with_format(const fs::path& path, const ManifestOptions& o, bool id_optional) {
   ManifestFormat f = o.format == ManifestFormat::kAuto ? format_of(path) : o.format;
   std::string text = read_all(path);
+  check_utf8_lines(text, path.string());
   if (f == ManifestFormat::kJsonl) return read_jsonl(path, text, o);
   return read_delimited(path, text, f == ManifestFormat::kCsv ? ',' : '\t', o, id_optional);
 }
@@ -387,6 +422,15 @@ Manifest read_image_folder(const fs::path& dir, const ManifestOptions& options) 
       item.text = it->second;
     } else if (fs::is_regular_file(sidecar, ec)) {
       item.text = trim(read_all(sidecar));
+      if (const std::size_t at = invalid_utf8_at(item.text); at != std::string_view::npos) {
+        problems.add(0, "caption file " + sidecar.string() + ": not valid UTF-8 (byte " +
+                            hex_byte(static_cast<unsigned char>(item.text[at])) + " at offset " +
+                            std::to_string(at) + ")");
+      }
+    }
+    if (invalid_utf8_at(rel.string()) != std::string_view::npos) {
+      problems.add(0, "file name of " + p.string() +
+                          " is not valid UTF-8 (ids and labels come from file and folder names)");
     }
     if (rel.has_parent_path() && !rel.parent_path().empty()) {
       item.label = rel.parent_path().generic_string();

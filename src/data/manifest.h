@@ -13,6 +13,9 @@
 //
 // Validation collects every problem (up to 20) into one FormatError, with file and line:
 // a missing column, an empty or duplicate id, an empty caption, a missing local image.
+// Manifests, sidecar captions and the names of an image folder's files must be UTF-8: a line
+// with a malformed sequence is refused first (FormatError naming file:line, the byte and its
+// column), whatever the format, rather than failing later in a JSON writer or the tokenizer.
 //
 //   auto m = mmembed::data::read_dataset("pairs.csv", {});
 //   for (const auto& item : m.items) use(item.id, item.image, item.text);

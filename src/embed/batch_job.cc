@@ -3,6 +3,7 @@
 #include "core/file.h"
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,12 +15,14 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
 #include "core/check.h"
 #include "core/file.h"
+#include "io/bytes.h"
 #include "io/matrix.h"
 #include "mmembed/error.h"
 
@@ -61,6 +64,103 @@ std::string fingerprint(const Embedder& embedder, const std::vector<BatchItem>& 
   return buf;
 }
 
+// Every JSON file the job writes goes through this: strings that are not valid UTF-8 (an id or a
+// path given through the library, an error message quoting a file's bytes) are written with
+// U+FFFD in place of the bad bytes instead of throwing nlohmann's type_error.316 (which killed
+// the whole job). Manifests are refused earlier (data/manifest.h), so the CLI never gets here
+// with such text.
+std::string dumps(const Json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+// Size and modification time (ns) of a file, following symlinks; {-1, -1} when it cannot be
+// read. Cheap enough for every image of a job (one stat each).
+struct Stamp {
+  std::int64_t size = -1, mtime_ns = -1;
+  bool operator==(const Stamp&) const = default;
+};
+
+Stamp stamp_of(const std::string& path) {
+  struct ::stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<std::int64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+// The model's files (weights, config, tokenizer: every regular file under the model path,
+// hidden ones skipped, sorted) with their stamps. The job's fingerprint covers the model's
+// path only; a rerun after the weights at that path changed would otherwise append vectors of
+// another model to those already committed.
+Json model_files(const std::string& model_path) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  const fs::path root(model_path);
+  if (fs::is_directory(root, ec)) {
+    constexpr std::size_t kMaxFiles = 10000;
+    for (auto it = fs::recursive_directory_iterator(root, ec);
+         !ec && it != fs::recursive_directory_iterator() && names.size() < kMaxFiles;
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (!name.empty() && name[0] == '.') {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file(ec)) names.push_back(it->path().lexically_relative(root).string());
+    }
+    std::sort(names.begin(), names.end());
+  } else {
+    names.push_back("");
+  }
+  Json files = Json::array();
+  for (const std::string& n : names) {
+    const Stamp st = stamp_of(n.empty() ? root.string() : (root / n).string());
+    files.push_back(Json{{"file", n.empty() ? root.filename().string() : n},
+                         {"size", st.size},
+                         {"mtime_ns", st.mtime_ns}});
+  }
+  return files;
+}
+
+// Why two model_files() lists differ ("" when they do not): the first file that changed,
+// appeared or disappeared.
+std::string model_files_change(const Json& before, const Json& now) {
+  if (!before.is_array()) return "the earlier run recorded no model file stamps";
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> old_files;
+  for (const Json& f : before) {
+    old_files[f.value("file", "")] = {f.value("size", std::int64_t{-1}),
+                                      f.value("mtime_ns", std::int64_t{-1})};
+  }
+  for (const Json& f : now) {
+    const std::string name = f.value("file", "");
+    const auto it = old_files.find(name);
+    if (it == old_files.end()) return name + " is new";
+    const std::int64_t size = f.value("size", std::int64_t{-1});
+    if (it->second.first != size) {
+      return str_cat(name, " changed size (", it->second.first, " -> ", size, " bytes)");
+    }
+    if (it->second.second != f.value("mtime_ns", std::int64_t{-1})) {
+      return name + " was modified (same size, other modification time)";
+    }
+    old_files.erase(it);
+  }
+  if (!old_files.empty()) return old_files.begin()->first + " is gone";
+  return "";
+}
+
+// FNV-1a over the stamps of the items' images (pair and image jobs).
+std::string images_fingerprint(const std::vector<Stamp>& stamps) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const Stamp& st : stamps) {
+    for (std::int64_t v : {st.size, st.mtime_ns}) {
+      for (int b = 0; b < 8; ++b) h = (h ^ ((static_cast<std::uint64_t>(v) >> (8 * b)) & 0xff)) *
+                                      1099511628211ull;
+    }
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
 std::optional<Json> read_json(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::nullopt;
@@ -88,6 +188,8 @@ Loaded load(const BatchItem& item, const BatchJobOptions& o) {
     if (uses_text(o.kind)) {
       MMEMBED_CHECK(item.text.find_first_not_of(" \t\r\n\f\v") != std::string::npos,
                     InvalidArgument, "empty text");
+      MMEMBED_CHECK(io::is_valid_utf8(item.text), InvalidArgument,
+                    "text is not valid UTF-8: ", io::printable(item.text));
     }
     if (uses_image(o.kind)) {
       MMEMBED_CHECK(!item.image.empty(), InvalidArgument, "no image");
@@ -229,15 +331,22 @@ fs::path chunk_path(const fs::path& partial, std::size_t c, const char* ext) {
   return partial / name;
 }
 
-void commit_chunk(const fs::path& partial, std::size_t c, const ChunkResult& r, std::size_t dim) {
+// The commit record holds, per item, the stamp its image had when the job started (pair and
+// image jobs), so that a resumed run finds chunks whose images changed since.
+void commit_chunk(const fs::path& partial, std::size_t c, const ChunkResult& r, std::size_t dim,
+                  const std::vector<Stamp>& stamps) {
   const std::size_t ok = r.rows.size() / (dim ? dim : 1);
   io::write_npy(chunk_path(partial, c, "npy").string(), r.rows.data(),
                 static_cast<std::int64_t>(ok), static_cast<std::int64_t>(dim));
-  std::string text = Json{{"chunk", c}, {"ok", ok}, {"items", r.status.size()}}.dump() + "\n";
+  std::string text = dumps(Json{{"chunk", c}, {"ok", ok}, {"items", r.status.size()}}) + "\n";
   for (const auto& [row, err] : r.status) {
     Json j{{"manifest_row", row}, {"ok", err.empty()}};
     if (!err.empty()) j["error"] = err;
-    text += j.dump() + "\n";
+    if (!stamps.empty()) {
+      j["image_size"] = stamps[row].size;
+      j["image_mtime_ns"] = stamps[row].mtime_ns;
+    }
+    text += dumps(j) + "\n";
   }
   io::write_file_atomic(chunk_path(partial, c, "jsonl").string(), text);  // the commit record
 }
@@ -246,10 +355,13 @@ void commit_chunk(const fs::path& partial, std::size_t c, const ChunkResult& r, 
 struct Committed {
   std::vector<std::pair<std::size_t, std::string>> status;
   std::size_t ok = 0;
+  std::string stale;  // why the chunk must be redone although it was committed ("" if not)
 };
 
 std::optional<Committed> read_committed(const fs::path& partial, std::size_t c, std::size_t begin,
-                                        std::size_t end, std::size_t dim) {
+                                        std::size_t end, std::size_t dim,
+                                        const std::vector<BatchItem>& items,
+                                        const std::vector<Stamp>& stamps) {
   std::istringstream in;
   try {
     in.str(read_input_file(chunk_path(partial, c, "jsonl").string(), kMaxTextDataFileBytes));
@@ -265,8 +377,17 @@ std::optional<Committed> read_committed(const fs::path& partial, std::size_t c, 
     if (head.at("items").get<std::size_t>() != end - begin) return std::nullopt;
     while (std::getline(in, line)) {
       const Json j = Json::parse(line);
-      out.status.emplace_back(j.at("manifest_row").get<std::size_t>(),
-                              j.at("ok").get<bool>() ? "" : j.at("error").get<std::string>());
+      const std::size_t row = j.at("manifest_row").get<std::size_t>();
+      if (row < begin || row >= end) return std::nullopt;
+      out.status.emplace_back(row, j.at("ok").get<bool>() ? "" : j.at("error").get<std::string>());
+      if (!stamps.empty() && out.stale.empty()) {
+        const Stamp then{j.value("image_size", std::int64_t{-2}),
+                         j.value("image_mtime_ns", std::int64_t{-2})};
+        if (!(then == stamps[row])) {
+          out.stale = str_cat("the image of item '", items[row].id, "' (", items[row].image,
+                              ") changed since chunk ", c, " was embedded");
+        }
+      }
     }
     if (out.status.size() != end - begin) return std::nullopt;
     const io::Matrix m = io::read_matrix(chunk_path(partial, c, "npy").string());
@@ -349,6 +470,13 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                 ": another mmembed job is writing there now");
 
   const std::string fp = fingerprint(embedder, items, o);
+  const Json files = model_files(embedder.info().path);
+  std::vector<Stamp> stamps;  // per item, when the kind has images
+  if (uses_image(o.kind)) {
+    stamps.resize(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) stamps[i] = stamp_of(items[i].image);
+  }
+  const std::string images_fp = images_fingerprint(stamps);
   BatchJobResult result;
   result.items = items.size();
   const std::size_t dim = embedder.info().dim;
@@ -356,7 +484,20 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
   result.chunks = chunks;
 
   if (auto run = read_json(out / "run.json")) {
-    if (run->value("fingerprint", "") == fp && fs::exists(out / "embeddings.npy") &&
+    const bool same_job = run->value("fingerprint", "") == fp;
+    std::string changed;  // why the results of the same job are stale
+    if (same_job) {
+      changed = model_files_change(run->value("model_files", Json()), files);
+      if (!changed.empty()) {
+        changed = "the model's files are not those it was made with (" + changed + ")";
+      } else if (run->value("images_fingerprint", "") != images_fp) {
+        changed = "some of its images changed since (size or modification time)";
+      }
+      MMEMBED_CHECK(changed.empty() || o.restart, InvalidArgument, o.out_dir,
+                    " holds the results of this job, but ", changed,
+                    "; restart to embed everything again (this deletes them)");
+    }
+    if (same_job && changed.empty() && fs::exists(out / "embeddings.npy") &&
         fs::exists(out / "items.jsonl") && fs::exists(out / "errors.jsonl")) {
       result.already_complete = true;
       const Json& counts = (*run)["counts"];
@@ -365,10 +506,14 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
       fs::remove_all(partial, ec);
       return result;
     }
-    MMEMBED_CHECK(o.restart, InvalidArgument, o.out_dir,
+    MMEMBED_CHECK(same_job || o.restart, InvalidArgument, o.out_dir,
                   " already holds the results of a different job (run.json); choose another "
                   "output directory or restart (this deletes them)");
     remove_final_files(out);
+    if (!changed.empty()) {  // restart: none of the committed chunks can be kept either
+      fs::remove_all(partial);
+      fs::create_directories(partial);
+    }
   }
   if (auto job = read_json(partial / "job.json")) {
     if (job->value("fingerprint", "") != fp) {
@@ -377,17 +522,27 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                     "inputs); choose another output directory or restart (this deletes it)");
       fs::remove_all(partial);
       fs::create_directories(partial);
+    } else if (const std::string change = model_files_change(job->value("model_files", Json()),
+                                                             files);
+               !change.empty()) {
+      MMEMBED_CHECK(o.restart, InvalidArgument, partial.string(),
+                    " holds a partial run of this job made with other model files (", change,
+                    "): its vectors would be mixed with another model's; restart (this deletes "
+                    "it) or choose another output directory");
+      fs::remove_all(partial);
+      fs::create_directories(partial);
     }
   }
   // A previous run may have crashed between final files: they are rebuilt from the chunks.
   remove_final_files(out);
   io::write_file_atomic((partial / "job.json").string(),
-                        Json{{"fingerprint", fp},
-                             {"model", embedder.info().path},
-                             {"kind", input_kind_name(o.kind)},
-                             {"items", items.size()},
-                             {"chunk_size", o.chunk_size}}
-                                .dump(2) + "\n");
+                        dumps(Json{{"fingerprint", fp},
+                                   {"model", embedder.info().path},
+                                   {"kind", input_kind_name(o.kind)},
+                                   {"items", items.size()},
+                                   {"chunk_size", o.chunk_size},
+                                   {"model_files", files}},
+                              2) + "\n");
 
   BatchProgress progress;
   progress.total = items.size();
@@ -401,7 +556,13 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
   double embed_seconds = 0;
   for (std::size_t c = 0; c < chunks; ++c) {
     const std::size_t begin = c * o.chunk_size, end = std::min(items.size(), begin + o.chunk_size);
-    if (auto done = read_committed(partial, c, begin, end, dim)) {
+    auto done = read_committed(partial, c, begin, end, dim, items, stamps);
+    if (done && !done->stale.empty()) {  // embedded from other image bytes: redone
+      ++result.redone_chunks;
+      if (result.redone_reason.empty()) result.redone_reason = done->stale;
+      done.reset();
+    }
+    if (done) {
       committed[c] = std::move(*done);
       ++result.resumed_chunks;
       progress.done += end - begin;
@@ -417,7 +578,7 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
       report();
     });
     embed_seconds += seconds_since(tc);
-    commit_chunk(partial, c, r, dim);
+    commit_chunk(partial, c, r, dim, stamps);
     committed[c].status = std::move(r.status);
     committed[c].ok = r.rows.size() / (dim ? dim : 1);
     if (o.kill_after_chunks >= 0 && ++committed_now >= o.kill_after_chunks && c + 1 < chunks) {
@@ -439,11 +600,11 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
       if (err.empty()) {
         j["row"] = row++;
         j["manifest_row"] = i;
-        items_text += j.dump() + "\n";
+        items_text += dumps(j) + "\n";
       } else {
         j["manifest_row"] = i;
         j["error"] = err;
-        errors_text += j.dump() + "\n";
+        errors_text += dumps(j) + "\n";
       }
     }
   }
@@ -475,8 +636,10 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                                                : 0.0}}},
            {"batch_size", embedder.options().batch_size},
            {"chunk_size", o.chunk_size},
-           {"threads", embedder.options().threads}};
-  io::write_file_atomic((out / "run.json").string(), run.dump(2) + "\n");
+           {"threads", embedder.options().threads},
+           {"model_files", files},
+           {"images_fingerprint", images_fp}};
+  io::write_file_atomic((out / "run.json").string(), dumps(run, 2) + "\n");
   fs::remove_all(partial, ec);
   return result;
 }

@@ -11,6 +11,8 @@
 //   items.jsonl     one object per embedded item: id, text, image, label, row (its row in
 //                   embeddings.npy), manifest_row (its index in the input list)
 //   errors.jsonl    one object per failed item: id, manifest_row, text, image, error
+//   (strings that are not valid UTF-8, possible only through this API, are written with U+FFFD
+//   for the bad bytes; an item whose text is not UTF-8 fails alone)
 //   run.json        the job: model, revision, kind, dim, dtype, mmembed version, counts, timings;
 //                   written last, so its presence means the other three are complete
 // Every file is written to a temporary name and renamed into place: a file that exists is whole.
@@ -21,6 +23,12 @@
 // .mmembed-partial/job.json) skips the committed chunks, so a job killed at any point (kill -9
 // included) resumes where it stopped. A different job over the same partial directory is an
 // error unless `restart` is set. A job whose run.json exists and matches is not rerun.
+// The contents count too, through size and modification time: job.json and run.json record
+// every file of the model (weights, config, tokenizer), and a rerun after one of them changed is
+// refused naming the file (unless `restart`), since it would mix vectors of two models; each
+// commit record holds its items' image stamps, and a committed chunk whose images changed since
+// is embedded again (BatchJobResult::redone_chunks); a finished job whose images changed is
+// refused like a changed model.
 //
 // One job at a time writes to an output folder (an flock on out_dir/.mmembed-lock); a second
 // one fails at once with IoError.
@@ -73,6 +81,10 @@ struct BatchJobOptions {
 struct BatchJobResult {
   std::size_t items = 0, embedded = 0, failed = 0;
   std::size_t resumed_chunks = 0, chunks = 0;
+  // Committed chunks of an earlier run embedded again because an item's image changed since
+  // (its size or modification time), and the first such reason.
+  std::size_t redone_chunks = 0;
+  std::string redone_reason;
   bool already_complete = false;  // run.json of the same job was found; nothing was done
   double seconds = 0;
 };

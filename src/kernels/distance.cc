@@ -114,6 +114,133 @@ bool uses_gemm(Metric m) {
          m == Metric::SqEuclidean || m == Metric::Dot;
 }
 
+// The float GEMM is exact enough for rows whose squared norms (in double) lie in
+// [kGemmMinSq, kGemmMaxSq], zero rows included: |a.b| <= |a| |b| <= 2^120 keeps every partial
+// sum below FLT_MAX (2^128), and |a| |b| >= 2^-60 keeps the error of products that underflow
+// (at most d 2^-149) far below the GEMM's own rounding error (d u |a| |b|, u = 2^-24). Outside
+// it (vectors scaled by 1e20 or 1e-25) the products overflow to inf or flush to 0, and every
+// cosine came out 1 or 0: such inputs are rescaled by powers of 2 first (pairwise_rescaled).
+constexpr double kGemmMinSq = 0x1p-60, kGemmMaxSq = 0x1p120;
+
+bool gemm_safe(const double* sq_norms, std::int64_t n) {
+  bool ok = true;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double v = sq_norms[i];
+    ok &= v == 0.0 || (v >= kGemmMinSq && v <= kGemmMaxSq);
+  }
+  return ok;
+}
+
+// Fixed tiles of out, each a GEMM on one thread (inside a task) followed by its conversion while
+// the tile is in cache: the threads stay on the kernels' pool (no GEMM library team spinning
+// beside it), and the tiles, thus the bits, do not depend on the thread count. Every result is
+// multiplied by `unscale` (in double, before rounding to float). Entries involving a row whose
+// squared norm is nonzero but below kGemmMinSq are computed directly from x0, y0 (the caller's
+// unscaled rows) when those are given.
+void gemm_tiles(const MetricSpec& spec, const float* x, std::int64_t n, const float* y,
+                std::int64_t m, std::int64_t d, float* out, std::int64_t ldo, const double* nx,
+                const double* ny, double unscale, const float* x0, const float* y0) {
+  const Metric metric = spec.metric;
+  auto tiny = [](double sq) { return sq != 0.0 && sq < kGemmMinSq; };
+  constexpr std::int64_t kTileRows = 256, kTileCols = 1024;
+  const std::int64_t row_tiles = (n + kTileRows - 1) / kTileRows;
+  const std::int64_t col_tiles = (m + kTileCols - 1) / kTileCols;
+  parallel_tasks(row_tiles * col_tiles, [&](std::int64_t t) {
+    const std::int64_t i0 = t / col_tiles * kTileRows, i1 = std::min(n, i0 + kTileRows);
+    const std::int64_t j0 = t % col_tiles * kTileCols, j1 = std::min(m, j0 + kTileCols);
+    sgemm(Trans::No, Trans::Yes, i1 - i0, j1 - j0, d, 1.0f, x + i0 * d, d, y + j0 * d, d, 0.0f,
+          out + i0 * ldo + j0, ldo);
+    if (metric == Metric::Dot && x0 == nullptr) return;
+    for (std::int64_t i = i0; i < i1; ++i) {
+      float* row = out + i * ldo;
+      const float* xi = x + i * d;
+      for (std::int64_t j = j0; j < j1; ++j) {
+        if (x0 != nullptr && (tiny(nx[i]) || tiny(ny[j]))) {
+          row[j] = static_cast<float>(direct(spec, x0 + i * d, y0 + j * d, d));
+          continue;
+        }
+        const double dot = row[j];
+        double v;
+        switch (metric) {
+          case Metric::Dot: v = dot; break;
+          case Metric::Cosine: v = cosine_f64(dot, nx[i], ny[j]); break;
+          case Metric::CosineDistance: {
+            v = 1.0 - cosine_f64(dot, nx[i], ny[j]);
+            if (v < kRefineFraction) v = direct(spec, xi, y + j * d, d);
+            break;
+          }
+          default: {  // Euclidean, SqEuclidean
+            const double sum = nx[i] + ny[j];
+            v = std::max(0.0, sum - 2.0 * dot);
+            if (v < kRefineFraction * sum) v = sq_diff_f64(xi, y + j * d, d);
+            if (metric == Metric::Euclidean) v = std::sqrt(v);
+            break;
+          }
+        }
+        row[j] = static_cast<float>(v * unscale);
+      }
+    }
+  });
+}
+
+// 2^-e with e the exponent of max |x_i| (so the scaled maximum lies in [1, 2)); 1 for zeros.
+// Multiplying by it is exact except for elements 2^149 times smaller than the maximum, which
+// flush to zero: they change no norm or dot product in double's 53 bits... nor in float's.
+double exponent_scale(float max_abs) {
+  return max_abs == 0.0f ? 1.0 : std::ldexp(1.0, -std::ilogb(max_abs));
+}
+
+float max_abs(const float* x, std::int64_t d) {
+  float m = 0.0f;
+  for (std::int64_t i = 0; i < d; ++i) m = std::max(m, std::fabs(x[i]));
+  return m;
+}
+
+// pairwise() for inputs outside the GEMM's safe range. Cosine and cosine distance do not depend
+// on each row's length: every row is scaled by its own power of 2 (exact), which puts all of
+// them in range. The other GEMM metrics scale with the inputs (Euclidean by s, SqEuclidean and
+// Dot by s^2): x and y are scaled by one common power of 2 that brings the largest row to ~1,
+// the results are multiplied back in double, and entries of rows that then fall below the range
+// are computed directly. Results beyond float's range round to +-inf, as every path does.
+void pairwise_rescaled(const MetricSpec& spec, const float* x, std::int64_t n, const float* y,
+                       std::int64_t m, std::int64_t d, float* out, std::int64_t ldo) {
+  const bool per_row = needs_nonzero(spec.metric);
+  const bool same = x == y && n == m;
+  std::vector<float> xs(x, x + n * d), ys;
+  if (!same) ys.assign(y, y + m * d);
+  float* ysp = same ? xs.data() : ys.data();
+  auto scale_rows = [&](float* v, std::int64_t rows, double common) {
+    parallel_for(rows, row_grain(d), [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        float* row = v + r * d;
+        // A power of 2, up to 2^149 for subnormal rows: beyond float's range, so the product
+        // is taken in double (exact) and rounded back (exact too: the result is in range).
+        const double s = per_row ? exponent_scale(max_abs(row, d)) : common;
+        for (std::int64_t c = 0; c < d; ++c) row[c] = static_cast<float>(row[c] * s);
+      }
+    });
+  };
+  double common = 1.0, unscale = 1.0;
+  if (!per_row) {
+    const float mx = std::max(max_abs(x, n * d), max_abs(y, m * d));
+    common = exponent_scale(mx);
+    const double back = 1.0 / common;
+    unscale = spec.metric == Metric::Euclidean ? back : back * back;
+  }
+  scale_rows(xs.data(), n, common);
+  if (!same) scale_rows(ysp, m, common);
+  std::vector<double> nx(n), ny_own;
+  row_sq_norms(xs.data(), n, d, nx.data());
+  const double* ny = nx.data();
+  if (!same) {
+    ny_own.resize(m);
+    row_sq_norms(ysp, m, d, ny_own.data());
+    ny = ny_own.data();
+  }
+  gemm_tiles(spec, xs.data(), n, ysp, m, d, out, ldo, nx.data(), ny, unscale,
+             per_row ? nullptr : x, per_row ? nullptr : y);
+}
+
 }  // namespace
 
 Metric parse_metric(std::string_view name) {
@@ -186,54 +313,20 @@ void pairwise(const MetricSpec& spec, const float* x, std::int64_t n, const floa
 
   std::vector<double> nx, ny_own;
   const double* ny = y_sq_norms;
-  if (metric != Metric::Dot) {
-    nx.resize(n);
-    row_sq_norms(x, n, d, nx.data());
-    if (ny == nullptr && y == x && m == n) {
-      ny = nx.data();
-    } else if (ny == nullptr) {
-      ny_own.resize(m);
-      row_sq_norms(y, m, d, ny_own.data());
-      ny = ny_own.data();
-    }
+  nx.resize(n);
+  row_sq_norms(x, n, d, nx.data());
+  if (ny == nullptr && y == x && m == n) {
+    ny = nx.data();
+  } else if (ny == nullptr) {
+    ny_own.resize(m);
+    row_sq_norms(y, m, d, ny_own.data());
+    ny = ny_own.data();
   }
-  // Fixed tiles of out, each a GEMM on one thread (inside a task) followed by its conversion while
-  // the tile is in cache: the threads stay on the kernels' pool (no GEMM library team spinning
-  // beside it), and the tiles, thus the bits, do not depend on the thread count.
-  constexpr std::int64_t kTileRows = 256, kTileCols = 1024;
-  const std::int64_t row_tiles = (n + kTileRows - 1) / kTileRows;
-  const std::int64_t col_tiles = (m + kTileCols - 1) / kTileCols;
-  parallel_tasks(row_tiles * col_tiles, [&](std::int64_t t) {
-    const std::int64_t i0 = t / col_tiles * kTileRows, i1 = std::min(n, i0 + kTileRows);
-    const std::int64_t j0 = t % col_tiles * kTileCols, j1 = std::min(m, j0 + kTileCols);
-    sgemm(Trans::No, Trans::Yes, i1 - i0, j1 - j0, d, 1.0f, x + i0 * d, d, y + j0 * d, d, 0.0f,
-          out + i0 * ldo + j0, ldo);
-    if (metric == Metric::Dot) return;
-    for (std::int64_t i = i0; i < i1; ++i) {
-      float* row = out + i * ldo;
-      const float* xi = x + i * d;
-      for (std::int64_t j = j0; j < j1; ++j) {
-        const double dot = row[j];
-        double v;
-        switch (metric) {
-          case Metric::Cosine: v = cosine_f64(dot, nx[i], ny[j]); break;
-          case Metric::CosineDistance: {
-            v = 1.0 - cosine_f64(dot, nx[i], ny[j]);
-            if (v < kRefineFraction) v = direct(spec, xi, y + j * d, d);
-            break;
-          }
-          default: {  // Euclidean, SqEuclidean
-            const double sum = nx[i] + ny[j];
-            v = std::max(0.0, sum - 2.0 * dot);
-            if (v < kRefineFraction * sum) v = sq_diff_f64(xi, y + j * d, d);
-            if (metric == Metric::Euclidean) v = std::sqrt(v);
-            break;
-          }
-        }
-        row[j] = static_cast<float>(v);
-      }
-    }
-  });
+  if (!gemm_safe(nx.data(), n) || !gemm_safe(ny, m)) {
+    pairwise_rescaled(spec, x, n, y, m, d, out, ldo);
+    return;
+  }
+  gemm_tiles(spec, x, n, y, m, d, out, ldo, nx.data(), ny, 1.0, nullptr, nullptr);
 }
 
 void one_to_many(const MetricSpec& spec, const float* q, const float* y, std::int64_t m,

@@ -29,6 +29,17 @@
 // about 64·(d+2)·u in the worst case (typically sqrt(d)·u), and near-duplicates get exact small
 // distances (identical rows give exactly 0). The other metrics are always computed directly.
 //
+// Scale (issue #18): every metric is computed correctly over the whole float range, from
+// subnormals to FLT_MAX. The direct paths are in double, where no square or product of floats
+// overflows or underflows. The GEMM runs in float, so pairwise() checks the rows' squared norms:
+// outside [2^-60, 2^120] (vectors scaled by ~1e20 or ~1e-25) it rescales by powers of 2 first
+// (exact): each row on its own for Cosine and CosineDistance, x and y by one common factor for
+// Euclidean, SqEuclidean and Dot (results multiplied back in double). A result itself beyond
+// float's range (SqEuclidean or Dot above ~3.4e38, e.g. of vectors scaled by 1e20) rounds to
+// +-inf on every path, as IEEE rounding does; search, kNN graphs, quality metrics and the CLI
+// refuse such values (search::check_values). Results below float's smallest subnormal round to
+// 0 (e.g. SqEuclidean of vectors scaled by 1e-25).
+//
 // Threads: rows of x are split across kernels::parallel_for; each entry is written by one thread.
 // The direct paths give the same bits on any thread count; the GEMM entries do when the GEMM
 // backend does (oneDNN, the default, does on the shapes tested).

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <unordered_map>
 
 #include "core/check.h"
@@ -12,13 +13,18 @@
 namespace mmembed::plot::detail {
 
 double nice_step(double span, int target) {
-  MMEMBED_ASSERT(span > 0 && std::isfinite(span) && target >= 1);
-  const double raw = span / target;
+  MMEMBED_ASSERT(span > 0 && target >= 1);
+  constexpr double kMax = std::numeric_limits<double>::max();
+  const double raw = std::clamp(span / target, kMinSpan, kMax);
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double finite = mag;
   for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    if (m * mag >= raw * (1 - 1e-12)) return m * mag;
+    const double step = m * mag;
+    if (!std::isfinite(step)) return finite;  // 1e308: the largest nice step a double holds
+    if (step >= raw * (1 - 1e-12)) return step;
+    finite = step;
   }
-  return 10 * mag;
+  return finite;
 }
 
 double next_nice_step(double step) {
@@ -34,10 +40,14 @@ std::vector<double> nice_ticks(double lo, double hi, int target, double* step_ou
 }
 
 std::vector<double> ticks_with_step(double lo, double hi, double step) {
-  const auto first = static_cast<std::int64_t>(std::ceil(lo / step - 1e-9));
-  const auto last = static_cast<std::int64_t>(std::floor(hi / step + 1e-9));
+  if (!(step > 0) || !std::isfinite(step)) return {};
+  const double first = std::ceil(lo / step - 1e-9);
+  const double last = std::floor(hi / step + 1e-9);
+  // Also false for NaN; keeps the indices exact in a double and the list short.
+  if (!(last - first < kMaxTicks) || !(std::fabs(first) < 0x1p52) || !(std::fabs(last) < 0x1p52))
+    return {};
   std::vector<double> ticks;
-  for (std::int64_t i = first; i <= last; ++i) ticks.push_back(static_cast<double>(i) * step);
+  for (double i = first; i <= last; ++i) ticks.push_back(i * step);
   return ticks;
 }
 
@@ -224,28 +234,46 @@ void validate(const ScatterData& d, const ScatterOptions& o) {
                 " is outside 16..1024 px");
 }
 
-// Data limits so that [min, max] lands `inset` points inside a `length`-point axis.
+// Data limits so that [min, max] lands `inset` points inside a `length`-point axis. Any finite
+// data: limits beyond +-DBL_MAX are clamped to it (the extreme points then sit nearer the
+// frame than `inset`), and a range more than DBL_MAX wide is handled through its halves.
 void fit_axis(Axis& a, const std::vector<double>& v, double c0, double c1, double inset,
               int tick_target) {
+  auto clamp_finite = [](double x) {
+    return std::clamp(x, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max());
+  };
   double lo = *std::min_element(v.begin(), v.end());
   double hi = *std::max_element(v.begin(), v.end());
-  if (hi - lo <= 1e-12 * std::max(1.0, std::fabs(lo))) {
-    const double half = lo == 0 ? 0.5 : std::fabs(lo) * 0.05;
-    lo -= half;
-    hi += half;
+  // All equal (or within 1e-12 of their magnitude, or kMinSpan): a range around them. The test
+  // is relative to the data's own magnitude, so data that varies only by 1e-13 near 0 still
+  // spreads over the axis.
+  const double mag = std::max(std::fabs(lo), std::fabs(hi));
+  if (hi * 0.5 - lo * 0.5 <= std::max(0.5e-12 * mag, 0.5 * kMinSpan)) {
+    const double half = mag == 0 ? 0.5 : std::max(mag * 0.05, kMinSpan);
+    lo = clamp_finite(lo - half);
+    hi = clamp_finite(hi + half);
   }
   const double length = std::fabs(c1 - c0);
   inset = std::min(inset, 0.3 * length);
-  const double pad = (hi - lo) * inset / (length - 2 * inset);
-  a.lo = lo - pad;
-  a.hi = hi + pad;
+  const double frac = inset / (length - 2 * inset);
+  if (std::isfinite(hi - lo)) {
+    const double pad = (hi - lo) * frac;
+    a.lo = clamp_finite(lo - pad);
+    a.hi = clamp_finite(hi + pad);
+  } else {
+    const double half_pad = (hi * 0.5 - lo * 0.5) * frac;
+    a.lo = clamp_finite(2 * (lo * 0.5 - half_pad));
+    a.hi = clamp_finite(2 * (hi * 0.5 + half_pad));
+  }
   a.c0 = c0;
   a.c1 = c1;
   a.ticks = nice_ticks(a.lo, a.hi, tick_target, &a.step);
-  while (a.ticks.size() < 2) {  // a finer step (5 -> 2 -> 1 -> 0.5) until two ticks show
-    const double mag = std::pow(10.0, std::floor(std::log10(a.step) + 1e-9));
-    const double m = a.step / mag;
-    a.step = (m > 3.5 ? 2 : m > 1.5 ? 1 : 0.5) * mag;
+  // A finer step (5 -> 2 -> 1 -> 0.5) until two ticks show. The range is at least kMinSpan
+  // and 1e-12 of its magnitude, so this ends after a few steps; the bound is a guard.
+  for (int k = 0; a.ticks.size() < 2 && k < 64; ++k) {
+    const double mag10 = std::pow(10.0, std::floor(std::log10(a.step) + 1e-9));
+    const double m = a.step / mag10;
+    a.step = (m > 3.5 ? 2 : m > 1.5 ? 1 : 0.5) * mag10;
     a.ticks = ticks_with_step(a.lo, a.hi, a.step);
   }
 }
@@ -358,7 +386,7 @@ Layout compute_layout(const ScatterData& d, const ScatterOptions& o) {
     }
     return widest;
   };
-  while (label_x() + 8 > L.plot.w * L.x.step / (L.x.hi - L.x.lo)) {
+  while (label_x() + 8 > L.plot.w * L.x.length_fraction(L.x.step)) {
     const double step = next_nice_step(L.x.step);
     std::vector<double> ticks = ticks_with_step(L.x.lo, L.x.hi, step);
     if (ticks.size() < 2) break;

@@ -3,6 +3,7 @@
 // Canvas units are points (1/72 inch); the PNG device has `scale` = dpi / 72 pixels per point.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -12,16 +13,25 @@
 
 namespace mmembed::plot::detail {
 
+// Axis ranges narrower than this (in data units) are widened to it: below it the steps of
+// 10^k would be subnormal and inexact. Points closer together than this coincide in the plot.
+inline constexpr double kMinSpan = 1e-300;
+
 // The smallest step of the form {1, 2, 5} x 10^k that divides `span` into at most `target`
-// intervals. span > 0, target >= 1.
+// intervals. span > 0 (+inf allowed: a span over DBL_MAX), target >= 1. Steps stay within
+// [kMinSpan, DBL_MAX]: where the wanted step is larger than DBL_MAX, the largest finite one
+// (1e308) is taken and the span gets more than `target` intervals.
 double nice_step(double span, int target);
 
-// The next coarser nice step: 1 -> 2 -> 5 -> 10 (x 10^k).
+// The next coarser nice step: 1 -> 2 -> 5 -> 10 (x 10^k); +inf past 1e308.
 double next_nice_step(double step);
 
-// The multiples of nice_step(hi - lo, target) inside [lo, hi] (with a tolerance of 1e-9 steps).
+// The multiples of nice_step(hi - lo, target) inside [lo, hi] (with a tolerance of 1e-9 steps);
+// hi - lo may exceed DBL_MAX. No ticks (empty) for a step that is not finite and positive, or
+// one that would give more than kMaxTicks of them.
 std::vector<double> nice_ticks(double lo, double hi, int target, double* step_out = nullptr);
 std::vector<double> ticks_with_step(double lo, double hi, double step);
+inline constexpr int kMaxTicks = 1000;
 
 // A tick value with as many decimals as the step needs; "-" as U+2212 (as matplotlib), no "-0".
 // Very large or small magnitudes use scientific notation ("1e+07").
@@ -58,7 +68,20 @@ struct Axis {
   double c0 = 0, c1 = 1;    // canvas coordinates of lo and hi (for y, c0 is the bottom)
   double step = 1;
   std::vector<double> ticks;
-  double to_canvas(double v) const { return c0 + (v - lo) / (hi - lo) * (c1 - c0); }
+  // (v - lo) / (hi - lo): limits of opposite signs may be more than DBL_MAX apart, and then the
+  // halves are subtracted instead (exact for normal numbers, so the same ratio).
+  double fraction(double v) const {
+    const double span = hi - lo;
+    if (std::isfinite(span)) return (v - lo) / span;
+    return (v * 0.5 - lo * 0.5) / (hi * 0.5 - lo * 0.5);
+  }
+  // What a data distance `d` (>= 0) is as a fraction of the axis.
+  double length_fraction(double d) const {
+    const double span = hi - lo;
+    if (std::isfinite(span)) return d / span;
+    return (d * 0.5) / (hi * 0.5 - lo * 0.5);
+  }
+  double to_canvas(double v) const { return c0 + fraction(v) * (c1 - c0); }
 };
 
 struct Box {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "core/check.h"
@@ -49,6 +50,17 @@ void check_finite(const float* x, std::int64_t n, std::int64_t d, const char* wh
   for (std::int64_t i = 0; i < n * d; ++i) {
     MMEMBED_CHECK(std::isfinite(x[i]), InvalidArgument, what, i / d, ", column ", i % d,
                   ": value ", x[i], " is not finite");
+  }
+}
+
+// Scores are computed in double; one beyond float's range (data near FLT_MAX, whose centred
+// rows are longer than FLT_MAX) would be written as inf: refused, naming the row.
+void check_scores(const float* out, std::int64_t n, std::int64_t k) {
+  if (all_finite(out, n * k)) return;
+  for (std::int64_t i = 0; i < n * k; ++i) {
+    MMEMBED_CHECK(std::isfinite(out[i]), InvalidArgument, "PCA: the score of row ", i / k,
+                  " on component ", i % k + 1, " is beyond float32's range (above ",
+                  std::numeric_limits<float>::max(), " in magnitude); scale the data down");
   }
 }
 
@@ -238,6 +250,33 @@ Pca Pca::fit_impl(const float* x, std::int64_t n, std::int64_t d, const PcaOptio
     }
   }
   p.mean_ = column_means(x, n, d, "PCA input row ");
+  if (p.solver_ == PcaOptions::Solver::Covariance) {
+    // Its Gram blocks are float GEMMs: squares of values beyond ~2^58 overflow and those below
+    // ~2^-63 lose bits. PCA is scale-equivariant, so data whose largest |value| is outside
+    // [2^-40, 2^40] is fitted scaled by a power of 2 (exact) and the results scaled back.
+    float max_abs = 0.0f;
+    for (std::int64_t i = 0; i < n * d; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
+    if (max_abs != 0.0f && (max_abs < 0x1p-40f || max_abs > 0x1p40f)) {
+      const int e = std::ilogb(max_abs);
+      std::vector<float> scaled(x, x + n * d);
+      const double down = std::ldexp(1.0, -e);  // up to 2^149: in double, exact
+      for (float& v : scaled) v = static_cast<float>(v * down);
+      PcaOptions o = options;
+      o.solver = PcaOptions::Solver::Covariance;
+      Pca q = fit_impl(scaled.data(), n, d, o, transformed);
+      const double up = std::ldexp(1.0, e);
+      for (double& v : q.mean_) v *= up;
+      for (double& v : q.singular_) v *= up;
+      for (double& v : q.variance_) v *= up * up;
+      if (transformed != nullptr) {
+        for (std::int64_t i = 0; i < n * k; ++i) {
+          transformed[i] = static_cast<float>(transformed[i] * up);
+        }
+        check_scores(transformed, n, k);
+      }
+      return q;
+    }
+  }
   const double dof = static_cast<double>(n - 1);
   p.components_.resize(k * d);
   p.variance_.resize(k);
@@ -275,6 +314,7 @@ Pca Pca::fit_impl(const float* x, std::int64_t n, std::int64_t d, const PcaOptio
     }
     if (transformed != nullptr) {
       for (std::int64_t e = 0; e < n * k; ++e) transformed[e] = static_cast<float>(scores[e]);
+      check_scores(transformed, n, k);
     }
     return p;
   }
@@ -347,6 +387,7 @@ void Pca::transform(const float* x, std::int64_t n, float* out) const {
                  scores.data());
     for (std::int64_t e = 0; e < (r1 - r0) * k; ++e) out[r0 * k + e] = static_cast<float>(scores[e]);
   });
+  check_scores(out, n, k);
 }
 
 }  // namespace mmembed::reduce

@@ -123,6 +123,12 @@ std::vector<Quality> neighbourhood_quality(const float* x, std::int64_t n, std::
     dyv.resize(br * n);
     kernels::pairwise(options.metric, xb.data(), br, x, n, d, dx.data(), n, x_sq_norms.data());
     kernels::pairwise(spec_y, yb.data(), br, y, n, dy, dyv.data(), n);
+    for (std::int64_t t = 0; t < br; ++t) {
+      search::check_values(dx.data() + t * n, 1, n, n, options.metric, "quality: input",
+                           rows[r0 + t], "input", 0, true);
+      search::check_values(dyv.data() + t * n, 1, n, n, spec_y, "quality: embedding",
+                           rows[r0 + t], "embedding", 0, true);
+    }
     kernels::parallel_for(br, 1, [&](std::int64_t a, std::int64_t b) {
       std::vector<Key> nx, ny;
       std::vector<std::int64_t> rank_x, rank_y;  // ranks in x of ny, in y of nx

@@ -33,6 +33,9 @@ double gaussian(std::uint64_t seed, std::uint64_t i) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
+// Coordinates beyond this mean the optimisation has diverged (Tsne::step).
+constexpr double kDivergedCoordinate = 1e12;
+
 // The value the Gaussian kernel uses, from a kNN value in the metric's units.
 double kernel_distance(kernels::Metric m, float value) {
   const double v = value;
@@ -40,6 +43,25 @@ double kernel_distance(kernels::Metric m, float value) {
     case kernels::Metric::Euclidean: return v * v;
     case kernels::Metric::Cosine: return 1.0 - v;
     default: return v;
+  }
+}
+
+// kernel_distance of `count` kNN values into out. Values far from 1 (inputs scaled by ~1e20 or
+// ~1e-25) are first multiplied by the power of 2 that brings the largest to [1, 2): squared in
+// float they would overflow or flush to 0, and the perplexity search (beta from 1 by doubling
+// and halving, 100 steps) would not reach their scale. The affinities only depend on
+// distance x beta, so this leaves them as for the unscaled input (issue #18).
+void kernel_distances(kernels::Metric m, const float* values, std::int64_t count, float* out) {
+  double s = 1.0;
+  if (m != kernels::Metric::Cosine && m != kernels::Metric::CosineDistance) {
+    float largest = 0.0f;
+    for (std::int64_t e = 0; e < count; ++e) largest = std::max(largest, std::fabs(values[e]));
+    if (largest != 0.0f && (largest < 0x1p-20f || largest > 0x1p20f)) {
+      s = std::ldexp(1.0, -std::ilogb(largest));
+    }
+  }
+  for (std::int64_t e = 0; e < count; ++e) {
+    out[e] = static_cast<float>(kernel_distance(m, static_cast<float>(values[e] * s)));
   }
 }
 
@@ -479,9 +501,7 @@ Tsne::Tsne(const float* x, std::int64_t n, std::int64_t d, const TsneOptions& op
   knn_ = search::make_knn(x, n, d, options.metric, knn_opt);
   const search::KnnGraph graph = knn_->graph(k_);
   std::vector<float> dist(n * k_);
-  for (std::int64_t e = 0; e < n * k_; ++e) {
-    dist[e] = static_cast<float>(kernel_distance(options.metric.metric, graph.values[e]));
-  }
+  kernel_distances(options.metric.metric, graph.values.data(), n * k_, dist.data());
   const ConditionalAffinities cond =
       conditional_affinities(dist.data(), n, k_, perp, options.perplexity_tolerance);
   // 3. Joint affinities.
@@ -543,12 +563,23 @@ void Tsne::step(double exaggeration, double momentum, double lr, bool eval_kl) {
     });
     return 0;
   });
+  double largest = 0;  // NaN-sticky: std::max would drop a NaN
   for (std::int64_t c = 0; c < dim_; ++c) {
     double mean = 0;
     for (std::int64_t i = 0; i < n_; ++i) mean += y_[i * dim_ + c];
     mean /= static_cast<double>(n_);
-    for (std::int64_t i = 0; i < n_; ++i) y_[i * dim_ + c] -= mean;
+    for (std::int64_t i = 0; i < n_; ++i) {
+      y_[i * dim_ + c] -= mean;
+      const double a = std::fabs(y_[i * dim_ + c]);
+      largest = a > largest || std::isnan(a) ? a : largest;
+    }
   }
+  // A converging map spans ~1e1..1e3; far beyond that (a learning rate such as 1e300) the
+  // squared distances overflow and every later value, the KL divergence and the quality
+  // metrics of the map are NaN. Stopped here with the reason instead.
+  MMEMBED_CHECK(largest <= kDivergedCoordinate, InvalidArgument, "t-SNE diverged at iteration ",
+                iteration_ + 1, ": a coordinate reached ", largest, " (learning rate ", lr,
+                "); use a smaller learning rate (auto: max(n / exaggeration / 4, 50))");
 }
 
 void Tsne::run(int iterations) {
@@ -596,10 +627,8 @@ void Tsne::transform(const float* x_new, std::int64_t m, double* out,
   std::vector<std::int64_t> nb(m * k);
   std::vector<float> values(m * k);
   knn_->search(x_new, m, k, nb.data(), values.data());
-  for (std::int64_t e = 0; e < m * k; ++e) {
-    MMEMBED_ASSERT(nb[e] >= 0);
-    values[e] = static_cast<float>(kernel_distance(options_.metric.metric, values[e]));
-  }
+  for (std::int64_t e = 0; e < m * k; ++e) MMEMBED_ASSERT(nb[e] >= 0);
+  kernel_distances(options_.metric.metric, values.data(), m * k, values.data());
   const ConditionalAffinities cond =
       conditional_affinities(values.data(), m, k, perp, options_.perplexity_tolerance);
 

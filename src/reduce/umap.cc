@@ -581,6 +581,13 @@ void smooth_knn_dist(const float* dists, std::int64_t n, std::int64_t k, double 
   double total = 0;
   for (std::int64_t i = 0; i < n * k; ++i) total += dists[i];
   const double mean_all = n * k > 0 ? total / static_cast<double>(n * k) : 0.0;
+  // The search for sigma starts at 1 and doubles or halves: 64 steps reach 2^+-64 only, so
+  // distances of ~1e20 or ~1e-25 got a wrong sigma (issue #18). Far from 1, it starts at the
+  // power of 2 of the mean distance instead: then every step is the unscaled one times that
+  // power (exact), and the fuzzy set does not depend on the input's scale.
+  const double start = mean_all > 0 && (mean_all < 0x1p-20 || mean_all > 0x1p20)
+                           ? std::ldexp(1.0, std::ilogb(mean_all))
+                           : 1.0;
   kernels::parallel_for(n, 256, [&](std::int64_t begin, std::int64_t end) {
     std::vector<float> nonzero;
     for (std::int64_t i = begin; i < end; ++i) {
@@ -603,7 +610,7 @@ void smooth_knn_dist(const float* dists, std::int64_t n, std::int64_t k, double 
       } else if (!nonzero.empty()) {
         rho = *std::max_element(nonzero.begin(), nonzero.end());
       }
-      double lo = 0.0, hi = std::numeric_limits<double>::infinity(), mid = 1.0;
+      double lo = 0.0, hi = std::numeric_limits<double>::infinity(), mid = start;
       for (int it = 0; it < kIterations; ++it) {
         double psum = 0.0;
         for (std::int64_t j = 1; j < k; ++j) {

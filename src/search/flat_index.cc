@@ -60,6 +60,9 @@ void FlatIndex::search_impl(const float* queries, std::int64_t nq, std::int64_t 
       const std::int64_t bd = std::min(kDataBlock, size_ - j0);
       kernels::pairwise(metric_, queries + q0 * dim_, bq, data_.data() + j0 * dim_, bd, dim_,
                         scratch.data(), bd);
+      check_values(scratch.data(), bq, bd, bd, metric_,
+                   exclude_from >= 0 ? "kNN graph: point" : "search: query", q0,
+                   exclude_from >= 0 ? "point" : "indexed", j0, exclude_from >= 0);
       kernels::parallel_for(bq, std::max<std::int64_t>(1, 16384 / bd), [&](std::int64_t a, std::int64_t b) {
         for (std::int64_t i = a; i < b; ++i) {
           const float* row = scratch.data() + i * bd;

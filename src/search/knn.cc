@@ -4,8 +4,10 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "core/check.h"
+#include "core/finite.h"
 #include "kernels/parallel.h"
 #include "search/flat_index.h"
 #include "search/nn_descent.h"
@@ -50,6 +52,24 @@ void check_rows(const float* x, std::int64_t n, std::int64_t d, const kernels::M
     MMEMBED_CHECK(!nonzero || any, InvalidArgument, what, " row ", first_row + i,
                   ": all-zero vector has no direction (metric ", kernels::metric_name(metric.metric),
                   ")");
+  }
+}
+
+void check_values(const float* v, std::int64_t n, std::int64_t m, std::int64_t ldo,
+                  const kernels::MetricSpec& metric, const char* what_x, std::int64_t first_x,
+                  const char* what_y, std::int64_t first_y, bool skip_self) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float* row = v + i * ldo;
+    if (all_finite(row, m)) continue;
+    for (std::int64_t j = 0; j < m; ++j) {
+      if (skip_self && first_x + i == first_y + j) continue;
+      MMEMBED_CHECK(std::isfinite(row[j]), InvalidArgument, what_x, " row ", first_x + i, " and ",
+                    what_y, " row ", first_y + j, ": the ", kernels::metric_name(metric.metric),
+                    " value is ", row[j] > 0 ? "above " : "below -",
+                    std::numeric_limits<float>::max(),
+                    ", beyond float32's range; scale the vectors down, or use a metric that grows "
+                    "less with their scale (euclidean, cosine)");
+    }
   }
 }
 

@@ -83,4 +83,14 @@ std::unique_ptr<Knn> make_knn(const float* x, std::int64_t n, std::int64_t d,
 void check_rows(const float* x, std::int64_t n, std::int64_t d, const kernels::MetricSpec& metric,
                 const char* what, std::int64_t first_row = 0);
 
+// Throws InvalidArgument when v [n, m] (row stride ldo), the metric's values between rows
+// first_x + i of `what_x` and first_y + j of `what_y`, holds one beyond float's range (+-inf,
+// as kernels::pairwise rounds e.g. a squared distance over 3.4e38: kernels/distance.h, "Scale"),
+// naming both rows, the metric and what to do. Ties of infinities would rank neighbours wrongly.
+// With `skip_self`, entries where first_x + i == first_y + j (a row against itself in a kNN
+// graph, never a neighbour) are not checked.
+void check_values(const float* v, std::int64_t n, std::int64_t m, std::int64_t ldo,
+                  const kernels::MetricSpec& metric, const char* what_x, std::int64_t first_x,
+                  const char* what_y, std::int64_t first_y, bool skip_self = false);
+
 }  // namespace mmembed::search

@@ -473,6 +473,25 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   const std::uint64_t seed = options.seed;
 
   JoinKeys keys{x, d, squared_l2_keys(metric.metric), nullptr, metric};
+  const bool unit = metric.metric == kernels::Metric::Cosine ||
+                    metric.metric == kernels::Metric::CosineDistance;
+  // The squared-L2 keys and the trees' hyperplanes are computed in float: rows far from unit
+  // scale (vectors times 1e20 or 1e-25) would overflow them to inf or flush them to 0, and the
+  // graph would be built from ties. A common power of 2 changes no ranking and is exact, so
+  // such inputs are scaled to max |x| in [1, 2) for them (unit rows are normalised in double
+  // already); the final values are recomputed from x with kernels::distance (issue #18).
+  std::vector<float> rescaled;
+  const float* xs = x;
+  if (keys.squared_l2 && !unit) {
+    float max_abs = 0.0f;
+    for (std::int64_t e = 0; e < n * d; ++e) max_abs = std::max(max_abs, std::fabs(x[e]));
+    if (max_abs != 0.0f && (max_abs < 0x1p-40f || max_abs > 0x1p40f)) {
+      const double s = std::ldexp(1.0, -std::ilogb(max_abs));  // up to 2^149: in double
+      rescaled.resize(static_cast<std::size_t>(n * d));
+      for (std::int64_t e = 0; e < n * d; ++e) rescaled[e] = static_cast<float>(x[e] * s);
+      xs = rescaled.data();
+    }
+  }
   // squared_l2: the rows (unit rows for the cosine metrics, whose squared distances 2 - 2 cos
   // order as the cosine distance) minus their mean, in float, and their squared norms.
   std::vector<float> centred, norms;
@@ -489,13 +508,11 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
   std::vector<Tree> trees;
   std::vector<std::int32_t> perm;
   if (keys.squared_l2) {
-    const bool unit = metric.metric == kernels::Metric::Cosine ||
-                      metric.metric == kernels::Metric::CosineDistance;
     const std::int64_t leaf_max = std::max<std::int64_t>(2 * (K + 1), 32);
     trees.resize(static_cast<std::size_t>(options.n_trees));
     kernels::parallel_tasks(static_cast<std::int64_t>(trees.size()), [&](std::int64_t t) {
       Tree& tr = trees[static_cast<std::size_t>(t)];
-      rp_tree_order(x, n, d, unit, t == 0 ? seed : hash(seed, kTreeStream + 2, t, 0), leaf_max,
+      rp_tree_order(xs, n, d, unit, t == 0 ? seed : hash(seed, kTreeStream + 2, t, 0), leaf_max,
                     tr.perm, tr.leaves);
     });
     perm = trees[0].perm;
@@ -507,7 +524,7 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
     centred.resize(static_cast<std::size_t>(n * d));
     kernels::parallel_for(n, 256, [&](std::int64_t a, std::int64_t b) {
       for (std::int64_t i = a; i < b; ++i) {
-        const float* src = x + static_cast<std::int64_t>(perm[i]) * d;
+        const float* src = xs + static_cast<std::int64_t>(perm[i]) * d;
         double inv = 1.0;
         if (unit) {
           double s = 0;
@@ -713,6 +730,19 @@ KnnGraph nn_descent_graph(const float* x, std::int64_t n, std::int64_t d,
       }
     }
   });
+  // A value beyond float (sqeuclidean or dot of vectors scaled by ~1e20) would tie with the
+  // others: refused as FlatIndex refuses it (search::check_values).
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t r = 0; r < K; ++r) {
+      const float v = out.values[i * K + r];
+      MMEMBED_CHECK(std::isfinite(v), InvalidArgument, "NN-descent: point row ", i,
+                    " and point row ", out.indices[i * K + r], ": the ",
+                    kernels::metric_name(metric.metric), " value is ", v > 0 ? "above " : "below -",
+                    std::numeric_limits<float>::max(),
+                    ", beyond float32's range; scale the vectors down, or use a metric that grows "
+                    "less with their scale (euclidean, cosine)");
+    }
+  }
   return out;
 }
 
@@ -720,7 +750,13 @@ NNDescentIndex::NNDescentIndex(const float* x, std::int64_t n, std::int64_t d,
                                const kernels::MetricSpec& metric, const NNDescentOptions& options)
     : n_(n), dim_(d), metric_(metric), internal_(metric), options_(options) {
   graph_ = nn_descent_graph(x, n, d, metric, options, &rounds_);  // checks the arguments
-  if (metric.metric == kernels::Metric::Euclidean) internal_.metric = kernels::Metric::SqEuclidean;
+  // Squared distances order as distances without a square root per key, but overflow float
+  // for data beyond ~1e19 (issue #18): then the keys stay distances.
+  float max_abs = 0.0f;
+  for (std::int64_t e = 0; e < n * d; ++e) max_abs = std::max(max_abs, std::fabs(x[e]));
+  if (metric.metric == kernels::Metric::Euclidean && max_abs <= 0x1p40f) {
+    internal_.metric = kernels::Metric::SqEuclidean;
+  }
   if (metric.metric == kernels::Metric::Cosine) internal_.metric = kernels::Metric::CosineDistance;
   data_.assign(x, x + n * d);
 

@@ -158,4 +158,20 @@ TEST_F(Workflow, FetchEmbedThroughHubResumeReducePlot) {
   }
 }
 
+// Issue #18: a string that is not UTF-8 in a JSON output threw nlohmann's type_error.316. An
+// image whose file name is not UTF-8 (Linux allows any bytes) is embedded, and its JSONL line
+// carries U+FFFD for the bad byte (docs/hostile-inputs.md, one policy for every JSON output).
+TEST(JsonOutputs, InvalidUtf8IsWrittenAsReplacementCharacter) {
+  TempDir t;
+  const fs::path image = t.path() / "cat\xFF.webp";
+  fs::copy_file(fs::path(MMEMBED_TEST_DATA_DIR) / "images" / "cat.webp", image);
+  const CliRun r = run_cli("", "embed --model " + std::string(MMEMBED_TEST_DATA_DIR) +
+                                   "/models/clip-tiny-gelu --image '" + image.string() + "'",
+                           t.path());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto lines = jsonl(t.path() / "stdout.txt");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].at("image"), (t.path() / "cat\xEF\xBF\xBD.webp").string());
+}
+
 }  // namespace

@@ -209,7 +209,10 @@ INSTANTIATE_TEST_SUITE_P(Golden, BridgeTowerStages,
                          testing::Values(Case{"bridgetower-base-tiny", "model.safetensors"},
                                          Case{"bridgetower-base-tiny", "pytorch_model.bin"},
                                          Case{"bridgetower-large-tiny", "model.safetensors"},
-                                         Case{"bridgetower-large-tiny", "pytorch_model.bin"}),
+                                         Case{"bridgetower-large-tiny", "pytorch_model.bin"},
+                                         Case{"bridgetower-shared-link-tiny", "model.safetensors"},
+                                         Case{"bridgetower-shared-link-tiny",
+                                              "pytorch_model.bin"}),
                          weights_case_name);
 
 }  // namespace

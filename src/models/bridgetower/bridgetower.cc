@@ -75,9 +75,13 @@ Config Config::parse(const io::ConfigReader& cfg) {
   MMEMBED_CHECK(c.share_cross_modal_transformer_layers, Unsupported, src,
                 ": share_cross_modal_transformer_layers = false is not supported (the reference's "
                 "forward calls the per-layer transform list as one module)");
-  MMEMBED_CHECK(!c.share_link_tower_layers, Unsupported, src,
-                ": share_link_tower_layers = true is not supported (the reference's forward "
-                "indexes the single shared link tower)");
+  // Shared link towers: the reference builds one tower per side and its forward indexes it like
+  // a list, which fails once a link tower is called, i.e. from 2 cross-modal layers on. With one
+  // layer none is called and the reference runs: so do we (its towers are checked, never used).
+  MMEMBED_CHECK(!c.share_link_tower_layers || c.num_hidden_layers == 1, Unsupported, src,
+                ": share_link_tower_layers = true with num_hidden_layers = ", c.num_hidden_layers,
+                " is not supported (the reference's forward indexes the single shared link tower "
+                "and fails; it runs only with 1 cross-modal layer, where no link tower is used)");
   MMEMBED_CHECK(c.link_tower_type == "add" || c.link_tower_type == "scaled_add" ||
                     c.link_tower_type == "interpolate",
                 Unsupported, src, ": link_tower_type '", c.link_tower_type,
@@ -206,9 +210,13 @@ nn::WeightList expected_weights(const Config& c, const Heads& heads) {
     nn::BertCrossLayer::expect(w, str_cat("cross_modal_text_layers.", k), text_dims(c));
     nn::BertCrossLayer::expect(w, str_cat("cross_modal_image_layers.", k), text_dims(c));
   }
-  for (std::int64_t j = 0; j + 1 < c.num_hidden_layers; ++j) {
+  // One tower per side and cross layer after the first, or one per side when shared (then the
+  // forward never calls it: Config::parse allows sharing with one cross layer only).
+  const std::int64_t towers = c.share_link_tower_layers ? 1 : c.num_hidden_layers - 1;
+  for (std::int64_t j = 0; j < towers; ++j) {
     for (const char* side : {"text", "image"}) {
-      std::string p = str_cat("cross_modal_", side, "_link_tower.", j);
+      std::string p = c.share_link_tower_layers ? str_cat("cross_modal_", side, "_link_tower")
+                                                : str_cat("cross_modal_", side, "_link_tower.", j);
       nn::LayerNorm::expect(w, join(p, "LayerNorm"), H);
       if (c.link_tower_type == "scaled_add") w.push_back({join(p, "scaled_factor"), {}});
       if (c.link_tower_type == "interpolate") w.push_back({join(p, "beta"), {}});

@@ -75,8 +75,9 @@ struct Config {
   std::optional<std::int64_t> contrastive_hidden_size;  // ITC width (extra key, large-itc only)
 
   // Reads a parsed config.json. Absent keys take the reference defaults; a key of the wrong type
-  // is a FormatError naming it; variants the reference cannot run (shared link towers, unshared
-  // transforms, widths that do not fit) are Unsupported / InvalidArgument naming the keys.
+  // is a FormatError naming it; variants the reference cannot run (shared link towers with more
+  // than one cross-modal layer, unshared transforms, widths that do not fit) are Unsupported /
+  // InvalidArgument naming the keys.
   static Config parse(const io::ConfigReader& config);
   static Config from_file(const std::string& config_json_path);
 

@@ -160,13 +160,15 @@ TEST(Manifest, InvalidUtf8IsRefusedByLineAndField) {
                                    "c\thttp://h/\xc0\xaf.jpg\tc\tcat\n"
                                    "d\thttp://h/4.jpg\t\xed\xa0\x80\tcat\xfe\n"));
   });
-  EXPECT_NE(msg.find("4 problems"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("u.tsv:3: id is not valid UTF-8: 'bad\\xff'"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("u.tsv:4: image is not valid UTF-8: 'http://h/\\xc0\\xaf.jpg'"),
-            std::string::npos)
+  // Refused up front, every bad line named with the byte and its column, whichever field holds
+  // it (the id, the image, the text and label of one line).
+  EXPECT_NE(msg.find("(3 lines not valid UTF-8"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("u.tsv:3: not valid UTF-8 (byte 0xFF at column 4)"), std::string::npos)
       << msg;
-  EXPECT_NE(msg.find("u.tsv:5: text is not valid UTF-8"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("u.tsv:5: label is not valid UTF-8: 'cat\\xfe'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("u.tsv:4: not valid UTF-8 (byte 0xC0 at column 12)"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("u.tsv:5: not valid UTF-8 (byte 0xED at column 18)"), std::string::npos)
+      << msg;
   EXPECT_EQ(msg.find('\xff'), std::string::npos) << msg;  // no raw byte in the message
 }
 
@@ -194,6 +196,50 @@ TEST(ImageFolder, SidecarsCaptionsFileAndLabels) {
   t.write("cars/m1.txt", "a motorcycle");
   m = read_dataset(t.path());
   EXPECT_EQ(m.items[1].text, "cat from the captions file");
+}
+
+// Issue #18: a TSV with a caption in Latin-1 (0xE9) got through validation and the batch job
+// then died on nlohmann's type_error.316 when writing items.jsonl. Every format refuses the
+// manifest up front, naming file:line, the byte and its column; overlong forms, surrogates and
+// truncated sequences count as malformed too, and valid multi-byte text passes.
+TEST(Manifest, InvalidUtf8IsRefusedWithFileAndLineInEveryFormat) {
+  TempDir t;
+  fs::copy_file(kImages / "gray.jpg", t.path() / "gray.jpg");
+  const std::string bad = "caf\xE9";  // Latin-1 e-acute
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"m.tsv", "id\timage\ttext\na\tgray.jpg\tok\nb\tgray.jpg\t" + bad + "\n"},
+      {"m.csv", "id,image,text\na,gray.jpg,ok\nb,gray.jpg,\"" + bad + "\"\n"},
+      {"m.jsonl", "{\"id\": \"a\", \"image\": \"gray.jpg\", \"text\": \"ok\"}\n"
+                  "{\"id\": \"b\", \"image\": \"gray.jpg\", \"text\": \"" + bad + "\"}\n"},
+  };
+  for (const auto& [name, content] : files) {
+    const fs::path p = t.write(name, content);
+    const std::string msg = error_of<FormatError>([&] { read_manifest(p); });
+    const std::string line = name == "m.jsonl" ? ":2:" : ":3:";  // JSONL has no header line
+    EXPECT_NE(msg.find(p.string() + line + " not valid UTF-8 (byte 0xE9 at column "),
+              std::string::npos) << msg;
+    EXPECT_NE(msg.find("(1 line not valid UTF-8"), std::string::npos) << msg;
+  }
+  for (const std::string& seq : {std::string("\xC0\xAF"), std::string("\xED\xA0\x80"),
+                                 std::string("\xF4\x90\x80\x80"), std::string("\xE2\x82"),
+                                 std::string("\x80"), std::string("\xFF")}) {
+    const fs::path p = t.write("s.tsv", "id\timage\ttext\na\tgray.jpg\tx" + seq + "y\n");
+    const std::string msg = error_of<FormatError>([&] { read_manifest(p); });
+    EXPECT_NE(msg.find("s.tsv:2: not valid UTF-8 (byte 0x"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(" at column 13)"), std::string::npos) << msg;
+  }
+  const Manifest ok = read_manifest(
+      t.write("u.tsv", "id\timage\ttext\n\xE2\x9C\x93\tgray.jpg\tcaf\xC3\xA9 \xF0\x9F\x90\xB1\n"));
+  EXPECT_EQ(ok.items[0].text, "caf\xC3\xA9 \xF0\x9F\x90\xB1");
+
+  // Image folders: a sidecar caption that is not UTF-8 is named with its file.
+  TempDir f;
+  fs::copy_file(kImages / "gray.jpg", f.path() / "g.jpg");
+  f.write("g.txt", bad);
+  const std::string msg = error_of<FormatError>([&] { read_image_folder(f.path()); });
+  EXPECT_NE(msg.find("caption file " + (f.path() / "g.txt").string() +
+                     ": not valid UTF-8 (byte 0xE9 at offset 3)"),
+            std::string::npos) << msg;
 }
 
 TEST(Manifest, WritesJsonlThatReadsBack) {

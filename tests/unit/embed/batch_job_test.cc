@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -233,6 +234,158 @@ TEST_F(BatchJob, SecondJobOnTheSameFolderIsRefusedWhileTheFirstRuns) {
   ::waitpid(pid, nullptr, 0);
   // The lock dies with its holder: the job runs now.
   EXPECT_EQ(run_batch_job(load(4), items_, job(out, 4)).embedded, 10u);
+}
+
+// Runs `o` in a child process killed by SIGKILL after `chunks` committed chunks: a partial run.
+void run_killed(const Embedder& (*make)(), const std::vector<BatchItem>& items, BatchJobOptions o,
+                int chunks) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    o.kill_after_chunks = chunks;
+    try {
+      run_batch_job(make(), items, o);
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(4);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exit status " << WEXITSTATUS(status);
+}
+
+const fs::path& model_copy_dir() {
+  static const fs::path dir = fs::temp_directory_path() /
+                              ("mmembed_batch_model_" + std::to_string(::getpid()));
+  return dir;
+}
+const Embedder& copied_model() {
+  static const Embedder e = [] {
+    EmbedderOptions o;
+    o.batch_size = 2;
+    o.threads = 1;
+    return Embedder::load(model_copy_dir().string(), o);
+  }();
+  return e;
+}
+
+// Issue #18: the resume check covered the model's path and settings, not its contents: a rerun
+// after the weights at that path changed silently appended another model's vectors to the
+// committed ones. Partial and finished runs are refused naming the file (restart redoes them).
+TEST_F(BatchJob, ChangedModelFilesAreRefusedNamingTheFile) {
+  fs::remove_all(model_copy_dir());
+  fs::copy(kModel, model_copy_dir(), fs::copy_options::recursive);
+  const fs::path weights = model_copy_dir() / "model.safetensors";
+  const fs::path out = dir_ / "out";
+  run_killed(&copied_model, items_, job(out, 4), 1);
+  ASSERT_TRUE(fs::exists(out / ".mmembed-partial/chunk-000000.jsonl"));
+  fs::last_write_time(weights, fs::last_write_time(weights) + std::chrono::hours(1));
+  try {
+    run_batch_job(copied_model(), items_, job(out, 4));
+    ADD_FAILURE() << "a partial run made with other weights must be refused";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("holds a partial run of this job made with other model "
+                                         "files (model.safetensors was modified (same size, "
+                                         "other modification time))"),
+              std::string::npos) << e.what();
+  }
+  BatchJobOptions again = job(out, 4);
+  again.restart = true;
+  const BatchJobResult r = run_batch_job(copied_model(), items_, again);
+  EXPECT_EQ(r.resumed_chunks, 0u);  // nothing of the other weights' run was kept
+  EXPECT_EQ(r.embedded, 10u);
+  EXPECT_TRUE(run_batch_job(copied_model(), items_, job(out, 4)).already_complete);
+
+  // A finished job: a file that grew, and one that appeared, are named too.
+  std::ofstream(weights, std::ios::app) << ' ';
+  std::string msg;
+  try {
+    run_batch_job(copied_model(), items_, job(out, 4));
+  } catch (const InvalidArgument& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("holds the results of this job, but the model's files are not those it "
+                     "was made with (model.safetensors changed size ("), std::string::npos) << msg;
+  fs::resize_file(weights, fs::file_size(weights) - 1);
+  std::ofstream(model_copy_dir() / "extra.txt") << "x";
+  msg.clear();
+  try {
+    run_batch_job(copied_model(), items_, job(out, 4));
+  } catch (const InvalidArgument& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("extra.txt is new"), std::string::npos) << msg;
+  fs::remove_all(model_copy_dir());
+}
+
+// The images' contents count as well: a committed chunk whose image changed since is embedded
+// again (and says why), and its rows equal a fresh run's; a finished job whose images changed
+// is refused.
+TEST_F(BatchJob, ChangedImagesAreEmbeddedAgain) {
+  std::vector<BatchItem> items = items_;
+  for (int i = 0; i < 3; ++i) {  // own copies of the first chunk's images
+    items[i].image = (dir_ / ("img" + std::to_string(i) + ".jpg")).string();
+    fs::copy_file(items_[i].image, items[i].image);
+  }
+  const fs::path out = dir_ / "out";
+  run_killed([]() -> const Embedder& {
+    static const Embedder e = load(2);
+    return e;
+  }, items, job(out, 4), 1);
+  ASSERT_TRUE(fs::exists(out / ".mmembed-partial/chunk-000000.jsonl"));
+  // Item 1's image becomes the cat picture (another size and another time).
+  fs::copy_file(kData + "/images/cat_landscape.jpg", items[1].image,
+                fs::copy_options::overwrite_existing);
+  const BatchJobResult r = run_batch_job(load(2), items, job(out, 4));
+  EXPECT_EQ(r.resumed_chunks, 0u);
+  EXPECT_EQ(r.redone_chunks, 1u);
+  EXPECT_NE(r.redone_reason.find("the image of item 'item-1' (" + items[1].image +
+                                 ") changed since chunk 0 was embedded"),
+            std::string::npos) << r.redone_reason;
+  const fs::path clean = dir_ / "clean";
+  run_batch_job(load(2), items, job(clean, 100));
+  const io::Matrix a = io::read_matrix((out / "embeddings.npy").string());
+  const io::Matrix b = io::read_matrix((clean / "embeddings.npy").string());
+  ASSERT_EQ(a.data.size(), b.data.size());
+  for (std::size_t i = 0; i < a.data.size(); ++i) EXPECT_NEAR(a.data[i], b.data[i], 1e-6) << i;
+
+  fs::copy_file(kData + "/images/motorcycle_portrait.jpg", items[1].image,
+                fs::copy_options::overwrite_existing);
+  try {
+    run_batch_job(load(2), items, job(out, 4));
+    ADD_FAILURE() << "finished results over changed images must be refused";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("holds the results of this job, but some of its "
+                                         "images changed since"),
+              std::string::npos) << e.what();
+  }
+}
+
+// Issue #18: a string that is not UTF-8 made nlohmann throw type_error.316 while writing
+// items.jsonl, which killed the job and left only the lock and the partial folder. Through the
+// library (the CLI refuses such manifests up front) a text that is not UTF-8 fails alone, and
+// other strings are written with U+FFFD.
+TEST_F(BatchJob, InvalidUtf8FailsAloneOrIsReplaced) {
+  std::vector<BatchItem> items(items_.begin(), items_.begin() + 4);
+  items[1].text = "caf\xE9 on a table";
+  items[2].id = "id-\xFF";
+  items[3].label = "label-\xC3";
+  const fs::path out = dir_ / "out";
+  const BatchJobResult r = run_batch_job(load(2), items, job(out, 4));
+  EXPECT_EQ(r.embedded, 3u);
+  EXPECT_EQ(r.failed, 1u);
+  const auto errors = read_jsonl(out / "errors.jsonl");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].at("manifest_row"), 1);
+  EXPECT_EQ(errors[0].at("text"), "caf\xEF\xBF\xBD on a table");
+  EXPECT_NE(errors[0].at("error").get<std::string>().find("text is not valid UTF-8"),
+            std::string::npos) << errors[0];
+  const auto ok = read_jsonl(out / "items.jsonl");
+  ASSERT_EQ(ok.size(), 3u);
+  EXPECT_EQ(ok[1].at("id"), "id-\xEF\xBF\xBD");
+  EXPECT_EQ(ok[2].at("label"), "label-\xEF\xBF\xBD");
+  EXPECT_TRUE(fs::exists(out / "run.json"));
 }
 
 TEST_F(BatchJob, UnsupportedKindIsRefusedBeforeAnyWork) {

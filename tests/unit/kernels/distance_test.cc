@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -169,6 +170,121 @@ TEST(Distance, LargeMinkowskiPDoesNotOverflow) {
   EXPECT_NEAR(v, 2e30, 2e30 * 1e-6);
   std::vector<float> c = {1e-30f, 0, 0};
   EXPECT_NEAR(distance({Metric::Minkowski, 100.0}, c.data(), b.data(), 3), 1e-30, 1e-36);
+}
+
+// FastMatchesReference's bounds, with the sums in double (the inputs may be near FLT_MAX) and
+// a floor of one subnormal step for results that round into float's subnormal range.
+double scale_tolerance(const MetricSpec& spec, const float* a, const float* b, std::int64_t d,
+                       double w) {
+  double na = 0, nb = 0, sab = 0;
+  for (std::int64_t t = 0; t < d; ++t) {
+    const double p = a[t], q = b[t];
+    na += p * p, nb += q * q, sab += std::fabs(p * q);
+  }
+  const double gemm = (d + 2) * kU, floor = 2.0 * std::numeric_limits<float>::denorm_min();
+  switch (spec.metric) {
+    case Metric::Dot: return gemm * sab + kU * std::fabs(w) + floor;
+    case Metric::Cosine: return gemm * sab / std::sqrt(na * nb) + 2 * kU;
+    case Metric::CosineDistance:
+      return 64 * gemm * std::fabs(w) + gemm * sab / std::sqrt(na * nb) + 2 * kU;
+    case Metric::SqEuclidean: return 66 * gemm * std::fabs(w) + floor;
+    case Metric::Euclidean: return 34 * gemm * std::fabs(w) + floor;
+    default: return 2 * kU * std::fabs(w) + floor;
+  }
+}
+
+// Issue #18: vectors scaled by 1e20 gave every cosine 1 (the float GEMM's products overflowed
+// to inf) and by 1e-25 every cosine 0 (they flushed to 0). The class: every metric, on every
+// path (pairwise through the GEMM, one_to_many, distance), agrees with the double reference on
+// the same inputs at every scale 10^k, k = -30..30 and subnormal inputs (~1e-40), results beyond
+// float's range being +-inf as the reference rounds them; and the cosines and each row's
+// nearest neighbour are those of the unscaled vectors.
+TEST(Distance, EveryScaleAgreesWithTheReference) {
+  const std::int64_t n = 9, m = 13, d = 37;
+  const auto x1 = random_vector(n * d, 41), y1 = random_vector(m * d, 42);
+  std::vector<float> cos1(n * m);
+  pairwise({Metric::Cosine}, x1.data(), n, y1.data(), m, d, cos1.data(), m);
+  std::vector<double> scales;
+  for (int k = -30; k <= 30; ++k) scales.push_back(std::pow(10.0, k));
+  scales.push_back(1e-40);  // subnormal floats
+  for (double scale : scales) {
+    std::vector<float> x(n * d), y(m * d);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(x1[i] * scale);
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<float>(y1[i] * scale);
+    for (const MetricSpec& spec : all_specs()) {
+      SCOPED_TRACE(label(spec) + " at scale " + std::to_string(scale));
+      std::vector<float> fast(n * m), one(m), self(n * n);
+      pairwise(spec, x.data(), n, y.data(), m, d, fast.data(), m);
+      pairwise(spec, x.data(), n, x.data(), n, d, self.data(), n);
+      for (std::int64_t i = 0; i < n; ++i) {
+        one_to_many(spec, x.data() + i * d, y.data(), m, d, one.data());
+        for (std::int64_t j = 0; j < m; ++j) {
+          const float want =
+              static_cast<float>(ref::distance(spec, x.data() + i * d, y.data() + j * d, d));
+          const double tol = scale_tolerance(spec, x.data() + i * d, y.data() + j * d, d, want);
+          for (float got : {fast[i * m + j], one[j],
+                            distance(spec, x.data() + i * d, y.data() + j * d, d)}) {
+            if (std::isinf(want)) {
+              EXPECT_EQ(got, want) << i << "," << j;
+            } else {
+              EXPECT_NEAR(got, want, tol) << i << "," << j;
+            }
+          }
+        }
+        if (spec.metric == Metric::Cosine) {
+          EXPECT_NEAR(self[i * n + i], 1.0f, 1e-6);
+        } else if (!higher_is_closer(spec.metric)) {
+          EXPECT_EQ(self[i * n + i], 0.0f);
+        }
+      }
+      if (spec.metric != Metric::Cosine || scale < 1e-30) continue;
+      for (std::int64_t i = 0; i < n; ++i) {
+        std::int64_t best = 0, best1 = 0;
+        for (std::int64_t j = 0; j < m; ++j) {
+          EXPECT_NEAR(fast[i * m + j], cos1[i * m + j], 1e-5) << i << "," << j;
+          if (fast[i * m + j] > fast[i * m + best]) best = j;
+          if (cos1[i * m + j] > cos1[i * m + best1]) best1 = j;
+        }
+        EXPECT_EQ(best, best1) << "row " << i;
+      }
+    }
+  }
+}
+
+// The rescaled path keeps the GEMM's properties: thread-count independent bits, and rows of
+// very different lengths in one call (1e-30 beside 1e30) each right.
+TEST(Distance, RescaledPathMixesScalesAndKeepsBits) {
+  const bool same_bits = std::string(gemm_backend_name()) == "dnnl";  // as ThreadCount... below
+  const std::int64_t n = 300, m = 40, d = 24;
+  auto x = random_vector(n * d, 7), y = random_vector(m * d, 8);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float s = i % 3 == 0 ? 1e30f : i % 3 == 1 ? 1e-30f : 1.0f;
+    for (std::int64_t c = 0; c < d; ++c) x[i * d + c] *= s;
+  }
+  for (const MetricSpec& spec : all_specs()) {
+    SCOPED_TRACE(label(spec));
+    std::vector<float> a(n * m), b(n * m);
+    set_num_threads(1);
+    pairwise(spec, x.data(), n, y.data(), m, d, a.data(), m);
+    set_num_threads(2);
+    pairwise(spec, x.data(), n, y.data(), m, d, b.data(), m);
+    if (same_bits) {
+      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+    }
+    for (std::int64_t i = 0; i < n; i += 7) {
+      for (std::int64_t j = 0; j < m; j += 3) {
+        const float* xi = x.data() + i * d;
+        const float want = static_cast<float>(ref::distance(spec, xi, y.data() + j * d, d));
+        if (std::isinf(want)) {
+          EXPECT_EQ(a[i * m + j], want) << i << "," << j;
+        } else {
+          EXPECT_NEAR(a[i * m + j], want, scale_tolerance(spec, xi, y.data() + j * d, d, want))
+              << i << "," << j;
+        }
+      }
+    }
+  }
+  set_num_threads(0);
 }
 
 TEST(Distance, ThreadCountDoesNotChangeBits) {

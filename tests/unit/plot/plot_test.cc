@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -479,6 +481,104 @@ TEST(Texts, OverlappingTextsAreLeftOut) {
   const RenderResult r = render_scatter(d, {}, Format::Svg);
   EXPECT_EQ(r.texts_hidden, 6);  // right, left, above and below the shared point are taken
   EXPECT_EQ(count(r.bytes, ">label "), 4u);
+}
+
+// Issue #18: x, y of 1.7e308 aborted on nice_step's assertion (the range overflowed to inf).
+// The class: any finite data lays out (no assertion, no endless loop), every point maps inside
+// the axes, and the ticks are finite, inside the limits and increasing. Values over the whole
+// double range: +-DBL_MAX, spans over DBL_MAX, subnormals, -0, tiny spreads, one point.
+void expect_sane_layout(const ScatterData& d, const std::string& what) {
+  SCOPED_TRACE(what);
+  const detail::Layout L = detail::compute_layout(d, {});
+  for (const detail::Axis* a : {&L.x, &L.y}) {
+    ASSERT_TRUE(std::isfinite(a->lo) && std::isfinite(a->hi));
+    ASSERT_LT(a->lo, a->hi);
+    ASSERT_GE(a->ticks.size(), 2u);
+    ASSERT_TRUE(std::isfinite(a->step) && a->step > 0);
+    for (std::size_t k = 0; k < a->ticks.size(); ++k) {
+      EXPECT_TRUE(std::isfinite(a->ticks[k]));
+      // Inside the limits up to nice_ticks' tolerance of 1e-9 steps.
+      EXPECT_GE(a->ticks[k], a->lo - 1e-9 * a->step);
+      EXPECT_LE(a->ticks[k], a->hi + 1e-9 * a->step);
+      if (k > 0) {
+        EXPECT_LT(a->ticks[k - 1], a->ticks[k]);
+      }
+    }
+  }
+  for (const std::string& t : L.x_tick_text) EXPECT_FALSE(t.empty());
+  for (std::size_t i = 0; i < d.x.size(); ++i) {
+    const double cx = L.x.to_canvas(d.x[i]), cy = L.y.to_canvas(d.y[i]);
+    EXPECT_GE(cx, L.plot.x - 1e-9) << "x[" << i << "] = " << d.x[i];
+    EXPECT_LE(cx, L.plot.x + L.plot.w + 1e-9) << "x[" << i << "] = " << d.x[i];
+    EXPECT_GE(cy, L.plot.y - 1e-9) << "y[" << i << "] = " << d.y[i];
+    EXPECT_LE(cy, L.plot.y + L.plot.h + 1e-9) << "y[" << i << "] = " << d.y[i];
+  }
+}
+
+TEST(Layout, ExtremeFiniteValuesLayOut) {
+  constexpr double kMax = std::numeric_limits<double>::max();
+  constexpr double kSub = std::numeric_limits<double>::denorm_min();
+  const std::vector<double> specials = {kMax, -kMax, 1.7e308, -1.7e308, 1e308, 9e307, -9e307,
+                                        1e300, 1.0, 0.0, -0.0, 1e-13, 2e-13, 1e-300,
+                                        std::numeric_limits<double>::min(), kSub, -kSub,
+                                        3 * kSub, -1e-310};
+  // Every pair, and every pair with a third point at 0.
+  for (double a : specials) {
+    for (double b : specials) {
+      ScatterData d;
+      d.x = {a, b};
+      d.y = {b, a};
+      expect_sane_layout(d, "pair " + std::to_string(a) + " " + std::to_string(b));
+      d.x.push_back(0);
+      d.y.push_back(1);
+      expect_sane_layout(d, "with 0");
+    }
+    ScatterData one;
+    one.x = {a};
+    one.y = {a};
+    expect_sane_layout(one, "one point");
+  }
+  // Random values over the whole range of exponents, either sign (seeded).
+  std::mt19937_64 rng(18);
+  std::uniform_real_distribution<double> mant(1.0, 10.0);
+  std::uniform_int_distribution<int> exponent(-323, 307);
+  for (int trial = 0; trial < 300; ++trial) {
+    ScatterData d;
+    const int n = 1 + trial % 5;
+    for (int i = 0; i < n; ++i) {
+      const double sx = rng() & 1 ? -1 : 1, sy = rng() & 1 ? -1 : 1;
+      d.x.push_back(sx * mant(rng) * std::pow(10.0, exponent(rng)));
+      d.y.push_back(sy * mant(rng) * std::pow(10.0, exponent(rng)));
+    }
+    expect_sane_layout(d, "random trial " + std::to_string(trial));
+  }
+}
+
+TEST(Layout, ExtremeValuesRenderInEveryFormat) {
+  ScatterData d;
+  d.x = {1.7e308, -1.7e308, 0};
+  d.y = {1.7e308, 1.7e308, -0.0};
+  for (Format f : {Format::Png, Format::Svg, Format::Pdf, Format::Html}) {
+    const RenderResult r = render_scatter(d, {}, f);
+    EXPECT_FALSE(r.bytes.empty()) << format_name(f);
+  }
+  // The extreme points sit at the axes' ends and 0 at their middle.
+  const detail::Layout L = detail::compute_layout(d, {});
+  EXPECT_LT(L.x.to_canvas(-1.7e308), L.x.to_canvas(0));
+  EXPECT_LT(L.x.to_canvas(0), L.x.to_canvas(1.7e308));
+  EXPECT_NEAR(L.x.to_canvas(0), L.plot.x + L.plot.w / 2, 1e-6);
+}
+
+TEST(Layout, TinySpreadNearZeroIsSpreadOverTheAxis) {
+  // A spread of 1e-13 was taken for "all equal" (relative to 1, not to the data's magnitude):
+  // the three points were drawn on top of each other.
+  ScatterData d;
+  d.x = {0, 1e-13, 2e-13};
+  d.y = {1e-20, 2e-20, 3e-20};
+  const detail::Layout L = detail::compute_layout(d, {});
+  EXPECT_NEAR(L.x.to_canvas(1e-13), L.plot.x + L.plot.w / 2, 1e-6);
+  EXPECT_GT(L.x.to_canvas(2e-13) - L.x.to_canvas(0), 0.8 * L.plot.w);
+  EXPECT_GT(L.y.to_canvas(1e-20) - L.y.to_canvas(3e-20), 0.8 * L.plot.h);
 }
 
 TEST(Errors, NameTheFieldAndIndex) {

@@ -15,6 +15,7 @@
 #include "mmembed/error.h"
 #include "reduce/pca.h"
 #include "reduce/quality.h"
+#include "test_support.h"
 
 namespace mmembed::reduce {
 namespace {
@@ -305,6 +306,57 @@ TEST(Pca, RejectsBadInput) {
     EXPECT_NE(std::string(e.what()).find("transform: row 345, column 7: value -inf is not finite"),
               std::string::npos) << e.what();
   }
+}
+
+// Issue #18: PCA of a matrix scaled by 1e20 lost trustworthiness (0.61 against 0.78): the
+// covariance solver's float Gram blocks overflowed. PCA is scale-equivariant: at every scale
+// 2^k (exact), each solver gives the unscaled components and variance ratios, scores scaled by
+// 2^k, and the same quality; and where the scores leave float's range, the error names them.
+TEST(Pca, EveryScaleGivesTheSameFit) {
+  const std::int64_t n = 400, d = 12;
+  const std::vector<float> x = low_rank(n, d, 4);
+  for (auto solver : {PcaOptions::Solver::Covariance, PcaOptions::Solver::Full,
+                      PcaOptions::Solver::Randomized}) {
+    PcaOptions o;
+    o.solver = solver;
+    std::vector<float> y0(n * 2);
+    const Pca p0 = Pca::fit_transform(x.data(), n, d, o, y0.data());
+    const auto q0 = neighbourhood_quality(x.data(), n, d, y0.data(), 2, {});
+    for (int k : {-100, -70, 66, 100}) {  // ~1e-30, 1e-21, 7e19, 1.3e30
+      SCOPED_TRACE(std::to_string(static_cast<int>(solver)) + " at 2^" + std::to_string(k));
+      std::vector<float> xs(x);
+      for (float& v : xs) v = std::ldexp(v, k);
+      std::vector<float> y(n * 2);
+      const Pca p = Pca::fit_transform(xs.data(), n, d, o, y.data());
+      for (std::size_t e = 0; e < p0.components().size(); ++e) {
+        EXPECT_NEAR(p.components()[e], p0.components()[e], 1e-5);
+      }
+      for (std::size_t c = 0; c < 2; ++c) {
+        EXPECT_NEAR(p.explained_variance_ratio()[c], p0.explained_variance_ratio()[c], 1e-6);
+        EXPECT_NEAR(p.singular_values()[c], std::ldexp(p0.singular_values()[c], k),
+                    1e-5 * std::ldexp(p0.singular_values()[c], k));
+      }
+      for (std::int64_t e = 0; e < n * 2; ++e) {
+        EXPECT_NEAR(y[e], std::ldexp(y0[e], k), 1e-4 * std::ldexp(1.0, k)) << e;
+      }
+      const auto q = neighbourhood_quality(xs.data(), n, d, y.data(), 2, {});
+      for (std::size_t c = 0; c < q.size(); ++c) {
+        EXPECT_NEAR(q[c].trustworthiness, q0[c].trustworthiness, 1e-3);
+        EXPECT_NEAR(q[c].continuity, q0[c].continuity, 1e-3);
+      }
+    }
+  }
+  // Rows near FLT_MAX: the centred scores are longer than FLT_MAX.
+  std::vector<float> huge = {3e38f, -3e38f, 0, -3e38f, 3e38f, 0, 1e38f, 1e38f, 1};
+  const std::string msg =
+      testing_support::error_of<InvalidArgument>([&] {
+        std::vector<float> out(3);
+        PcaOptions o;
+        o.n_components = 1;
+        Pca::fit_transform(huge.data(), 3, 3, o, out.data());
+      });
+  EXPECT_NE(msg.find("PCA: the score of row 0 on component 1 is beyond float32's range"),
+            std::string::npos) << msg;
 }
 
 // sklearn.manifold.trustworthiness to 1e-6; continuity as trustworthiness with the spaces

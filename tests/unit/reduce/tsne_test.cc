@@ -410,6 +410,54 @@ TEST(Tsne, RefusesBadInput) {
   EXPECT_NE(msg.find("perplexity 20 must be in [1, 20)"), std::string::npos) << msg;
 }
 
+// Issue #18: --learning-rate 1e300 made every coordinate inf/NaN and showed up only as a NaN
+// in the quality rows; the optimisation now stops at the first step that diverges, naming it.
+TEST(Tsne, DivergenceIsNamed) {
+  const Mixture m = mixture();
+  TsneOptions opt;
+  opt.learning_rate = 1e300;
+  opt.early_exaggeration_iter = 10;
+  opt.n_iter = 10;
+  Tsne tsne(m.x.data.data(), 200, m.x.cols, opt);
+  const std::string msg = error_of<InvalidArgument>([&] { tsne.run(); });
+  EXPECT_NE(msg.find("t-SNE diverged at iteration 1: a coordinate reached "), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("(learning rate 1e+300); use a smaller learning rate"), std::string::npos)
+      << msg;
+  opt.learning_rate = 0;  // auto: converges
+  Tsne ok(m.x.data.data(), 200, m.x.cols, opt);
+  ok.run();
+  for (double v : ok.embedding()) EXPECT_TRUE(std::isfinite(v));
+}
+
+// Issue #18, the class: t-SNE's affinities are calibrated per point (perplexity), so the map
+// does not depend on the input's scale. Inputs scaled by 2^k (exact in float) give the same
+// bits for k in {-80, 70}: 1e-24 and 1e21, far beyond the GEMM's safe range.
+TEST(Tsne, SameMapAtAnyScale) {
+  const Mixture m = mixture();
+  const std::int64_t n = 300, d = m.x.cols;
+  TsneOptions opt;
+  opt.early_exaggeration_iter = 30;
+  opt.n_iter = 30;
+  for (kernels::Metric metric : {kernels::Metric::Euclidean, kernels::Metric::Cosine}) {
+    opt.metric = {metric};
+    Tsne base(m.x.data.data(), n, d, opt);
+    base.run();
+    for (int k : {-80, 70}) {
+      std::vector<float> x(m.x.data.begin(), m.x.data.begin() + n * d);
+      for (float& v : x) v = std::ldexp(v, k);
+      Tsne t(x.data(), n, d, opt);
+      t.run();
+      ASSERT_EQ(t.embedding().size(), base.embedding().size());
+      double worst = 0;
+      for (std::size_t e = 0; e < base.embedding().size(); ++e) {
+        worst = std::max(worst, std::fabs(t.embedding()[e] - base.embedding()[e]));
+      }
+      EXPECT_LT(worst, 1e-6) << kernels::metric_name(metric) << " at 2^" << k;
+    }
+  }
+}
+
 // 1-D and 3-D maps, random initialization and d < n_components all run.
 TEST(Tsne, OtherDimensionsAndInit) {
   const Mixture m = mixture();

@@ -217,6 +217,39 @@ TEST(Umap, SameBitsOnOneAndTwoThreads) {
   EXPECT_NE(0, std::memcmp(y1.data(), u3.embedding().data(), y1.size() * sizeof(float)));
 }
 
+// Issue #18, the class: UMAP's fuzzy set is calibrated per point (rho, sigma), so the map's
+// quality does not depend on the input's scale. The sigma search started at 1 and moved by
+// factors of 2 for 64 steps, so distances of ~2^70 or ~2^-80 got sigma stuck at 2^+-64 and a
+// degenerate graph. (Bits can differ: the search starts near the data's scale there, so it
+// takes other steps; the trustworthiness is compared.)
+TEST(Umap, SameQualityAtAnyScale) {
+  const Mixture& m = mixture();
+  const std::int64_t n = 300, d = m.x.cols;
+  UmapOptions opt;
+  opt.n_epochs = 60;
+  QualityOptions q_opt;
+  q_opt.ks = {10};
+  for (kernels::Metric metric : {kernels::Metric::Euclidean, kernels::Metric::Cosine}) {
+    opt.metric = {metric};
+    q_opt.metric = {metric};
+    const Umap base = Umap::fit(m.x.data.data(), n, d, opt);
+    const double t0 =
+        neighbourhood_quality(m.x.data.data(), n, d, base.embedding().data(), 2, q_opt)[0]
+            .trustworthiness;
+    for (int k : {-80, 70}) {
+      std::vector<float> x(m.x.data.begin(), m.x.data.begin() + n * d);
+      for (float& v : x) v = std::ldexp(v, k);
+      const Umap u = Umap::fit(x.data(), n, d, opt);
+      const double t =
+          neighbourhood_quality(x.data(), n, d, u.embedding().data(), 2, q_opt)[0].trustworthiness;
+      std::printf("[ scale    ] %s at 2^%d: trustworthiness@10 %.4f (unscaled %.4f)\n",
+                  kernels::metric_name(metric), k, t, t0);
+      EXPECT_NEAR(t, t0, 0.01) << kernels::metric_name(metric) << " at 2^" << k;
+      for (float v : u.embedding()) ASSERT_TRUE(std::isfinite(v));
+    }
+  }
+}
+
 TEST(Umap, TransformPlacesHeldOutPointsInTheirClusters) {
   const Mixture& m = mixture();
   const std::int64_t n_fit = 900, n_new = m.x.rows - n_fit, d = m.x.cols;

@@ -195,6 +195,41 @@ TEST(FlatIndex, RejectsBadRows) {
   EXPECT_THROW(FlatIndex(0, {Metric::Euclidean}), InvalidArgument);
 }
 
+// Issue #18: at 1e20 every cosine was 1 and `similarity --top` listed wrong neighbours. The
+// exact index finds the unscaled vectors' neighbours at any scale (cosine is per-row invariant,
+// Euclidean scales as a whole); a value beyond float's range (sqeuclidean or dot of vectors
+// scaled by 1e20: ~1e40) is refused naming both rows, since infinities would tie.
+TEST(FlatIndex, NeighboursDoNotDependOnTheScale) {
+  const std::int64_t n = 60, d = 16, k = 5;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  std::vector<float> x(n * d);
+  for (float& v : x) v = g(rng);
+  for (Metric metric : {Metric::Cosine, Metric::Euclidean, Metric::Manhattan}) {
+    FlatIndex base(d, {metric});
+    base.add(x.data(), n);
+    const KnnGraph want = base.graph(k);
+    for (double scale : {1e20, 1e-25, 1e30, 1e-30}) {
+      std::vector<float> xs(x);
+      for (float& v : xs) v = static_cast<float>(v * scale);
+      FlatIndex index(d, {metric});
+      index.add(xs.data(), n);
+      const KnnGraph got = index.graph(k);
+      EXPECT_EQ(got.indices, want.indices) << metric_name(metric) << " at " << scale;
+    }
+  }
+  std::vector<float> xs(x);
+  for (float& v : xs) v *= 1e20f;
+  for (Metric metric : {Metric::SqEuclidean, Metric::Dot}) {
+    FlatIndex index(d, {metric});
+    index.add(xs.data(), n);
+    const std::string msg = testing_support::error_of<InvalidArgument>([&] { index.graph(k); });
+    EXPECT_NE(msg.find("kNN graph: point row 0 and point row 1: the "), std::string::npos) << msg;
+    EXPECT_NE(msg.find(" value is above 3.40282e+38, beyond float32's range"), std::string::npos)
+        << msg;
+  }
+}
+
 double recall(const KnnGraph& got, const KnnGraph& want) {
   std::int64_t hits = 0;
   for (std::int64_t i = 0; i < want.n; ++i) {
@@ -445,6 +480,43 @@ TEST(NNDescent, RecallHoldsForPointsFarFromTheOrigin) {
                   kernels::metric_name(spec.metric), data == &x ? "0" : "1000",
                   static_cast<long long>(k), r);
       EXPECT_GT(r, 0.97) << kernels::metric_name(spec.metric);
+    }
+  }
+}
+
+// Issue #18: NN-descent's squared-L2 keys and tree hyperplanes are float; vectors scaled by
+// 1e20 overflowed them (every key inf: a graph of ties) and by 1e-25 flushed them to 0. A
+// power-of-2 scale (exact) now gives the unscaled graph, index for index, for every metric.
+TEST(NNDescent, SameGraphAtAnyScale) {
+  const std::int64_t n = 800, d = 16, k = 8;
+  const auto x = clustered(n, d, 10, 5);
+  NNDescentOptions opt;
+  opt.n_neighbors = k;
+  opt.seed = 9;
+  for (Metric m : {Metric::Euclidean, Metric::SqEuclidean, Metric::Cosine, Metric::Manhattan}) {
+    const KnnGraph want = nn_descent_graph(x.data(), n, d, {m}, opt);
+    for (int e : {70, -80}) {
+      std::vector<float> xs(x);
+      for (float& v : xs) v = std::ldexp(v, e);
+      if (m == Metric::SqEuclidean && e > 0) {  // ~2^140: beyond float32, refused
+        const std::string msg = testing_support::error_of<InvalidArgument>(
+            [&] { nn_descent_graph(xs.data(), n, d, {m}, opt); });
+        EXPECT_NE(msg.find("NN-descent: point row 0 and point row "), std::string::npos) << msg;
+        EXPECT_NE(msg.find("the sqeuclidean value is above 3.40282e+38"), std::string::npos)
+            << msg;
+        continue;
+      }
+      const KnnGraph got = nn_descent_graph(xs.data(), n, d, {m}, opt);
+      if (m == Metric::SqEuclidean && e < 0) {
+        // ~2^-160 rounds to 0 in float (documented): the same neighbours, ordered by index.
+        for (std::int64_t i = 0; i < n; ++i) {
+          std::set<std::int64_t> a(got.neighbours(i), got.neighbours(i) + k);
+          std::set<std::int64_t> b(want.neighbours(i), want.neighbours(i) + k);
+          EXPECT_EQ(a, b) << "row " << i;
+        }
+        continue;
+      }
+      EXPECT_EQ(got.indices, want.indices) << metric_name(m) << " at 2^" << e;
     }
   }
 }
