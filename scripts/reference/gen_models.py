@@ -383,6 +383,9 @@ def run_clip(variant, name, src, out_root, manifest, tmp):
             out = model(**enc, output_hidden_states=True)
             tf = model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
             imf = model.get_image_features(pixel_values=enc["pixel_values"])
+            # transformers 5 returns the tower's output with the projected features as pooler_output
+            tf = tf if torch.is_tensor(tf) else tf.pooler_output
+            imf = imf if torch.is_tensor(imf) else imf.pooler_output
         rec.close()
         for mod, stage in (names if run == "batch" else {}).items():
             t = rec.out[mod][0]  # first call = the CLIPModel.forward call
