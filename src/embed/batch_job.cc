@@ -48,6 +48,11 @@ std::string fingerprint(const Embedder& embedder, const std::vector<BatchItem>& 
   mix(std::to_string(embedder.info().dim));
   mix(std::to_string(static_cast<int>(embedder.options().text_overflow)));
   mix(std::to_string(o.max_image_pixels));
+  // Only a non-default backend joins the fingerprint, so that jobs started before the option
+  // existed (all Pillow) still resume.
+  if (embedder.options().image_backend != ImageBackend::kPil) {
+    mix(str_cat("image_backend=", image_backend_name(embedder.options().image_backend)));
+  }
   for (const BatchItem& it : items) {
     mix(it.id);
     mix(it.text);
@@ -467,7 +472,8 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                                                : 0.0}}},
            {"batch_size", embedder.options().batch_size},
            {"chunk_size", o.chunk_size},
-           {"threads", embedder.options().threads}};
+           {"threads", embedder.options().threads},
+           {"image_backend", image_backend_name(embedder.options().image_backend)}};
   io::write_file_atomic((out / "run.json").string(), run.dump(2) + "\n");
   fs::remove_all(partial, ec);
   return result;
