@@ -54,7 +54,8 @@ enum class ProcessorKind { Clip, BridgeTower };
 //   Torchvision: transformers 5's default processors when torchvision is installed: torch's
 //                uint8 antialiased resize (vision/resize.h resize_torchvision), torchvision's
 //                center crop (pads floor(diff / 2) before the image, not ceil), and rescale fused
-//                into normalize: (float(u8) - mean * (1 / factor)) / (std * (1 / factor)) in float32.
+//                into normalize: (float(u8) - mean * k) / (std * k), k = float32(1 / factor),
+//                all in float32.
 enum class ImageBackend { Pil, Torchvision };
 const char* image_backend_name(ImageBackend backend);  // "pil", "torchvision"
 

@@ -37,7 +37,9 @@ Inputs inputs_of(const golden::Entry& e) {
   const auto j = nlohmann::json::parse(e.inputs_json);
   Inputs in;
   for (const auto& t : j.at("texts")) in.texts.push_back(t.get<std::string>());
-  for (const auto& p : j.at("images")) in.images.push_back(Image::read(data_dir() + "/" + p.get<std::string>()));
+  for (const auto& p : j.at("images")) {
+    in.images.push_back(Image::read(data_dir() + "/" + p.get<std::string>()));
+  }
   return in;
 }
 
@@ -93,8 +95,8 @@ TEST(ImageBackendGolden, BridgeTowerLarge) {
     const std::vector<double> image = values(embedder.embed_images(in.images));
     check(name, model + "/batch/image_embeds", image);
     // the two references are further apart than the bound, so this test tells them apart
-    EXPECT_GT(scaled_error(image, v5().load(v5().entry(other + "/" + model + "/batch/image_embeds"))),
-              10 * kBound);
+    const std::string other_name = other + "/" + model + "/batch/image_embeds";
+    EXPECT_GT(scaled_error(image, v5().load(v5().entry(other_name))), 10 * kBound);
     check(name, model + "/batch/cross_embeds", values(embedder.embed_pairs(in.images, in.texts)));
     check(name, model + "/batch/text_embeds", values(embedder.embed_texts(in.texts)));
     check(name, model + "/batch/itm_logits", itm_logits(embedder.match(in.images, in.texts)));
@@ -125,8 +127,8 @@ TEST(ImageBackendGolden, ClipImagesAndZeroShot) {
       const std::vector<double> image = values(embedder.embed_images(in.images));
       check(name, model + "/batch/image_embeds", image);
       const std::string other = name == "pil" ? "torchvision" : "pil";
-      EXPECT_GT(scaled_error(image, v5().load(v5().entry(other + "/" + model + "/batch/image_embeds"))),
-                10 * kBound);
+      const std::string other_name = other + "/" + model + "/batch/image_embeds";
+      EXPECT_GT(scaled_error(image, v5().load(v5().entry(other_name))), 10 * kBound);
       const auto* clip = dynamic_cast<const embed::ClipAdapter*>(&embedder.adapter());
       ASSERT_NE(clip, nullptr);
       std::vector<double> logits, probs;

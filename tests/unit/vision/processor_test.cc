@@ -238,7 +238,7 @@ TEST(ImageProcessor, TorchvisionCropPaddingAndFusedNormalize) {
     const float mean = static_cast<float>(o.image_mean[c]) * 255.0f;
     const float std = static_cast<float>(o.image_std[c]) * 255.0f;
     for (int v = 0; v < 256; ++v) {
-      EXPECT_EQ(n.data<float>()[c * 256 + v], (static_cast<float>(v) - mean) / std) << c << " " << v;
+      EXPECT_EQ(n.data<float>()[c * 256 + v], (static_cast<float>(v) - mean) / std) << c << v;
       differs_from_pil += n.data<float>()[c * 256 + v] != pil.data<float>()[c * 256 + v];
     }
   }

@@ -144,7 +144,9 @@ ImageProcessorOptions torchvision_options(const std::string& processor) {
 
 Tensor decoded(const std::string& id) {
   for (const json& im : main_json().at("images")) {
-    if (im.at("id") == id) return read_image(data_dir() + "/" + im.at("file").get<std::string>()).rgb;
+    if (im.at("id") == id) {
+      return read_image(data_dir() + "/" + im.at("file").get<std::string>()).rgb;
+    }
   }
   throw std::runtime_error("no image " + id);
 }
