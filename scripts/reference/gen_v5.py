@@ -201,10 +201,12 @@ def preprocess(man, data_dir):
                 rec[pname][key + "_hw"] = list(arr.shape[:2])
                 if key in pcap and pcap[key].shape == arr.shape:
                     d = np.abs(arr.astype(np.int16) - pcap[key].astype(np.int16))
-                    s = stats.setdefault((pname, key), [0, 0, 0])
+                    s = stats.setdefault((pname, key), [0, 0, 0, 0.0, None])
                     s[0] += int((d > 0).sum())
                     s[1] += d.size
                     s[2] = max(s[2], int(d.max()))
+                    if (d > 0).mean() > s[3]:
+                        s[3], s[4] = float((d > 0).mean()), iid
             if out is not None:
                 pv = out["pixel_values"].astype(np.float32)
                 name = f"{iid}/{pname}/pixel_values"
@@ -218,7 +220,8 @@ def preprocess(man, data_dir):
         for name, (arr, m) in checks.items():
             man.add_checksum(name, arr, m)
         info[iid] = rec
-    gaps = {f"{p}/{k}": {"values_differing": s[0], "values": s[1], "fraction": s[0] / s[1], "max_levels": s[2]}
+    gaps = {f"{p}/{k}": {"values_differing": s[0], "values": s[1], "fraction": s[0] / s[1], "max_levels": s[2],
+                         "largest_fraction_of_one_image": s[3], "that_image": s[4]}
             for (p, k), s in sorted(stats.items())}
     return info, gaps, transparency_images
 
