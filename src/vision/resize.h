@@ -43,6 +43,8 @@ Tensor resize(const Tensor& image, std::int64_t out_height, std::int64_t out_wid
 //   - the bicubic filter's outer segment evaluated as ((a x - 5a) x + 8a) x - 4a (a = -0.5).
 // Same passes as resize() otherwise (horizontal first into uint8, a pass skipped when its axis
 // keeps its size, (acc + 2^(p-1)) >> p clipped to [0, 255]). Throws Unsupported for other filters.
+// BILINEAR equals torchvision only where it resizes uint8 natively (AVX2 CPUs, aarch64); on other
+// CPUs it resizes bilinear in float and rounds (docs/numerics.md "Image backends").
 Tensor resize_torchvision(const Tensor& image, std::int64_t out_height, std::int64_t out_width,
                           Resample resample, ThreadPool* pool = nullptr);
 
