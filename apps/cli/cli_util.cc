@@ -1,5 +1,6 @@
 #include "cli_util.h"
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstring>
 #include <sstream>
@@ -9,6 +10,15 @@
 #include "mmembed/error.h"
 
 namespace mmembed::cli {
+
+void add_image_backend_option(CLI::App* cmd, std::string* backend) {
+  cmd->add_option("--image-backend", *backend,
+                  "Image preprocessing to reproduce: pil (transformers 4.x, and 5 with "
+                  "backend=\"pil\": Pillow resize, bit-exact) or torchvision (transformers 5's "
+                  "default processors when torchvision is installed); docs/numerics.md")
+      ->check(CLI::IsMember({"pil", "torchvision"}))
+      ->capture_default_str();
+}
 
 std::vector<std::string> read_lines(const std::string& path) {
   std::istringstream in(read_input_file(path, kMaxTextDataFileBytes));

@@ -4,7 +4,15 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace mmembed::cli {
+
+// --image-backend pil|torchvision (default pil) on a command that loads a model; pass the
+// string to mmembed::parse_image_backend.
+void add_image_backend_option(CLI::App* cmd, std::string* backend);
 
 // The lines of a text file (a trailing '\r' removed). IoError naming the path and the reason
 // when it cannot be opened.

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "core/check.h"
 #include "embed/clip_adapter.h"
@@ -22,7 +23,7 @@ namespace mmembed::cli {
 namespace {
 
 struct ClassifyOptions {
-  std::string model, image, labels, templ;
+  std::string model, image, labels, templ, image_backend = "pil";
   std::size_t top = 0;
   bool json = false;
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
@@ -68,6 +69,7 @@ int run_classify(const ClassifyOptions& opt, int threads) {
 
   EmbedderOptions options;
   options.threads = threads;
+  options.image_backend = parse_image_backend(opt.image_backend);
   const Embedder embedder = Embedder::load(opt.model, options);
   const auto* clip = dynamic_cast<const embed::ClipAdapter*>(&embedder.adapter());
   MMEMBED_CHECK(clip != nullptr, Unsupported, opt.model, ": classify needs a CLIP model (this is a ",
@@ -138,6 +140,7 @@ Runner add_classify(CLI::App& app, const GlobalOptions& global) {
                   "Refuse images with more pixels than this (decompression bombs); 0 = no limit")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  add_image_backend_option(cmd, &opt->image_backend);
   return [opt, &global] { return run_classify(*opt, global.threads); };
 }
 

@@ -67,6 +67,7 @@ constexpr const char* kTemplates[] = {"a picture of a {}", "an image of a {}", "
 
 struct DemoOptions {
   std::string model = kDefaultModel, revision = "main", out = "mmembed-demo", manifest;
+  std::string image_backend = "pil";
   bool no_download = false;
   std::uint64_t seed = 42;
   std::size_t batch_size = 8;
@@ -209,6 +210,7 @@ int run_demo(const DemoOptions& opt, int threads) {
   EmbedderOptions eo;
   eo.threads = threads;
   eo.batch_size = opt.batch_size;
+  eo.image_backend = parse_image_backend(opt.image_backend);
   const Embedder embedder = Embedder::load(model.dir.string(), eo);
   MMEMBED_CHECK(embedder.info().pair, Unsupported, opt.model, ": the demo needs joint image-text "
                 "embeddings, which this ", embedder.info().family, " model does not have",
@@ -413,6 +415,7 @@ Runner add_demo(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--batch-size", opt->batch_size, "Inputs per model call")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  add_image_backend_option(cmd, &opt->image_backend);
   return [opt, &global] { return run_demo(*opt, global.threads); };
 }
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "model_spec.h"
 #include "core/check.h"
@@ -31,7 +32,7 @@ namespace {
 
 struct EmbedOptions {
   std::string revision = "main";
-  std::string model, out, format, long_text = "truncate";
+  std::string model, out, format, long_text = "truncate", image_backend = "pil";
   std::vector<std::string> texts, images;
   std::vector<std::pair<std::string, std::string>> pairs;
   std::size_t batch_size = 8;
@@ -116,6 +117,7 @@ int run_batch(const EmbedOptions& opt, int threads) {
   options.batch_size = opt.batch_size;
   options.threads = threads;
   options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
+  options.image_backend = parse_image_backend(opt.image_backend);
   const hub::ResolvedModel resolved = resolve_model(opt.model, opt.revision);
   const Embedder embedder = Embedder::load(resolved.dir.string(), options);
 
@@ -183,6 +185,7 @@ int run_embed(const EmbedOptions& opt, int threads) {
   options.batch_size = opt.batch_size;
   options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
   options.threads = threads;
+  options.image_backend = parse_image_backend(opt.image_backend);
   // Read every image before loading the model: a bad path fails fast.
   std::vector<Image> images, pair_images;
   std::vector<std::string> pair_texts;
@@ -280,6 +283,7 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
                   "Refuse images with more pixels than this (decompression bombs); 0 = no limit")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  add_image_backend_option(cmd, &opt->image_backend);
   cmd->add_option("--input", opt->input,
                   "Batch job: a manifest (JSONL/CSV/TSV with id, image, text[, label]) or an image "
                   "folder; writes OUTDIR/{embeddings.npy,items.jsonl,errors.jsonl,run.json} and "

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "model_spec.h"
 #include "core/check.h"
@@ -17,7 +18,7 @@ namespace {
 
 struct MatchOptions {
   std::string revision = "main";
-  std::string model, image;
+  std::string model, image, image_backend = "pil";
   std::vector<std::string> texts;
   bool json = false;
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
@@ -31,6 +32,7 @@ int run_match(const MatchOptions& opt, int threads) {
   const Image image = Image::read(opt.image, opt.max_image_pixels);
   EmbedderOptions options;
   options.threads = threads;
+  options.image_backend = parse_image_backend(opt.image_backend);
   const Embedder embedder = Embedder::load(resolve_model_dir(opt.model, opt.revision), options);
   const std::vector<Image> images(opt.texts.size(), image);
   const std::vector<MatchScore> scores = embedder.match(images, opt.texts);
@@ -84,6 +86,7 @@ Runner add_match(CLI::App& app, const GlobalOptions& global) {
                   "Refuse images with more pixels than this; 0 = no limit")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  add_image_backend_option(cmd, &opt->image_backend);
   return [opt, &global] { return run_match(*opt, global.threads); };
 }
 

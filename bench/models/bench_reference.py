@@ -116,6 +116,13 @@ def sentence_runner(model: Path, impl: str):
     return run, load_s
 
 
+def _features(out):
+    """get_text_features / get_image_features: a tensor in transformers 4, the tower's output with the projected
+    features as pooler_output in transformers 5."""
+    import torch
+    return out if torch.is_tensor(out) else out.pooler_output
+
+
 def clip_runner(model: Path, task: str, preprocess_timed: bool):
     import torch
     from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizer
@@ -129,7 +136,7 @@ def clip_runner(model: Path, task: str, preprocess_timed: bool):
         def run(texts):
             with torch.no_grad():
                 enc = tok(texts, padding=True, truncation=True, return_tensors="pt")
-                f = net.get_text_features(**enc)
+                f = _features(net.get_text_features(**enc))
                 return torch.nn.functional.normalize(f, dim=-1).numpy()
         return run, load_s
 
@@ -139,7 +146,7 @@ def clip_runner(model: Path, task: str, preprocess_timed: bool):
     if preprocess_timed:
         def run(images):
             with torch.no_grad():
-                f = net.get_image_features(pixel_values=pixels(images))
+                f = _features(net.get_image_features(pixel_values=pixels(images)))
                 return torch.nn.functional.normalize(f, dim=-1).numpy()
         return run, load_s
 
@@ -151,7 +158,7 @@ def clip_runner(model: Path, task: str, preprocess_timed: bool):
             cache.clear()
             cache[key] = pixels(images)
         with torch.no_grad():
-            f = net.get_image_features(pixel_values=cache[key])
+            f = _features(net.get_image_features(pixel_values=cache[key]))
             return torch.nn.functional.normalize(f, dim=-1).numpy()
     return run, load_s
 

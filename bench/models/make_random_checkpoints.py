@@ -59,6 +59,7 @@ def default_bpe():
 
 def write_tokenizer(path, bpe):
     import sources
+    from common import tokenizer_files
     from transformers import CLIPTokenizerFast
 
     vocab, merges = sources.clip_vocab_and_merges(bpe)
@@ -67,8 +68,9 @@ def write_tokenizer(path, bpe):
         json.dump(vocab, f, ensure_ascii=False)
     with open(os.path.join(path, "merges.txt"), "w", encoding="utf-8") as f:
         f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
-    tok = CLIPTokenizerFast(vocab_file=os.path.join(path, "vocab.json"),
-                            merges_file=os.path.join(path, "merges.txt"), model_max_length=77)
+    # tokenizer_files: transformers 5 ignores vocab_file= (scripts/reference/common.py)
+    tok = CLIPTokenizerFast(**tokenizer_files(os.path.join(path, "vocab.json"), os.path.join(path, "merges.txt")),
+                            model_max_length=77)
     tok.save_pretrained(path)
     # The spec's example (B.4, clip-vit-large-patch14) as a check of the vocabulary.
     ids = tok("this is a test string of text")["input_ids"]

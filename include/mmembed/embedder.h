@@ -65,12 +65,27 @@ enum class TextOverflow {
   kError,     // throw InvalidArgument naming the text
 };
 
+// Which image processors to reproduce (docs/numerics.md "Image backends").
+enum class ImageBackend {
+  // Pillow resize: transformers 4.x's processors, and transformers 5's with backend="pil" (or
+  // without torchvision installed). Bit-exact pixels.
+  kPil,
+  // transformers 5's default processors when torchvision is installed: torch's uint8 antialiased
+  // resize, torchvision's center crop, rescale fused into normalize. Bit-exact pixels against
+  // torch on the CPU.
+  kTorchvision,
+};
+const char* image_backend_name(ImageBackend backend);  // "pil", "torchvision"
+// "pil" or "torchvision"; InvalidArgument otherwise.
+ImageBackend parse_image_backend(const std::string& name);
+
 struct EmbedderOptions {
   // Compute threads for the whole process (kernels and GEMM); 0 = all hardware threads.
   int threads = 0;
   // Largest number of inputs run through the model at once (memory bound, not a result knob).
   std::size_t batch_size = 8;
   TextOverflow text_overflow = TextOverflow::kTruncate;
+  ImageBackend image_backend = ImageBackend::kPil;
 };
 
 struct ModelInfo {

@@ -117,6 +117,27 @@ class Manifest:
         write_json(os.path.join(self.root, relpath), obj)
 
 
+def transformers_major():
+    import transformers
+
+    return int(transformers.__version__.split(".")[0])
+
+
+def tokenizer_files(vocab_file, merges_file=None):
+    """Keyword arguments that give a tokenizer class its vocabulary files. transformers 4 takes vocab_file /
+    merges_file; transformers 5 takes vocab / merges (a path or the contents) and silently ignores vocab_file,
+    which gives a tokenizer with only its special tokens."""
+    if transformers_major() >= 5:
+        kw = {"vocab": vocab_file}
+        if merges_file is not None:
+            kw["merges"] = merges_file
+        return kw
+    kw = {"vocab_file": vocab_file}
+    if merges_file is not None:
+        kw["merges_file"] = merges_file
+    return kw
+
+
 def versions():
     import PIL
     import numpy

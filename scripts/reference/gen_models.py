@@ -17,11 +17,11 @@ from transformers import (BertConfig, BertModel, BertTokenizerFast, BridgeTowerC
                           BridgeTowerForImageAndTextRetrieval, BridgeTowerForMaskedLM, BridgeTowerImageProcessor,
                           BridgeTowerModel, BridgeTowerProcessor, CLIPConfig, CLIPImageProcessor, CLIPModel,
                           CLIPProcessor, CLIPTokenizerFast, RobertaTokenizerFast)
-from transformers.models.clip.tokenization_clip import bytes_to_unicode
 
 import corpus
 import sources
-from common import SEED, dump_json, write_json
+from sources import bytes_to_unicode
+from common import SEED, dump_json, tokenizer_files, transformers_major, write_json
 
 TEXTS = list(corpus.LESSON)  # ex1 motorcycle, ex2 motorcycle, ex3 cat
 IMAGES = ["images/motorcycle_left.jpg", "images/motorcycle_portrait.jpg", "images/cat_landscape.jpg"]
@@ -43,7 +43,7 @@ def tiny_roberta_tokenizer(src, d, n_merges=150):
     json.dump({t: i for i, t in enumerate(vocab)}, open(os.path.join(d, "vocab.json"), "w", encoding="utf-8"),
               ensure_ascii=False)
     open(os.path.join(d, "merges.txt"), "w", encoding="utf-8").write("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return RobertaTokenizerFast(vocab_file=os.path.join(d, "vocab.json"), merges_file=os.path.join(d, "merges.txt"),
+    return RobertaTokenizerFast(**tokenizer_files(os.path.join(d, "vocab.json"), os.path.join(d, "merges.txt")),
                                 model_max_length=512)
 
 
@@ -58,7 +58,7 @@ def tiny_clip_tokenizer(src, d, n_merges=150, extra_pad=False):
     open(os.path.join(d, "merges.txt"), "w", encoding="utf-8").write(
         "#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
     kw = {"pad_token": "<|pad|>"} if extra_pad else {}
-    return CLIPTokenizerFast(vocab_file=os.path.join(d, "vocab.json"), merges_file=os.path.join(d, "merges.txt"),
+    return CLIPTokenizerFast(**tokenizer_files(os.path.join(d, "vocab.json"), os.path.join(d, "merges.txt")),
                              model_max_length=77, **kw)
 
 
@@ -75,7 +75,7 @@ def tiny_bert_tokenizer(src, d):
             vocab.append(t)
     os.makedirs(d, exist_ok=True)
     open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8").write("\n".join(vocab) + "\n")
-    return BertTokenizerFast(vocab_file=os.path.join(d, "vocab.txt"), do_lower_case=True, model_max_length=512)
+    return BertTokenizerFast(**tokenizer_files(os.path.join(d, "vocab.txt")), do_lower_case=True, model_max_length=512)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -263,7 +263,10 @@ def run_bt(kind, name, src, out_root, manifest, tmp):
     d = os.path.join(out_root, "models", name)
     os.makedirs(d, exist_ok=True)
     size = cfg.vision_config.image_size
-    improc = BridgeTowerImageProcessor(size={"shortest_edge": size})
+    # transformers 4 saves "crop_size": null here and crops to `size`; 5 would save its class default (288) and
+    # refuses null, so under 5 the crop is given as 4.x applies it.
+    crop = {} if transformers_major() < 5 else {"crop_size": {"shortest_edge": size}}
+    improc = BridgeTowerImageProcessor(size={"shortest_edge": size}, **crop)
     proc = BridgeTowerProcessor(image_processor=improc, tokenizer=tok)
     proc.save_pretrained(d)
     save_checkpoint(cfg_model, union, d)
@@ -389,6 +392,9 @@ def run_clip(variant, name, src, out_root, manifest, tmp):
             out = model(**enc, output_hidden_states=True)
             tf = model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
             imf = model.get_image_features(pixel_values=enc["pixel_values"])
+            # transformers 5 returns the tower's output with the projected features as pooler_output
+            tf = tf if torch.is_tensor(tf) else tf.pooler_output
+            imf = imf if torch.is_tensor(imf) else imf.pooler_output
         rec.close()
         for mod, stage in (names if run == "batch" else {}).items():
             t = rec.out[mod][0]  # first call = the CLIPModel.forward call

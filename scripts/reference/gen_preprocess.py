@@ -8,7 +8,16 @@ import os
 
 import numpy as np
 from PIL import Image
-from transformers import BridgeTowerImageProcessor, CLIPImageProcessor
+from common import transformers_major
+
+if transformers_major() < 5:
+    from transformers import BridgeTowerImageProcessor, CLIPImageProcessor
+else:
+    # transformers 5's Pillow backend is the counterpart of 4.x's slow processors (its default classes use
+    # torchvision when installed: gen_v5.py records those)
+    from transformers.models.bridgetower.image_processing_pil_bridgetower import (
+        BridgeTowerImageProcessorPil as BridgeTowerImageProcessor)
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil as CLIPImageProcessor
 
 
 # The Hub preprocessor_config.json contents (spec bridgetower.md section 5.1; CLIP spec D.7).

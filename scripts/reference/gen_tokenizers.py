@@ -13,7 +13,13 @@ from transformers import (BertTokenizer, BertTokenizerFast, CLIPTokenizer, CLIPT
 
 import corpus
 import sources
-from common import dump_json, gzip_bytes, write_bytes
+from common import dump_json, gzip_bytes, tokenizer_files, transformers_major, write_bytes
+
+
+def slow(make):
+    """The slow (Python) tokenizer, or None under transformers 5, which has none (its BertTokenizer etc. are
+    the fast ones)."""
+    return make() if transformers_major() < 5 else None
 
 
 def make_tokenizers(src, tmp):
@@ -23,8 +29,8 @@ def make_tokenizers(src, tmp):
     toks = {}
     rob_kw = dict(model_max_length=512)
     toks["roberta_gpt2vocab"] = (
-        RobertaTokenizerFast(vocab_file=enc, merges_file=bpe, **rob_kw),
-        RobertaTokenizer(vocab_file=enc, merges_file=bpe, **rob_kw),
+        RobertaTokenizerFast(**tokenizer_files(enc, bpe), **rob_kw),
+        slow(lambda: RobertaTokenizer(vocab_file=enc, merges_file=bpe, **rob_kw)),
         512,
         "RoBERTa byte-level BPE pipeline (RobertaTokenizerFast, add_prefix_space=False, <s> A </s>) over the GPT-2 "
         "vocabulary/merges (roberta-base's own vocab.json was not available from a registry package). Token strings "
@@ -40,10 +46,10 @@ def make_tokenizers(src, tmp):
         f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
     clip_kw = dict(model_max_length=77)
     toks["clip"] = (
-        CLIPTokenizerFast(vocab_file=os.path.join(cdir, "vocab.json"), merges_file=os.path.join(cdir, "merges.txt"),
+        CLIPTokenizerFast(**tokenizer_files(os.path.join(cdir, "vocab.json"), os.path.join(cdir, "merges.txt")),
                           **clip_kw),
-        CLIPTokenizer(vocab_file=os.path.join(cdir, "vocab.json"), merges_file=os.path.join(cdir, "merges.txt"),
-                      **clip_kw),
+        slow(lambda: CLIPTokenizer(vocab_file=os.path.join(cdir, "vocab.json"),
+                                   merges_file=os.path.join(cdir, "merges.txt"), **clip_kw)),
         77,
         "OpenAI CLIP BPE (CLIPTokenizerFast converted from vocab.json/merges.txt built from openai-clip's "
         "bpe_simple_vocab_16e6.txt.gz, laid out as the openai/clip-vit-* Hub vocab.json). pad = <|endoftext|>. "
@@ -51,8 +57,8 @@ def make_tokenizers(src, tmp):
     )
     vt = p[("minilm", "vocab.txt")]
     toks["bert_uncased"] = (
-        BertTokenizerFast(vocab_file=vt, do_lower_case=True, model_max_length=512),
-        BertTokenizer(vocab_file=vt, do_lower_case=True, model_max_length=512),
+        BertTokenizerFast(**tokenizer_files(vt), do_lower_case=True, model_max_length=512),
+        slow(lambda: BertTokenizer(vocab_file=vt, do_lower_case=True, model_max_length=512)),
         512,
         "BERT uncased WordPiece (BertTokenizerFast, do_lower_case=True, tokenize_chinese_chars=True, strip_accents "
         "unset -> follows lowercase) with all-MiniLM-L6-v2's vocab.txt; [CLS] A [SEP].",

@@ -241,7 +241,8 @@ def tokenizer_classes(out_root):
     try:
         src = os.path.join(out_root, "models", "bridgetower-large-tiny")
         for fn in ("config.json", "tokenizer.json", "vocab.json"):
-            shutil.copy(os.path.join(src, fn), tmp)
+            if os.path.exists(os.path.join(src, fn)):  # transformers 5's save_pretrained writes no vocab.json
+                shutil.copy(os.path.join(src, fn), tmp)
         t = AutoTokenizer.from_pretrained(tmp)
         res["bridgetower_hub_layout(config+tokenizer.json+vocab.json)"] = type(t).__name__
         res["bridgetower_hub_layout_model_max_length"] = (t.model_max_length if t.model_max_length < 1e10
@@ -259,7 +260,9 @@ def tokenizer_classes(out_root):
 def clip_eos_rule():
     from transformers.models.clip import modeling_clip
 
-    src = inspect.getsource(modeling_clip.CLIPTextTransformer.forward)
+    # transformers 5 folded CLIPTextTransformer into CLIPTextModel
+    holder = getattr(modeling_clip, "CLIPTextTransformer", None) or modeling_clip.CLIPTextModel
+    src = inspect.getsource(holder.forward)
     return {"legacy_branch_present": "self.eos_token_id == 2" in src,
             "rule": "if config eos_token_id == 2: pooled index = argmax(input_ids) per row (first max); "
                     "else: first position where input_ids == eos_token_id"

@@ -84,12 +84,23 @@ def paths(cache):
     return {(k, n): os.path.join(cache, k, n) for k, p in PACKAGES.items() for n in p["members"]}
 
 
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table (byte-level BPE, CLIP BPE): a byte that is printable and not
+    whitespace in Latin-1 (0x21-0x7E, 0xA1-0xAC, 0xAE-0xFF) stands for itself; the other 68 bytes, in ascending
+    order, take the characters U+0100, U+0101, ... The dict lists the printable bytes first, then the others,
+    which is the vocabulary order of the GPT-2, RoBERTa and CLIP vocab.json files. transformers 4.x exported this
+    table from tokenization_clip/tokenization_gpt2; transformers 5 no longer does, so it lives here."""
+    kept = [b for b in range(256) if 0x21 <= b <= 0x7E or 0xA1 <= b <= 0xAC or 0xAE <= b <= 0xFF]
+    moved = [b for b in range(256) if b not in set(kept)]
+    table = {b: chr(b) for b in kept}
+    table.update({b: chr(256 + n) for n, b in enumerate(moved)})
+    return table
+
+
 def clip_vocab_and_merges(bpe_gz):
     """Build CLIP's vocab (token -> id) and merge list from bpe_simple_vocab_16e6.txt.gz exactly as the OpenAI
     simple_tokenizer (and HF's openai/clip-* vocab.json) lays it out: 256 byte chars, the same with '</w>',
     one token per merge (first 49152-256-2 merges), then <|startoftext|>, <|endoftext|>."""
-    from transformers.models.clip.tokenization_clip import bytes_to_unicode
-
     lines = gzip.open(bpe_gz).read().decode("utf-8").split("\n")
     merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]]
     vocab = list(bytes_to_unicode().values())

@@ -22,6 +22,7 @@
 
 namespace mmembed::vision {
 class ImageProcessor;
+enum class ImageBackend;
 }
 
 namespace mmembed::embed {
@@ -74,6 +75,8 @@ class ModelAdapter {
 Tensor image_view(const Image& image);
 // The processor's pixel_values [B, 3, H, W] for a batch of images.
 Tensor preprocess_images(const vision::ImageProcessor& processor, std::span<const Image> images);
+// The vision layer's spelling of EmbedderOptions::image_backend.
+vision::ImageBackend to_vision_backend(ImageBackend backend);
 // [B, C] f32 tensor -> Embeddings (copies).
 Embeddings to_embeddings(const Tensor& rows);
 // Appends `more` below `into` (same dim).

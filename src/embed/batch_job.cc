@@ -53,6 +53,11 @@ std::string fingerprint(const Embedder& embedder, const std::vector<BatchItem>& 
   mix(std::to_string(embedder.info().dim));
   mix(std::to_string(static_cast<int>(embedder.options().text_overflow)));
   mix(std::to_string(o.max_image_pixels));
+  // Only a non-default backend joins the fingerprint, so that jobs started before the option
+  // existed (all Pillow) still resume.
+  if (embedder.options().image_backend != ImageBackend::kPil) {
+    mix(str_cat("image_backend=", image_backend_name(embedder.options().image_backend)));
+  }
   for (const BatchItem& it : items) {
     mix(it.id);
     mix(it.text);
@@ -638,7 +643,8 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
            {"chunk_size", o.chunk_size},
            {"threads", embedder.options().threads},
            {"model_files", files},
-           {"images_fingerprint", images_fp}};
+           {"images_fingerprint", images_fp},
+           {"image_backend", image_backend_name(embedder.options().image_backend)}};
   io::write_file_atomic((out / "run.json").string(), dumps(run, 2) + "\n");
   fs::remove_all(partial, ec);
   return result;

@@ -29,7 +29,7 @@ class BridgeTowerAdapter final : public ModelAdapter {
       : options_(options),
         model_(bt::BridgeTower::load(folder.dir)),
         tokenizer_(text::load_tokenizer(folder.dir)),
-        processor_(processor_options(folder)) {
+        processor_(processor_options(folder, options.image_backend)) {
     const bt::Config& c = model_.config();
     const auto [crop_h, crop_w] = processor_.crop_size();
     MMEMBED_CHECK(crop_h == c.vision.image_size && crop_w == c.vision.image_size, Unsupported,
@@ -136,7 +136,8 @@ class BridgeTowerAdapter final : public ModelAdapter {
   }
 
  private:
-  static vision::ImageProcessorOptions processor_options(const ModelFolder& folder) {
+  static vision::ImageProcessorOptions processor_options(const ModelFolder& folder,
+                                                         ImageBackend backend) {
     const std::string path = folder.file("preprocessor_config.json");
     MMEMBED_CHECK(folder.has_file("preprocessor_config.json"), IoError, folder.dir,
                   ": no preprocessor_config.json (the image processor's settings)");
@@ -145,6 +146,7 @@ class BridgeTowerAdapter final : public ModelAdapter {
     vision::ImageProcessorOptions o = vision::ImageProcessorOptions::from_json_file(path, &fallback);
     MMEMBED_CHECK(o.kind == vision::ProcessorKind::BridgeTower, Unsupported, path,
                   ": a BridgeTower model needs BridgeTowerImageProcessor settings");
+    o.backend = to_vision_backend(backend);
     return o;
   }
 

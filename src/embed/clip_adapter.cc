@@ -20,11 +20,12 @@ namespace {
 namespace clip = models::clip;
 
 vision::ImageProcessorOptions processor_options(const ModelFolder& folder,
-                                                const clip::Config& c) {
+                                                const clip::Config& c, ImageBackend backend) {
   if (!folder.has_file("preprocessor_config.json")) {
     // CLIPImageProcessor's defaults, sized to the vision tower.
     vision::ImageProcessorOptions o = vision::ImageProcessorOptions::clip_defaults();
     o.shortest_edge = o.crop_height = o.crop_width = c.vision.image_size;
+    o.backend = to_vision_backend(backend);
     return o;
   }
   const std::string path = folder.file("preprocessor_config.json");
@@ -32,6 +33,7 @@ vision::ImageProcessorOptions processor_options(const ModelFolder& folder,
   vision::ImageProcessorOptions o = vision::ImageProcessorOptions::from_json_file(path, &fallback);
   MMEMBED_CHECK(o.kind == vision::ProcessorKind::Clip, Unsupported, path,
                 ": a CLIP model needs CLIPImageProcessor settings");
+  o.backend = to_vision_backend(backend);
   return o;
 }
 
@@ -46,7 +48,7 @@ class ClipAdapterImpl final : public ClipAdapter {
   ClipAdapterImpl(const ModelFolder& folder, const EmbedderOptions& options)
       : options_(options),
         model_(clip::Config::parse(folder.config), io::open_checkpoint(folder.dir)),
-        processor_(processor_options(folder, model_.config())) {
+        processor_(processor_options(folder, model_.config(), options.image_backend)) {
     const clip::Config& c = model_.config();
     info_.family = "clip";
     info_.model_type = "clip";

@@ -53,6 +53,17 @@ const char* input_kind_name(InputKind kind) {
   return "?";
 }
 
+const char* image_backend_name(ImageBackend backend) {
+  return backend == ImageBackend::kTorchvision ? "torchvision" : "pil";
+}
+
+ImageBackend parse_image_backend(const std::string& name) {
+  if (name == "pil") return ImageBackend::kPil;
+  if (name == "torchvision") return ImageBackend::kTorchvision;
+  throw InvalidArgument(str_cat("image backend must be \"pil\" or \"torchvision\", got \"", name,
+                                "\""));
+}
+
 bool ModelInfo::supports(InputKind kind) const {
   switch (kind) {
     case InputKind::kText: return text;
@@ -140,6 +151,11 @@ Tensor preprocess_images(const vision::ImageProcessor& processor, std::span<cons
   views.reserve(images.size());
   for (const Image& im : images) views.push_back(image_view(im));
   return processor.preprocess(views).pixel_values;
+}
+
+vision::ImageBackend to_vision_backend(ImageBackend backend) {
+  return backend == ImageBackend::kTorchvision ? vision::ImageBackend::Torchvision
+                                               : vision::ImageBackend::Pil;
 }
 
 Embeddings to_embeddings(const Tensor& rows) {

@@ -108,6 +108,10 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
 
 }  // namespace
 
+const char* image_backend_name(ImageBackend backend) {
+  return backend == ImageBackend::Torchvision ? "torchvision" : "pil";
+}
+
 ImageProcessorOptions ImageProcessorOptions::clip_defaults() { return ImageProcessorOptions{}; }
 
 ImageProcessorOptions ImageProcessorOptions::bridgetower_defaults() {
@@ -213,6 +217,10 @@ ImageProcessor::ImageProcessor(ImageProcessorOptions options, ThreadPool* pool)
                   "image processor: size_divisor must be > 0, got ", o.size_divisor);
     MMEMBED_CHECK(o.resample != Resample::Nearest, Unsupported,
                   "image processor: NEAREST resampling is not supported");
+    MMEMBED_CHECK(o.backend != ImageBackend::Torchvision || o.resample == Resample::Bicubic ||
+                      o.resample == Resample::Bilinear,
+                  Unsupported, "image processor: the torchvision backend resizes with BICUBIC or "
+                  "BILINEAR only, got ", resample_name(o.resample));
   }
   if (o.do_center_crop) {
     MMEMBED_CHECK(o.crop_height > 0 && o.crop_width > 0, InvalidArgument,
@@ -296,18 +304,24 @@ Tensor ImageProcessor::resize(const Tensor& rgb) const {
   check_rgb(rgb, "image processor resize");
   if (!options_.do_resize) return rgb;
   auto [h, w] = resized_size(rgb.dim(0), rgb.dim(1));
+  if (options_.backend == ImageBackend::Torchvision) {
+    return vision::resize_torchvision(rgb, h, w, options_.resample, pool_);
+  }
   return vision::resize(rgb, h, w, options_.resample, pool_);
 }
 
 // transformers image_transforms.center_crop: top = (h - ch) // 2; an axis shorter than the crop
-// is zero-padded first, ceil(diff / 2) before the image.
+// is zero-padded first, ceil(diff / 2) before the image. transformers 5's torchvision
+// processors pad floor(diff / 2) before it instead (TorchvisionBackend.center_crop).
 Tensor ImageProcessor::center_crop(const Tensor& rgb) const {
   check_rgb(rgb, "image processor center_crop");
   const std::int64_t in_h = rgb.dim(0), in_w = rgb.dim(1);
   const std::int64_t out_h = options_.crop_height, out_w = options_.crop_width;
+  const bool torchvision = options_.backend == ImageBackend::Torchvision;
   // Per axis: output index o reads input index o + offset when it lies inside the image.
-  auto offset = [](std::int64_t in, std::int64_t out) {
-    return in >= out ? floor_div(in - out, 2) : -((out - in + 1) / 2);
+  auto offset = [torchvision](std::int64_t in, std::int64_t out) {
+    if (in >= out) return floor_div(in - out, 2);
+    return torchvision ? -((out - in) / 2) : -((out - in + 1) / 2);
   };
   const std::int64_t dy = offset(in_h, out_h), dx = offset(in_w, out_w);
   Tensor out = Tensor::zeros(DType::U8, {out_h, out_w, 3});
@@ -333,6 +347,25 @@ Tensor ImageProcessor::to_chw_float(const Tensor& rgb) const {
   for (int c = 0; c < 3; ++c) {
     const float mean = static_cast<float>(o.image_mean[c]);
     const float std = static_cast<float>(o.image_std[c]);
+    if (o.backend == ImageBackend::Torchvision) {
+      // transformers 5 (TorchvisionBackend.rescale_and_normalize) folds the rescale into the
+      // normalization: mean and std become float32 tensors multiplied by the Python float
+      // 1 / factor (rounded to float32 by torch's scalar multiplication), then
+      // (float32(u8) - mean) / std. Rescale alone is float32(u8) * float32(factor).
+      const float inv = static_cast<float>(1.0 / o.rescale_factor);
+      const float fused_mean = o.do_rescale ? mean * inv : mean;
+      const float fused_std = o.do_rescale ? std * inv : std;
+      for (int v = 0; v < 256; ++v) {
+        float x = static_cast<float>(v);
+        if (o.do_normalize) {
+          x = (x - fused_mean) / fused_std;
+        } else if (o.do_rescale) {
+          x = x * static_cast<float>(o.rescale_factor);
+        }
+        table[c][v] = x;
+      }
+      continue;
+    }
     for (int v = 0; v < 256; ++v) {
       float x = o.do_rescale ? static_cast<float>(static_cast<double>(v) * o.rescale_factor)
                              : static_cast<float>(v);

@@ -54,6 +54,17 @@ enum class ProcessorKind { Clip, BridgeTower };
 inline constexpr std::int64_t kMaxProcessorSide = 16384;
 inline constexpr std::int64_t kMaxResizedPixels = std::int64_t{1} << 26;
 
+// Which implementation of the processors to reproduce (docs/numerics.md "Image backends"):
+//   Pil:         transformers 4.x's slow processors (Pillow resize; 4.44.2 is the pinned
+//                reference) and transformers 5's `backend="pil"` ones: bit-exact.
+//   Torchvision: transformers 5's default processors when torchvision is installed: torch's
+//                uint8 antialiased resize (vision/resize.h resize_torchvision), torchvision's
+//                center crop (pads floor(diff / 2) before the image, not ceil), and rescale fused
+//                into normalize: (float(u8) - mean * k) / (std * k), k = float32(1 / factor),
+//                all in float32.
+enum class ImageBackend { Pil, Torchvision };
+const char* image_backend_name(ImageBackend backend);  // "pil", "torchvision"
+
 struct ImageProcessorOptions {
   ProcessorKind kind = ProcessorKind::Clip;
 
@@ -76,6 +87,8 @@ struct ImageProcessorOptions {
   std::array<double, 3> image_std = {0.26862954, 0.26130258, 0.27577711};
 
   bool do_pad = false;  // BridgeTower: pad to the batch's largest size, return pixel_mask
+
+  ImageBackend backend = ImageBackend::Pil;  // not read from the file: the caller's choice
 
   // CLIPImageProcessor's class defaults (shortest edge 224, crop 224x224).
   static ImageProcessorOptions clip_defaults();

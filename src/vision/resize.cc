@@ -1,5 +1,6 @@
 #include "vision/resize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -52,6 +53,17 @@ double lanczos_filter(double x) {
   return 0.0;
 }
 
+// PyTorch's antialiasing bicubic filter (aten UpSample.h: cubic_convolution1/2 with A = -0.5, the
+// value PIL uses): the same polynomial as Pillow's, but the outer segment is evaluated as
+// ((A x - 5A) x + 8A) x - 4A, whose last bits can differ from Pillow's (((x - 5) x + 8) x - 4) A.
+double torch_bicubic_filter(double x) {
+  const double a = -0.5;
+  if (x < 0) x = -x;
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+  return 0;
+}
+
 struct Filter {
   double (*fn)(double);
   double support;
@@ -70,17 +82,46 @@ Filter filter_for(Resample resample) {
                     "transform for it); use BICUBIC, BILINEAR, BOX, HAMMING or LANCZOS");
 }
 
-constexpr int kPrecisionBits = 32 - 8 - 2;
+Filter torch_filter_for(Resample resample) {
+  switch (resample) {
+    case Resample::Bicubic: return {torch_bicubic_filter, 2.0};
+    case Resample::Bilinear: return {bilinear_filter, 1.0};  // same triangle as Pillow's
+    default: break;
+  }
+  throw Unsupported(str_cat("resize (torchvision): ", resample_name(resample),
+                            " is not supported; torch's uint8 antialiased resize has BICUBIC "
+                            "and BILINEAR only"));
+}
+
+// Pillow's fixed point: 32 bits less 8 for the pixel and 2 for weights above 1.
+constexpr int kPillowPrecisionBits = 32 - 8 - 2;
 
 // Fixed-point coefficients of one axis: output i reads `count[i]` input samples starting at
-// `first[i]`, weighted by weights[i * ksize + j].
+// `first[i]`, weighted by weights[i * ksize + j] / 2^precision.
 struct Coefficients {
   int ksize = 0;
+  int precision = kPillowPrecisionBits;
   std::vector<int> first, count;
   std::vector<std::int32_t> weights;
 };
 
-Coefficients precompute(std::int64_t in_size, std::int64_t out_size, const Filter& filter) {
+// Torch stores the weights as int16 (its AVX2 kernels multiply 16-bit pixels by 16-bit weights),
+// so it takes the most fraction bits (at most 22) for which the largest weight of the whole axis,
+// doubled, still rounds below 2^15 (aten UpSampleKernel.cpp, _compute_index_ranges_int16_weights).
+int torch_precision(const std::vector<double>& weights) {
+  double w_max = 0.0;
+  for (double w : weights) w_max = std::max(w_max, w);
+  int p = 0;
+  for (; p < 22; ++p) {
+    if (static_cast<int>(0.5 + w_max * static_cast<double>(1 << (p + 1))) >= (1 << 15)) break;
+  }
+  return p;
+}
+
+// The weights of one axis, as Pillow's precompute_coeffs computes them (torch's
+// _compute_indices_min_size_weights_aa is the same computation); `torch` picks torch's precision.
+Coefficients precompute(std::int64_t in_size, std::int64_t out_size, const Filter& filter,
+                        bool torch = false) {
   // Pillow's box is (0, in_size) in float; in_size < 2^24 here, so the difference is exact.
   const double in0 = 0.0, in1 = static_cast<double>(in_size);
   double scale = (in1 - in0) / static_cast<double>(out_size);
@@ -91,7 +132,7 @@ Coefficients precompute(std::int64_t in_size, std::int64_t out_size, const Filte
   c.first.resize(out_size);
   c.count.resize(out_size);
   c.weights.assign(static_cast<std::size_t>(out_size) * c.ksize, 0);
-  std::vector<double> k(c.ksize);
+  std::vector<double> normalized(c.weights.size(), 0.0);
   const double ss = 1.0 / filterscale;
   for (std::int64_t i = 0; i < out_size; ++i) {
     double center = in0 + (static_cast<double>(i) + 0.5) * scale;
@@ -100,28 +141,36 @@ Coefficients precompute(std::int64_t in_size, std::int64_t out_size, const Filte
     int xmax = static_cast<int>(center + support + 0.5);
     if (xmax > in_size) xmax = static_cast<int>(in_size);
     xmax -= xmin;
+    // Torch clamps the tap count to ksize ("rare cases when due to precision xsize can be
+    // larger"); Pillow's bounds never exceed it, so the clamp changes nothing there.
+    xmax = std::clamp(xmax, 0, c.ksize);
+    double* k = &normalized[static_cast<std::size_t>(i) * c.ksize];
     double ww = 0.0;
     for (int x = 0; x < xmax; ++x) {
       double w = filter.fn((static_cast<double>(x + xmin) - center + 0.5) * ss);
       k[x] = w;
       ww += w;
     }
-    std::int32_t* out = &c.weights[static_cast<std::size_t>(i) * c.ksize];
-    for (int x = 0; x < xmax; ++x) {
-      double w = ww != 0.0 ? k[x] / ww : k[x];
-      out[x] = w < 0 ? static_cast<std::int32_t>(-0.5 + w * (1 << kPrecisionBits))
-                     : static_cast<std::int32_t>(0.5 + w * (1 << kPrecisionBits));
+    if (ww != 0.0) {
+      for (int x = 0; x < xmax; ++x) k[x] /= ww;
     }
     c.first[i] = xmin;
     c.count[i] = xmax;
   }
+  if (torch) c.precision = torch_precision(normalized);
+  const double one = static_cast<double>(1 << c.precision);
+  for (std::size_t j = 0; j < normalized.size(); ++j) {
+    const double w = normalized[j] * one;
+    c.weights[j] = w < 0 ? static_cast<std::int32_t>(-0.5 + w) : static_cast<std::int32_t>(0.5 + w);
+  }
   return c;
 }
 
-inline std::uint8_t clip8(std::int32_t acc) {
-  if (acc >= (1 << kPrecisionBits << 8)) return 255;
+// (acc >> precision) clipped to [0, 255]: Pillow's clip8, and what torch's saturating packs do.
+inline std::uint8_t clip8(std::int32_t acc, int precision) {
+  if (acc >= (256 << precision)) return 255;
   if (acc <= 0) return 0;
-  return static_cast<std::uint8_t>(acc >> kPrecisionBits);
+  return static_cast<std::uint8_t>(acc >> precision);
 }
 
 void for_rows(ThreadPool* pool, std::int64_t rows,
@@ -145,9 +194,9 @@ void resample_horizontal(const std::uint8_t* in, std::int64_t in_w, std::uint8_t
         const std::int32_t* k = &c.weights[static_cast<std::size_t>(i) * c.ksize];
         const std::uint8_t* s = src + static_cast<std::int64_t>(c.first[i]) * channels;
         for (int ch = 0; ch < channels; ++ch) {
-          std::int32_t acc = 1 << (kPrecisionBits - 1);
+          std::int32_t acc = 1 << (c.precision - 1);
           for (int x = 0; x < c.count[i]; ++x) acc += s[x * channels + ch] * k[x];
-          dst[i * channels + ch] = clip8(acc);
+          dst[i * channels + ch] = clip8(acc, c.precision);
         }
       }
     }
@@ -165,45 +214,32 @@ void resample_vertical(const std::uint8_t* in, std::int64_t row_offset, std::uin
       const std::uint8_t* s = in + (c.first[i] - row_offset) * row_len;
       std::uint8_t* dst = out + i * row_len;
       for (std::int64_t x = 0; x < row_len; ++x) {
-        std::int32_t acc = 1 << (kPrecisionBits - 1);
+        std::int32_t acc = 1 << (c.precision - 1);
         for (int j = 0; j < c.count[i]; ++j) acc += s[j * row_len + x] * k[j];
-        dst[x] = clip8(acc);
+        dst[x] = clip8(acc, c.precision);
       }
     }
   });
 }
 
-}  // namespace
-
-const char* resample_name(Resample resample) {
-  switch (resample) {
-    case Resample::Nearest: return "NEAREST";
-    case Resample::Lanczos: return "LANCZOS";
-    case Resample::Bilinear: return "BILINEAR";
-    case Resample::Bicubic: return "BICUBIC";
-    case Resample::Box: return "BOX";
-    case Resample::Hamming: return "HAMMING";
-  }
-  return "?";
-}
-
-Tensor resize(const Tensor& image, std::int64_t out_height, std::int64_t out_width,
-              Resample resample, ThreadPool* pool) {
-  MMEMBED_CHECK(image.dtype() == DType::U8 && image.rank() == 3, ShapeError,
-                "resize: expected a U8 [H, W, C] image, got ", image.describe());
+Tensor resize_impl(const Tensor& image, std::int64_t out_height, std::int64_t out_width,
+                   Resample resample, bool torch, ThreadPool* pool) {
+  const char* what = torch ? "resize_torchvision" : "resize";
+  MMEMBED_CHECK(image.dtype() == DType::U8 && image.rank() == 3, ShapeError, what,
+                ": expected a U8 [H, W, C] image, got ", image.describe());
   const std::int64_t in_h = image.dim(0), in_w = image.dim(1);
   const int channels = static_cast<int>(image.dim(2));
-  MMEMBED_CHECK(channels >= 1 && channels <= 4, ShapeError, "resize: expected 1 to 4 channels, got ",
-                image.describe());
-  MMEMBED_CHECK(in_h >= 1 && in_w >= 1, ShapeError, "resize: empty image ", image.describe());
-  MMEMBED_CHECK(out_height >= 1 && out_width >= 1, InvalidArgument,
-                "resize: height and width must be > 0, got ", out_height, "x", out_width,
+  MMEMBED_CHECK(channels >= 1 && channels <= 4, ShapeError, what,
+                ": expected 1 to 4 channels, got ", image.describe());
+  MMEMBED_CHECK(in_h >= 1 && in_w >= 1, ShapeError, what, ": empty image ", image.describe());
+  MMEMBED_CHECK(out_height >= 1 && out_width >= 1, InvalidArgument, what,
+                ": height and width must be > 0, got ", out_height, "x", out_width,
                 " (height x width)");
   constexpr std::int64_t kMaxSide = (1 << 24);  // Pillow keeps sizes in int and boxes in float
   MMEMBED_CHECK(in_h < kMaxSide && in_w < kMaxSide && out_height < kMaxSide && out_width < kMaxSide,
-                InvalidArgument, "resize: sides must be below 2^24, got ", in_h, "x", in_w, " -> ",
+                InvalidArgument, what, ": sides must be below 2^24, got ", in_h, "x", in_w, " -> ",
                 out_height, "x", out_width);
-  const Filter filter = filter_for(resample);
+  const Filter filter = torch ? torch_filter_for(resample) : filter_for(resample);
 
   if (out_height == in_h && out_width == in_w) return image.clone();
 
@@ -211,8 +247,8 @@ Tensor resize(const Tensor& image, std::int64_t out_height, std::int64_t out_wid
   const bool need_horizontal = out_width != in_w;
   const bool need_vertical = out_height != in_h;
   Coefficients horiz, vert;
-  if (need_horizontal) horiz = precompute(in_w, out_width, filter);
-  vert = precompute(in_h, out_height, filter);
+  if (need_horizontal) horiz = precompute(in_w, out_width, filter, torch);
+  vert = precompute(in_h, out_height, filter, torch);
 
   // Rows of the source that the vertical pass reads.
   const std::int64_t ybox_first = vert.first[0];
@@ -233,6 +269,30 @@ Tensor resize(const Tensor& image, std::int64_t out_height, std::int64_t out_wid
   resample_vertical(src, temp_offset, out.data<std::uint8_t>(), out_width, out_height, channels,
                     vert, pool);
   return out;
+}
+
+}  // namespace
+
+const char* resample_name(Resample resample) {
+  switch (resample) {
+    case Resample::Nearest: return "NEAREST";
+    case Resample::Lanczos: return "LANCZOS";
+    case Resample::Bilinear: return "BILINEAR";
+    case Resample::Bicubic: return "BICUBIC";
+    case Resample::Box: return "BOX";
+    case Resample::Hamming: return "HAMMING";
+  }
+  return "?";
+}
+
+Tensor resize(const Tensor& image, std::int64_t out_height, std::int64_t out_width,
+              Resample resample, ThreadPool* pool) {
+  return resize_impl(image, out_height, out_width, resample, /*torch=*/false, pool);
+}
+
+Tensor resize_torchvision(const Tensor& image, std::int64_t out_height, std::int64_t out_width,
+                          Resample resample, ThreadPool* pool) {
+  return resize_impl(image, out_height, out_width, resample, /*torch=*/true, pool);
 }
 
 }  // namespace mmembed::vision

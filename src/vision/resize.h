@@ -34,4 +34,18 @@ const char* resample_name(Resample resample);
 Tensor resize(const Tensor& image, std::int64_t out_height, std::int64_t out_width,
               Resample resample, ThreadPool* pool = nullptr);
 
+// What torchvision's `transforms.v2.functional.resize(uint8 tensor, size, BICUBIC or BILINEAR,
+// antialias=True)` computes on the CPU, as transformers 5's default (torchvision) image
+// processors call it. Torch resizes uint8 images natively (aten `_upsample_bicubic2d_aa` /
+// `_upsample_bilinear2d_aa`, a port of Pillow-SIMD) with Pillow's scheme and bounds but:
+//   - weights in int16 with a per-axis precision: the most fraction bits (<= 22) for which twice
+//     the axis's largest weight rounds below 2^15 (Pillow: always 22 bits in int32);
+//   - the bicubic filter's outer segment evaluated as ((a x - 5a) x + 8a) x - 4a (a = -0.5).
+// Same passes as resize() otherwise (horizontal first into uint8, a pass skipped when its axis
+// keeps its size, (acc + 2^(p-1)) >> p clipped to [0, 255]). Throws Unsupported for other filters.
+// BILINEAR equals torchvision only where it resizes uint8 natively (AVX2 CPUs, aarch64); on other
+// CPUs it resizes bilinear in float and rounds (docs/numerics.md "Image backends").
+Tensor resize_torchvision(const Tensor& image, std::int64_t out_height, std::int64_t out_width,
+                          Resample resample, ThreadPool* pool = nullptr);
+
 }  // namespace mmembed::vision

@@ -188,6 +188,63 @@ TEST(ImageProcessorOptions, FromJson) {
   EXPECT_EQ(base.crop_width, 288);
 }
 
+// transformers 4.x's save_pretrained writes "crop_size": null for a BridgeTower processor built
+// without one (the tiny checkpoints' files), and 4.x then crops to size["shortest_edge"];
+// transformers 5 loads such a file but its call fails ("crop_size must be specified",
+// tests/data/v5/manifest.json gaps.bridgetower_crop_size_null). We read it as 4.x did, with
+// either backend; a given crop_size still wins.
+TEST(ImageProcessorOptions, BridgeTowerNullCropSizeCropsToSizeAs4x) {
+  const std::string null_crop =
+      R"({"image_processor_type": "BridgeTowerImageProcessor", "crop_size": null,
+          "size": {"shortest_edge": 70}, "size_divisor": 32, "do_center_crop": true})";
+  ImageProcessorOptions o = ImageProcessorOptions::from_json(null_crop, "null.json");
+  EXPECT_EQ(o.crop_height, 70);
+  EXPECT_EQ(o.crop_width, 70);
+  for (ImageBackend backend : {ImageBackend::Pil, ImageBackend::Torchvision}) {
+    o.backend = backend;
+    ImageProcessor p(o);
+    EXPECT_EQ(p.crop_size(), (Size{70, 70}));
+    // 100 x 80 (H x W) -> resized 64 x 64 (multiples of 32) -> cropped 70 x 70 with padding
+    PixelBatch batch = p.preprocess({filled(100, 80, 200)});
+    EXPECT_EQ(batch.pixel_values.shape(), (Shape{1, 3, 70, 70}));
+  }
+  ImageProcessorOptions given = ImageProcessorOptions::from_json(
+      R"({"image_processor_type": "BridgeTowerImageProcessor", "crop_size": {"shortest_edge": 64},
+          "size": {"shortest_edge": 70}})",
+      "given.json");
+  EXPECT_EQ(given.crop_height, 64);
+}
+
+// transformers 5's torchvision processors pad floor(diff / 2) before the image where the crop is
+// larger (4.x: ceil), and fold the rescale into the normalization.
+TEST(ImageProcessor, TorchvisionCropPaddingAndFusedNormalize) {
+  ImageProcessorOptions o = ImageProcessorOptions::clip_defaults();
+  o.backend = ImageBackend::Torchvision;
+  o.crop_height = 4;
+  o.crop_width = 2;
+  Tensor in = Tensor::empty(DType::U8, {1, 5, 3});
+  for (int x = 0; x < 5; ++x) std::memset(in.data<std::uint8_t>() + 3 * x, 10 + x, 3);
+  Tensor out = ImageProcessor(o).center_crop(in);
+  ASSERT_EQ(out.shape(), (Shape{4, 2, 3}));
+  for (int y = 0; y < 4; ++y) {
+    EXPECT_EQ(out.data<std::uint8_t>()[y * 2 * 3], y == 1 ? 11 : 0) << y;  // 1 row before, 2 after
+  }
+  Tensor levels = Tensor::empty(DType::U8, {1, 256, 3});
+  for (int v = 0; v < 256; ++v) std::memset(levels.data<std::uint8_t>() + 3 * v, v, 3);
+  Tensor n = ImageProcessor(o).to_chw_float(levels);
+  int differs_from_pil = 0;
+  Tensor pil = ImageProcessor(ImageProcessorOptions::clip_defaults()).to_chw_float(levels);
+  for (int c = 0; c < 3; ++c) {
+    const float mean = static_cast<float>(o.image_mean[c]) * 255.0f;
+    const float std = static_cast<float>(o.image_std[c]) * 255.0f;
+    for (int v = 0; v < 256; ++v) {
+      EXPECT_EQ(n.data<float>()[c * 256 + v], (static_cast<float>(v) - mean) / std) << c << v;
+      differs_from_pil += n.data<float>()[c * 256 + v] != pil.data<float>()[c * 256 + v];
+    }
+  }
+  EXPECT_GT(differs_from_pil, 0);  // last bits: the two backends' pixel values are not the same
+}
+
 TEST(ImageProcessorOptions, FromJsonErrorsNameTheFileAndKey) {
   try {
     ImageProcessorOptions::from_json(
