@@ -13,6 +13,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "core/output_file.h"
 #include "mmembed/hub.h"
 
 namespace mmembed::hub {
@@ -313,31 +314,7 @@ FileLock::~FileLock() {
 }
 
 void write_file_atomic(const fs::path& path, std::string_view content) {
-  fs::path tmp = path;
-  tmp += std::string(".").append(random_hex(8)).append(".tmp");
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(tmp.string() + ": cannot create: " + std::strerror(errno));
-  const char* p = content.data();
-  std::size_t n = content.size();
-  bool ok = true;
-  while (n > 0 && ok) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      ok = false;
-      break;
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  ::close(fd);
-  std::error_code ec;
-  if (ok) fs::rename(tmp, path, ec);
-  if (!ok || ec) {
-    fs::remove(tmp, ec);
-    throw IoError(path.string() + ": cannot write: " + (ok ? ec.message() : std::strerror(errno)));
-  }
+  write_output_file(path.string(), content, /*allow_stdout=*/false);
 }
 
 }  // namespace mmembed::hub
