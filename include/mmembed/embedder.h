@@ -65,10 +65,16 @@ enum class TextOverflow {
   kError,     // throw InvalidArgument naming the text
 };
 
+// Largest EmbedderOptions::batch_size: a batch's activations grow with it, and 65536 images or
+// texts in one model call is already far past the memory of any machine the batch would fit.
+inline constexpr std::size_t kMaxBatchSize = 65536;
+
 struct EmbedderOptions {
   // Compute threads for the whole process (kernels and GEMM); 0 = all hardware threads.
+  // 0 to 1024 (kMaxThreads); Embedder::load throws InvalidArgument outside that range.
   int threads = 0;
   // Largest number of inputs run through the model at once (memory bound, not a result knob).
+  // 1 to kMaxBatchSize; Embedder::load throws InvalidArgument outside that range.
   std::size_t batch_size = 8;
   TextOverflow text_overflow = TextOverflow::kTruncate;
 };

@@ -306,7 +306,9 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                              const BatchJobOptions& o) {
   const auto t0 = Clock::now();
   MMEMBED_CHECK(!o.out_dir.empty(), InvalidArgument, "batch job: no output directory");
-  MMEMBED_CHECK(o.chunk_size >= 1, InvalidArgument, "batch job: chunk size must be at least 1");
+  MMEMBED_CHECK(o.chunk_size >= 1 && o.chunk_size <= kMaxChunkSize, InvalidArgument,
+                "batch job: chunk size ", o.chunk_size, " is out of range (1 to ", kMaxChunkSize,
+                ")");
   MMEMBED_CHECK(embedder.info().supports(o.kind), Unsupported, embedder.info().path, ": this ",
                 embedder.info().family, " model does not support ", input_kind_name(o.kind),
                 " embeddings",
@@ -335,7 +337,7 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
   BatchJobResult result;
   result.items = items.size();
   const std::size_t dim = embedder.info().dim;
-  const std::size_t chunks = (items.size() + o.chunk_size - 1) / o.chunk_size;
+  const std::size_t chunks = items.size() / o.chunk_size + (items.size() % o.chunk_size != 0);
   result.chunks = chunks;
 
   if (auto run = read_json(out / "run.json")) {

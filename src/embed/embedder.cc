@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "core/thread_pool.h"
 #include "embed/adapter.h"
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
@@ -268,7 +269,9 @@ Embeddings embed_in_batches(const embed::ModelAdapter& adapter, std::size_t batc
 }  // namespace
 
 Embedder Embedder::load(const std::string& model, const EmbedderOptions& options) {
-  MMEMBED_CHECK(options.batch_size >= 1, InvalidArgument, "batch size must be at least 1");
+  MMEMBED_CHECK(options.batch_size >= 1 && options.batch_size <= kMaxBatchSize, InvalidArgument,
+                "batch size ", options.batch_size, " is out of range (1 to ", kMaxBatchSize, ")");
+  check_thread_count(options.threads, "threads");
   std::error_code ec;
   if (!fs::exists(model, ec)) throw IoError(str_cat("model '", model, "': no such directory"));
   MMEMBED_CHECK(fs::is_directory(model, ec), IoError, "model '", model,

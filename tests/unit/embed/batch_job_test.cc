@@ -19,9 +19,12 @@
 #include "io/matrix.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
+#include "test_support.h"
 
 namespace mmembed::embed {
 namespace {
+
+using testing_support::error_of;
 
 namespace fs = std::filesystem;
 
@@ -233,6 +236,24 @@ TEST_F(BatchJob, SecondJobOnTheSameFolderIsRefusedWhileTheFirstRuns) {
   ::waitpid(pid, nullptr, 0);
   // The lock dies with its holder: the job runs now.
   EXPECT_EQ(run_batch_job(load(4), items_, job(out, 4)).embedded, 10u);
+}
+
+// Issue #18: a chunk size of 2^64 - 1 wrapped the chunk count to 0 ("embedded 0 of 13 items").
+TEST_F(BatchJob, ChunkSizeOutOfRangeIsRefusedBeforeAnyWork) {
+  const Embedder e = load(4);
+  for (std::size_t chunk : {std::size_t{0}, kMaxChunkSize + 1, SIZE_MAX}) {
+    const std::string msg =
+        error_of<InvalidArgument>([&] { run_batch_job(e, items_, job(dir_ / "out", chunk)); });
+    EXPECT_NE(msg.find("chunk size " + std::to_string(chunk) + " is out of range (1 to 1000000)"),
+              std::string::npos)
+        << msg;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+  // The largest chunk size is one chunk holding every item.
+  const BatchJobResult r = run_batch_job(e, items_, job(dir_ / "big", kMaxChunkSize));
+  EXPECT_EQ(r.chunks, 1u);
+  EXPECT_EQ(r.items, items_.size());
+  EXPECT_EQ(r.embedded + r.failed, items_.size());
 }
 
 TEST_F(BatchJob, UnsupportedKindIsRefusedBeforeAnyWork) {

@@ -70,6 +70,24 @@ TEST(Embedder, ZeroBatchSizeIsRefused) {
   EXPECT_THROW(Embedder::load(kLarge, o), InvalidArgument);
 }
 
+// Issue #18: batch sizes and thread counts are bounded where the library takes them.
+TEST(Embedder, HugeBatchSizeAndThreadCountAreRefused) {
+  EmbedderOptions o;
+  o.batch_size = SIZE_MAX;
+  std::string msg = error_of<InvalidArgument>([&] { Embedder::load(kLarge, o); });
+  EXPECT_NE(msg.find("batch size 18446744073709551615 is out of range (1 to 65536)"),
+            std::string::npos)
+      << msg;
+  o.batch_size = kMaxBatchSize;
+  for (int threads : {-1, 1025, 100000}) {
+    o.threads = threads;
+    msg = error_of<InvalidArgument>([&] { Embedder::load(kLarge, o); });
+    EXPECT_NE(msg.find("threads " + std::to_string(threads) + " is out of range (0 to 1024"),
+              std::string::npos)
+        << msg;
+  }
+}
+
 TEST(Embedder, EmptyAndBlankTextsAreRefusedByIndex) {
   const std::vector<std::string> texts = {"a cat", ""};
   std::string msg = error_of<InvalidArgument>([&] { large().embed_texts(texts); });
