@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "model_spec.h"
 #include "core/check.h"
@@ -79,9 +80,9 @@ Runner add_match(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--text", opt->texts, "A text to score against the image (repeatable)")
       ->required();
   cmd->add_flag("--json", opt->json, "One JSON object per text instead of a table");
-  cmd->add_option("--max-image-pixels", opt->max_image_pixels,
-                  "Refuse images with more pixels than this; 0 = no limit")
-      ->check(CLI::NonNegativeNumber)
+  bound<std::int64_t>(cmd->add_option("--max-image-pixels", opt->max_image_pixels,
+                                       "Refuse images with more pixels than this; 0 = no limit"),
+                      0, kMaxImagePixelsLimit)
       ->capture_default_str();
   return [opt, &global] { return run_match(*opt, global.threads); };
 }

@@ -2,17 +2,41 @@
 // library, prints results. Exit codes: 0 ok, 1 a reported error (bad input, bad file), 2 usage.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <iostream>
+#include <sstream>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
+#include "core/output_file.h"
+#include "core/thread_pool.h"
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
 #include "mmembed/version.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+// What a command printed may still sit in stdio's buffer, written only at exit where a failure
+// is lost: flushed and closed here and checked, so that `mmembed ... > /dev/full` (or a full
+// disk) is an error, not exit 0 with nothing written. Returns false after reporting it.
+bool close_stdout() {
+  errno = 0;
+  std::cout.flush();  // synced with stdio: its bytes are in stdout's buffer or already failed
+  bool ok = std::fflush(stdout) == 0;
+  ok = std::cout.good() && std::ferror(stdout) == 0 && ok;
+  ok = std::fclose(stdout) == 0 && ok;
+  if (ok) return true;
+  const int err = errno;
+  std::fprintf(stderr, "mmembed: error writing standard output%s%s\n", err ? ": " : "",
+               err ? std::strerror(err) : "");
+  return false;
+}
+
+int run_cli(int argc, char** argv) {
   using namespace mmembed;
   CLI::App app{"mmembed: multimodal (image + text) embeddings, natively.\n"
                "Loads Hugging Face checkpoints (safetensors or PyTorch .bin) with no Python.",
@@ -22,9 +46,9 @@ int main(int argc, char** argv) {
   app.footer("Run 'mmembed COMMAND --help' for the options of a command.");
 
   cli::GlobalOptions global;
-  app.add_option("--threads", global.threads,
-                 "Threads for compute (0 = all hardware threads)")
-      ->check(CLI::NonNegativeNumber)
+  cli::bound(app.add_option("--threads", global.threads,
+                            "Threads for compute (0 = all hardware threads; at most 1024)"),
+             0, kMaxThreads)
       ->capture_default_str();
 
   // Each add_* registers one subcommand and returns what runs it.
@@ -41,11 +65,21 @@ int main(int argc, char** argv) {
     cli::Runner run = add(app, global);
     commands.emplace_back(app.get_subcommand(name), std::move(run));
   }
+  cli::apply_option_rules(app);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);  // prints help, version or the usage error
+    // Help, version or the usage error, written with checks as any other output.
+    std::ostringstream out, err;
+    const int rc = app.exit(e, out, err);
+    std::fputs(err.str().c_str(), stderr);
+    try {
+      write_output_file("-", out.str());
+    } catch (const Error& write_error) {
+      std::fprintf(stderr, "mmembed: error: %s\n", write_error.what());
+      return 1;
+    }
     return rc == 0 ? 0 : 2;
   }
 
@@ -65,4 +99,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rc = run_cli(argc, argv);
+  if (!close_stdout()) return rc == 0 ? 1 : rc;
+  return rc;
 }
