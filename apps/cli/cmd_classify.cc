@@ -18,6 +18,7 @@
 #include "embed/clip_adapter.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
+#include "text/unicode.h"
 
 namespace mmembed::cli {
 namespace {
@@ -74,7 +75,11 @@ int run_classify(const ClassifyOptions& opt, int threads) {
     labels.push_back(opt.label_list[i]);
   }
   std::vector<std::string> prompts;
-  for (const std::string& l : labels) prompts.push_back(prompt_for(opt.templ, l));
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    text::unicode::validate_utf8(labels[i], str_cat("label #", i + 1));
+    prompts.push_back(prompt_for(opt.templ, labels[i]));
+  }
+  text::unicode::validate_utf8(opt.templ, "--template");
   const Image image = Image::read(opt.image, opt.max_image_pixels);
 
   EmbedderOptions options;

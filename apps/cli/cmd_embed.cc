@@ -26,6 +26,7 @@
 #include "mmembed/version.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
+#include "text/unicode.h"
 
 namespace mmembed::cli {
 namespace {
@@ -191,11 +192,14 @@ int run_embed(const EmbedOptions& opt, int threads) {
   for (std::size_t i = 0; i < opt.texts.size(); ++i) {
     MMEMBED_CHECK(opt.texts[i].find_first_not_of(" \t\r\n\f\v") != std::string::npos,
                   InvalidArgument, "--text #", i + 1, " is empty: there is nothing to embed");
+    // Named here: the tokenizer's own message cannot say which of the texts it was.
+    text::unicode::validate_utf8(opt.texts[i], str_cat("--text #", i + 1));
   }
   for (std::size_t i = 0; i < pair_texts.size(); ++i) {
     MMEMBED_CHECK(pair_texts[i].find_first_not_of(" \t\r\n\f\v") != std::string::npos,
                   InvalidArgument, "--pair #", i + 1, " (", opt.pairs[i].first,
                   ") has an empty text: there is nothing to embed");
+    text::unicode::validate_utf8(pair_texts[i], str_cat("--pair #", i + 1, " text"));
   }
 
   const Embedder embedder = Embedder::load(resolve_model_dir(opt.model, opt.revision), options);

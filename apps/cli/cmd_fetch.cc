@@ -155,7 +155,7 @@ Runner add_fetch(CLI::App& app, const GlobalOptions& /*global*/) {
   cmd->add_option("manifest", opt->manifest, "Manifest (.jsonl, .csv, .tsv) or image folder")
       ->required();
   cmd->add_option("-o,--output", opt->out, "Output folder")->required();
-  bound(cmd->add_option("-j,--jobs", opt->jobs, "Parallel downloads"), 1, 256)
+  bound(cmd->add_option("-j,--jobs", opt->jobs, "Parallel downloads"), 1, hub::kMaxFetchJobs)
       ->capture_default_str();
   bound(cmd->add_option("--max-bytes", opt->max_bytes, "Largest accepted file, in bytes"),
         std::uint64_t{1}, std::uint64_t{1} << 40)

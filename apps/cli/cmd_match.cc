@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
+#include "text/unicode.h"
 
 namespace mmembed::cli {
 namespace {
@@ -28,6 +29,7 @@ int run_match(const MatchOptions& opt, int threads) {
   for (std::size_t i = 0; i < opt.texts.size(); ++i) {
     MMEMBED_CHECK(opt.texts[i].find_first_not_of(" \t\r\n\f\v") != std::string::npos,
                   InvalidArgument, "--text #", i + 1, " is empty: there is nothing to match");
+    text::unicode::validate_utf8(opt.texts[i], str_cat("--text #", i + 1));
   }
   const Image image = Image::read(opt.image, opt.max_image_pixels);
   EmbedderOptions options;

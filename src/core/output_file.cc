@@ -152,7 +152,7 @@ OutputFile OutputFile::open(const std::string& path, bool allow_stdout) {
     if (f.fd_ < 0 && errno != EEXIST) {
       const int err = errno;
       f.temp_.clear();
-      fail(path, "cannot write", err);
+      fail(path, "cannot write: cannot create a temporary file in its folder", err);
     }
   }
   if (f.fd_ < 0) {

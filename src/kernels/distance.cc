@@ -147,9 +147,6 @@ const char* metric_name(Metric metric) {
 void validate(const MetricSpec& spec) {
   if (spec.metric == Metric::Minkowski) {
     MMEMBED_CHECK(spec.p >= 1.0, InvalidArgument, "minkowski: p must be >= 1 (got ", spec.p, ")");
-    // An infinite p is Chebyshev's distance, which pow() does not compute: inf^(1/inf) is 1.
-    MMEMBED_CHECK(std::isfinite(spec.p), InvalidArgument, "minkowski: p must be finite (got ",
-                  spec.p, "; its limit is the chebyshev metric)");
   }
 }
 

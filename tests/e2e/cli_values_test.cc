@@ -198,6 +198,20 @@ TEST_F(CliTest, RandomTextsArriveByteForByte) {
   }
 }
 
+// Bytes that are not UTF-8 cannot be tokenized (nor written to JSON as they are): refused with
+// the option and the index of the text, before the model is loaded.
+TEST_F(CliTest, InvalidUtf8TextIsRefusedByIndex) {
+  CliRun r = run({"embed", "--model", kMiniLm, "--text", "ok", "--text", "bad \xff byte"});
+  EXPECT_RUN(r, 1);
+  EXPECT_NE(r.err.find("--text #2: invalid UTF-8 at byte 4"), std::string::npos) << r.err;
+  r = run({"match", "--model", kBridge, "--image", kCat, "--text", "\xc3"});
+  EXPECT_RUN(r, 1);
+  EXPECT_NE(r.err.find("--text #1: invalid UTF-8 at byte 0"), std::string::npos) << r.err;
+  r = run({"classify", "--model", kClip, "--image", kCat, "--label", "a", "--label", "\xe2\x82"});
+  EXPECT_RUN(r, 1);
+  EXPECT_NE(r.err.find("label #2: invalid UTF-8"), std::string::npos) << r.err;
+}
+
 TEST_F(CliTest, PairAndImagePathsWithBracketsAndCommas) {
   const fs::path image = dir_ / "[a, b].jpg";
   fs::copy_file(kCat, image);

@@ -165,7 +165,8 @@ TEST_F(OutputFileTest, StdoutOnlyWhereAllowed) {
 TEST_F(OutputFileTest, MissingFolderNamesThePath) {
   const fs::path p = dir_ / "no" / "such" / "out.txt";
   const std::string e = error_of<IoError>([&] { write_output_file(p.string(), "x"); });
-  EXPECT_NE(e.find(p.string() + ": cannot write (No such file or directory)"),
+  EXPECT_NE(e.find(p.string() + ": cannot write: cannot create a temporary file in its folder "
+                                 "(No such file or directory)"),
             std::string::npos)
       << e;
 }
