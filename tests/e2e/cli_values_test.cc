@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -58,9 +59,10 @@ struct CliRun {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(test.begin(), test.end(), '/', '_');  // parameterized names hold a '/'
     dir_ = fs::temp_directory_path() /
-           ("mmembed-cli-values-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("mmembed-cli-values-" + std::to_string(::getpid()) + "-" + test);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -412,6 +414,11 @@ struct NumericOption {
   bool integer;
 };
 
+// How gtest shows a parameter (instead of its bytes).
+void PrintTo(const NumericOption& o, std::ostream* os) {
+  *os << o.command[0] << " " << o.name << " (" << o.lo << " to " << o.hi << ")";
+}
+
 std::vector<NumericOption> numeric_options() {
   // Under a regular file: can neither exist nor be created, so nothing is left behind.
   const std::string missing = kCat + "/missing";
@@ -488,8 +495,12 @@ TEST_F(CliTest, EveryNumericOptionIsInTheTable) {
   }
 }
 
-TEST_F(CliTest, NumericOptionsRefuseValuesOutsideTheirRange) {
-  for (const NumericOption& o : numeric_options()) {
+// One test per option (ctest runs them side by side; each starts the binary ~15 times).
+class NumericOptionTest : public CliTest, public ::testing::WithParamInterface<NumericOption> {};
+
+TEST_P(NumericOptionTest, RefusesValuesOutsideItsRange) {
+  const NumericOption& o = GetParam();
+  {
     std::vector<std::string> bad = {"-1", "18446744073709551616", "99999999999999999999999",
                                     "1e400", "abc", "", "nan", "inf", "0x10", "12abc", " 5"};
     if (o.integer) bad.push_back("1.5");
@@ -523,6 +534,18 @@ TEST_F(CliTest, NumericOptionsRefuseValuesOutsideTheirRange) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Cli, NumericOptionTest, ::testing::ValuesIn(numeric_options()),
+                         [](const ::testing::TestParamInfo<NumericOption>& info) {
+                           const NumericOption& o = info.param;
+                           std::string name = (o.name == "--threads" ? std::string("global")
+                                                                     : o.command[0]) +
+                                              o.name;
+                           for (char& c : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return name;
+                         });
 
 TEST_F(CliTest, HugeChunkSizeIsRefused) {
   // Before: "embedded 0 of 2 items (2 failed)" with an empty errors.jsonl.
