@@ -50,7 +50,8 @@ struct Image {
 
   // Reads and decodes JPEG, PNG, WebP or GIF (by content, not by extension). Throws IoError
   // (unreadable), FormatError (corrupt or truncated), Unsupported (BMP/TIFF),
-  // InvalidArgument (over max_pixels; 0 disables the check). Messages start with the path.
+  // InvalidArgument (over max_pixels; 0 disables the check; negative max_pixels). Messages
+  // start with the path.
   static Image read(const std::string& path, std::int64_t max_pixels = kDefaultMaxImagePixels);
   static Image decode(const void* data, std::size_t size, const std::string& name,
                       std::int64_t max_pixels = kDefaultMaxImagePixels);

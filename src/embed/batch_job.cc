@@ -309,6 +309,8 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
   MMEMBED_CHECK(o.chunk_size >= 1 && o.chunk_size <= kMaxChunkSize, InvalidArgument,
                 "batch job: chunk size ", o.chunk_size, " is out of range (1 to ", kMaxChunkSize,
                 ")");
+  MMEMBED_CHECK(o.max_image_pixels >= 0, InvalidArgument, "batch job: max_image_pixels ",
+                o.max_image_pixels, " is negative (0 disables the limit)");
   MMEMBED_CHECK(embedder.info().supports(o.kind), Unsupported, embedder.info().path, ": this ",
                 embedder.info().family, " model does not support ", input_kind_name(o.kind),
                 " embeddings",

@@ -29,9 +29,16 @@ Image from_decoded(vision::DecodedImage&& decoded, const std::string& name) {
   image.name = name;
   return image;
 }
+
+// A negative limit would silently disable the check, as 0 does on purpose.
+void check_max_pixels(std::int64_t max_pixels, const std::string& name) {
+  MMEMBED_CHECK(max_pixels >= 0, InvalidArgument, name, ": max_pixels ", max_pixels,
+                " is negative (0 disables the limit)");
+}
 }  // namespace
 
 Image Image::read(const std::string& path, std::int64_t max_pixels) {
+  check_max_pixels(max_pixels, path);
   vision::DecodeOptions options;
   options.max_pixels = max_pixels;
   return from_decoded(vision::read_image(path, options), path);
@@ -39,6 +46,7 @@ Image Image::read(const std::string& path, std::int64_t max_pixels) {
 
 Image Image::decode(const void* data, std::size_t size, const std::string& name,
                     std::int64_t max_pixels) {
+  check_max_pixels(max_pixels, name);
   vision::DecodeOptions options;
   options.max_pixels = max_pixels;
   return from_decoded(

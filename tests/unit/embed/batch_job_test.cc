@@ -248,6 +248,10 @@ TEST_F(BatchJob, ChunkSizeOutOfRangeIsRefusedBeforeAnyWork) {
               std::string::npos)
         << msg;
   }
+  BatchJobOptions negative = job(dir_ / "out", 4);
+  negative.max_image_pixels = -1;
+  const std::string msg = error_of<InvalidArgument>([&] { run_batch_job(e, items_, negative); });
+  EXPECT_NE(msg.find("max_image_pixels -1 is negative"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(dir_ / "out"));
   // The largest chunk size is one chunk holding every item.
   const BatchJobResult r = run_batch_job(e, items_, job(dir_ / "big", kMaxChunkSize));

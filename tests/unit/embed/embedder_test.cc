@@ -128,6 +128,15 @@ TEST(Embedder, ImageReadErrorsNameTheFile) {
   EXPECT_NE(msg.find("page.html"), std::string::npos) << msg;
 }
 
+// Issue #18: a negative limit used to disable the check silently, as 0 does on purpose.
+TEST(Embedder, NegativePixelLimitIsRefused) {
+  const std::string cat = std::string(MMEMBED_TEST_DATA_DIR) + "/images/cat_landscape.jpg";
+  const std::string msg = error_of<InvalidArgument>([&] { Image::read(cat, -1); });
+  EXPECT_NE(msg.find("cat_landscape.jpg: max_pixels -1 is negative"), std::string::npos) << msg;
+  const char bytes[] = "x";
+  EXPECT_THROW(Image::decode(bytes, 1, "buffer", -5), InvalidArgument);
+}
+
 TEST(Embedder, PixelLimitIsConfigurable) {
   const std::string path = kData + "/images/cat_landscape.jpg";
   const Image ok = Image::read(path);
