@@ -9,9 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
 #include "core/output_file.h"
 #include "mmembed/hub.h"
@@ -31,14 +31,6 @@ std::string read_text(const fs::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string random_hex(int n) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* kHex = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < n; ++i) s.push_back(kHex[rng() & 15]);
-  return s;
 }
 
 }  // namespace
@@ -281,14 +273,18 @@ void RepoCache::link(const std::string& commit, const std::string& filename,
       if (fs::is_symlink(dst) && fs::equivalent(dst, blob, ec)) return;  // raced with another writer
     }
   }
-  fs::path tmp = dst;
-  tmp += std::string(".").append(random_hex(8)).append(".tmp");
-  fs::copy_file(blob, tmp, fs::copy_options::overwrite_existing, ec);
-  if (!ec) fs::rename(tmp, dst, ec);
-  if (ec) {
-    fs::remove(tmp);
-    throw IoError(dst.string() + ": cannot create snapshot entry: " + ec.message());
+  // A copy through the one output writer (core/output_file.h): its temporary is created
+  // exclusively and never follows a link planted under its name, as fs::copy_file's would.
+  std::ifstream in(blob, std::ios::binary);
+  if (!in) throw IoError(blob.string() + ": cannot open: " + std::strerror(errno));
+  OutputFile out = OutputFile::open(dst.string(), /*allow_stdout=*/false);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) out.write(buf.data(), static_cast<std::size_t>(in.gcount()));
   }
+  if (in.bad()) throw IoError(blob.string() + ": read failed while creating " + dst.string());
+  out.commit();
 }
 
 FileLock::FileLock(const fs::path& path) {
