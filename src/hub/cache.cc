@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/output_file.h"
+#include "mmembed/error.h"
 #include "mmembed/hub.h"
 
 namespace mmembed::hub {
@@ -252,7 +253,11 @@ void RepoCache::mark_absent(const std::string& commit, const std::string& filena
   fs::path p = no_exist_path(commit, filename);
   std::error_code ec;
   fs::create_directories(p.parent_path(), ec);
-  std::ofstream touch(p, std::ios::app);  // failure is harmless: only a hint
+  try {
+    write_output_file(p.string(), "", /*allow_stdout=*/false);
+  } catch (const Error&) {
+    // Harmless: the marker is only a hint that saves a request.
+  }
 }
 
 void RepoCache::link(const std::string& commit, const std::string& filename,
