@@ -73,15 +73,17 @@ class CliTest : public ::testing::Test {
   CliRun run(const std::vector<std::string>& args, const std::string& stdout_path = "") const {
     const fs::path out = stdout_path.empty() ? dir_ / ".stdout" : fs::path(stdout_path);
     const fs::path err = dir_ / ".stderr";
+    // Built before fork(): the child (of a process that may have threads) only makes
+    // async-signal-safe calls.
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(MMEMBED_CLI));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid == 0) {
       const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (o < 0 || e < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(126);
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(MMEMBED_CLI));
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
       ::execv(MMEMBED_CLI, argv.data());
       ::_exit(127);
     }
