@@ -2,6 +2,9 @@
 // library, prints results. Exit codes: 0 ok, 1 a reported error (bad input, bad file), 2 usage.
 #include <CLI/CLI.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -28,7 +31,9 @@ bool close_stdout() {
   std::cout.flush();  // synced with stdio: its bytes are in stdout's buffer or already failed
   bool ok = std::fflush(stdout) == 0;
   ok = std::cout.good() && std::ferror(stdout) == 0 && ok;
-  ok = std::fclose(stdout) == 0 && ok;
+  // A closed stdout (`>&-`) fails the close with EBADF; that is no error when nothing was
+  // written to it (a write there would have failed above).
+  ok = (std::fclose(stdout) == 0 || (ok && errno == EBADF)) && ok;
   if (ok) return true;
   const int err = errno;
   std::fprintf(stderr, "mmembed: error writing standard output%s%s\n", err ? ": " : "",
@@ -101,9 +106,22 @@ int run_cli(int argc, char** argv) {
   return 2;
 }
 
+// A standard descriptor the caller closed (`>&-`) would be handed to the next file opened (a
+// model, a temporary output file), and what is printed to stdout would land in that file. It
+// gets /dev/null, opened in the other direction, so that a write to it still fails (EBADF).
+void hold_closed_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      const int got = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+      if (got >= 0 && got != fd) ::close(got);  // fd was taken meanwhile; nothing to hold
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  hold_closed_std_fds();
   const int rc = run_cli(argc, argv);
   if (!close_stdout()) return rc == 0 ? 1 : rc;
   return rc;

@@ -406,6 +406,41 @@ TEST_F(CliTest, FullStdoutIsAnError) {
   }
 }
 
+// A closed stdout is an error only when something was to be written there.
+TEST_F(CliTest, ClosedStdoutFailsOnlyWhenWrittenTo) {
+  const fs::path out = dir_ / "e.jsonl";
+  const auto run_closed = [&](const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(MMEMBED_CLI));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    const fs::path err = dir_ / ".stderr";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (e < 0 || ::dup2(e, 2) < 0) ::_exit(126);
+      ::close(1);
+      ::execv(MMEMBED_CLI, argv.data());
+      ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), "",
+                  slurp(err)};
+  };
+  CliRun r = run_closed({"embed", "--model", kMiniLm, "--text", "a", "-o", out.string()});
+  EXPECT_RUN(r, 0);
+  EXPECT_EQ(rows(slurp(out)).size(), 1u);
+  r = run_closed({"similarity", kEmb});
+  EXPECT_RUN(r, 1);
+  EXPECT_NE(r.err.find("standard output: cannot write (Bad file descriptor)"), std::string::npos)
+      << r.err;
+  r = run_closed({"inspect", kData + "/io/single.safetensors"});
+  EXPECT_RUN(r, 1);
+  EXPECT_NE(r.err.find("error writing standard output: Bad file descriptor"), std::string::npos)
+      << r.err;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6 and 10. Numeric options: every one bounded, with messages naming option, value and range.
 
