@@ -1,9 +1,15 @@
 #include "cli_util.h"
 
 #include <CLI/CLI.hpp>
+
 #include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <sstream>
+#include <type_traits>
 
 #include "core/check.h"
 #include "core/file.h"
@@ -19,6 +25,25 @@ void add_image_backend_option(CLI::App* cmd, std::string* backend) {
       ->check(CLI::IsMember({"pil", "torchvision"}))
       ->capture_default_str();
 }
+
+namespace {
+constexpr const char* kBoundedName = "mmembed-bounded";
+
+// The shortest text that reads back as `v`; plain digits (1000000, not 1e+06) where they fit.
+template <typename T>
+std::string number_text(T v) {
+  char buf[400];
+  std::to_chars_result r{};
+  if constexpr (std::is_floating_point_v<T>) {
+    const bool plain = v == 0 || (std::fabs(v) >= 1e-4 && std::fabs(v) < 1e15);
+    r = plain ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed)
+              : std::to_chars(buf, buf + sizeof(buf), v);
+  } else {
+    r = std::to_chars(buf, buf + sizeof(buf), v);
+  }
+  return std::string(buf, r.ptr);
+}
+}  // namespace
 
 std::vector<std::string> read_lines(const std::string& path) {
   std::istringstream in(read_input_file(path, kMaxTextDataFileBytes));
@@ -36,6 +61,70 @@ std::string csv_field(const std::string& s) {
   std::string q = "\"";
   for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
+}
+
+template <typename T>
+CLI::Option* bound(CLI::Option* opt, T lo, T hi) {
+  const std::string range = "(" + number_text(lo) + " to " + number_text(hi) + ")";
+  // Parsed here with from_chars, decimal only: CLI11's own conversion reads "010" as octal and
+  // "0x10" as hex, and strtoull turns "-1" into 18446744073709551615. The value handed on to
+  // CLI11 is rewritten in its canonical form, which its conversion reads back exactly.
+  CLI::Validator v(
+      [range, lo, hi](std::string& input) -> std::string {
+        const std::string shown = "'" + input + "'";
+        T value{};
+        const char* first = input.data();
+        const char* last = input.data() + input.size();
+        std::from_chars_result r{};
+        if constexpr (std::is_floating_point_v<T>) {
+          r = std::from_chars(first, last, value, std::chars_format::general);
+        } else {
+          r = std::from_chars(first, last, value, 10);
+        }
+        if (r.ec == std::errc::result_out_of_range) return shown + " is out of range " + range;
+        if (input.empty() || r.ec != std::errc() || r.ptr != last) {
+          return shown + " is not a" + (std::is_floating_point_v<T> ? " number " : "n integer ") +
+                 range;
+        }
+        if constexpr (std::is_floating_point_v<T>) {
+          if (!std::isfinite(value)) return shown + " is not a finite number " + range;
+        }
+        if (value < lo || value > hi) return input + " is out of range " + range;
+        input = number_text(value);
+        return {};
+      },
+      range, kBoundedName);
+  return opt->check(v);
+}
+
+template CLI::Option* bound<int>(CLI::Option*, int, int);
+template CLI::Option* bound<std::int64_t>(CLI::Option*, std::int64_t, std::int64_t);
+template CLI::Option* bound<std::uint64_t>(CLI::Option*, std::uint64_t, std::uint64_t);
+template CLI::Option* bound<double>(CLI::Option*, double, double);
+
+void apply_option_rules(CLI::App& app) {
+  for (CLI::Option* opt : app.get_options()) {
+    opt->allow_extra_args(false);
+    opt->delimiter('\0');
+    // The type name is followed by the validators' descriptions ("UINT:(1 to 100)").
+    const std::string type = opt->get_type_name().substr(0, opt->get_type_name().find(':'));
+    const bool numeric = type == "INT" || type == "UINT" || type == "FLOAT";
+    if (numeric) {
+      bool bounded = false;
+      try {
+        bounded = opt->get_validator(kBoundedName) != nullptr;
+      } catch (const CLI::OptionNotFound&) {
+      }
+      if (!bounded) {
+        std::fprintf(stderr, "mmembed: internal error: numeric option %s of '%s' has no bounds "
+                     "(cli::bound)\n", opt->get_name().c_str(), app.get_name().c_str());
+        std::abort();
+      }
+    }
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    apply_option_rules(*sub);
+  }
 }
 
 }  // namespace mmembed::cli

@@ -18,12 +18,14 @@
 #include "embed/clip_adapter.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
+#include "text/unicode.h"
 
 namespace mmembed::cli {
 namespace {
 
 struct ClassifyOptions {
   std::string model, image, labels, templ, image_backend = "pil";
+  std::vector<std::string> label_list;  // --label, each taken as given
   std::size_t top = 0;
   bool json = false;
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
@@ -62,9 +64,22 @@ std::string prompt_for(const std::string& templ, const std::string& label) {
 }
 
 int run_classify(const ClassifyOptions& opt, int threads) {
-  const std::vector<std::string> labels = split_labels(opt.labels);
+  MMEMBED_CHECK(opt.labels.empty() != opt.label_list.empty(), InvalidArgument,
+                "give the candidate labels with --labels \"a cat,a dog\" or with --label "
+                "\"a cat\" --label \"a dog\" (a label that holds a comma), not both");
+  std::vector<std::string> labels;
+  if (!opt.labels.empty()) labels = split_labels(opt.labels);
+  for (std::size_t i = 0; i < opt.label_list.size(); ++i) {
+    MMEMBED_CHECK(!trim(opt.label_list[i]).empty(), InvalidArgument, "--label #", i + 1,
+                  " is empty");
+    labels.push_back(opt.label_list[i]);
+  }
   std::vector<std::string> prompts;
-  for (const std::string& l : labels) prompts.push_back(prompt_for(opt.templ, l));
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    text::unicode::validate_utf8(labels[i], str_cat("label #", i + 1));
+    prompts.push_back(prompt_for(opt.templ, labels[i]));
+  }
+  text::unicode::validate_utf8(opt.templ, "--template");
   const Image image = Image::read(opt.image, opt.max_image_pixels);
 
   EmbedderOptions options;
@@ -127,18 +142,23 @@ Runner add_classify(CLI::App& app, const GlobalOptions& global) {
       ->required();
   cmd->add_option("--image", opt->image, "The image file: JPEG, PNG, WebP or GIF")->required();
   cmd->add_option("--labels", opt->labels,
-                  "Comma-separated candidate labels, e.g. \"a cat,a motorcycle,a car\"")
-      ->required();
+                  "Comma-separated candidate labels, e.g. \"a cat,a motorcycle,a car\" (spaces "
+                  "around each are removed)");
+  cmd->add_option("--label", opt->label_list,
+                  "One candidate label, taken as given, commas included (repeatable; instead of "
+                  "--labels)");
   cmd->add_option("--template", opt->templ,
                   "Prompt template with {} for the label, e.g. \"a photo of a {}\" (default: the "
                   "label itself)");
-  cmd->add_option("--top", opt->top, "Show only the K most probable labels (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+  bound<std::uint64_t>(cmd->add_option("--top", opt->top,
+                                        "Show only the K most probable labels (0 = all)"),
+                       0, kMaxCount);
   cmd->add_flag("--json", opt->json,
                 "JSON output: labels best first with prompt, probability and logit");
-  cmd->add_option("--max-image-pixels", opt->max_image_pixels,
-                  "Refuse images with more pixels than this (decompression bombs); 0 = no limit")
-      ->check(CLI::NonNegativeNumber)
+  bound<std::int64_t>(cmd->add_option("--max-image-pixels", opt->max_image_pixels,
+                                       "Refuse images with more pixels than this (decompression "
+                                       "bombs); 0 = no limit"),
+                      0, kMaxImagePixelsLimit)
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
   return [opt, &global] { return run_classify(*opt, global.threads); };

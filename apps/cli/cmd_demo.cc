@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -411,9 +412,11 @@ Runner add_demo(CLI::App& app, const GlobalOptions& global) {
                   "label; image URLs are downloaded)");
   cmd->add_flag("--no-download", opt->no_download,
                 "Never touch the network (model from the cache or a folder, local photos)");
-  cmd->add_option("--seed", opt->seed, "UMAP seed")->capture_default_str();
-  cmd->add_option("--batch-size", opt->batch_size, "Inputs per model call")
-      ->check(CLI::PositiveNumber)
+  bound(cmd->add_option("--seed", opt->seed, "UMAP seed"), std::uint64_t{0},
+        std::numeric_limits<std::uint64_t>::max())
+      ->capture_default_str();
+  bound<std::uint64_t>(cmd->add_option("--batch-size", opt->batch_size, "Inputs per model call"),
+                       1, kMaxBatchSize)
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
   return [opt, &global] { return run_demo(*opt, global.threads); };

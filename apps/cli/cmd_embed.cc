@@ -18,6 +18,7 @@
 #include "model_spec.h"
 #include "core/check.h"
 #include "core/file.h"
+#include "core/output_file.h"
 #include "data/manifest.h"
 #include "embed/batch_job.h"
 #include "hub/progress.h"
@@ -26,6 +27,7 @@
 #include "mmembed/version.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
+#include "text/unicode.h"
 
 namespace mmembed::cli {
 namespace {
@@ -180,6 +182,8 @@ int run_embed(const EmbedOptions& opt, int threads) {
   }
   MMEMBED_CHECK(format != "npy" || !opt.out.empty(), InvalidArgument,
                 "--format npy writes a binary file: give -o OUT.npy");
+  const std::string out = opt.out.empty() ? "-" : opt.out;
+  output_kind(out);  // a folder or other unwritable kind fails before the model runs
 
   EmbedderOptions options;
   options.batch_size = opt.batch_size;
@@ -197,11 +201,14 @@ int run_embed(const EmbedOptions& opt, int threads) {
   for (std::size_t i = 0; i < opt.texts.size(); ++i) {
     MMEMBED_CHECK(opt.texts[i].find_first_not_of(" \t\r\n\f\v") != std::string::npos,
                   InvalidArgument, "--text #", i + 1, " is empty: there is nothing to embed");
+    // Named here: the tokenizer's own message cannot say which of the texts it was.
+    text::unicode::validate_utf8(opt.texts[i], str_cat("--text #", i + 1));
   }
   for (std::size_t i = 0; i < pair_texts.size(); ++i) {
     MMEMBED_CHECK(pair_texts[i].find_first_not_of(" \t\r\n\f\v") != std::string::npos,
                   InvalidArgument, "--pair #", i + 1, " (", opt.pairs[i].first,
                   ") has an empty text: there is nothing to embed");
+    text::unicode::validate_utf8(pair_texts[i], str_cat("--pair #", i + 1, " text"));
   }
 
   const Embedder embedder = Embedder::load(resolve_model_dir(opt.model, opt.revision), options);
@@ -230,14 +237,12 @@ int run_embed(const EmbedOptions& opt, int threads) {
     std::vector<float> all;
     all.reserve(rows.size() * embedder.info().dim);
     for (const Row& r : rows) all.insert(all.end(), r.vector.begin(), r.vector.end());
-    io::write_npy(opt.out, all.data(), static_cast<std::int64_t>(rows.size()),
+    io::write_npy(out, all.data(), static_cast<std::int64_t>(rows.size()),
                   static_cast<std::int64_t>(embedder.info().dim));
   } else {
-    const std::string text = jsonl(rows);
-    if (opt.out.empty() || opt.out == "-") std::fwrite(text.data(), 1, text.size(), stdout);
-    else io::write_file_atomic(opt.out, text);
+    write_output_file(out, jsonl(rows));
   }
-  if (!opt.out.empty() && opt.out != "-") {
+  if (out != "-") {
     std::fprintf(stderr, "mmembed: wrote %zu embeddings of dimension %zu to %s\n", rows.size(),
                  embedder.info().dim, opt.out.c_str());
   }
@@ -271,17 +276,21 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
                   "jsonl (one object per line: kind, text/image, embedding) or npy (float32 "
                   "[rows, dim]); default: from the -o extension, else jsonl")
       ->check(CLI::IsMember({"jsonl", "npy"}));
-  cmd->add_option("-o,--output", opt->out, "Output file (written atomically); default: stdout (jsonl)");
-  cmd->add_option("--batch-size", opt->batch_size, "Inputs per model call (memory, not results)")
-      ->check(CLI::PositiveNumber)
+  cmd->add_option("-o,--output", opt->out,
+                  "Output file (a regular file is replaced atomically; a FIFO or device is "
+                  "written in place); default or '-': stdout (jsonl)");
+  bound<std::uint64_t>(cmd->add_option("--batch-size", opt->batch_size,
+                                        "Inputs per model call (memory, not results)"),
+                       1, kMaxBatchSize)
       ->capture_default_str();
   cmd->add_option("--long-text", opt->long_text,
                   "Texts over the model's token limit: truncate (warns) or error")
       ->check(CLI::IsMember({"truncate", "error"}))
       ->capture_default_str();
-  cmd->add_option("--max-image-pixels", opt->max_image_pixels,
-                  "Refuse images with more pixels than this (decompression bombs); 0 = no limit")
-      ->check(CLI::NonNegativeNumber)
+  bound<std::int64_t>(cmd->add_option("--max-image-pixels", opt->max_image_pixels,
+                                       "Refuse images with more pixels than this (decompression "
+                                       "bombs); 0 = no limit"),
+                      0, kMaxImagePixelsLimit)
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
   cmd->add_option("--input", opt->input,
@@ -291,9 +300,10 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--kind", opt->kind, "Batch job: what to embed from each item")
       ->check(CLI::IsMember({"pair", "text", "image"}))
       ->capture_default_str();
-  cmd->add_option("--chunk-size", opt->chunk_size,
-                  "Batch job: items per committed chunk (what a resumed run can skip)")
-      ->check(CLI::PositiveNumber)
+  bound<std::uint64_t>(cmd->add_option("--chunk-size", opt->chunk_size,
+                                        "Batch job: items per committed chunk (what a resumed run "
+                                        "can skip)"),
+                       1, embed::kMaxChunkSize)
       ->capture_default_str();
   cmd->add_flag("--restart", opt->restart,
                 "Batch job: discard results or a partial run of a different job in OUTDIR");

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "data/manifest.h"
 #include "hub/fetch.h"
@@ -154,31 +155,34 @@ Runner add_fetch(CLI::App& app, const GlobalOptions& /*global*/) {
   cmd->add_option("manifest", opt->manifest, "Manifest (.jsonl, .csv, .tsv) or image folder")
       ->required();
   cmd->add_option("-o,--output", opt->out, "Output folder")->required();
-  cmd->add_option("-j,--jobs", opt->jobs, "Parallel downloads")
-      ->check(CLI::Range(1, 256))
+  bound(cmd->add_option("-j,--jobs", opt->jobs, "Parallel downloads"), 1, hub::kMaxFetchJobs)
       ->capture_default_str();
-  cmd->add_option("--max-bytes", opt->max_bytes, "Largest accepted file, in bytes")
-      ->check(CLI::PositiveNumber)
+  bound(cmd->add_option("--max-bytes", opt->max_bytes, "Largest accepted file, in bytes"),
+        std::uint64_t{1}, std::uint64_t{1} << 40)
       ->capture_default_str();
-  cmd->add_option("--connect-timeout", opt->connect_timeout, "Connect timeout, seconds")
-      ->check(CLI::PositiveNumber)
+  // Seconds become milliseconds in a long: a week keeps every product far from overflowing.
+  constexpr double kWeek = 7 * 24 * 3600;
+  bound(cmd->add_option("--connect-timeout", opt->connect_timeout, "Connect timeout, seconds"),
+        0.001, kWeek)
       ->capture_default_str();
-  cmd->add_option("--timeout", opt->timeout, "Total time per attempt, seconds")
-      ->check(CLI::PositiveNumber)
+  bound(cmd->add_option("--timeout", opt->timeout, "Total time per attempt, seconds"), 0.001,
+        kWeek)
       ->capture_default_str();
-  cmd->add_option("--stall-timeout", opt->stall_timeout,
-                  "Abort an attempt that receives nothing for this many seconds")
-      ->check(CLI::PositiveNumber)
+  bound(cmd->add_option("--stall-timeout", opt->stall_timeout,
+                        "Abort an attempt that receives nothing for this many seconds"),
+        1.0, kWeek)
       ->capture_default_str();
-  cmd->add_option("--retries", opt->retries,
-                  "Retries on connect errors, timeouts, dropped connections, HTTP 5xx and 429")
-      ->check(CLI::Range(0, 20))
+  bound(cmd->add_option("--retries", opt->retries,
+                        "Retries on connect errors, timeouts, dropped connections, HTTP 5xx and "
+                        "429"),
+        0, 20)
       ->capture_default_str();
-  cmd->add_option("--backoff", opt->backoff, "First retry delay in seconds (doubles each retry)")
-      ->check(CLI::NonNegativeNumber)
+  bound(cmd->add_option("--backoff", opt->backoff,
+                        "First retry delay in seconds (doubles each retry)"),
+        0.0, 3600.0)
       ->capture_default_str();
-  cmd->add_option("--max-redirects", opt->max_redirects, "Redirects followed per URL")
-      ->check(CLI::Range(0, 50))
+  bound(cmd->add_option("--max-redirects", opt->max_redirects, "Redirects followed per URL"), 0,
+        50)
       ->capture_default_str();
   cmd->add_option("--progress", opt->progress,
                   "Progress bar on stderr: auto (when stderr is a terminal), always, never")

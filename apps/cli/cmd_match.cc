@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
+#include "text/unicode.h"
 
 namespace mmembed::cli {
 namespace {
@@ -28,6 +29,7 @@ int run_match(const MatchOptions& opt, int threads) {
   for (std::size_t i = 0; i < opt.texts.size(); ++i) {
     MMEMBED_CHECK(opt.texts[i].find_first_not_of(" \t\r\n\f\v") != std::string::npos,
                   InvalidArgument, "--text #", i + 1, " is empty: there is nothing to match");
+    text::unicode::validate_utf8(opt.texts[i], str_cat("--text #", i + 1));
   }
   const Image image = Image::read(opt.image, opt.max_image_pixels);
   EmbedderOptions options;
@@ -82,9 +84,9 @@ Runner add_match(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--text", opt->texts, "A text to score against the image (repeatable)")
       ->required();
   cmd->add_flag("--json", opt->json, "One JSON object per text instead of a table");
-  cmd->add_option("--max-image-pixels", opt->max_image_pixels,
-                  "Refuse images with more pixels than this; 0 = no limit")
-      ->check(CLI::NonNegativeNumber)
+  bound<std::int64_t>(cmd->add_option("--max-image-pixels", opt->max_image_pixels,
+                                       "Refuse images with more pixels than this; 0 = no limit"),
+                      0, kMaxImagePixelsLimit)
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
   return [opt, &global] { return run_match(*opt, global.threads); };

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "core/check.h"
 #include "core/file.h"
+#include "core/output_file.h"
 #include "io/matrix.h"
 #include "mmembed/plot.h"
 #include "vision/decode.h"
@@ -202,6 +203,7 @@ void warn(const std::string& message) {
 
 int run_plot(const PlotCliOptions& opt) {
   const plot::Format format = plot::format_from_path(opt.out);
+  output_kind(opt.out);  // a folder or other unwritable kind fails before the work
   const std::vector<CsvRecord> records = read_csv(opt.input);
   MMEMBED_CHECK(!records.empty(), FormatError, opt.input,
                 ": empty file (expected a header line such as x,y,label)");
@@ -320,7 +322,7 @@ int run_plot(const PlotCliOptions& opt) {
   if (po.y_label.empty()) po.y_label = opt.y_column;
 
   const plot::RenderResult r = plot::render_scatter(d, po, format);
-  io::write_file_atomic(opt.out, r.bytes);
+  write_output_file(opt.out, r.bytes);
   std::printf("wrote %s (%s, %zu points", opt.out.c_str(), plot::format_name(format), n);
   if (cl >= 0) {
     std::vector<std::string> seen(d.categories);
@@ -374,23 +376,22 @@ Runner add_plot(CLI::App& app, const GlobalOptions&) {
                   "are relative to this file; empty line: no image). JPEG, PNG, WebP, GIF");
   cmd->add_option("--thumbnail-column", opt->thumbnail_column,
                   "Column of image paths (relative to the CSV's folder), instead of --thumbnails");
-  cmd->add_option("--thumbnail-size", opt->thumbnail_size, "Thumbnail size in pixels (longer side)")
-      ->check(CLI::Range(4, 1024))
+  bound(cmd->add_option("--thumbnail-size", opt->thumbnail_size,
+                        "Thumbnail size in pixels (longer side)"),
+        4, 1024)
       ->capture_default_str();
-  cmd->add_option("--point-size", opt->point_size, "Marker diameter in points (1/72 inch)")
-      ->check(CLI::Range(0.1, 200.0))
+  bound(cmd->add_option("--point-size", opt->point_size, "Marker diameter in points (1/72 inch)"),
+        0.1, 200.0)
       ->capture_default_str();
-  cmd->add_option("--alpha", opt->alpha, "Marker opacity, 0..1")
-      ->check(CLI::Range(0.0, 1.0))
+  bound(cmd->add_option("--alpha", opt->alpha, "Marker opacity"), 0.0, 1.0)->capture_default_str();
+  bound(cmd->add_option("--width", opt->width,
+                        "Width in pixels (PNG; vector formats: width*72/dpi pt)"),
+        64, 16384)
       ->capture_default_str();
-  cmd->add_option("--width", opt->width, "Width in pixels (PNG; vector formats: width*72/dpi pt)")
-      ->check(CLI::Range(64, 16384))
+  bound(cmd->add_option("--height", opt->height, "Height in pixels"), 64, 16384)
       ->capture_default_str();
-  cmd->add_option("--height", opt->height, "Height in pixels")
-      ->check(CLI::Range(64, 16384))
-      ->capture_default_str();
-  cmd->add_option("--dpi", opt->dpi, "Pixels per inch: scales text and markers in the PNG")
-      ->check(CLI::Range(10, 1200))
+  bound(cmd->add_option("--dpi", opt->dpi, "Pixels per inch: scales text and markers in the PNG"),
+        10, 1200)
       ->capture_default_str();
   cmd->add_option("--quality", opt->quality,
                   "Quality JSON for the metrics line (default: IN.quality.json when it exists)");

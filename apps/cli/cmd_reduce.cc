@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -19,6 +20,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "core/check.h"
+#include "core/output_file.h"
 #include "io/matrix.h"
 #include "kernels/distance.h"
 #include "kernels/gemm.h"
@@ -123,6 +125,9 @@ int run_reduce(const ReduceOptions& opt) {
   const std::jthread gemm_setup([] { kernels::prepare_gemm(); });
   const kernels::MetricSpec metric{kernels::parse_metric(opt.metric), opt.p};
   kernels::validate(metric);
+  // OUT.quality.json goes beside a file only: never beside a device, a FIFO or standard output
+  // (a user writing to /dev/stdout or a pipe asked for the coordinates, not for a side file).
+  const bool side_file = output_kind(opt.out) == OutputKind::kFile;
   using Clock = std::chrono::steady_clock;
   const auto seconds_since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
@@ -226,7 +231,7 @@ int run_reduce(const ReduceOptions& opt) {
     }
     csv += labels.empty() ? "\n" : "," + csv_field(labels[i]) + "\n";
   }
-  io::write_file_atomic(opt.out, csv);
+  write_output_file(opt.out, csv);
   seconds["write_csv"] = seconds_since(stamp);
 
   nlohmann::json j = {
@@ -243,17 +248,26 @@ int run_reduce(const ReduceOptions& opt) {
       {"seconds", seconds},
       {"mmembed_version", MMEMBED_VERSION}};
   if (metric.metric == kernels::Metric::Minkowski) j["quality"]["p"] = metric.p;
-  const std::string json_path = quality_path(opt.out);
-  io::write_file_atomic(json_path, j.dump(2) + "\n");
-
-  std::printf("wrote %s (%lld points, %lld components, %s) and %s", opt.out.c_str(),
-              static_cast<long long>(x.rows), static_cast<long long>(k), summary.c_str(),
-              json_path.c_str());
-  for (const auto& q : quality) {
-    std::printf("%s trustworthiness@%lld %.4f", q == quality.front() ? ";" : ",",
-                static_cast<long long>(q["k"].get<std::int64_t>()), q["trustworthiness"].get<double>());
+  std::string report = str_cat("wrote ", output_name(opt.out), " (", x.rows, " points, ", k,
+                               " components, ", summary, ")");
+  if (side_file) {
+    const std::string json_path = quality_path(opt.out);
+    write_output_file(json_path, j.dump(2) + "\n", /*allow_stdout=*/false);
+    report += " and " + json_path;
+  } else {
+    report += "; the quality metrics were not written (OUT.quality.json goes beside a regular "
+              "file only, and " + output_name(opt.out) + " is not one)";
   }
-  std::printf("\n");
+  for (const auto& q : quality) {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "%s trustworthiness@%lld %.4f",
+                  q == quality.front() ? ";" : ",",
+                  static_cast<long long>(q["k"].get<std::int64_t>()),
+                  q["trustworthiness"].get<double>());
+    report += buf;
+  }
+  // The report goes to stderr when the coordinates themselves go to standard output.
+  std::fprintf(opt.out == "-" ? stderr : stdout, "%s\n", report.c_str());
   return 0;
 }
 
@@ -269,47 +283,59 @@ Runner add_reduce(CLI::App& app, const GlobalOptions&) {
   cmd->add_option("--method", opt->method, "pca, umap or tsne")
       ->check(CLI::IsMember({"pca", "umap", "tsne"}))
       ->capture_default_str();
-  cmd->add_option("-o,--output", opt->out, "Output CSV")->required();
+  cmd->add_option("-o,--output", opt->out,
+                  "Output CSV ('-': stdout); OUT.quality.json is written beside a regular file "
+                  "only")
+      ->required();
   cmd->add_option("--labels", opt->labels, "Text file, one label per line, one line per point");
-  cmd->add_option("--components", opt->components, "Output dimensions")
-      ->check(CLI::PositiveNumber)
+  bound<std::int64_t>(cmd->add_option("--components", opt->components, "Output dimensions"), 1,
+                      kMaxComponents)
       ->capture_default_str();
   cmd->add_option("--metric", opt->metric,
                   "Input-space metric: UMAP's and t-SNE's neighbour graphs and the quality metrics")
       ->capture_default_str();
-  cmd->add_option("--p", opt->p, "Minkowski exponent, >= 1");
-  cmd->add_option("--seed", opt->seed, "Seed (randomized PCA, UMAP, t-SNE)")->capture_default_str();
-  cmd->add_option("--n-neighbors", opt->n_neighbors, "UMAP: neighbours per point, itself included")
-      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 30))
+  bound(cmd->add_option("--p", opt->p, "Minkowski exponent"), 1.0, kMaxMinkowskiP);
+  bound(cmd->add_option("--seed", opt->seed, "Seed (randomized PCA, UMAP, t-SNE)"),
+        std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max())
       ->capture_default_str();
-  cmd->add_option("--min-dist", opt->min_dist, "UMAP: minimum distance between embedded points")
+  bound<std::int64_t>(cmd->add_option("--n-neighbors", opt->n_neighbors,
+                                      "UMAP: neighbours per point, itself included"),
+                      2, kMaxNeighbors)
       ->capture_default_str();
-  cmd->add_option("--spread", opt->spread, "UMAP: scale of the embedded points")
+  bound(cmd->add_option("--min-dist", opt->min_dist,
+                        "UMAP: minimum distance between embedded points (at most --spread)"),
+        0.0, kMaxSpread)
       ->capture_default_str();
-  cmd->add_option("--epochs", opt->epochs, "UMAP: SGD epochs; 0: 500 up to 10000 points, else 200")
-      ->check(CLI::NonNegativeNumber)
+  bound(cmd->add_option("--spread", opt->spread, "UMAP: scale of the embedded points"), 1e-3,
+        kMaxSpread)
+      ->capture_default_str();
+  bound(cmd->add_option("--epochs", opt->epochs,
+                        "UMAP: SGD epochs; 0: 500 up to 10000 points, else 200"),
+        0, kMaxIterations)
       ->capture_default_str();
   cmd->add_option("--init", opt->init, "UMAP: initial layout")
       ->check(CLI::IsMember({"spectral", "pca", "random"}))
       ->capture_default_str();
-  cmd->add_option("--perplexity", opt->perplexity,
-                  "t-SNE: effective number of neighbours; 3 x perplexity neighbours are used")
-      ->check(CLI::Range(1.0, 1e9))
+  bound(cmd->add_option("--perplexity", opt->perplexity,
+                        "t-SNE: effective number of neighbours; 3 x perplexity neighbours are "
+                        "used"),
+        1.0, kMaxPerplexity)
       ->capture_default_str();
-  cmd->add_option("--iterations", opt->iterations,
-                  "t-SNE: iterations after the 250 early-exaggeration ones")
-      ->check(CLI::NonNegativeNumber)
+  bound(cmd->add_option("--iterations", opt->iterations,
+                        "t-SNE: iterations after the 250 early-exaggeration ones"),
+        0, kMaxIterations)
       ->capture_default_str();
-  cmd->add_option("--theta", opt->theta, "t-SNE: Barnes-Hut opening angle (0: exact sums)")
-      ->check(CLI::Range(0.0, 10.0))
+  bound(cmd->add_option("--theta", opt->theta, "t-SNE: Barnes-Hut opening angle (0: exact sums)"),
+        0.0, 10.0)
       ->capture_default_str();
-  cmd->add_option("--learning-rate", opt->learning_rate,
-                  "t-SNE: step size; 0: auto, max(n / exaggeration / 4, 50) per phase")
-      ->check(CLI::NonNegativeNumber)
+  bound(cmd->add_option("--learning-rate", opt->learning_rate,
+                        "t-SNE: step size; 0: auto, max(n / exaggeration / 4, 50) per phase"),
+        0.0, 1e6)
       ->capture_default_str();
-  cmd->add_option("--quality-rows", opt->quality_rows,
-                  "Evaluate the quality sums over at most this many points (all if fewer)")
-      ->check(CLI::PositiveNumber)
+  bound<std::int64_t>(cmd->add_option("--quality-rows", opt->quality_rows,
+                                      "Evaluate the quality sums over at most this many points "
+                                      "(all if fewer)"),
+                      1, kMaxCount)
       ->capture_default_str();
   cmd->add_option("--field", opt->field, "JSONL input: the field holding the vector")
       ->capture_default_str();

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "core/check.h"
+#include "core/output_file.h"
 #include "io/matrix.h"
 #include "kernels/distance.h"
 #include "search/flat_index.h"
@@ -34,10 +36,9 @@ std::string number(float v) {
   return buf;
 }
 
-// Writes to `out` (atomically) or stdout.
+// Writes to `out` (core/output_file.h) or stdout.
 void emit(const std::string& out, const std::string& text) {
-  if (out.empty()) std::fwrite(text.data(), 1, text.size(), stdout);
-  else io::write_file_atomic(out, text);
+  write_output_file(out.empty() ? "-" : out, text);
 }
 
 int run_similarity(const SimilarityOptions& opt) {
@@ -45,6 +46,7 @@ int run_similarity(const SimilarityOptions& opt) {
   MMEMBED_CHECK(!opt.p_given || spec.metric == kernels::Metric::Minkowski, InvalidArgument,
                 "--p applies to --metric minkowski only (got --metric ", opt.metric, ")");
   kernels::validate(spec);
+  output_kind(opt.out.empty() ? "-" : opt.out);  // an unwritable -o fails before the work
   io::MatrixReadOptions read;
   read.field = opt.field;
   const io::Matrix a = io::read_matrix(opt.a, read);
@@ -134,12 +136,16 @@ Runner add_similarity(CLI::App& app, const GlobalOptions&) {
   cmd->add_option("--metric", opt->metric,
                   "cosine, cosine-distance, euclidean, sqeuclidean, dot, manhattan, minkowski, chebyshev")
       ->capture_default_str();
-  cmd->add_option_function<double>("--p", [opt](double p) { opt->p = p, opt->p_given = true; },
-                                   "Minkowski exponent, >= 1 (default 2)");
-  cmd->add_option("--top", opt->top, "Only each row's K nearest (without B: other rows of A)")
-      ->check(CLI::PositiveNumber);
+  bound(cmd->add_option_function<double>(
+             "--p", [opt](double p) { opt->p = p, opt->p_given = true; },
+             "Minkowski exponent (default 2)"),
+        1.0, kMaxMinkowskiP);
+  bound<std::int64_t>(cmd->add_option("--top", opt->top,
+                                      "Only each row's K nearest (without B: other rows of A)"),
+                      1, kMaxCount);
   cmd->add_option("-o,--output", opt->out,
-                  "Write here instead of stdout: .npy (matrix), .csv, .tsv, .jsonl (--top)");
+                  "Write here instead of stdout: .npy (matrix), .csv, .tsv, .jsonl (--top); a "
+                  "regular file is replaced atomically, a FIFO or device written in place");
   cmd->add_option("--field", opt->field, "JSONL inputs: the field holding the vector")
       ->capture_default_str();
   return [opt] { return run_similarity(*opt); };

@@ -2,18 +2,47 @@
 // library, prints results. Exit codes: 0 ok, 1 a reported error (bad input, bad file), 2 usage.
 #include <CLI/CLI.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <iostream>
+#include <sstream>
 #include <vector>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "core/file.h"
+#include "core/output_file.h"
+#include "core/thread_pool.h"
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
 #include "mmembed/version.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+// What a command printed may still sit in stdio's buffer, written only at exit where a failure
+// is lost: flushed and closed here and checked, so that `mmembed ... > /dev/full` (or a full
+// disk) is an error, not exit 0 with nothing written. Returns false after reporting it.
+bool close_stdout() {
+  errno = 0;
+  std::cout.flush();  // synced with stdio: its bytes are in stdout's buffer or already failed
+  bool ok = std::fflush(stdout) == 0;
+  ok = std::cout.good() && std::ferror(stdout) == 0 && ok;
+  // A closed stdout (`>&-`) fails the close with EBADF; that is no error when nothing was
+  // written to it (a write there would have failed above).
+  ok = (std::fclose(stdout) == 0 || (ok && errno == EBADF)) && ok;
+  if (ok) return true;
+  const int err = errno;
+  std::fprintf(stderr, "mmembed: error writing standard output%s%s\n", err ? ": " : "",
+               err ? std::strerror(err) : "");
+  return false;
+}
+
+int run_cli(int argc, char** argv) {
   using namespace mmembed;
   CLI::App app{"mmembed: multimodal (image + text) embeddings, natively.\n"
                "Loads Hugging Face checkpoints (safetensors or PyTorch .bin) with no Python.",
@@ -23,9 +52,9 @@ int main(int argc, char** argv) {
   app.footer("Run 'mmembed COMMAND --help' for the options of a command.");
 
   cli::GlobalOptions global;
-  app.add_option("--threads", global.threads,
-                 "Threads for compute (0 = all hardware threads)")
-      ->check(CLI::NonNegativeNumber)
+  cli::bound(app.add_option("--threads", global.threads,
+                            "Threads for compute (0 = all hardware threads; at most 1024)"),
+             0, kMaxThreads)
       ->capture_default_str();
 
   // Each add_* registers one subcommand and returns what runs it.
@@ -42,11 +71,21 @@ int main(int argc, char** argv) {
     cli::Runner run = add(app, global);
     commands.emplace_back(app.get_subcommand(name), std::move(run));
   }
+  cli::apply_option_rules(app);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);  // prints help, version or the usage error
+    // Help, version or the usage error, written with checks as any other output.
+    std::ostringstream out, err;
+    const int rc = app.exit(e, out, err);
+    std::fputs(err.str().c_str(), stderr);
+    try {
+      write_output_file("-", out.str());
+    } catch (const Error& write_error) {
+      std::fprintf(stderr, "mmembed: error: %s\n", write_error.what());
+      return 1;
+    }
     return rc == 0 ? 0 : 2;
   }
 
@@ -68,4 +107,25 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 2;
+}
+
+// A standard descriptor the caller closed (`>&-`) would be handed to the next file opened (a
+// model, a temporary output file), and what is printed to stdout would land in that file. It
+// gets /dev/null, opened in the other direction, so that a write to it still fails (EBADF).
+void hold_closed_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      const int got = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+      if (got >= 0 && got != fd) ::close(got);  // fd was taken meanwhile; nothing to hold
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  hold_closed_std_fds();
+  const int rc = run_cli(argc, argv);
+  if (!close_stdout()) return rc == 0 ? 1 : rc;
+  return rc;
 }

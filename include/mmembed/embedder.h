@@ -50,7 +50,8 @@ struct Image {
 
   // Reads and decodes JPEG, PNG, WebP or GIF (by content, not by extension). Throws IoError
   // (unreadable), FormatError (corrupt or truncated), Unsupported (BMP/TIFF),
-  // InvalidArgument (over max_pixels; 0 disables the check). Messages start with the path.
+  // InvalidArgument (over max_pixels; 0 disables the check; negative max_pixels). Messages
+  // start with the path.
   static Image read(const std::string& path, std::int64_t max_pixels = kDefaultMaxImagePixels);
   static Image decode(const void* data, std::size_t size, const std::string& name,
                       std::int64_t max_pixels = kDefaultMaxImagePixels);
@@ -79,10 +80,16 @@ const char* image_backend_name(ImageBackend backend);  // "pil", "torchvision"
 // "pil" or "torchvision"; InvalidArgument otherwise.
 ImageBackend parse_image_backend(const std::string& name);
 
+// Largest EmbedderOptions::batch_size: a batch's activations grow with it, and 65536 images or
+// texts in one model call is already far past the memory of any machine the batch would fit.
+inline constexpr std::size_t kMaxBatchSize = 65536;
+
 struct EmbedderOptions {
   // Compute threads for the whole process (kernels and GEMM); 0 = all hardware threads.
+  // 0 to 1024 (kMaxThreads); Embedder::load throws InvalidArgument outside that range.
   int threads = 0;
   // Largest number of inputs run through the model at once (memory bound, not a result knob).
+  // 1 to kMaxBatchSize; Embedder::load throws InvalidArgument outside that range.
   std::size_t batch_size = 8;
   TextOverflow text_overflow = TextOverflow::kTruncate;
   ImageBackend image_backend = ImageBackend::kPil;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/check.h"
+
 namespace mmembed {
 
 namespace {
@@ -13,8 +15,14 @@ int ThreadPool::hardware_threads() noexcept {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+void check_thread_count(int n, const char* what) {
+  MMEMBED_CHECK(n >= 0 && n <= kMaxThreads, InvalidArgument, what, " ", n,
+                " is out of range (0 to ", kMaxThreads, "; 0 = all hardware threads)");
+}
+
 ThreadPool::ThreadPool(int num_threads) {
-  num_threads_ = num_threads > 0 ? num_threads : hardware_threads();
+  check_thread_count(num_threads);
+  num_threads_ = num_threads > 0 ? num_threads : std::min(hardware_threads(), kMaxThreads);
   workers_.reserve(static_cast<std::size_t>(num_threads_ - 1));
   for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }

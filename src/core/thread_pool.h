@@ -21,9 +21,18 @@
 
 namespace mmembed {
 
+// The most threads mmembed starts for one pool. A fixed number, not a multiple of the hardware
+// threads, so that a command line means the same everywhere; 1024 is above the largest machines'
+// thread counts (2 x 192-core CPUs with SMT have 768) and far below the process limits a typo
+// such as --threads 100000 runs into (each thread also reserves a stack).
+inline constexpr int kMaxThreads = 1024;
+
+// InvalidArgument naming `what` unless 0 <= n <= kMaxThreads (0 = all hardware threads).
+void check_thread_count(int n, const char* what = "thread count");
+
 class ThreadPool {
  public:
-  // num_threads <= 0 means all hardware threads.
+  // num_threads 0 means all hardware threads; above kMaxThreads or negative: InvalidArgument.
   explicit ThreadPool(int num_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;

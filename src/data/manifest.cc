@@ -18,6 +18,7 @@
 #include <system_error>
 
 #include "core/file.h"
+#include "core/output_file.h"
 #include "mmembed/error.h"
 
 namespace mmembed::data {
@@ -468,22 +469,7 @@ void write_manifest_jsonl(const fs::path& path, const std::vector<Item>& items, 
     out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     out += '\n';
   }
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  fs::path tmp = path;
-  tmp += std::string(".").append(std::to_string(rng() % 1000000007ULL)).append(".tmp");
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw IoError(tmp.string() + ": cannot create: " + std::strerror(errno));
-    f << out;
-    f.flush();
-    if (!f) throw IoError(tmp.string() + ": write failed");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError(path.string() + ": cannot write: " + ec.message());
-  }
+  write_output_file(path.string(), out, /*allow_stdout=*/false);
 }
 
 }  // namespace mmembed::data

@@ -23,6 +23,7 @@
 #include "core/check.h"
 #include "core/file.h"
 #include "io/bytes.h"
+#include "core/output_file.h"
 #include "io/matrix.h"
 #include "mmembed/error.h"
 
@@ -419,28 +420,18 @@ void assemble_npy(const fs::path& partial, std::size_t chunks, std::size_t rows,
   const std::size_t total = (10 + header.size() + 1 + 63) / 64 * 64;
   header.append(total - 10 - header.size() - 1, ' ');
   header.push_back('\n');
-  const fs::path tmp = dest.string() + ".tmp-" + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  MMEMBED_CHECK(f != nullptr, IoError, dest.string(), ": cannot write (", std::strerror(errno), ")");
-  bool ok = true;
+  // Streamed through one OutputFile: appears whole under `dest`, or not at all.
+  OutputFile f = OutputFile::open(dest.string(), /*allow_stdout=*/false);
   std::string magic("\x93NUMPY\x01\x00", 8);
   magic.push_back(static_cast<char>(header.size() & 0xff));
   magic.push_back(static_cast<char>(header.size() >> 8));
-  ok = ok && std::fwrite(magic.data(), 1, magic.size(), f) == magic.size();
-  ok = ok && std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  for (std::size_t c = 0; c < chunks && ok; ++c) {
+  f.write(magic);
+  f.write(header);
+  for (std::size_t c = 0; c < chunks; ++c) {
     const io::Matrix m = io::read_matrix(chunk_path(partial, c, "npy").string());
-    const std::size_t n = m.data.size();
-    if (n > 0) ok = std::fwrite(m.data.data(), sizeof(float), n, f) == n;  // a chunk may have no rows
+    f.write(m.data.data(), m.data.size() * sizeof(float));  // a chunk may have no rows
   }
-  ok = (std::fflush(f) == 0) && ok;
-  ok = (::fsync(::fileno(f)) == 0) && ok;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), dest.c_str()) != 0) {
-    const int err = errno;
-    fs::remove(tmp);
-    throw IoError(dest.string() + ": write failed (" + std::strerror(err) + ")");
-  }
+  f.commit();
 }
 
 }  // namespace
@@ -449,7 +440,11 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                              const BatchJobOptions& o) {
   const auto t0 = Clock::now();
   MMEMBED_CHECK(!o.out_dir.empty(), InvalidArgument, "batch job: no output directory");
-  MMEMBED_CHECK(o.chunk_size >= 1, InvalidArgument, "batch job: chunk size must be at least 1");
+  MMEMBED_CHECK(o.chunk_size >= 1 && o.chunk_size <= kMaxChunkSize, InvalidArgument,
+                "batch job: chunk size ", o.chunk_size, " is out of range (1 to ", kMaxChunkSize,
+                ")");
+  MMEMBED_CHECK(o.max_image_pixels >= 0, InvalidArgument, "batch job: max_image_pixels ",
+                o.max_image_pixels, " is negative (0 disables the limit)");
   MMEMBED_CHECK(embedder.info().supports(o.kind), Unsupported, embedder.info().path, ": this ",
                 embedder.info().family, " model does not support ", input_kind_name(o.kind),
                 " embeddings",
@@ -485,7 +480,7 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
   BatchJobResult result;
   result.items = items.size();
   const std::size_t dim = embedder.info().dim;
-  const std::size_t chunks = (items.size() + o.chunk_size - 1) / o.chunk_size;
+  const std::size_t chunks = items.size() / o.chunk_size + (items.size() % o.chunk_size != 0);
   result.chunks = chunks;
 
   if (auto run = read_json(out / "run.json")) {

@@ -64,10 +64,14 @@ struct BatchProgress {
   std::size_t resumed = 0;  // items taken from committed chunks of an earlier run
 };
 
+// Largest chunk_size: a chunk's embeddings and its results are held in memory until it is
+// committed, and a million items (4 GB of 1024-d float embeddings) is beyond any sane chunk.
+inline constexpr std::size_t kMaxChunkSize = 1'000'000;
+
 struct BatchJobOptions {
   InputKind kind = InputKind::kPair;
   std::string out_dir;
-  std::size_t chunk_size = 256;  // items per committed chunk
+  std::size_t chunk_size = 256;  // items per committed chunk, 1..kMaxChunkSize
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
   bool restart = false;  // discard a partial run of a different job instead of refusing
   // Recorded in run.json.

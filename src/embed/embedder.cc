@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "core/thread_pool.h"
 #include "embed/adapter.h"
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
@@ -28,9 +29,16 @@ Image from_decoded(vision::DecodedImage&& decoded, const std::string& name) {
   image.name = name;
   return image;
 }
+
+// A negative limit would silently disable the check, as 0 does on purpose.
+void check_max_pixels(std::int64_t max_pixels, const std::string& name) {
+  MMEMBED_CHECK(max_pixels >= 0, InvalidArgument, name, ": max_pixels ", max_pixels,
+                " is negative (0 disables the limit)");
+}
 }  // namespace
 
 Image Image::read(const std::string& path, std::int64_t max_pixels) {
+  check_max_pixels(max_pixels, path);
   vision::DecodeOptions options;
   options.max_pixels = max_pixels;
   return from_decoded(vision::read_image(path, options), path);
@@ -38,6 +46,7 @@ Image Image::read(const std::string& path, std::int64_t max_pixels) {
 
 Image Image::decode(const void* data, std::size_t size, const std::string& name,
                     std::int64_t max_pixels) {
+  check_max_pixels(max_pixels, name);
   vision::DecodeOptions options;
   options.max_pixels = max_pixels;
   return from_decoded(
@@ -286,7 +295,9 @@ Embeddings embed_in_batches(const embed::ModelAdapter& adapter, std::size_t batc
 }  // namespace
 
 Embedder Embedder::load(const std::string& model, const EmbedderOptions& options) {
-  MMEMBED_CHECK(options.batch_size >= 1, InvalidArgument, "batch size must be at least 1");
+  MMEMBED_CHECK(options.batch_size >= 1 && options.batch_size <= kMaxBatchSize, InvalidArgument,
+                "batch size ", options.batch_size, " is out of range (1 to ", kMaxBatchSize, ")");
+  check_thread_count(options.threads, "threads");
   std::error_code ec;
   if (!fs::exists(model, ec)) throw IoError(str_cat("model '", model, "': no such directory"));
   MMEMBED_CHECK(fs::is_directory(model, ec), IoError, "model '", model,

@@ -9,11 +9,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
 #include "core/file.h"
+#include "core/output_file.h"
+#include "mmembed/error.h"
 #include "mmembed/hub.h"
 
 namespace mmembed::hub {
@@ -28,14 +30,6 @@ bool all_hex(std::string_view s) {
 
 std::string read_text(const fs::path& p) {
   return read_input_file(p.string(), kMaxConfigFileBytes);
-}
-
-std::string random_hex(int n) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* kHex = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < n; ++i) s.push_back(kHex[rng() & 15]);
-  return s;
 }
 
 }  // namespace
@@ -257,7 +251,11 @@ void RepoCache::mark_absent(const std::string& commit, const std::string& filena
   fs::path p = no_exist_path(commit, filename);
   std::error_code ec;
   fs::create_directories(p.parent_path(), ec);
-  std::ofstream touch(p, std::ios::app);  // failure is harmless: only a hint
+  try {
+    write_output_file(p.string(), "", /*allow_stdout=*/false);
+  } catch (const Error&) {
+    // Harmless: the marker is only a hint that saves a request.
+  }
 }
 
 void RepoCache::link(const std::string& commit, const std::string& filename,
@@ -278,14 +276,18 @@ void RepoCache::link(const std::string& commit, const std::string& filename,
       if (fs::is_symlink(dst) && fs::equivalent(dst, blob, ec)) return;  // raced with another writer
     }
   }
-  fs::path tmp = dst;
-  tmp += std::string(".").append(random_hex(8)).append(".tmp");
-  fs::copy_file(blob, tmp, fs::copy_options::overwrite_existing, ec);
-  if (!ec) fs::rename(tmp, dst, ec);
-  if (ec) {
-    fs::remove(tmp);
-    throw IoError(dst.string() + ": cannot create snapshot entry: " + ec.message());
+  // A copy through the one output writer (core/output_file.h): its temporary is created
+  // exclusively and never follows a link planted under its name, as fs::copy_file's would.
+  std::ifstream in(blob, std::ios::binary);
+  if (!in) throw IoError(blob.string() + ": cannot open: " + std::strerror(errno));
+  OutputFile out = OutputFile::open(dst.string(), /*allow_stdout=*/false);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) out.write(buf.data(), static_cast<std::size_t>(in.gcount()));
   }
+  if (in.bad()) throw IoError(blob.string() + ": read failed while creating " + dst.string());
+  out.commit();
 }
 
 FileLock::FileLock(const fs::path& path) {
@@ -311,31 +313,7 @@ FileLock::~FileLock() {
 }
 
 void write_file_atomic(const fs::path& path, std::string_view content) {
-  fs::path tmp = path;
-  tmp += std::string(".").append(random_hex(8)).append(".tmp");
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(tmp.string() + ": cannot create: " + std::strerror(errno));
-  const char* p = content.data();
-  std::size_t n = content.size();
-  bool ok = true;
-  while (n > 0 && ok) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      ok = false;
-      break;
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  ::close(fd);
-  std::error_code ec;
-  if (ok) fs::rename(tmp, path, ec);
-  if (!ok || ec) {
-    fs::remove(tmp, ec);
-    throw IoError(path.string() + ": cannot write: " + (ok ? ec.message() : std::strerror(errno)));
-  }
+  write_output_file(path.string(), content, /*allow_stdout=*/false);
 }
 
 }  // namespace mmembed::hub

@@ -105,7 +105,8 @@ class FileLock {
   int fd_ = -1;
 };
 
-// Writes `content` to `path` atomically (temp file in the same folder, fsync, rename).
+// Writes `content` to `path` through core/output_file.h (temp file in the same folder created
+// exclusively, fsync, rename).
 void write_file_atomic(const fs::path& path, std::string_view content);
 
 }  // namespace mmembed::hub

@@ -135,6 +135,10 @@ std::string check_image_complete(const fs::path& path, const std::string& format
 
 std::vector<FetchOutcome> fetch_urls(const std::vector<std::string>& urls, const fs::path& dir,
                                      const FetchOptions& options) {
+  if (options.jobs < 1 || options.jobs > kMaxFetchJobs) {
+    throw InvalidArgument("fetch: jobs " + std::to_string(options.jobs) +
+                          " is out of range (1 to " + std::to_string(kMaxFetchJobs) + ")");
+  }
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw IoError(dir.string() + ": cannot create folder: " + ec.message());

@@ -22,8 +22,11 @@
 
 namespace mmembed::hub {
 
+// Most parallel downloads: each is a thread and a connection; 256 is the CLI's --jobs maximum.
+inline constexpr int kMaxFetchJobs = 256;
+
 struct FetchOptions {
-  int jobs = 8;
+  int jobs = 8;  // 1..kMaxFetchJobs; fetch_urls throws InvalidArgument outside that range
   HttpOptions http;  // timeouts, retries, backoff, max_bytes, max_redirects, protocols
   ProgressMode progress = ProgressMode::kAuto;
 };

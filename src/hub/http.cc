@@ -228,7 +228,7 @@ HttpResponse perform(Mode mode, const std::string& url, const HttpOptions& o,
   HttpResponse out;
   int fd = -1;
   if (mode == Mode::kFile) {
-    fd = ::open(path->c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    fd = ::open(path->c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
       out.failure = HttpFailure::kFile;
       out.error = path->string() + ": cannot open for writing: " + std::strerror(errno);

@@ -16,6 +16,7 @@
 
 #include "core/check.h"
 #include "core/file.h"
+#include "core/output_file.h"
 #include "core/finite.h"
 #include "io/bytes.h"
 #include "io/json_internal.h"
@@ -183,10 +184,6 @@ std::vector<std::string_view> split(std::string_view line, char sep) {
     start = end + 1;
   }
   return out;
-}
-
-std::string temp_path_for(const std::string& path) {
-  return str_cat(path, ".tmp.", ::getpid());
 }
 
 }  // namespace
@@ -376,24 +373,7 @@ Matrix read_matrix(const std::string& path, const MatrixReadOptions& options) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {
-  const std::string tmp = temp_path_for(path);
-  {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    MMEMBED_CHECK(f != nullptr, IoError, path, ": cannot write (", std::strerror(errno), ")");
-    bool ok = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
-    // Flushed to the disk before the rename: after a crash the file is whole or absent.
-    ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0 && ok;
-    const bool closed = std::fclose(f) == 0;
-    if (!ok || !closed) {
-      std::remove(tmp.c_str());
-      throw IoError(str_cat(path, ": write failed (", std::strerror(errno), ")"));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    throw IoError(str_cat(path, ": cannot rename the temporary file into place (", std::strerror(err), ")"));
-  }
+  write_output_file(path, contents, /*allow_stdout=*/false);
 }
 
 void write_npy(const std::string& path, const float* data, std::int64_t rows, std::int64_t cols) {
@@ -404,14 +384,16 @@ void write_npy(const std::string& path, const float* data, std::int64_t rows, st
   const std::size_t total = (10 + header.size() + 1 + 63) / 64 * 64;
   header.append(total - 10 - header.size() - 1, ' ');
   header.push_back('\n');
-  std::string out("\x93NUMPY\x01\x00", 8);
-  out.push_back(static_cast<char>(header.size() & 0xff));
-  out.push_back(static_cast<char>(header.size() >> 8));
-  out += header;
+  std::string head("\x93NUMPY\x01\x00", 8);
+  head.push_back(static_cast<char>(header.size() & 0xff));
+  head.push_back(static_cast<char>(header.size() >> 8));
+  head += header;
   static_assert(std::endian::native == std::endian::little, "write_npy writes '<f4' natively");
+  OutputFile out = OutputFile::open(path, /*allow_stdout=*/false);
+  out.write(head);
   if (rows * cols > 0)  // data may be null for an empty matrix
-    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(rows * cols) * sizeof(float));
-  write_file_atomic(path, out);
+    out.write(data, static_cast<std::size_t>(rows * cols) * sizeof(float));
+  out.commit();
 }
 
 }  // namespace mmembed::io

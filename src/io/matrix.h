@@ -40,11 +40,12 @@ Matrix read_npy(const std::string& path, const MatrixReadOptions& options = {});
 Matrix read_delimited(const std::string& path, char separator, const MatrixReadOptions& options = {});
 Matrix read_jsonl(const std::string& path, const MatrixReadOptions& options = {});
 
-// Writes a float32 C-order 2-D .npy (version 1.0). The file appears complete or not at all:
-// written to a temporary file beside `path`, then renamed over it.
+// Writes a float32 C-order 2-D .npy (version 1.0) through core/output_file.h: a regular or new
+// file appears complete or not at all (temporary file beside it, then renamed over it); a FIFO
+// or character device is written in place; "-", folders and other kinds are refused (IoError).
 void write_npy(const std::string& path, const float* data, std::int64_t rows, std::int64_t cols);
 
-// Writes `contents` to `path` atomically (temporary file beside it, then rename).
+// Writes `contents` to `path` as write_npy does (core/output_file.h; "-" is refused).
 void write_file_atomic(const std::string& path, const std::string& contents);
 
 }  // namespace mmembed::io

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "core/output_file.h"
 #include "io/json_internal.h"
 
 namespace mmembed::io {
@@ -256,24 +257,6 @@ Tensor SafetensorsFile::load(std::size_t index) const {
 
 // ---- writer ----
 
-namespace {
-
-void write_all(int fd, const void* data, std::size_t size, const std::string& tmp) {
-  const auto* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t w = ::write(fd, p, size);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      throw IoError(str_cat(tmp, ": write failed (", std::strerror(err), ")"));
-    }
-    p += w;
-    size -= static_cast<std::size_t>(w);
-  }
-}
-
-}  // namespace
-
 void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   std::vector<std::pair<const std::string*, const Tensor*>> order;
@@ -305,44 +288,13 @@ void write_safetensors(const std::string& path, const std::map<std::string, Tens
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  std::filesystem::path target(path);
-  std::string tmp = (target.parent_path() / ("." + target.filename().string() + ".tmp-XXXXXX"));
-  if (target.parent_path().empty()) tmp = "." + target.filename().string() + ".tmp-XXXXXX";
-  std::vector<char> tmpl(tmp.begin(), tmp.end());
-  tmpl.push_back('\0');
-  int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) {
-    int err = errno;
-    throw IoError(str_cat(path, ": cannot create a temporary file next to it (",
-                          std::strerror(err), ")"));
-  }
-  tmp = tmpl.data();
-  try {
-    std::uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(text.size() >> (8 * i));
-    write_all(fd, len, 8, tmp);
-    write_all(fd, text.data(), text.size(), tmp);
-    for (const auto& entry : order) write_all(fd, entry.second->raw(), entry.second->nbytes(), tmp);
-    if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) {
-      int err = errno;
-      throw IoError(str_cat(tmp, ": cannot flush (", std::strerror(err), ")"));
-    }
-    if (::close(fd) != 0) {
-      fd = -1;
-      int err = errno;
-      throw IoError(str_cat(tmp, ": close failed (", std::strerror(err), ")"));
-    }
-    fd = -1;
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-      int err = errno;
-      throw IoError(str_cat(path, ": cannot rename the temporary file into place (",
-                            std::strerror(err), ")"));
-    }
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
+  OutputFile out = OutputFile::open(path, /*allow_stdout=*/false);
+  std::uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(text.size() >> (8 * i));
+  out.write(len, 8);
+  out.write(text);
+  for (const auto& entry : order) out.write(entry.second->raw(), entry.second->nbytes());
+  out.commit();
 }
 
 }  // namespace mmembed::io

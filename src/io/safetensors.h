@@ -75,8 +75,9 @@ class SafetensorsFile final : public TensorSource {
 };
 
 // Writes `tensors` (name -> tensor, any loadable dtype) and optional `__metadata__` to `path`
-// atomically: a temporary file in the same folder is written, flushed and renamed over `path`,
-// so a reader never sees a half-written file. Layout follows the reference writer: tensors
+// through core/output_file.h: a temporary file in the same folder is written, flushed and
+// renamed over `path`, so a reader never sees a half-written file (a FIFO or character device
+// is written in place). Layout follows the reference writer: tensors
 // sorted by element size (largest first) then name, header padded with spaces to a multiple of
 // 8 bytes so every tensor is naturally aligned. Throws InvalidArgument for a tensor named
 // "__metadata__", IoError when the file cannot be written.

@@ -171,7 +171,7 @@ State& state() {
 
 // Caller holds s.mutex.
 void configure_locked(State& s, int n) {
-  if (n <= 0) n = ThreadPool::hardware_threads();
+  if (n <= 0) n = std::min(ThreadPool::hardware_threads(), kMaxThreads);
   s.pool = std::make_shared<TaskPool>(n);
   selected_gemm_backend().set_num_threads(n);
 }
@@ -207,6 +207,7 @@ void run_tasks(std::int64_t n, const std::function<void(std::int64_t)>& body) {
 }  // namespace
 
 void set_num_threads(int n) {
+  check_thread_count(n);
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
   configure_locked(s, n);

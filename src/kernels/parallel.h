@@ -14,8 +14,9 @@
 
 namespace mmembed::kernels {
 
-// n <= 0 means all hardware threads (the default before any call). Sets the kernels' pool and
-// the selected GEMM backend. Safe to call while kernels run on other threads: a running kernel
+// n == 0 means all hardware threads (the default before any call); n < 0 or n > kMaxThreads
+// (core/thread_pool.h) throws InvalidArgument. Sets the kernels' pool and the selected GEMM
+// backend. Safe to call while kernels run on other threads: a running kernel
 // finishes on the pool it started with.
 void set_num_threads(int n);
 int num_threads();

@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <stdexcept>
 #include <vector>
+
+#include "mmembed/error.h"
+#include "test_support.h"
 
 namespace mmembed {
 namespace {
@@ -64,7 +68,17 @@ TEST(ThreadPool, NestedCallsRunSerially) {
 
 TEST(ThreadPool, DefaultUsesHardwareThreads) {
   ThreadPool pool;
-  EXPECT_EQ(pool.num_threads(), ThreadPool::hardware_threads());
+  EXPECT_EQ(pool.num_threads(), std::min(ThreadPool::hardware_threads(), kMaxThreads));
+}
+
+// Issue #18: --threads 100000 started ~32,000 threads before the process limit stopped it.
+TEST(ThreadPool, ThreadCountIsBounded) {
+  for (int n : {-1, kMaxThreads + 1, 100000}) {
+    const std::string e = testing_support::error_of<InvalidArgument>([n] { ThreadPool pool(n); });
+    EXPECT_NE(e.find(std::to_string(n) + " is out of range (0 to 1024"), std::string::npos) << e;
+  }
+  EXPECT_NO_THROW(check_thread_count(kMaxThreads));
+  EXPECT_NO_THROW(check_thread_count(0));
 }
 
 }  // namespace

@@ -20,9 +20,12 @@
 #include "io/matrix.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
+#include "test_support.h"
 
 namespace mmembed::embed {
 namespace {
+
+using testing_support::error_of;
 
 namespace fs = std::filesystem;
 
@@ -386,6 +389,28 @@ TEST_F(BatchJob, InvalidUtf8FailsAloneOrIsReplaced) {
   EXPECT_EQ(ok[1].at("id"), "id-\xEF\xBF\xBD");
   EXPECT_EQ(ok[2].at("label"), "label-\xEF\xBF\xBD");
   EXPECT_TRUE(fs::exists(out / "run.json"));
+}
+
+// Issue #18: a chunk size of 2^64 - 1 wrapped the chunk count to 0 ("embedded 0 of 13 items").
+TEST_F(BatchJob, ChunkSizeOutOfRangeIsRefusedBeforeAnyWork) {
+  const Embedder e = load(4);
+  for (std::size_t chunk : {std::size_t{0}, kMaxChunkSize + 1, SIZE_MAX}) {
+    const std::string msg =
+        error_of<InvalidArgument>([&] { run_batch_job(e, items_, job(dir_ / "out", chunk)); });
+    EXPECT_NE(msg.find("chunk size " + std::to_string(chunk) + " is out of range (1 to 1000000)"),
+              std::string::npos)
+        << msg;
+  }
+  BatchJobOptions negative = job(dir_ / "out", 4);
+  negative.max_image_pixels = -1;
+  const std::string msg = error_of<InvalidArgument>([&] { run_batch_job(e, items_, negative); });
+  EXPECT_NE(msg.find("max_image_pixels -1 is negative"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+  // The largest chunk size is one chunk holding every item.
+  const BatchJobResult r = run_batch_job(e, items_, job(dir_ / "big", kMaxChunkSize));
+  EXPECT_EQ(r.chunks, 1u);
+  EXPECT_EQ(r.items, items_.size());
+  EXPECT_EQ(r.embedded + r.failed, items_.size());
 }
 
 TEST_F(BatchJob, UnsupportedKindIsRefusedBeforeAnyWork) {

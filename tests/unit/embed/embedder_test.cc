@@ -70,6 +70,24 @@ TEST(Embedder, ZeroBatchSizeIsRefused) {
   EXPECT_THROW(Embedder::load(kLarge, o), InvalidArgument);
 }
 
+// Issue #18: batch sizes and thread counts are bounded where the library takes them.
+TEST(Embedder, HugeBatchSizeAndThreadCountAreRefused) {
+  EmbedderOptions o;
+  o.batch_size = SIZE_MAX;
+  std::string msg = error_of<InvalidArgument>([&] { Embedder::load(kLarge, o); });
+  EXPECT_NE(msg.find("batch size 18446744073709551615 is out of range (1 to 65536)"),
+            std::string::npos)
+      << msg;
+  o.batch_size = kMaxBatchSize;
+  for (int threads : {-1, 1025, 100000}) {
+    o.threads = threads;
+    msg = error_of<InvalidArgument>([&] { Embedder::load(kLarge, o); });
+    EXPECT_NE(msg.find("threads " + std::to_string(threads) + " is out of range (0 to 1024"),
+              std::string::npos)
+        << msg;
+  }
+}
+
 TEST(Embedder, EmptyAndBlankTextsAreRefusedByIndex) {
   const std::vector<std::string> texts = {"a cat", ""};
   std::string msg = error_of<InvalidArgument>([&] { large().embed_texts(texts); });
@@ -108,6 +126,15 @@ TEST(Embedder, ImageReadErrorsNameTheFile) {
   const std::string html = "<html><body>not found</body></html>";
   msg = error_of<FormatError>([&] { Image::decode(html.data(), html.size(), "page.html"); });
   EXPECT_NE(msg.find("page.html"), std::string::npos) << msg;
+}
+
+// Issue #18: a negative limit used to disable the check silently, as 0 does on purpose.
+TEST(Embedder, NegativePixelLimitIsRefused) {
+  const std::string cat = std::string(MMEMBED_TEST_DATA_DIR) + "/images/cat_landscape.jpg";
+  const std::string msg = error_of<InvalidArgument>([&] { Image::read(cat, -1); });
+  EXPECT_NE(msg.find("cat_landscape.jpg: max_pixels -1 is negative"), std::string::npos) << msg;
+  const char bytes[] = "x";
+  EXPECT_THROW(Image::decode(bytes, 1, "buffer", -5), InvalidArgument);
 }
 
 TEST(Embedder, PixelLimitIsConfigurable) {

@@ -5,6 +5,7 @@
 #include "hub/fetch.h"
 #include "hub/sha256.h"
 #include "hub_test_util.h"
+#include "mmembed/error.h"
 
 namespace mmembed::hub {
 namespace {
@@ -42,6 +43,26 @@ class FetchTest : public ::testing::Test {
   static FakeHub* server_;
 };
 FakeHub* FetchTest::server_ = nullptr;
+
+// Issue #18: each job is a thread and a connection; the count is bounded before any work.
+TEST(FetchJobs, OutOfRangeIsRefused) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mmembed-fetch-jobs-" + std::to_string(::getpid()));
+  for (int jobs : {0, -1, kMaxFetchJobs + 1, 100000}) {
+    FetchOptions o;
+    o.jobs = jobs;
+    try {
+      fetch_urls({"http://127.0.0.1:9/x.jpg"}, dir, o);
+      ADD_FAILURE() << "jobs " << jobs << " was accepted";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("jobs " + std::to_string(jobs) +
+                                           " is out of range (1 to 256)"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_FALSE(fs::exists(dir));
+}
 
 TEST(Sniff, MagicBytes) {
   const std::string dir = std::string(MMEMBED_TEST_DATA_DIR) + "/images/";
