@@ -257,6 +257,21 @@ TEST_F(CliTest, OneValuePerRepeatableOption) {
   EXPECT_NE(r.err.find("b"), std::string::npos) << r.err;
 }
 
+// A usage error quotes the value CLI11 or cli::bound refused; control bytes and invalid UTF-8
+// in it are written as \xNN like in every other error, never raw to the terminal.
+TEST_F(CliTest, UsageErrorsQuoteValuesEscaped) {
+  const std::string evil = "\x1b[2J\x07\xff";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"embed", "--model", kMiniLm, "--text", "a", evil},
+        std::vector<std::string>{"--threads", evil, "inspect", kEmb},
+        std::vector<std::string>{"embed", "--model", kMiniLm, "--bogus" + evil}}) {
+    const CliRun r = run(args);
+    EXPECT_RUN(r, 2);
+    EXPECT_NE(r.err.find("\\x1b[2J\\x07\\xff"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find_first_of("\x1b\x07\xff"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(CliTest, ClassifyLabelKeepsCommas) {
   const CliRun r = run({"classify", "--model", kClip, "--image", kCat, "--json", "--label",
                      "a cat, with a hat", "--label", "[a dog]"});
