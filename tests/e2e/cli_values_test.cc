@@ -222,7 +222,15 @@ TEST_F(CliTest, InvalidUtf8TextIsRefusedByIndex) {
   EXPECT_NE(r.err.find("--text #1: invalid UTF-8 at byte 0"), std::string::npos) << r.err;
   r = run({"classify", "--model", kClip, "--image", kCat, "--label", "a", "--label", "\xe2\x82"});
   EXPECT_RUN(r, 1);
-  EXPECT_NE(r.err.find("label #2: invalid UTF-8"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--label #2 (\"\\xe2\\x82\"): invalid UTF-8 at byte 0"),
+            std::string::npos)
+      << r.err;
+  // --labels splits one value at commas: the label is named by its place and quoted escaped.
+  r = run({"classify", "--model", kClip, "--image", kCat, "--labels", "a cat,a d\xffg"});
+  EXPECT_RUN(r, 1);
+  EXPECT_NE(r.err.find("--labels: label #2 (\"a d\\xffg\"): invalid UTF-8 at byte 3"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(CliTest, PairAndImagePathsWithBracketsAndCommas) {
