@@ -15,6 +15,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "core/check.h"
+#include "core/file.h"
 #include "embed/clip_adapter.h"
 #include "mmembed/embedder.h"
 #include "mmembed/error.h"
@@ -74,9 +75,12 @@ int run_classify(const ClassifyOptions& opt, int threads) {
                   " is empty");
     labels.push_back(opt.label_list[i]);
   }
+  // Named by the option that gave it, as the empty-label messages above, and quoted escaped.
+  const std::string source = opt.labels.empty() ? "--label #" : "--labels: label #";
   std::vector<std::string> prompts;
   for (std::size_t i = 0; i < labels.size(); ++i) {
-    text::unicode::validate_utf8(labels[i], str_cat("label #", i + 1));
+    text::unicode::validate_utf8(
+        labels[i], str_cat(source, i + 1, " (\"", escape_for_message(labels[i], 40), "\")"));
     prompts.push_back(prompt_for(opt.templ, labels[i]));
   }
   text::unicode::validate_utf8(opt.templ, "--template");

@@ -76,14 +76,16 @@ int run_cli(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Help, version or the usage error, written with checks as any other output.
+    // Help, version or the usage error, written with checks as any other output. A usage
+    // error can quote the user's value (CLI11's "... not expected: VALUE"): escaped like any
+    // other error, so no control byte reaches the terminal.
     std::ostringstream out, err;
     const int rc = app.exit(e, out, err);
-    std::fputs(err.str().c_str(), stderr);
+    std::fputs(printable_message(err.str()).c_str(), stderr);
     try {
       write_output_file("-", out.str());
     } catch (const Error& write_error) {
-      std::fprintf(stderr, "mmembed: error: %s\n", write_error.what());
+      std::fprintf(stderr, "mmembed: error: %s\n", printable_message(write_error.what()).c_str());
       return 1;
     }
     return rc == 0 ? 0 : 2;

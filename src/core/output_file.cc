@@ -13,14 +13,19 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "mmembed/error.h"
 
 namespace mmembed {
 
 namespace {
 
+// How an error message names an output: escaped as core/file.h's messages name inputs, so that
+// a library caller that prints it puts no control byte of the path on a terminal either.
+std::string quoted(const std::string& path) { return escape_for_message(output_name(path)); }
+
 [[noreturn]] void fail(const std::string& path, const char* what, int err) {
-  throw IoError(str_cat(output_name(path), ": ", what, " (", std::strerror(err), ")"));
+  throw IoError(str_cat(quoted(path), ": ", what, " (", std::strerror(err), ")"));
 }
 
 const char* kind_name(mode_t mode) {
@@ -56,7 +61,7 @@ Resolved resolve(const std::string& path, bool allow_stdout) {
     // Written through: the link keeps pointing at the file it names, which gets the contents.
     if (::stat(path.c_str(), &st) != 0) {
       const int err = errno;
-      MMEMBED_CHECK(err != ENOENT, IoError, path,
+      MMEMBED_CHECK(err != ENOENT, IoError, quoted(path),
                     ": a symbolic link to a missing file; mmembed writes through links, so give "
                     "the file's own path or remove the link");
       fail(path, "cannot write", err);
@@ -76,7 +81,7 @@ Resolved resolve(const std::string& path, bool allow_stdout) {
     return r;
   }
   throw IoError(
-      str_cat(path, ": is ", kind_name(st.st_mode), "; give the name of a file to write"));
+      str_cat(quoted(path), ": is ", kind_name(st.st_mode), "; give the name of a file to write"));
 }
 
 std::string parent_of(const std::string& target) {
@@ -97,7 +102,7 @@ void write_all(int fd, const char* p, std::size_t n, const std::string& path) {
       if (errno == EINTR) continue;
       fail(path, "cannot write", errno);
     }
-    MMEMBED_CHECK(w > 0, IoError, output_name(path), ": cannot write (no progress)");
+    MMEMBED_CHECK(w > 0, IoError, quoted(path), ": cannot write (no progress)");
     p += w;
     n -= static_cast<std::size_t>(w);
   }
@@ -133,7 +138,7 @@ OutputFile OutputFile::open(const std::string& path, bool allow_stdout) {
     if (::fstat(f.fd_, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
       ::close(f.fd_);
       f.fd_ = -1;
-      throw IoError(str_cat(path, ": changed while it was opened; not written"));
+      throw IoError(str_cat(quoted(path), ": changed while it was opened; not written"));
     }
     return f;
   }
@@ -157,7 +162,8 @@ OutputFile OutputFile::open(const std::string& path, bool allow_stdout) {
   }
   if (f.fd_ < 0) {
     f.temp_.clear();
-    throw IoError(str_cat(path, ": cannot create a temporary file beside it (100 names taken)"));
+    throw IoError(
+        str_cat(quoted(path), ": cannot create a temporary file beside it (100 names taken)"));
   }
   // A replaced file keeps its permissions; a new one has 0666 less the umask, as with `>`.
   if (r.exists && ::fchmod(f.fd_, r.mode) != 0) {

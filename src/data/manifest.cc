@@ -9,7 +9,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
@@ -54,6 +53,7 @@ std::string hex_byte(unsigned char c) {
 // (file:line, the byte and its column), the same for JSONL, CSV and TSV, before anything runs.
 void check_utf8_lines(const std::string& text, const std::string& name) {
   if (invalid_utf8_at(text) == std::string_view::npos) return;
+  const std::string shown = escape_for_message(name);
   std::size_t count = 0;
   std::string msg;
   std::size_t line_no = 0;
@@ -64,7 +64,7 @@ void check_utf8_lines(const std::string& text, const std::string& name) {
     const std::string_view line(text.data() + start, end - start);
     if (const std::size_t at = invalid_utf8_at(line); at != std::string_view::npos) {
       if (++count <= kMaxReported) {
-        msg += "\n  " + name + ":" + std::to_string(line_no) + ": not valid UTF-8 (byte " +
+        msg += "\n  " + shown + ":" + std::to_string(line_no) + ": not valid UTF-8 (byte " +
                hex_byte(static_cast<unsigned char>(line[at])) + " at column " +
                std::to_string(at + 1) + ")";
       }
@@ -72,7 +72,7 @@ void check_utf8_lines(const std::string& text, const std::string& name) {
     start = end + 1;
   }
   if (count > kMaxReported) msg += "\n  ... and " + std::to_string(count - kMaxReported) + " more";
-  throw FormatError("invalid dataset " + name + " (" + std::to_string(count) + " line" +
+  throw FormatError("invalid dataset " + shown + " (" + std::to_string(count) + " line" +
                     (count == 1 ? "" : "s") + " not valid UTF-8; datasets must be UTF-8 text):" +
                     msg);
 }
@@ -424,13 +424,14 @@ Manifest read_image_folder(const fs::path& dir, const ManifestOptions& options) 
     } else if (fs::is_regular_file(sidecar, ec)) {
       item.text = trim(read_all(sidecar));
       if (const std::size_t at = invalid_utf8_at(item.text); at != std::string_view::npos) {
-        problems.add(0, "caption file " + sidecar.string() + ": not valid UTF-8 (byte " +
+        problems.add(0, "caption file " + escape_for_message(sidecar.string()) +
+                            ": not valid UTF-8 (byte " +
                             hex_byte(static_cast<unsigned char>(item.text[at])) + " at offset " +
                             std::to_string(at) + ")");
       }
     }
     if (invalid_utf8_at(rel.string()) != std::string_view::npos) {
-      problems.add(0, "file name of " + p.string() +
+      problems.add(0, "file name of " + escape_for_message(p.string()) +
                           " is not valid UTF-8 (ids and labels come from file and folder names)");
     }
     if (rel.has_parent_path() && !rel.parent_path().empty()) {

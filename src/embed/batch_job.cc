@@ -1,6 +1,5 @@
 #include "embed/batch_job.h"
 
-#include "core/file.h"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -13,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -194,8 +192,8 @@ Loaded load(const BatchItem& item, const BatchJobOptions& o) {
     if (uses_text(o.kind)) {
       MMEMBED_CHECK(item.text.find_first_not_of(" \t\r\n\f\v") != std::string::npos,
                     InvalidArgument, "empty text");
-      MMEMBED_CHECK(io::is_valid_utf8(item.text), InvalidArgument,
-                    "text is not valid UTF-8: ", io::printable(item.text));
+      MMEMBED_CHECK(is_valid_utf8(item.text), InvalidArgument,
+                    "text is not valid UTF-8: ", escape_for_message(item.text, 80));
     }
     if (uses_image(o.kind)) {
       MMEMBED_CHECK(!item.image.empty(), InvalidArgument, "no image");

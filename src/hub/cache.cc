@@ -6,9 +6,9 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <system_error>
 #include <vector>
@@ -125,8 +125,10 @@ HubConfig read_hub_config(const EnvFn& env) {
     if (!c.token) {
       fs::path token_path = expand_path(
           get("HF_TOKEN_PATH").value_or((c.hf_home / "token").string()), env);
+      // As huggingface_hub, only a missing file means no token; anything else there is read,
+      // so a FIFO or a folder is an error naming it (huggingface_hub blocks on the FIFO).
       std::error_code ec;
-      if (fs::is_regular_file(token_path, ec)) c.token = clean(read_text(token_path));
+      if (fs::exists(token_path, ec)) c.token = clean(read_text(token_path));
     }
   }
   auto seconds = [&](const char* name, double fallback) {
@@ -229,7 +231,9 @@ std::optional<std::string> RepoCache::commit_for(const std::string& revision) co
   if (is_commit_hash(revision)) return revision;
   fs::path ref = storage_ / "refs" / revision;
   std::error_code ec;
-  if (!fs::is_regular_file(ref, ec)) return std::nullopt;
+  if (!fs::exists(ref, ec)) return std::nullopt;
+  // A FIFO or folder there is an error naming it (read_text), not a missing ref: write_ref
+  // would otherwise open the FIFO to write the commit and block without a reader.
   return read_text(ref);  // verbatim, as huggingface_hub reads it
 }
 
@@ -250,6 +254,9 @@ bool RepoCache::known_absent(const std::string& commit, const std::string& filen
 void RepoCache::mark_absent(const std::string& commit, const std::string& filename) const {
   fs::path p = no_exist_path(commit, filename);
   std::error_code ec;
+  // Already marked, or something else is there (a FIFO would block the writer): left alone, as
+  // huggingface_hub's touch() leaves it; known_absent reads regular markers only.
+  if (fs::symlink_status(p, ec).type() != fs::file_type::not_found) return;
   fs::create_directories(p.parent_path(), ec);
   try {
     write_output_file(p.string(), "", /*allow_stdout=*/false);
@@ -277,16 +284,16 @@ void RepoCache::link(const std::string& commit, const std::string& filename,
     }
   }
   // A copy through the one output writer (core/output_file.h): its temporary is created
-  // exclusively and never follows a link planted under its name, as fs::copy_file's would.
-  std::ifstream in(blob, std::ios::binary);
-  if (!in) throw IoError(blob.string() + ": cannot open: " + std::strerror(errno));
+  // exclusively and never follows a link planted under its name, as fs::copy_file's would. The
+  // blob is read as every input file is (core/file.h): a regular file only, in 1 MiB pieces.
+  InputFile in = InputFile::open(blob.string());
   OutputFile out = OutputFile::open(dst.string(), /*allow_stdout=*/false);
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) out.write(buf.data(), static_cast<std::size_t>(in.gcount()));
+  for (std::uint64_t at = 0;;) {
+    const std::string piece = in.read_at(at, std::size_t{1} << 20);
+    if (piece.empty()) break;
+    out.write(piece);
+    at += piece.size();
   }
-  if (in.bad()) throw IoError(blob.string() + ": read failed while creating " + dst.string());
   out.commit();
 }
 

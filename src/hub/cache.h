@@ -37,7 +37,8 @@ struct HubConfig {
 // HF_ENDPOINT, HF_HOME (XDG_CACHE_HOME/huggingface, ~/.cache/huggingface), HF_HUB_CACHE
 // (HUGGINGFACE_HUB_CACHE, $HF_HOME/hub), HF_HUB_OFFLINE (TRANSFORMERS_OFFLINE), HF_TOKEN
 // (HUGGING_FACE_HUB_TOKEN, file $HF_TOKEN_PATH or $HF_HOME/token; trimmed; empty = none; not
-// read from the file when HF_HUB_DISABLE_IMPLICIT_TOKEN is true), HF_HUB_ETAG_TIMEOUT,
+// read from the file when HF_HUB_DISABLE_IMPLICIT_TOKEN is true; a token file that is there
+// but not a regular file is an IoError naming it), HF_HUB_ETAG_TIMEOUT,
 // HF_HUB_DOWNLOAD_TIMEOUT, HF_HUB_DISABLE_SYMLINKS. Paths get ~ and $VAR expansion.
 HubConfig read_hub_config(const EnvFn& env);
 
@@ -76,10 +77,13 @@ class RepoCache {
   fs::path no_exist_path(const std::string& commit, const std::string& filename) const;
   fs::path lock_path(const std::string& etag) const;
 
-  // Commit for a revision: the revision itself if it is a commit hash, else refs/<revision>.
+  // Commit for a revision: the revision itself if it is a commit hash, else refs/<revision>
+  // (none when that is missing; IoError naming it when it is not a regular file).
   std::optional<std::string> commit_for(const std::string& revision) const;
   // Writes refs/<revision> (atomic, no newline) unless revision == commit or it already holds it.
   void write_ref(const std::string& revision, const std::string& commit) const;
+  // .no_exist markers, a hint only: a regular file there marks the file absent; mark_absent
+  // writes none where anything (a FIFO, a folder) is already there.
   bool known_absent(const std::string& commit, const std::string& filename) const;
   void mark_absent(const std::string& commit, const std::string& filename) const;
   // Creates snapshots/<commit>/<filename> pointing at blobs/<etag>: a relative symlink, or a copy

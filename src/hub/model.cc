@@ -3,7 +3,6 @@
 
 #include <cctype>
 #include <cmath>
-#include <fstream>
 #include <set>
 #include <system_error>
 

@@ -1,10 +1,6 @@
 #include "io/bytes.h"
 
-#include "core/file.h"
-
 namespace mmembed::io {
-
-bool is_valid_utf8(std::string_view text) noexcept { return mmembed::is_valid_utf8(text); }
 
 std::string printable(std::string_view text, std::size_t max_len) {
   static constexpr char kHex[] = "0123456789abcdef";

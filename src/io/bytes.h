@@ -33,9 +33,6 @@ inline std::string_view as_chars(ByteSpan bytes) noexcept {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-// True when `text` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-bool is_valid_utf8(std::string_view text) noexcept;
-
 // Printable rendering of untrusted text for error messages: escapes control and non-ASCII bytes
 // and cuts it at `max_len` characters.
 std::string printable(std::string_view text, std::size_t max_len = 80);

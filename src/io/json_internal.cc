@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "io/bytes.h"
 
 namespace mmembed::io {

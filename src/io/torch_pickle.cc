@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/check.h"
+#include "core/file.h"
 
 namespace mmembed::io {
 

@@ -222,7 +222,15 @@ TEST_F(CliTest, InvalidUtf8TextIsRefusedByIndex) {
   EXPECT_NE(r.err.find("--text #1: invalid UTF-8 at byte 0"), std::string::npos) << r.err;
   r = run({"classify", "--model", kClip, "--image", kCat, "--label", "a", "--label", "\xe2\x82"});
   EXPECT_RUN(r, 1);
-  EXPECT_NE(r.err.find("label #2: invalid UTF-8"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--label #2 (\"\\xe2\\x82\"): invalid UTF-8 at byte 0"),
+            std::string::npos)
+      << r.err;
+  // --labels splits one value at commas: the label is named by its place and quoted escaped.
+  r = run({"classify", "--model", kClip, "--image", kCat, "--labels", "a cat,a d\xffg"});
+  EXPECT_RUN(r, 1);
+  EXPECT_NE(r.err.find("--labels: label #2 (\"a d\\xffg\"): invalid UTF-8 at byte 3"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(CliTest, PairAndImagePathsWithBracketsAndCommas) {
@@ -255,6 +263,21 @@ TEST_F(CliTest, OneValuePerRepeatableOption) {
   const CliRun r = run({"embed", "--model", kMiniLm, "--text", "a", "b"});
   EXPECT_RUN(r, 2);
   EXPECT_NE(r.err.find("b"), std::string::npos) << r.err;
+}
+
+// A usage error quotes the value CLI11 or cli::bound refused; control bytes and invalid UTF-8
+// in it are written as \xNN like in every other error, never raw to the terminal.
+TEST_F(CliTest, UsageErrorsQuoteValuesEscaped) {
+  const std::string evil = "\x1b[2J\x07\xff";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"embed", "--model", kMiniLm, "--text", "a", evil},
+        std::vector<std::string>{"--threads", evil, "inspect", kEmb},
+        std::vector<std::string>{"embed", "--model", kMiniLm, "--bogus" + evil}}) {
+    const CliRun r = run(args);
+    EXPECT_RUN(r, 2);
+    EXPECT_NE(r.err.find("\\x1b[2J\\x07\\xff"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find_first_of("\x1b\x07\xff"), std::string::npos) << r.err;
+  }
 }
 
 TEST_F(CliTest, ClassifyLabelKeepsCommas) {

@@ -122,6 +122,19 @@ TEST_F(OutputFileTest, FolderIsRefusedAndUntouched) {
   EXPECT_TRUE(others({"sub"}).empty());
 }
 
+// The path is quoted escaped, as InputFile quotes inputs: no control byte of it in the message.
+TEST_F(OutputFileTest, PathsAreEscapedInMessages) {
+  const fs::path d = dir_ / "evil\x1b[2J\xff";
+  fs::create_directories(d);
+  const std::string e = error_of<IoError>([&] { write_output_file(d.string(), "x"); });
+  EXPECT_NE(e.find("evil\\x1b[2J\\xff: is a folder"), std::string::npos) << e;
+  EXPECT_EQ(e.find_first_of("\x1b\xff"), std::string::npos) << e;
+  const std::string missing = (dir_ / "no\x07such" / "out.npy").string();
+  const std::string m = error_of<IoError>([&] { write_output_file(missing, "x"); });
+  EXPECT_NE(m.find("no\\x07such/out.npy: "), std::string::npos) << m;
+  EXPECT_EQ(m.find('\x07'), std::string::npos) << m;
+}
+
 TEST_F(OutputFileTest, FifoIsWrittenInPlace) {
   const fs::path p = dir_ / "fifo";
   ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);

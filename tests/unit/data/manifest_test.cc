@@ -240,6 +240,20 @@ TEST(Manifest, InvalidUtf8IsRefusedWithFileAndLineInEveryFormat) {
   EXPECT_NE(msg.find("caption file " + (f.path() / "g.txt").string() +
                      ": not valid UTF-8 (byte 0xE9 at offset 3)"),
             std::string::npos) << msg;
+
+  // A file name that is not UTF-8 is quoted escaped in the message that says so (it was put in
+  // raw: the invalid byte the message is about reached the terminal of a library caller).
+  TempDir n;
+  fs::copy_file(kImages / "gray.jpg", n.path() / "bad\xff\x1b.jpg");
+  n.write("bad\xff\x1b.txt", "a caption");
+  const std::string named = error_of<FormatError>([&] { read_image_folder(n.path()); });
+  EXPECT_NE(named.find("bad\\xff\\x1b.jpg is not valid UTF-8"), std::string::npos) << named;
+  EXPECT_EQ(named.find_first_of("\xff\x1b"), std::string::npos) << named;
+  // The same for a manifest whose own name is not UTF-8.
+  const fs::path latin = t.write("m\xe9.tsv", "id\timage\ttext\na\tgray.jpg\t" + bad + "\n");
+  const std::string m = error_of<FormatError>([&] { read_manifest(latin); });
+  EXPECT_NE(m.find("m\\xe9.tsv:2: not valid UTF-8"), std::string::npos) << m;
+  EXPECT_EQ(m.find('\xe9'), std::string::npos) << m;
 }
 
 TEST(Manifest, WritesJsonlThatReadsBack) {

@@ -1,6 +1,7 @@
 // SHA-256 against FIPS 180-4 vectors; cache naming, URLs and environment handling against the
 // rules of huggingface_hub 0.36 (constants.py, file_download.py; spec section F).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <map>
 
@@ -8,6 +9,7 @@
 #include "hub/progress.h"
 #include "hub/sha256.h"
 #include "hub_test_util.h"
+#include "limited_child.h"
 #include "mmembed/error.h"
 
 namespace mmembed::hub {
@@ -122,6 +124,54 @@ TEST(HubConfig, TokenFromEnvironmentThenFile) {
   EXPECT_EQ(read_hub_config(env.fn()).token.value_or(""), "hf_env");
   env.vars["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1";
   EXPECT_FALSE(read_hub_config(env.fn()).token);
+}
+
+// Issue #18: a token file that is there but not a regular file is an error naming it, as in
+// huggingface_hub, where only a missing file means "no token" (it blocks reading a FIFO). Run
+// in a child under an alarm, so that a regression that opens the FIFO fails instead of hanging.
+TEST(HubConfig, SpecialTokenFileIsAnErrorNamingIt) {
+  using testing_support::error_in_limited_child;
+  TempDir tmp;
+  FakeEnv env{{{"HOME", "/h"}, {"HF_HOME", tmp.path().string()}}};
+  ASSERT_EQ(::mkfifo((tmp.path() / "token").c_str(), 0600), 0);
+  std::string what = error_in_limited_child([&] { read_hub_config(env.fn()); });
+  EXPECT_NE(what.find("token: is a FIFO, expected a regular file"), std::string::npos) << what;
+  fs::create_directories(tmp.path() / "folder");
+  env.vars["HF_TOKEN_PATH"] = (tmp.path() / "folder").string();
+  what = error_in_limited_child([&] { read_hub_config(env.fn()); });
+  EXPECT_NE(what.find("folder: is a directory, expected a regular file"), std::string::npos)
+      << what;
+  fs::create_symlink(tmp.path() / "nothing", tmp.path() / "dangling");
+  env.vars["HF_TOKEN_PATH"] = (tmp.path() / "dangling").string();  // missing: no token
+  EXPECT_FALSE(read_hub_config(env.fn()).token);
+  env.vars["HF_TOKEN"] = "hf_env";  // the file is not read when the environment has a token
+  EXPECT_EQ(read_hub_config(env.fn()).token.value_or(""), "hf_env");
+}
+
+// A FIFO as refs/<revision> is an error naming it (it used to read as "no ref", and write_ref
+// then blocked opening it to write the commit); a FIFO as a .no_exist marker is left alone.
+TEST(RepoCache, SpecialRefFileIsAnErrorNamingIt) {
+  using testing_support::error_in_limited_child;
+  TempDir tmp;
+  RepoCache cache(tmp.path(), "org/name");
+  const std::string commit = "0123456789abcdef0123456789abcdef01234567";
+  fs::create_directories(cache.storage() / "refs");
+  ASSERT_EQ(::mkfifo((cache.storage() / "refs" / "main").c_str(), 0600), 0);
+  std::string what = error_in_limited_child([&] { cache.commit_for("main"); });
+  EXPECT_NE(what.find("refs/main: is a FIFO, expected a regular file"), std::string::npos)
+      << what;
+  what = error_in_limited_child([&] { cache.write_ref("main", commit); });
+  EXPECT_NE(what.find("refs/main: is a FIFO, expected a regular file"), std::string::npos)
+      << what;
+  EXPECT_EQ(cache.commit_for(commit).value_or(""), commit);  // a hash needs no ref
+
+  const fs::path marker = cache.no_exist_path(commit, "x.json");
+  fs::create_directories(marker.parent_path());
+  ASSERT_EQ(::mkfifo(marker.c_str(), 0600), 0);
+  EXPECT_FALSE(cache.known_absent(commit, "x.json"));
+  what = error_in_limited_child([&] { cache.mark_absent(commit, "x.json"); });
+  EXPECT_EQ(what, "!no error");
+  EXPECT_TRUE(fs::is_fifo(marker));
 }
 
 TEST(RepoCache, RefsAreWrittenWithoutNewlineAndLinksAreRelative) {
