@@ -206,11 +206,11 @@ def auc(pos, neg):
 
 def bt_config(vocab_size):
     text = dict(vocab_size=vocab_size, hidden_size=64, num_attention_heads=2, intermediate_size=128,
-                num_hidden_layers=2, max_position_embeddings=42, type_vocab_size=1,
+                num_hidden_layers=3, max_position_embeddings=42, type_vocab_size=1,
                 layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2,
                 hidden_act="gelu", position_embedding_type="absolute")
     vis = dict(hidden_size=64, num_channels=3, layer_norm_eps=1e-5, share_layernorm=True,
-               remove_last_layer=False, stop_gradient=False, num_hidden_layers=2, patch_size=8,
+               remove_last_layer=False, stop_gradient=False, num_hidden_layers=3, patch_size=8,
                image_size=IMAGE_SIZE)
     return BridgeTowerConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                              text_config=text, vision_config=vis, contrastive_hidden_size=32,
@@ -230,7 +230,7 @@ def train_bt(out_dir, photos, steps, batch, log):
     mlm = BridgeTowerForMaskedLM(cfg)  # only for the layout: its head stays untrained
     improc = BridgeTowerImageProcessor(size={"shortest_edge": IMAGE_SIZE})
     params = list(itc.parameters()) + list(itm.itm_score.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=1.5e-3, weight_decay=0.01)
     sched = warmup_cosine(opt, steps)
     rng = np.random.default_rng(SEED)
     itc.train()
