@@ -24,8 +24,12 @@ target_link_libraries(mmembed_shared PRIVATE ${_mmembed_layer_targets})
 # carry the version node MMEMBED_<major>.<minor> as well.
 set(_mmembed_map ${CMAKE_BINARY_DIR}/generated/mmembed.map)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/mmembed.map.in ${_mmembed_map} @ONLY)
-target_link_options(mmembed_shared PRIVATE "LINKER:--version-script=${_mmembed_map}"
-  "LINKER:--no-undefined")
+target_link_options(mmembed_shared PRIVATE "LINKER:--version-script=${_mmembed_map}")
+# Every symbol resolved at link time, so a missing library fails here and not in a consumer;
+# not under sanitizers, whose runtime clang links into executables only.
+if(NOT MMEMBED_SANITIZE)
+  target_link_options(mmembed_shared PRIVATE "LINKER:--no-undefined")
+endif()
 set_property(TARGET mmembed_shared APPEND PROPERTY LINK_DEPENDS ${_mmembed_map})
 # 0.x: any minor release may change the ABI, so the SONAME carries major.minor.
 set_target_properties(mmembed_shared PROPERTIES
