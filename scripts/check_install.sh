@@ -34,25 +34,30 @@ for f in bin/mmembed "$libdir/libmmembed.so.$version" "$libdir/libmmembed.so.$ma
   [ -e "$prefix/$f" ] || fail "cmake --install did not install $f"
 done
 soname=$(readelf -d "$prefix/$libdir/libmmembed.so.$version" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
-[ "$soname" = "libmmembed.so.$major_minor" ] || fail "SONAME is '$soname', not libmmembed.so.$major_minor"
+[ "$soname" = "libmmembed.so.$major_minor" ] ||
+  fail "SONAME is '$soname', not libmmembed.so.$major_minor"
 # Only the mmembed namespace is exported.
 others=$(nm -D --defined-only -C "$prefix/$libdir/libmmembed.so" | awk '$2 != "A"' |
          grep -vc 'mmembed::' || true)
 [ "$others" -eq 0 ] || fail "libmmembed.so exports $others symbols outside the mmembed namespace"
 
 cli_version=$("$prefix/bin/mmembed" --version)
-[ "$cli_version" = "mmembed $version" ] || fail "installed CLI says '$cli_version', not 'mmembed $version'"
+[ "$cli_version" = "mmembed $version" ] ||
+  fail "installed CLI says '$cli_version', not 'mmembed $version'"
 export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"
 pc_version=$(pkg-config --modversion mmembed)
 [ "$pc_version" = "$version" ] || fail "mmembed.pc says version '$pc_version', not '$version'"
-echo "check_install: installed mmembed $version into a scratch prefix ($(find "$prefix" -type f | wc -l) files)"
+files=$(find "$prefix" -type f | wc -l)
+echo "check_install: installed mmembed $version into a scratch prefix ($files files)"
 
 model=$src/tests/data/models/bridgetower-large-tiny
 image=$src/tests/data/images/cat_landscape.jpg
 # With the CMake package (find_package(mmembed 0.1) checks the version file too).
 cmake -S examples/embed -B "$work/cmake-build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$prefix" >"$work/configure.log" || { cat "$work/configure.log"; fail "configure failed"; }
-cmake --build "$work/cmake-build" >"$work/build.log" || { cat "$work/build.log"; fail "build failed"; }
+  -DCMAKE_PREFIX_PATH="$prefix" >"$work/configure.log" ||
+  { cat "$work/configure.log"; fail "configure failed"; }
+cmake --build "$work/cmake-build" >"$work/build.log" ||
+  { cat "$work/build.log"; fail "build failed"; }
 out_cmake=$("$work/cmake-build/embed_example" "$model" "$image" "a cat lying on a laptop")
 # With pkg-config.
 # shellcheck disable=SC2046

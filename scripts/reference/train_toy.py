@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Train the toy BridgeTower and CLIP models on synthetic scenes (issue #19).
 
-    .venv-ref/bin/python scripts/reference/train_toy.py [--out tests/data] [--steps N] [--only bt|clip]
+    .venv-ref/bin/python scripts/reference/train_toy.py [--out tests/data] [--steps N]
+        [--batch B] [--only bt|clip]
 
 The reference stack (PyTorch + transformers, the versions of scripts/reference/requirements.txt)
 trains two small models that have learned something, so that search, re-ranking and the demo can
@@ -214,7 +215,8 @@ def bt_config(vocab_size):
                image_size=IMAGE_SIZE)
     return BridgeTowerConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                              text_config=text, vision_config=vis, contrastive_hidden_size=32,
-                             logit_scale_init_value=2.6592, share_cross_modal_transformer_layers=True,
+                             logit_scale_init_value=2.6592,
+                             share_cross_modal_transformer_layers=True,
                              share_link_tower_layers=False, link_tower_type="add",
                              init_layernorm_from_vision_encoder=False, tie_word_embeddings=False,
                              layer_norm_eps=1e-5, hidden_act="gelu")
@@ -442,7 +444,8 @@ def metrics(scenes, embed_texts, embed_images, itm_prob):
         neg = itm_prob(neg_imgs, neg_texts)
         res["itm_auc"] = auc(pos, neg)
         two = [k for k, s in enumerate(scenes) if len(s.shapes) == 2]
-        swapped = itm_prob([scenes[k].image for k in two], [swapped_caption(scenes[k]) for k in two])
+        swapped = itm_prob([scenes[k].image for k in two],
+                           [swapped_caption(scenes[k]) for k in two])
         res["itm_auc_swapped_relation"] = auc(pos[two], swapped)
     return res
 
