@@ -55,18 +55,20 @@ def processors():
     }
 
 
-def run_one(proc, kwargs, rgb):
+def run_one(proc, kwargs, rgb, convert=np.array):
+    """Runs the processor on one image, capturing its resized and cropped arrays (through
+    `convert`) on the way; returns (output, captured, error text or None)."""
     captured = {}
     orig_resize, orig_crop = proc.resize, proc.center_crop
 
     def resize(*a, **k):
         r = orig_resize(*a, **k)
-        captured["resized"] = np.array(r)
+        captured["resized"] = convert(r)
         return r
 
     def center_crop(*a, **k):
         r = orig_crop(*a, **k)
-        captured["cropped"] = np.array(r)
+        captured["cropped"] = convert(r)
         return r
 
     proc.resize, proc.center_crop = resize, center_crop

@@ -29,9 +29,10 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import SEED, Manifest, versions  # noqa: E402
+import gen_preprocess  # noqa: E402
 
-# gen_preprocess's processor settings and gen_models' inputs, repeated here so that this file does not import
-# modules that need transformers 4.x names.
+# The processor settings and gen_models' inputs, repeated here so that this file does not import gen_models,
+# which needs transformers 4.x names (gen_preprocess runs on both, and lends its run_one).
 BT_BASE_PREPROC = {}
 BT_LARGE_PREPROC = {"max_text_len": 50, "size": 294, "tokenizer": "roberta-large", "vocab_size": 50265}
 CLIP_PREPROC = {
@@ -141,28 +142,8 @@ def chw_to_hwc(t):
 
 
 def run_one(proc, rgb, kwargs):
-    captured = {}
-    orig_resize, orig_crop = proc.resize, proc.center_crop
-
-    def resize(*a, **k):
-        r = orig_resize(*a, **k)
-        captured["resized"] = chw_to_hwc(r)
-        return r
-
-    def center_crop(*a, **k):
-        r = orig_crop(*a, **k)
-        captured["cropped"] = chw_to_hwc(r)
-        return r
-
-    proc.resize, proc.center_crop = resize, center_crop
-    try:
-        out = proc(rgb, return_tensors="np", **kwargs)
-        err = None
-    except Exception as e:  # noqa: BLE001 - the reference's failure is itself a golden
-        out, err = None, "%s: %s" % (type(e).__name__, e)
-    finally:
-        del proc.resize, proc.center_crop
-    return out, captured, err
+    """gen_preprocess.run_one with the captured arrays as HWC numpy (torchvision gives CHW)."""
+    return gen_preprocess.run_one(proc, kwargs, rgb, convert=chw_to_hwc)
 
 
 def preprocess(man, data_dir):
