@@ -82,13 +82,9 @@ def roberta_tokenizer(captions: list[str], d: str, n_merges: int = 200) -> Rober
     merges = learn_merges(words, n_merges)
     vocab = ["<s>", "<pad>", "</s>", "<unk>"] + list(b2u.values())
     vocab += [a + b for a, b in merges] + ["<mask>"]
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump({t: i for i, t in enumerate(vocab)}, f, ensure_ascii=False)
-    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in merges) + "\n")
-    return RobertaTokenizerFast(vocab_file=os.path.join(d, "vocab.json"),
-                                merges_file=os.path.join(d, "merges.txt"), model_max_length=40)
+    vocab_file, merges_file = write_bpe_files(d, vocab, merges)
+    return RobertaTokenizerFast(vocab_file=vocab_file, merges_file=merges_file,
+                                model_max_length=40)
 
 
 def clip_tokenizer(captions: list[str], d: str, n_merges: int = 200) -> CLIPTokenizerFast:
@@ -105,13 +101,20 @@ def clip_tokenizer(captions: list[str], d: str, n_merges: int = 200) -> CLIPToke
     toks = list(b2u.values())
     toks += [t + "</w>" for t in toks] + [a + b for a, b in merges]
     toks += ["<|startoftext|>", "<|endoftext|>"]
+    vocab_file, merges_file = write_bpe_files(d, toks, merges)
+    return CLIPTokenizerFast(vocab_file=vocab_file, merges_file=merges_file, model_max_length=77)
+
+
+def write_bpe_files(d: str, vocab: list[str], merges: list[tuple[str, str]]) -> tuple[str, str]:
+    """vocab.json (token -> id in list order) and merges.txt, as both tokenizer families read
+    them; returns their paths."""
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump({t: i for i, t in enumerate(toks)}, f, ensure_ascii=False)
-    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
+    vocab_file, merges_file = os.path.join(d, "vocab.json"), os.path.join(d, "merges.txt")
+    with open(vocab_file, "w", encoding="utf-8") as f:
+        json.dump({t: i for i, t in enumerate(vocab)}, f, ensure_ascii=False)
+    with open(merges_file, "w", encoding="utf-8") as f:
         f.write("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in merges) + "\n")
-    return CLIPTokenizerFast(vocab_file=os.path.join(d, "vocab.json"),
-                             merges_file=os.path.join(d, "merges.txt"), model_max_length=77)
+    return vocab_file, merges_file
 
 
 def learn_merges(words: collections.Counter, n_merges: int) -> list[tuple[str, str]]:
