@@ -271,12 +271,22 @@ def run_bt(kind, name, src, out_root, manifest, tmp):
     proc.save_pretrained(d)
     save_checkpoint(cfg_model, union, d)
     normalize_json_files(d)
+    runs = {"batch": (TEXTS, IMAGES), "single0": (TEXTS[:1], IMAGES[:1])}
+    rel = bt_goldens(name, d, kind == "large", runs, lambda f: os.path.join(out_root, f), manifest)
+    return {"dir": "models/" + name, "kind": kind, "heads_in_checkpoint": heads, "goldens": rel,
+            "weight_keys": len(union), "note": "checkpoint holds the union of the head classes' state dicts; "
+            "config.json architectures comes from %s" % type(cfg_model).__name__}
 
+
+def bt_goldens(name, d, has_itc, runs, image_path, manifest):
+    """Stage-by-stage goldens of the BridgeTower checkpoint in folder d (models/<name> under the data folder) for
+    `runs` ({group: (texts, image paths relative to the data folder)}); image_path(rel) gives the file to read."""
+    cfg = BridgeTowerConfig.from_pretrained(d)
     # reload from disk exactly as a user would (each head class ignores the other heads' keys)
     model = BridgeTowerModel.from_pretrained(d).eval()
     itm_l = BridgeTowerForImageAndTextRetrieval.from_pretrained(d).eval()
     mlm_l = BridgeTowerForMaskedLM.from_pretrained(d).eval()
-    itc_l = BridgeTowerForContrastiveLearning.from_pretrained(d).eval() if kind == "large" else None
+    itc_l = BridgeTowerForContrastiveLearning.from_pretrained(d).eval() if has_itc else None
     proc = BridgeTowerProcessor.from_pretrained(d)
 
     arrays, meta = {}, {}
@@ -287,12 +297,8 @@ def run_bt(kind, name, src, out_root, manifest, tmp):
         kw.setdefault("doc", doc_for(stage))
         meta[key] = dict(stage=stage, model=model_rel, inputs=inputs, **kw)
 
-    runs = {
-        "batch": (TEXTS, IMAGES),
-        "single0": (TEXTS[:1], IMAGES[:1]),
-    }
     for run, (texts, imgs) in runs.items():
-        pil = [Image.open(os.path.join(out_root, f)).convert("RGB") for f in imgs]
+        pil = [Image.open(image_path(f)).convert("RGB") for f in imgs]
         enc = proc(images=pil, text=texts, padding=True, return_tensors="pt")
         inputs = {"texts": texts, "images": imgs, "pairs": "text i with image i",
                   "call": "BridgeTowerProcessor(images=[PIL RGB], text=texts, padding=True)"}
@@ -333,10 +339,7 @@ def run_bt(kind, name, src, out_root, manifest, tmp):
                     doc="stack(text_embeds, image_embeds, cross_embeds) along dim -2 [B,3,C]")
     if itc_l is not None:
         put(f"{name}/logit_scale", f32(itc_l.logit_scale.reshape(1)), "logit_scale", {}, doc="stored logit_scale [1]")
-    rel = manifest.add_file(f"goldens/{name}.safetensors", arrays, meta, compress=True)
-    return {"dir": model_rel, "kind": kind, "heads_in_checkpoint": heads, "goldens": rel,
-            "weight_keys": len(union), "note": "checkpoint holds the union of the head classes' state dicts; "
-            "config.json architectures comes from %s" % type(cfg_model).__name__}
+    return manifest.add_file(f"goldens/{name}.safetensors", arrays, meta, compress=True)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -363,7 +366,23 @@ def run_clip(variant, name, src, out_root, manifest, tmp):
     CLIPProcessor(image_processor=improc, tokenizer=tok).save_pretrained(d)
     save_checkpoint(model, model.state_dict(), d)
     normalize_json_files(d)
+    runs = {"batch": (TEXTS + EXTRA_TEXTS[:1], IMAGES), "single0": (TEXTS[:1], IMAGES[:1])}
+    zero_shot = (ZERO_SHOT_LABELS, ZERO_SHOT_TEMPLATE, IMAGES)
+    rel = clip_goldens(name, d, runs, zero_shot, lambda f: os.path.join(out_root, f), manifest)
+    return {"dir": "models/" + name, "hidden_act": variant, "eos_token_id": cfg.text_config.eos_token_id,
+            "pad_token_id": tok.pad_token_id, "vocab_size": vsize,
+            "eos_rule": "argmax(input_ids) (legacy, eos_token_id == 2)" if legacy
+            else "first position where input_ids == eos_token_id; pad <|pad|> has id > eos so argmax would be wrong",
+            "goldens": rel}
+
+
+def clip_goldens(name, d, runs, zero_shot, image_path, manifest):
+    """Stage-by-stage goldens of the CLIP checkpoint in folder d (models/<name> under the data folder) for `runs`
+    ({group: (texts, image paths relative to the data folder)}) and zero-shot goldens for zero_shot = (labels,
+    template, image paths); image_path(rel) gives the file to read."""
     model = CLIPModel.from_pretrained(d).eval()
+    cfg = model.config
+    legacy = cfg.text_config.eos_token_id == 2
     proc = CLIPProcessor.from_pretrained(d)
 
     arrays, meta = {}, {}
@@ -373,14 +392,14 @@ def run_clip(variant, name, src, out_root, manifest, tmp):
         arrays[key] = arr
         meta[key] = dict(stage=stage, model=model_rel, inputs=inputs, **kw)
 
-    nt, nv = 2, 2
+    nt, nv = cfg.text_config.num_hidden_layers, cfg.vision_config.num_hidden_layers
     names = {"text_model.embeddings": "text/embeddings", "text_model.final_layer_norm": "text/final_layer_norm",
              "vision_model.embeddings": "vision/embeddings", "vision_model.pre_layrnorm": "vision/pre_layrnorm",
              "vision_model.post_layernorm": "vision/post_layernorm"}
     names.update({f"text_model.encoder.layers.{i}": f"text/layer_{i}" for i in range(nt)})
     names.update({f"vision_model.encoder.layers.{i}": f"vision/layer_{i}" for i in range(nv)})
-    for run, (texts, imgs) in {"batch": (TEXTS + EXTRA_TEXTS[:1], IMAGES), "single0": (TEXTS[:1], IMAGES[:1])}.items():
-        pil = [Image.open(os.path.join(out_root, f)).convert("RGB") for f in imgs]
+    for run, (texts, imgs) in runs.items():
+        pil = [Image.open(image_path(f)).convert("RGB") for f in imgs]
         enc = proc(text=texts, images=pil, padding=True, return_tensors="pt")
         inputs = {"texts": texts, "images": imgs, "call": "CLIPProcessor(text=texts, images=[PIL RGB], padding=True)"}
         pre = f"{name}/{run}/"
@@ -418,13 +437,14 @@ def run_clip(variant, name, src, out_root, manifest, tmp):
         put(pre + "eos_pool_index", i64(pos), "eos_pool_index", inputs,
             doc="index pooled per row by the EOS rule in force for this config")
     # zero-shot classification (mmembed classify): one CLIPProcessor/CLIPModel call per image, as a user does it
-    zs_inputs = {"images": IMAGES, "labels": ZERO_SHOT_LABELS, "template": ZERO_SHOT_TEMPLATE,
-                 "prompts": [ZERO_SHOT_TEMPLATE.format(l) for l in ZERO_SHOT_LABELS],
+    zs_labels, zs_template, zs_images = zero_shot
+    zs_inputs = {"images": zs_images, "labels": zs_labels, "template": zs_template,
+                 "prompts": [zs_template.format(lab) for lab in zs_labels],
                  "call": "CLIPModel(**CLIPProcessor(text=prompts, images=[PIL RGB], padding=True))"
                          ".logits_per_image.softmax(dim=1), one call per image"}
     zs_logits, zs_probs = [], []
-    for f in IMAGES:
-        enc = proc(text=zs_inputs["prompts"], images=[Image.open(os.path.join(out_root, f)).convert("RGB")],
+    for f in zs_images:
+        enc = proc(text=zs_inputs["prompts"], images=[Image.open(image_path(f)).convert("RGB")],
                    padding=True, return_tensors="pt")
         with torch.no_grad():
             lo = model(**enc).logits_per_image
@@ -434,12 +454,7 @@ def run_clip(variant, name, src, out_root, manifest, tmp):
         doc="logits_per_image of each image (rows, in images order) against the prompts (columns)")
     put(f"zero_shot/{name}/probs", np.stack(zs_probs), "zero_shot_probs", zs_inputs,
         doc="softmax over the prompts of each image's logits_per_image")
-    rel = manifest.add_file(f"goldens/{name}.safetensors", arrays, meta, compress=True)
-    return {"dir": model_rel, "hidden_act": variant, "eos_token_id": cfg.text_config.eos_token_id,
-            "pad_token_id": tok.pad_token_id, "vocab_size": vsize,
-            "eos_rule": "argmax(input_ids) (legacy, eos_token_id == 2)" if legacy
-            else "first position where input_ids == eos_token_id; pad <|pad|> has id > eos so argmax would be wrong",
-            "goldens": rel}
+    return manifest.add_file(f"goldens/{name}.safetensors", arrays, meta, compress=True)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -520,7 +535,47 @@ def run_bert(name, src, out_root, manifest, tmp):
             "note": "2_Normalize has no files (sentence-transformers writes no config for it), so no folder exists"}
 
 
-def build(out_root, manifest, src):
+# ----------------------------------------------------------------------------------------------------------------
+# The trained toy models (scripts/reference/train_toy.py writes them and the held-out scenes; here only their goldens)
+
+TOY_ODD_TEXT = "A Cat & a DOG, \u00fcn\u00efcode \U0001F431 -- not a scene!"
+TOY_PHOTO = "images/cat_landscape.jpg"
+
+
+def toy_runs(toys_root):
+    """Inputs of the toy goldens: the first four held-out scenes and the first two-object one with their captions,
+    and a photo (another size) with a text outside the captions' language."""
+    with open(os.path.join(toys_root, "toy-scenes", "manifest.tsv"), encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f][1:]
+    picked = rows[:4] + [next(r for r in rows if " left of " in r[3])]
+    texts = [r[2] for r in picked] + [TOY_ODD_TEXT]
+    images = ["toy-scenes/" + r[1] for r in picked] + [TOY_PHOTO]
+    return {"batch": (texts, images), "single0": (texts[:1], images[:1])}, images
+
+
+def toy_goldens(out_root, manifest, toys_root):
+    import toy_scenes as ts
+
+    info = {}
+    runs, images = toy_runs(toys_root)
+
+    def image_path(rel):
+        return os.path.join(out_root if rel.startswith("images/") else toys_root, rel)
+
+    d = os.path.join(toys_root, "models", "toy-bridgetower")
+    if os.path.isdir(d):
+        info["toy-bridgetower"] = {"dir": "models/toy-bridgetower", "trained_by": "scripts/reference/train_toy.py",
+                                   "goldens": bt_goldens("toy-bridgetower", d, True, runs, image_path, manifest)}
+    d = os.path.join(toys_root, "models", "toy-clip")
+    if os.path.isdir(d):
+        labels = [ts._articles("a " + c) for c in ts.CLASSES]
+        info["toy-clip"] = {"dir": "models/toy-clip", "trained_by": "scripts/reference/train_toy.py",
+                            "goldens": clip_goldens("toy-clip", d, runs, (labels, "a photo of {}", images),
+                                                    image_path, manifest)}
+    return info
+
+
+def build(out_root, manifest, src, toys_root=None):
     tmp = tempfile.mkdtemp(prefix="mmembed-models-")
     try:
         info = {}
@@ -531,6 +586,8 @@ def build(out_root, manifest, src):
         info["clip-tiny-quickgelu"] = run_clip("quick_gelu", "clip-tiny-quickgelu", src, out_root, manifest, tmp)
         info["clip-tiny-gelu"] = run_clip("gelu", "clip-tiny-gelu", src, out_root, manifest, tmp)
         info["minilm-tiny-st"] = run_bert("minilm-tiny-st", src, out_root, manifest, tmp)
+        if toys_root:
+            info.update(toy_goldens(out_root, manifest, toys_root))
     finally:
         shutil.rmtree(tmp)
     return info

@@ -18,6 +18,8 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--sources", required=True, help="directory with the fetched vocabulary files")
     ap.add_argument("--only", default="images,preprocess,tokenizers,models,probe")
+    ap.add_argument("--toys", help="data folder holding the trained toy models (models/toy-*) and toy-scenes/, "
+                    "written by train_toy.py: their goldens are made too")
     args = ap.parse_args()
     parts = set(args.only.split(","))
     out = os.path.abspath(args.out)
@@ -51,7 +53,7 @@ def main():
     if "models" in parts:
         import gen_models
 
-        man.extra["models"] = gen_models.build(out, man, args.sources)
+        man.extra["models"] = gen_models.build(out, man, args.sources, args.toys and os.path.abspath(args.toys))
     if "probe" in parts:
         import probe
 

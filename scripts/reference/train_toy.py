@@ -241,6 +241,14 @@ def train_bt(out_dir, photos, steps, batch, log):
     itc.train()
     itm.train()
     t0 = time.time()
+    # The ITM head scores the trunk's pooled output; for the matched pairs that is the pooled output
+    # of the contrastive pass itself (captured here), so only the negatives need a second pass.
+    pooled = {}
+    # (The trunk is shared, so the hook keeps the first pooled output of a step, the matched one.)
+    def keep_pooled(module, args, out):
+        pooled.setdefault("matched", out.pooler_output)  # (a hook that returns None changes nothing)
+
+    hook = itc.bridgetower.register_forward_hook(keep_pooled)
     for step in range(steps):
         scenes = batch_of_scenes(rng, photos, batch)
         enc = tok([s.caption for s in scenes], padding=True, return_tensors="pt")
@@ -248,28 +256,27 @@ def train_bt(out_dir, photos, steps, batch, log):
         out = itc(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
                   pixel_values=px.pixel_values, pixel_mask=px.pixel_mask, return_loss=True,
                   output_hidden_states=False)
-        t_emb, i_emb, _ = out.text_embeds, out.image_embeds, out.cross_embeds
-        # ITM: the matched pairs, and for each image a hard negative text (and for each text a
-        # hard negative image), drawn in proportion to the contrastive similarity.
+        t_emb, i_emb = out.text_embeds, out.image_embeds
+        # ITM: the matched pairs, and for each pair one hard negative: the first half of the
+        # images with another text, the second half of the texts with another image, drawn in
+        # proportion to the contrastive similarity among the scenes of another label (a caption
+        # of the same label describes the image too, so it is no negative).
         with torch.no_grad():
+            labels = [s.label for s in scenes]
+            same = torch.tensor([[a == b for b in labels] for a in labels])
             sim = (t_emb @ i_emb.t()).float()
-            w_t = F.softmax(sim.t() * 10, dim=1)  # image -> texts
-            w_i = F.softmax(sim * 10, dim=1)  # text -> images
-            w_t.fill_diagonal_(0)
-            w_i.fill_diagonal_(0)
+            w_t = F.softmax(sim.t() * 10, dim=1).masked_fill(same, 0)  # image -> texts
+            w_i = F.softmax(sim * 10, dim=1).masked_fill(same, 0)  # text -> images
             gen = torch.Generator().manual_seed(int(rng.integers(0, 2**31)))
             neg_text = torch.multinomial(w_t + 1e-9, 1, generator=gen).squeeze(1)
             neg_image = torch.multinomial(w_i + 1e-9, 1, generator=gen).squeeze(1)
-        # Negatives: the first half of the images with a hard text, the second half of the texts
-        # with a hard image (one negative per pair keeps the step at three batches of work).
         h = batch // 2
         t_idx = torch.cat([neg_text[:h], torch.arange(h, batch)])
         i_idx = torch.cat([torch.arange(h), neg_image[h:]])
-        ids = torch.cat([enc.input_ids, enc.input_ids[t_idx]])
-        mask = torch.cat([enc.attention_mask, enc.attention_mask[t_idx]])
-        pv = torch.cat([px.pixel_values, px.pixel_values[i_idx]])
-        pm = torch.cat([px.pixel_mask, px.pixel_mask[i_idx]])
-        logits = itm(input_ids=ids, attention_mask=mask, pixel_values=pv, pixel_mask=pm).logits
+        neg_logits = itm(input_ids=enc.input_ids[t_idx], attention_mask=enc.attention_mask[t_idx],
+                         pixel_values=px.pixel_values[i_idx],
+                         pixel_mask=px.pixel_mask[i_idx]).logits
+        logits = torch.cat([itm.itm_score(pooled.pop("matched")), neg_logits])
         target = torch.cat([torch.ones(batch), torch.zeros(batch)]).long()
         itm_loss = F.cross_entropy(logits, target)
         loss = out.loss + itm_loss
@@ -281,6 +288,7 @@ def train_bt(out_dir, photos, steps, batch, log):
         if step % 50 == 0 or step == steps - 1:
             log(f"bt step {step}/{steps} itc {out.loss.item():.3f} itm {itm_loss.item():.3f} "
                 f"({time.time() - t0:.0f} s)")
+    hook.remove()
     itc.eval()
     itm.eval()
     union = dict(itc.state_dict())

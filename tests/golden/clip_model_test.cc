@@ -1,5 +1,5 @@
 // CLIP (models::clip::ClipModel) against the reference (transformers 4.44.2 CLIPModel) goldens:
-// every named stage of both tiny checkpoints (gelu with the eos_token_id rule, quick_gelu with the
+// every named stage of both tiny checkpoints and the trained toy-clip (gelu with the eos_token_id rule, quick_gelu with the
 // legacy argmax rule), from both weight formats, for the batch and single0 groups; the
 // get_text_features / get_image_features paths; and end to end from the raw texts and image
 // files (our tokenizer and image processor, loaded from the model folder) to the reference's
@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -242,13 +243,16 @@ TEST_P(ClipEmbedder, EmbeddingsAndZeroShotMatchTheReference) {
   for (const auto& f : inputs.at("images").get<std::vector<std::string>>()) {
     images.push_back(Image::read(m.data_dir() + "/" + f));
   }
+  std::ifstream config_in(model_dir(model) + "/config.json");
+  const std::size_t projection_dim =
+      nlohmann::json::parse(config_in).at("projection_dim").get<std::size_t>();
   for (std::size_t batch : {1, 2, 8}) {
     SCOPED_TRACE(batch);
     EmbedderOptions options;
     options.batch_size = batch;
     const Embedder embedder = Embedder::load(model_dir(model), options);
     EXPECT_EQ(embedder.info().family, "clip");
-    EXPECT_EQ(embedder.info().dim, 24u);
+    EXPECT_EQ(embedder.info().dim, projection_dim);
     EXPECT_EQ(embedder.info().max_text_tokens, 77u);
     EXPECT_TRUE(embedder.info().text && embedder.info().image && embedder.info().match);
     EXPECT_FALSE(embedder.info().pair);
@@ -261,7 +265,8 @@ TEST_P(ClipEmbedder, EmbeddingsAndZeroShotMatchTheReference) {
     }
     // match(): image i with text i; cosine * exp(logit_scale) is logits_per_image[i][i].
     const std::vector<std::string> first3(texts.begin(), texts.begin() + 3);
-    const auto scores = embedder.match(images, first3);
+    const std::vector<Image> first3_images(images.begin(), images.begin() + 3);
+    const auto scores = embedder.match(first3_images, first3);
     const Tensor logits = m.load(m.entry(model + "/batch/logits_per_image"));
     for (std::size_t i = 0; i < 3; ++i) {
       ASSERT_TRUE(scores[i].scaled_logit.has_value());
@@ -298,7 +303,7 @@ TEST_P(ClipEmbedder, EmbeddingsAndZeroShotMatchTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, ClipEmbedder,
-                         testing::Values("clip-tiny-gelu", "clip-tiny-quickgelu"),
+                         testing::Values("clip-tiny-gelu", "clip-tiny-quickgelu", "toy-clip"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
@@ -309,7 +314,9 @@ INSTANTIATE_TEST_SUITE_P(Golden, ClipGolden,
                          testing::Values(Case{"clip-tiny-gelu", "model.safetensors"},
                                          Case{"clip-tiny-gelu", "pytorch_model.bin"},
                                          Case{"clip-tiny-quickgelu", "model.safetensors"},
-                                         Case{"clip-tiny-quickgelu", "pytorch_model.bin"}),
+                                         Case{"clip-tiny-quickgelu", "pytorch_model.bin"},
+                                         Case{"toy-clip", "model.safetensors"},
+                                         Case{"toy-clip", "pytorch_model.bin"}),
                          weights_case_name);
 
 }  // namespace

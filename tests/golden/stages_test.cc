@@ -129,7 +129,9 @@ INSTANTIATE_TEST_SUITE_P(Golden, ClipStages,
                          testing::Values(Case{"clip-tiny-gelu", "model.safetensors"},
                                          Case{"clip-tiny-gelu", "pytorch_model.bin"},
                                          Case{"clip-tiny-quickgelu", "model.safetensors"},
-                                         Case{"clip-tiny-quickgelu", "pytorch_model.bin"}),
+                                         Case{"clip-tiny-quickgelu", "pytorch_model.bin"},
+                                         Case{"toy-clip", "model.safetensors"},
+                                         Case{"toy-clip", "pytorch_model.bin"}),
                          weights_case_name);
 
 // ---- sentence-transformers (BERT): BertPooler, mean pooling, Normalize ----
