@@ -1,6 +1,6 @@
 // CLIP (models::clip::ClipModel) against the reference (transformers 4.44.2 CLIPModel) goldens:
-// every named stage of both tiny checkpoints and the trained toy-clip (gelu with the eos_token_id rule, quick_gelu with the
-// legacy argmax rule), from both weight formats, for the batch and single0 groups; the
+// every named stage of both tiny checkpoints (gelu with the eos_token_id rule, quick_gelu with the
+// legacy argmax rule) and of the trained toy-clip, from both weight formats, for the batch and single0 groups; the
 // get_text_features / get_image_features paths; and end to end from the raw texts and image
 // files (our tokenizer and image processor, loaded from the model folder) to the reference's
 // ids, pixels (exact) and embeddings / logits (tolerances of tests/golden/tolerances.json).
