@@ -2,8 +2,9 @@
 // every named stage of both tiny checkpoints (gelu with the eos_token_id rule, quick_gelu with the
 // legacy argmax rule) and of the trained toy-clip, from both weight formats, for the batch and
 // single0 groups; the get_text_features / get_image_features paths; and end to end from the raw
-// texts and image files (our tokenizer and image processor, loaded from the model folder) to the reference's
-// ids, pixels (exact) and embeddings / logits (tolerances of tests/golden/tolerances.json).
+// texts and image files (our tokenizer and image processor, loaded from the model folder) to the
+// reference's ids, pixels (exact) and embeddings / logits (tolerances of
+// tests/golden/tolerances.json).
 #include <gtest/gtest.h>
 
 #include <cstdio>
