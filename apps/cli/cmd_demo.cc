@@ -3,7 +3,11 @@
 // The lesson, end to end: joint (image + caption) embeddings of three pairs with BridgeTower and
 // the table of their cosine similarities and Euclidean distances; then every photo with template
 // captions, min-max scaled, projected with UMAP (cosine), plotted by label with the
-// neighbourhood quality; a Markdown report linking it all.
+// neighbourhood quality; a Markdown report linking it all and saying what the model is.
+//
+// Without --model it uses the real checkpoint when it is in the cache or can be downloaded, and
+// otherwise the toy BridgeTower this repository ships (trained on synthetic scenes), with which
+// it adds a part on held-out scenes, where the model's clusters by label are real.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -68,7 +72,7 @@ constexpr const char* kTemplates[] = {"a picture of a {}", "an image of a {}", "
 struct DemoOptions {
   std::string model = kDefaultModel, revision = "main", out = "mmembed-demo", manifest;
   std::string image_backend = "pil";
-  bool no_download = false;
+  bool no_download = false, model_given = false;
   std::uint64_t seed = 42;
   std::size_t batch_size = 8;
 };
@@ -87,10 +91,30 @@ std::string first_existing(const std::vector<fs::path>& candidates) {
   return "";
 }
 
+// The repository's (or the installed) data files: the source tree this binary was built from,
+// the share/mmembed folder beside an installed binary, the working directory's tests/data.
+std::vector<fs::path> data_candidates(const fs::path& rel) {
+  std::vector<fs::path> c = {fs::path(MMEMBED_SOURCE_DIR) / "tests/data" / rel};
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) c.push_back(exe.parent_path().parent_path() / "share/mmembed" / rel);
+  c.push_back(fs::path("tests/data") / rel);
+  return c;
+}
+
+std::string first_existing_dir(const std::vector<fs::path>& candidates) {
+  for (const fs::path& p : candidates) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) return p.string();
+  }
+  return "";
+}
+
+// The repository's copies first, so that the run is the same on every machine; the photos of
+// python3-skimage (their originals) when the copies are not there.
 std::vector<fs::path> local_photo_candidates(const LessonPair& p) {
-  std::vector<fs::path> c = {fs::path("/usr/lib/python3/dist-packages/skimage/data") / p.skimage};
-  c.push_back(fs::path(MMEMBED_SOURCE_DIR) / "tests/data/images" / p.repo);
-  c.push_back(fs::path("tests/data/images") / p.repo);
+  std::vector<fs::path> c = data_candidates(fs::path("images") / p.repo);
+  c.push_back(fs::path("/usr/lib/python3/dist-packages/skimage/data") / p.skimage);
   return c;
 }
 
@@ -199,23 +223,301 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   return s;
 }
 
-int run_demo(const DemoOptions& opt, int threads) {
-  fs::create_directories(opt.out);
-  // 1. The model.
+// Where the model comes from and what it is.
+struct ModelChoice {
+  hub::ResolvedModel resolved;
+  std::string spec;      // as given, or the default, or the toy model's folder
+  std::string fallback;  // why the default checkpoint was not used ("" when it was)
+};
+
+constexpr const char* kToyModel = "models/toy-bridgetower";
+constexpr const char* kToyScenes = "toy-scenes";
+
+ModelChoice choose_model(const DemoOptions& opt) {
   hub::ResolveOptions ro;
   ro.revision = opt.revision;
   if (opt.no_download) ro.offline = true;
-  say("model " + opt.model + (hub::is_repo_id(opt.model) ? " (Hugging Face Hub cache)" : ""));
-  const hub::ResolvedModel model = hub::resolve_model_info(opt.model, ro);
+  if (opt.model_given) {
+    say("model " + opt.model + (hub::is_repo_id(opt.model) ? " (Hugging Face Hub cache)" : ""));
+    return {hub::resolve_model_info(opt.model, ro), opt.model, ""};
+  }
+  say(std::string("model ") + kDefaultModel + " (Hugging Face Hub cache)");
+  try {
+    return {hub::resolve_model_info(kDefaultModel, ro), kDefaultModel, ""};
+  } catch (const Error& e) {
+    const std::string toy = first_existing_dir(data_candidates(kToyModel));
+    if (toy.empty()) throw;
+    say(std::string("cannot use ") + kDefaultModel + " (" + e.what() +
+        "); using the toy BridgeTower " + toy + " instead (trained on synthetic scenes, not "
+        "for real photos); pass --model to choose another");
+    hub::ResolveOptions local;
+    local.offline = true;
+    return {hub::resolve_model_info(toy, local), toy, e.what()};
+  }
+}
+
+enum class Nature { kCheckpoint, kToy, kRandom };
+
+Nature model_nature(const fs::path& dir) {
+  for (const std::string& tag : hub::model_card_tags(dir)) {
+    if (tag == "mmembed-toy") return Nature::kToy;
+    if (tag == "mmembed-random-weights") return Nature::kRandom;
+  }
+  return Nature::kCheckpoint;
+}
+
+std::string describe_model(const ModelChoice& m, Nature nature) {
+  const hub::ResolvedModel& r = m.resolved;
+  std::string where = r.local_dir ? "the folder `" + r.dir.string() + "`"
+                                  : "`" + r.repo_id + "` (revision " + r.revision +
+                                        (r.commit.empty() ? "" : ", commit " + r.commit) + ")";
+  switch (nature) {
+    case Nature::kToy:
+      return "**toy weights trained on synthetic scenes** (coloured shapes, "
+             "scripts/reference/train_toy.py), from " + where +
+             ": a test model, not for real photos; its numbers on the photos below mean little";
+    case Nature::kRandom:
+      return "**random test weights** from " + where +
+             ": they test that the numbers equal the reference's; the similarities and the plot "
+             "carry no meaning";
+    case Nature::kCheckpoint:
+      break;
+  }
+  return r.local_dir ? "the checkpoint in " + where + " (its card does not mark it as toy or "
+                       "random test weights)"
+                     : "the checkpoint " + where;
+}
+
+// Min-max scaling per feature (sklearn's MinMaxScaler), then UMAP (cosine) and the neighbourhood
+// quality of the projection.
+struct Projection {
+  std::vector<float> y;  // [n, 2]
+  std::int64_t n_neighbors = 0;
+  std::vector<reduce::Quality> quality;
+  std::string quality_line;
+};
+
+Projection project(const Embeddings& g, std::uint64_t seed) {
+  const std::int64_t gn = static_cast<std::int64_t>(g.rows), gd = static_cast<std::int64_t>(g.dim);
+  std::vector<float> scaled = g.data;
+  for (std::int64_t c = 0; c < gd; ++c) {
+    float lo = scaled[c], hi = scaled[c];
+    for (std::int64_t r = 1; r < gn; ++r) {
+      lo = std::min(lo, scaled[r * gd + c]);
+      hi = std::max(hi, scaled[r * gd + c]);
+    }
+    const float range = hi - lo;
+    for (std::int64_t r = 0; r < gn; ++r)
+      scaled[r * gd + c] = range > 0 ? (scaled[r * gd + c] - lo) / range : 0.0f;
+  }
+  Projection p;
+  reduce::UmapOptions uo;
+  uo.metric = kernels::MetricSpec{kernels::Metric::Cosine};
+  uo.n_neighbors = std::min<std::int64_t>(15, gn - 1);
+  uo.seed = seed;
+  p.n_neighbors = uo.n_neighbors;
+  say("UMAP (cosine, " + std::to_string(uo.n_neighbors) + " neighbours) of " + std::to_string(gn) +
+      " points ...");
+  p.y = reduce::Umap::fit(scaled.data(), gn, gd, uo).embedding();
+  std::vector<std::int64_t> ks;
+  for (std::int64_t k : {5, 10, 15})
+    if (2 * k < gn) ks.push_back(k);  // trustworthiness needs k < n / 2
+  reduce::QualityOptions qo;
+  qo.ks = ks;
+  qo.metric = uo.metric;
+  if (!ks.empty()) p.quality = reduce::neighbourhood_quality(scaled.data(), gn, gd, p.y.data(), 2, qo);
+  for (const reduce::Quality& e : p.quality) {
+    if (e.k == 10 || (p.quality_line.empty() && &e == &p.quality.back())) {
+      p.quality_line = "trustworthiness@" + std::to_string(e.k) + " " + fmt(e.trustworthiness, 3) +
+                       " · continuity@" + std::to_string(e.k) + " " + fmt(e.continuity, 3) +
+                       " · kNN@" + std::to_string(e.k) + " " + fmt(e.knn_preservation, 3);
+    }
+  }
+  return p;
+}
+
+nlohmann::ordered_json quality_json(const Projection& p, std::uint64_t seed) {
+  nlohmann::ordered_json qj = nlohmann::ordered_json::array();
+  for (const reduce::Quality& e : p.quality) {
+    qj.push_back({{"k", e.k},
+                  {"trustworthiness", e.trustworthiness},
+                  {"continuity", e.continuity},
+                  {"knn_preservation", e.knn_preservation}});
+  }
+  return {{"method", "umap"}, {"metric", "cosine"}, {"n_neighbors", p.n_neighbors},
+          {"seed", seed},     {"quality", qj}};
+}
+
+std::string quality_table(const Projection& p) {
+  if (p.quality.empty()) return "";
+  std::string t = "| k | trustworthiness | continuity | kNN preservation |\n| ---: | ---: | ---: | ---: |\n";
+  for (const reduce::Quality& e : p.quality)
+    t += "| " + std::to_string(e.k) + " | " + fmt(e.trustworthiness, 3) + " | " +
+         fmt(e.continuity, 3) + " | " + fmt(e.knn_preservation, 3) + " |\n";
+  return t;
+}
+
+// umap.csv-like coordinates, and the plot as PNG and HTML.
+void write_projection(const fs::path& out, const std::string& stem, const Projection& p,
+                      const std::vector<std::string>& categories,
+                      const std::vector<std::string>& ids, const std::vector<std::string>& texts,
+                      const std::vector<plot::Image>& thumbnails, const std::string& title,
+                      const std::string& legend_title, const std::string& subtitle) {
+  const std::size_t n = ids.size();
+  std::string coords = "x,y,label,id,text\n";
+  for (std::size_t r = 0; r < n; ++r) {
+    coords += fmt(p.y[2 * r], 6) + "," + fmt(p.y[2 * r + 1], 6) + "," + csv_field(categories[r]) +
+              "," + csv_field(ids[r]) + "," + csv_field(texts[r]) + "\n";
+  }
+  io::write_file_atomic((out / (stem + ".csv")).string(), coords);
+  plot::ScatterData sd;
+  for (std::size_t r = 0; r < n; ++r) {
+    sd.x.push_back(p.y[2 * r]);
+    sd.y.push_back(p.y[2 * r + 1]);
+    sd.captions.push_back(texts[r] + " (" + ids[r] + ")");
+  }
+  sd.categories = categories;
+  sd.thumbnails = thumbnails;
+  plot::ScatterOptions po;
+  po.title = title;
+  po.subtitle = subtitle;
+  po.x_label = "UMAP 1";
+  po.y_label = "UMAP 2";
+  po.legend_title = legend_title;
+  po.thumbnail_size = 40;
+  for (const char* ext : {".png", ".html"}) {
+    const fs::path path = out / (stem + ext);
+    const plot::RenderResult rr = plot::render_scatter(sd, po, plot::format_from_path(path.string()));
+    io::write_file_atomic(path.string(), rr.bytes);
+  }
+}
+
+// The held-out toy scenes (single-object ones): joint embeddings with their captions, projected
+// and plotted by shape; the share of each point's nearest neighbours in the plot with its label,
+// and how close the pairs of one label are to each other against the other labels.
+struct ScenesPart {
+  std::string markdown;
+  double agreement = 0;
+  std::int64_t k = 0;
+};
+
+ScenesPart run_scenes(const Embedder& embedder, const DemoOptions& opt, const std::string& dir) {
+  const data::Manifest m = data::read_dataset(fs::path(dir) / "manifest.tsv", {});
+  std::vector<Image> images;
+  std::vector<std::string> texts, labels, shapes, ids;
+  std::vector<plot::Image> thumbs;
+  for (const data::Item& it : m.items) {
+    if (it.label.find(" left of ") != std::string::npos) continue;  // single-object scenes only
+    images.push_back(Image::read(it.image));
+    const Image& im = images.back();
+    thumbs.push_back(plot::make_thumbnail(im.rgb.data(), static_cast<int>(im.width),
+                                          static_cast<int>(im.height), 96));
+    texts.push_back(it.text);
+    labels.push_back(it.label);
+    shapes.push_back(it.label.substr(it.label.rfind(' ') + 1));
+    ids.push_back(it.id);
+  }
+  MMEMBED_CHECK(images.size() >= 4, InvalidArgument, dir, ": too few single-object scenes (",
+                images.size(), ")");
+  say("embedding " + std::to_string(images.size()) + " held-out toy scenes with their captions ...");
+  const Embeddings g = embedder.embed_pairs(images, texts);
+  const Projection p = project(g, opt.seed);
+
+  // kNN label agreement in the plot, k = the smallest label's size - 1 (at most 10).
+  std::map<std::string, std::int64_t> index, count;
+  std::vector<std::int64_t> label_ids;
+  for (const std::string& l : labels) {
+    const auto [it, fresh] = index.emplace(l, static_cast<std::int64_t>(index.size()));
+    label_ids.push_back(it->second);
+    ++count[l];
+  }
+  std::int64_t smallest = std::numeric_limits<std::int64_t>::max();
+  for (const auto& [l, c] : count) smallest = std::min(smallest, c);
+  ScenesPart part;
+  part.k = std::max<std::int64_t>(1, std::min<std::int64_t>(10, smallest - 1));
+  part.agreement = reduce::knn_label_agreement(p.y.data(), static_cast<std::int64_t>(g.rows), 2,
+                                               label_ids, part.k);
+
+  // Mean cosine similarity of the pairs within each label and to each other label.
+  const std::size_t L = index.size(), n = g.rows;
+  std::vector<double> sum(L * L, 0.0), pairs(L * L, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      if (i == j) continue;
+      const double c = kernels::distance(kernels::MetricSpec{kernels::Metric::Cosine},
+                                         g.row(i).data(), g.row(j).data(),
+                                         static_cast<std::int64_t>(g.dim));
+      const std::size_t a = static_cast<std::size_t>(label_ids[i]);
+      const std::size_t b = static_cast<std::size_t>(label_ids[j]);
+      sum[a * L + b] += c;
+      pairs[a * L + b] += 1;
+    }
+  }
+  std::vector<std::string> names(L);
+  for (const auto& [l, i] : index) names[static_cast<std::size_t>(i)] = l;
+  auto mean = [&](std::size_t a, std::size_t b) {
+    return pairs[a * L + b] > 0 ? sum[a * L + b] / pairs[a * L + b] : 0.0;
+  };
+  std::string table = "| label | scenes | cosine within the label | closest other label | its cosine |\n"
+                      "| --- | ---: | ---: | --- | ---: |\n";
+  std::size_t within_higher = 0;
+  for (std::size_t a = 0; a < L; ++a) {
+    std::size_t best = a == 0 && L > 1 ? 1 : 0;
+    for (std::size_t b = 0; b < L; ++b)
+      if (b != a && mean(a, b) > mean(a, best)) best = b;
+    within_higher += mean(a, a) > mean(a, best);
+    table += "| " + md_escape(names[a]) + " | " + std::to_string(count[names[a]]) + " | " +
+             fmt(mean(a, a)) + " | " + md_escape(names[best]) + " | " + fmt(mean(a, best)) +
+             " |\n";
+  }
+
+  const fs::path out(opt.out);
+  write_projection(out, "scenes", p, shapes, ids, texts, thumbs,
+                   "Held-out toy scenes: joint image-caption embeddings, UMAP, cosine", "shape",
+                   p.quality_line + " · same-label kNN@" + std::to_string(part.k) + " " +
+                       fmt(part.agreement, 3));
+  nlohmann::ordered_json sj = quality_json(p, opt.seed);
+  sj["knn_label_agreement"] = {{"k", part.k}, {"labels", "colour and shape"},
+                               {"value", part.agreement}};
+  io::write_file_atomic((out / "scenes.quality.json").string(), sj.dump(2) + "\n");
+
+  std::ostringstream md;
+  md << "\n## Held-out toy scenes\n\n"
+     << g.rows << " single-object scenes of `" << dir << "` (" << L
+     << " colour-shape labels; a seed the training never drew), each with its own caption, "
+        "embedded jointly, min-max scaled, UMAP with the cosine metric, "
+     << p.n_neighbors << " neighbours, seed " << opt.seed << "; coloured by shape.\n\n"
+     << "![UMAP of the toy scenes](scenes.png)\n\n"
+     << "Interactive version: [scenes.html](scenes.html). Coordinates: [scenes.csv](scenes.csv).\n\n"
+     << "**kNN label agreement** in the plot (the share of each point's " << part.k
+     << " nearest points that have its colour and shape): **" << fmt(part.agreement, 3)
+     << "**.\n\n"
+     << quality_table(p) << "\nMean cosine similarity of the joint embeddings: for "
+     << within_higher << " of " << L
+     << " labels the pairs of the label are closer to each other than to those of any other "
+        "label.\n\n"
+     << table;
+  part.markdown = md.str();
+  return part;
+}
+
+int run_demo(const DemoOptions& opt, int threads) {
+  fs::create_directories(opt.out);
+  const fs::path out(opt.out);
+  // 1. The model.
+  const ModelChoice model = choose_model(opt);
+  const Nature nature = model_nature(model.resolved.dir);
   EmbedderOptions eo;
   eo.threads = threads;
   eo.batch_size = opt.batch_size;
   eo.image_backend = parse_image_backend(opt.image_backend);
-  const Embedder embedder = Embedder::load(model.dir.string(), eo);
-  MMEMBED_CHECK(embedder.info().pair, Unsupported, opt.model, ": the demo needs joint image-text "
+  const Embedder embedder = Embedder::load(model.resolved.dir.string(), eo);
+  MMEMBED_CHECK(embedder.info().pair, Unsupported, model.spec, ": the demo needs joint image-text "
                 "embeddings, which this ", embedder.info().family, " model does not have",
                 embedder.info().unsupported_reason.empty() ? "" : ": ",
                 embedder.info().unsupported_reason);
+  if (nature == Nature::kRandom)
+    say("note: " + model.spec + " holds random test weights: the numbers carry no meaning");
 
   // 2. The pairs and their joint embeddings.
   const std::vector<Pair> pairs = opt.manifest.empty() ? lesson_pairs(opt) : manifest_pairs(opt);
@@ -227,7 +529,7 @@ int run_demo(const DemoOptions& opt, int threads) {
   }
   say("embedding " + std::to_string(pairs.size()) + " image-caption pairs ...");
   const Embeddings joint = embedder.embed_pairs(images, texts);
-  io::write_npy((fs::path(opt.out) / "pairs.npy").string(), joint.data.data(),
+  io::write_npy((out / "pairs.npy").string(), joint.data.data(),
                 static_cast<std::int64_t>(joint.rows), static_cast<std::int64_t>(joint.dim));
 
   // 3. Cosine similarity and Euclidean distance for each pair of examples.
@@ -241,8 +543,10 @@ int run_demo(const DemoOptions& opt, int threads) {
     for (std::size_t j = i + 1; j < n; ++j) {
       const float* a = joint.row(i).data();
       const float* b = joint.row(j).data();
-      const double cos = kernels::distance(kernels::MetricSpec{kernels::Metric::Cosine}, a, b, static_cast<std::int64_t>(d));
-      const double euc = kernels::distance(kernels::MetricSpec{kernels::Metric::Euclidean}, a, b, static_cast<std::int64_t>(d));
+      const double cos = kernels::distance(kernels::MetricSpec{kernels::Metric::Cosine}, a, b,
+                                           static_cast<std::int64_t>(d));
+      const double euc = kernels::distance(kernels::MetricSpec{kernels::Metric::Euclidean}, a, b,
+                                           static_cast<std::int64_t>(d));
       table += "| " + md_escape(pairs[i].id) + " | " + md_escape(pairs[j].id) + " | " + fmt(cos) +
                " | " + fmt(euc) + " |\n";
       csv += csv_field(pairs[i].id) + "," + csv_field(pairs[j].id) + "," + fmt(cos, 6) + "," +
@@ -250,114 +554,59 @@ int run_demo(const DemoOptions& opt, int threads) {
       std::printf("%-16s %-16s %18.4f %19.4f\n", pairs[i].id.c_str(), pairs[j].id.c_str(), cos, euc);
     }
   }
-  io::write_file_atomic((fs::path(opt.out) / "similarity.md").string(), table);
-  io::write_file_atomic((fs::path(opt.out) / "similarity.csv").string(), csv);
+  io::write_file_atomic((out / "similarity.md").string(), table);
+  io::write_file_atomic((out / "similarity.csv").string(), csv);
 
   // 4. Every photo with template captions -> joint embeddings -> min-max -> UMAP (cosine).
   std::vector<Image> g_images;
   std::vector<std::string> g_texts, g_labels, g_ids;
+  std::vector<plot::Image> g_thumbs;
+  std::vector<plot::Image> thumbs;
+  for (const Image& im : images) {
+    thumbs.push_back(plot::make_thumbnail(im.rgb.data(), static_cast<int>(im.width),
+                                          static_cast<int>(im.height), 160));
+  }
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     for (const char* t : kTemplates) {
       g_images.push_back(images[i]);
       g_texts.push_back(replace_all(t, "{}", pairs[i].label));
       g_labels.push_back(pairs[i].label);
       g_ids.push_back(pairs[i].id);
+      g_thumbs.push_back(thumbs[i]);
     }
   }
   say("embedding " + std::to_string(g_texts.size()) + " photos with template captions ...");
   const Embeddings g = embedder.embed_pairs(g_images, g_texts);
-  const std::int64_t gn = static_cast<std::int64_t>(g.rows), gd = static_cast<std::int64_t>(g.dim);
-  std::vector<float> scaled = g.data;
-  for (std::int64_t c = 0; c < gd; ++c) {  // min-max scaling per feature, as sklearn's MinMaxScaler
-    float lo = scaled[c], hi = scaled[c];
-    for (std::int64_t r = 1; r < gn; ++r) {
-      lo = std::min(lo, scaled[r * gd + c]);
-      hi = std::max(hi, scaled[r * gd + c]);
-    }
-    const float range = hi - lo;
-    for (std::int64_t r = 0; r < gn; ++r)
-      scaled[r * gd + c] = range > 0 ? (scaled[r * gd + c] - lo) / range : 0.0f;
-  }
-  reduce::UmapOptions uo;
-  uo.metric = kernels::MetricSpec{kernels::Metric::Cosine};
-  uo.n_neighbors = std::min<std::int64_t>(15, gn - 1);
-  uo.seed = opt.seed;
-  say("UMAP (cosine, " + std::to_string(uo.n_neighbors) + " neighbours) ...");
-  const reduce::Umap umap = reduce::Umap::fit(scaled.data(), gn, gd, uo);
-  const std::vector<float>& y = umap.embedding();
+  const Projection proj = project(g, opt.seed);
+  io::write_file_atomic((out / "umap.quality.json").string(),
+                        quality_json(proj, opt.seed).dump(2) + "\n");
+  write_projection(out, "umap", proj, g_labels, g_ids, g_texts, g_thumbs,
+                   "Joint image-caption embeddings (" + embedder.info().family +
+                       "), UMAP, cosine",
+                   "label", proj.quality_line);
 
-  std::vector<std::int64_t> ks;
-  for (std::int64_t k : {5, 10, 15})
-    if (2 * k < gn) ks.push_back(k);  // trustworthiness needs k < n / 2
-  reduce::QualityOptions qo;
-  qo.ks = ks;
-  qo.metric = uo.metric;
-  const std::vector<reduce::Quality> q =
-      ks.empty() ? std::vector<reduce::Quality>{}
-                 : reduce::neighbourhood_quality(scaled.data(), gn, gd, y.data(), 2, qo);
-  std::string quality_line;
-  nlohmann::ordered_json qj = nlohmann::ordered_json::array();
-  for (const reduce::Quality& e : q) {
-    qj.push_back({{"k", e.k},
-                  {"trustworthiness", e.trustworthiness},
-                  {"continuity", e.continuity},
-                  {"knn_preservation", e.knn_preservation}});
-  }
-  for (const reduce::Quality& e : q) {
-    if (e.k == 10 || (quality_line.empty() && &e == &q.back())) {
-      quality_line = "trustworthiness@" + std::to_string(e.k) + " " + fmt(e.trustworthiness, 3) +
-                     " · continuity@" + std::to_string(e.k) + " " + fmt(e.continuity, 3) +
-                     " · kNN@" + std::to_string(e.k) + " " + fmt(e.knn_preservation, 3);
+  // 5. With the toy model: the held-out scenes, where its clusters mean something.
+  ScenesPart scenes;
+  std::string scenes_dir;
+  if (nature == Nature::kToy) {
+    scenes_dir = first_existing_dir(data_candidates(kToyScenes));
+    if (scenes_dir.empty()) {
+      say("the toy scenes (tests/data/toy-scenes) are not here: their part is left out");
+    } else {
+      scenes = run_scenes(embedder, opt, scenes_dir);
+      say("toy scenes: kNN label agreement in the plot " + fmt(scenes.agreement, 3) + " (k " +
+          std::to_string(scenes.k) + ")");
     }
   }
 
-  std::string coords = "x,y,label,id,text\n";
-  for (std::int64_t r = 0; r < gn; ++r) {
-    coords += fmt(y[2 * r], 6) + "," + fmt(y[2 * r + 1], 6) + "," + csv_field(g_labels[r]) + "," +
-              csv_field(g_ids[r]) + "," + csv_field(g_texts[r]) + "\n";
-  }
-  io::write_file_atomic((fs::path(opt.out) / "umap.csv").string(), coords);
-  io::write_file_atomic((fs::path(opt.out) / "umap.quality.json").string(),
-                        nlohmann::ordered_json{{"method", "umap"},
-                                               {"metric", "cosine"},
-                                               {"n_neighbors", uo.n_neighbors},
-                                               {"seed", opt.seed},
-                                               {"quality", qj}}
-                                .dump(2) + "\n");
-
-  plot::ScatterData sd;
-  for (std::int64_t r = 0; r < gn; ++r) {
-    sd.x.push_back(y[2 * r]);
-    sd.y.push_back(y[2 * r + 1]);
-  }
-  sd.categories = g_labels;
-  for (std::int64_t r = 0; r < gn; ++r) sd.captions.push_back(g_texts[r] + " (" + g_ids[r] + ")");
-  std::map<std::string, plot::Image> thumbs;
-  for (std::size_t i = 0; i < pairs.size(); ++i) {
-    thumbs[pairs[i].id] = plot::make_thumbnail(images[i].rgb.data(), static_cast<int>(images[i].width),
-                                               static_cast<int>(images[i].height), 160);
-  }
-  for (std::int64_t r = 0; r < gn; ++r) sd.thumbnails.push_back(thumbs[g_ids[r]]);
-  plot::ScatterOptions po;
-  po.title = "Joint image-caption embeddings (" + embedder.info().family + "), UMAP, cosine";
-  po.subtitle = quality_line;
-  po.x_label = "UMAP 1";
-  po.y_label = "UMAP 2";
-  po.legend_title = "label";
-  po.thumbnail_size = 40;
-  for (const char* name : {"umap.png", "umap.html"}) {
-    const fs::path path = fs::path(opt.out) / name;
-    const plot::RenderResult rr = plot::render_scatter(sd, po, plot::format_from_path(path.string()));
-    io::write_file_atomic(path.string(), rr.bytes);
-  }
-
-  // 5. The report.
+  // 6. The report.
   std::ostringstream md;
   md << "# mmembed demo\n\n"
-     << "mmembed " << MMEMBED_VERSION << ", model `" << opt.model << "`";
-  if (!model.commit.empty()) md << " (commit " << model.commit << ")";
-  md << ", folder `" << model.dir.string() << "`, " << embedder.info().family << ", "
-     << joint.dim << "-d joint embeddings.\n\n";
+     << "mmembed " << MMEMBED_VERSION << ". **Model**: " << describe_model(model, nature) << "; "
+     << embedder.info().family << ", " << joint.dim << "-d joint embeddings.\n\n";
+  if (!model.fallback.empty())
+    md << "The default checkpoint `" << kDefaultModel << "` was not used: "
+       << md_escape(model.fallback) << ". Pass `--model` to choose one.\n\n";
   md << "## Image-caption pairs\n\n| id | caption | label | image |\n| --- | --- | --- | --- |\n";
   for (const Pair& p : pairs)
     md << "| " << md_escape(p.id) << " | " << md_escape(p.text) << " | " << md_escape(p.label)
@@ -370,19 +619,15 @@ int run_demo(const DemoOptions& opt, int threads) {
     md << (t ? ", " : "") << '"' << kTemplates[t] << '"';
   md << " (`{}` = its label); joint embeddings min-max scaled per feature, UMAP with the cosine "
         "metric, "
-     << uo.n_neighbors << " neighbours, seed " << opt.seed << ".\n\n"
+     << proj.n_neighbors << " neighbours, seed " << opt.seed << ".\n\n"
      << "![UMAP scatter plot](umap.png)\n\n"
      << "Interactive version (hover for captions and photos): [umap.html](umap.html). "
-     << "Coordinates: [umap.csv](umap.csv).\n\n";
-  if (!q.empty()) {
-    md << "| k | trustworthiness | continuity | kNN preservation |\n| ---: | ---: | ---: | ---: |\n";
-    for (const reduce::Quality& e : q)
-      md << "| " << e.k << " | " << fmt(e.trustworthiness, 3) << " | " << fmt(e.continuity, 3)
-         << " | " << fmt(e.knn_preservation, 3) << " |\n";
-  }
-  io::write_file_atomic((fs::path(opt.out) / "report.md").string(), md.str());
-  say("wrote " + (fs::path(opt.out) / "report.md").string() +
-      " (similarity.md, umap.png, umap.html, umap.csv beside it)");
+     << "Coordinates: [umap.csv](umap.csv).\n\n"
+     << quality_table(proj);
+  md << scenes.markdown;
+  io::write_file_atomic((out / "report.md").string(), md.str());
+  say("wrote " + (out / "report.md").string() + " (similarity.md, umap.png, umap.html, umap.csv" +
+      (scenes.markdown.empty() ? "" : ", scenes.png, scenes.html, scenes.csv") + " beside it)");
   return 0;
 }
 
@@ -397,12 +642,21 @@ Runner add_demo(CLI::App& app, const GlobalOptions& global) {
       "   cross_embeds) and compared: cosine similarity and Euclidean distance per pair.\n"
       "2. Each photo with template captions (\"a picture of a {}\", ...) is embedded, min-max\n"
       "   scaled, projected with UMAP (cosine) and plotted by label with its quality metrics.\n"
-      "3. OUTDIR/report.md links the table and the plot.\n"
-      "The model comes from a folder or the Hugging Face cache (downloaded when missing and the\n"
-      "network is reachable). The first photo is downloaded from Flickr when possible; otherwise,\n"
-      "and for the other two, the real photos of python3-skimage (or this repository's copies)\n"
-      "are used, and the report says which.");
-  cmd->add_option("--model", opt->model, "Model folder or Hugging Face repo id")->capture_default_str();
+      "3. With the toy model, the held-out toy scenes are embedded with their captions and\n"
+      "   plotted by shape, with the kNN label agreement of the plot and a table of how close\n"
+      "   the pairs of one label are to each other.\n"
+      "4. OUTDIR/report.md links the tables and plots and says what the model is (a real\n"
+      "   checkpoint, toy weights trained on synthetic scenes, or random test weights).\n"
+      "The model comes from --model (a folder or the Hugging Face cache, downloaded when missing\n"
+      "and the network is reachable). Without --model: BridgeTower/bridgetower-large-itm-mlm-itc\n"
+      "when it is cached or can be downloaded, else the toy BridgeTower this repository ships.\n"
+      "The first photo is downloaded from Flickr when possible; otherwise, and for the other\n"
+      "two, this repository's copies of the photos (or python3-skimage's originals) are used,\n"
+      "and the report says which.");
+  cmd->add_option("--model", opt->model,
+                  "Model folder or Hugging Face repo id (default: the real checkpoint when it is "
+                  "cached or can be downloaded, else the toy BridgeTower of this repository)")
+      ->capture_default_str();
   cmd->add_option("--revision", opt->revision, "Hub revision (branch, tag or commit)")
       ->capture_default_str();
   cmd->add_option("-o,--output", opt->out, "Output folder")->capture_default_str();
@@ -418,7 +672,10 @@ Runner add_demo(CLI::App& app, const GlobalOptions& global) {
                        1, kMaxBatchSize)
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
-  return [opt, &global] { return run_demo(*opt, global.threads); };
+  return [opt, cmd, &global] {
+    opt->model_given = cmd->count("--model") > 0;
+    return run_demo(*opt, global.threads);
+  };
 }
 
 }  // namespace mmembed::cli

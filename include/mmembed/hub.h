@@ -81,5 +81,12 @@ inline std::filesystem::path resolve_model(const std::string& spec,
   return resolve_model_info(spec, options).dir;
 }
 
+// The tags of the model card in `dir` (README.md, the Hugging Face model card): its YAML front
+// matter's `tags:` as a block list ("- a" lines) or a flow list ("[a, b]"). Empty when the folder
+// has no card, the card has no closed front matter in its first 64 KiB, or it cannot be read.
+// mmembed's own fixtures say what they are: "mmembed-toy" (trained on synthetic scenes) and
+// "mmembed-random-weights" (random test weights).
+std::vector<std::string> model_card_tags(const std::filesystem::path& dir);
+
 }  // namespace hub
 }  // namespace mmembed

@@ -107,6 +107,21 @@ def save_checkpoint(model_for_config, state_dict, d):
     torch.save(sd, os.path.join(d, "pytorch_model.bin"))
 
 
+CARD_WHAT = ["A tiny BridgeTower in the layout of the BridgeTower checkpoints",
+             "A tiny CLIPModel", "A tiny sentence-transformers BERT (MiniLM layout)"]
+
+
+def write_random_card(d, name, what):
+    """README.md (the model card) saying that the weights are random: mmembed's demo reads the tag."""
+    text = ("---\ntags:\n- mmembed-random-weights\n---\n\n"
+            f"# {name}: random test weights\n\n"
+            f"{what} with random weights (seeded, written by scripts/reference/gen_models.py). "
+            "It exists so that mmembed's outputs can be compared with the reference's stage by stage "
+            "(tests/data/goldens); its embeddings carry no meaning.\n")
+    with open(os.path.join(d, "README.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def normalize_json_files(d):
     """Re-serialise the JSON files written by save_pretrained with sorted keys (stable across runs)."""
     for root, _, files in os.walk(d):
@@ -271,6 +286,7 @@ def run_bt(kind, name, src, out_root, manifest, tmp):
     proc.save_pretrained(d)
     save_checkpoint(cfg_model, union, d)
     normalize_json_files(d)
+    write_random_card(d, name, CARD_WHAT[0])
     runs = {"batch": (TEXTS, IMAGES), "single0": (TEXTS[:1], IMAGES[:1])}
     rel = bt_goldens(name, d, kind == "large", runs, lambda f: os.path.join(out_root, f), manifest)
     return {"dir": "models/" + name, "kind": kind, "heads_in_checkpoint": heads, "goldens": rel,
@@ -366,6 +382,7 @@ def run_clip(variant, name, src, out_root, manifest, tmp):
     CLIPProcessor(image_processor=improc, tokenizer=tok).save_pretrained(d)
     save_checkpoint(model, model.state_dict(), d)
     normalize_json_files(d)
+    write_random_card(d, name, CARD_WHAT[1])
     runs = {"batch": (TEXTS + EXTRA_TEXTS[:1], IMAGES), "single0": (TEXTS[:1], IMAGES[:1])}
     zero_shot = (ZERO_SHOT_LABELS, ZERO_SHOT_TEMPLATE, IMAGES)
     rel = clip_goldens(name, d, runs, zero_shot, lambda f: os.path.join(out_root, f), manifest)
@@ -487,6 +504,7 @@ def run_bert(name, src, out_root, manifest, tmp):
     write_json(os.path.join(d, "config_sentence_transformers.json"),
                {"__version__": {"sentence_transformers": "2.0.0", "transformers": "4.44.2", "pytorch": "1.13.1"}})
     normalize_json_files(d)
+    write_random_card(d, name, CARD_WHAT[2])
     model = BertModel.from_pretrained(d).eval()
     tok = BertTokenizerFast.from_pretrained(d)
 

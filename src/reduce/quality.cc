@@ -189,4 +189,39 @@ std::vector<Quality> neighbourhood_quality(const float* x, std::int64_t n, std::
   return out;
 }
 
+double knn_label_agreement(const float* y, std::int64_t n, std::int64_t dy,
+                           const std::vector<std::int64_t>& labels, std::int64_t k) {
+  MMEMBED_CHECK(y != nullptr && n >= 2 && dy >= 1, InvalidArgument,
+                "kNN label agreement needs at least 2 points of at least 1 dimension");
+  MMEMBED_CHECK(static_cast<std::int64_t>(labels.size()) == n, InvalidArgument,
+                "kNN label agreement: ", labels.size(), " labels for ", n, " points");
+  MMEMBED_CHECK(k >= 1 && k < n, InvalidArgument, "kNN label agreement: k = ", k,
+                " must be in [1, ", n - 1, "]");
+  std::vector<double> share(static_cast<std::size_t>(n), 0.0);
+  kernels::parallel_for(n, 16, [&](std::int64_t a, std::int64_t b) {
+    std::vector<float> dist(static_cast<std::size_t>(n));
+    std::vector<Key> near;
+    for (std::int64_t i = a; i < b; ++i) {
+      const float* yi = y + i * dy;
+      for (std::int64_t j = 0; j < n; ++j) {
+        const float* yj = y + j * dy;
+        double s = 0;
+        for (std::int64_t c = 0; c < dy; ++c) {
+          const double diff = double(yi[c]) - double(yj[c]);
+          s += diff * diff;
+        }
+        dist[static_cast<std::size_t>(j)] = static_cast<float>(s);
+      }
+      nearest(dist.data(), n, i, k, near);
+      std::int64_t same = 0;
+      const std::int64_t mine = labels[static_cast<std::size_t>(i)];
+      for (const Key& e : near) same += labels[static_cast<std::size_t>(e.index)] == mine;
+      share[static_cast<std::size_t>(i)] = double(same) / double(k);
+    }
+  });
+  double total = 0;
+  for (double v : share) total += v;
+  return total / double(n);
+}
+
 }  // namespace mmembed::reduce

@@ -42,4 +42,12 @@ std::vector<Quality> neighbourhood_quality(const float* x, std::int64_t n, std::
                                            const float* y, std::int64_t dy,
                                            const QualityOptions& options = {});
 
+// How well a projection keeps labels together: the mean, over the points, of the share of a
+// point's k nearest others in y [n, dy] (Euclidean; ties to the lower index) that carry its
+// label. 1 when every neighbourhood is one label; about the label's share of the points when
+// the layout ignores labels. Needs 1 <= k < n and labels.size() == n. O(n^2 dy) time, O(n)
+// memory per thread.
+double knn_label_agreement(const float* y, std::int64_t n, std::int64_t dy,
+                           const std::vector<std::int64_t>& labels, std::int64_t k);
+
 }  // namespace mmembed::reduce
