@@ -197,6 +197,9 @@ double knn_label_agreement(const float* y, std::int64_t n, std::int64_t dy,
                 "kNN label agreement: ", labels.size(), " labels for ", n, " points");
   MMEMBED_CHECK(k >= 1 && k < n, InvalidArgument, "kNN label agreement: k = ", k,
                 " must be in [1, ", n - 1, "]");
+  for (std::int64_t i = 0; i < n * dy; ++i)
+    MMEMBED_CHECK(std::isfinite(y[i]), InvalidArgument, "kNN label agreement: point ", i / dy,
+                  " has a non-finite coordinate");
   std::vector<double> share(static_cast<std::size_t>(n), 0.0);
   kernels::parallel_for(n, 16, [&](std::int64_t a, std::int64_t b) {
     std::vector<float> dist(static_cast<std::size_t>(n));

@@ -439,6 +439,45 @@ TEST(Quality, SameBitsOnAnyThreadCountAndErrors) {
   EXPECT_THROW(neighbourhood_quality(x.data(), n, d, y.data(), 2, {}), InvalidArgument);
 }
 
+// kNN label agreement: counted by hand on a small layout, 1 for separated labels, about the
+// label share for labels that ignore the layout, and its errors.
+TEST(Quality, KnnLabelAgreement) {
+  // Points on a line at 0, 1, 2, 10, 11, 12; labels 0 0 1 1 1 1. k = 2:
+  //   0: {1, 2}   -> 1 of 2 same     1: {0, 2} -> 1 of 2     2: {1, 0} -> 0 of 2
+  //   10: {11, 12} -> 2 of 2         11: {10, 12} -> 2 of 2  12: {11, 10} -> 2 of 2
+  const std::vector<float> line = {0, 0, 1, 0, 2, 0, 10, 0, 11, 0, 12, 0};
+  const std::vector<std::int64_t> labels = {0, 0, 1, 1, 1, 1};
+  EXPECT_DOUBLE_EQ(knn_label_agreement(line.data(), 6, 2, labels, 2), (0.5 + 0.5 + 0 + 3) / 6);
+  // k = 1; point 0's nearest is 1 (same), 1's is 0 (a tie with 2 goes to the lower index).
+  EXPECT_DOUBLE_EQ(knn_label_agreement(line.data(), 6, 2, labels, 1), (1 + 1 + 0 + 3) / 6.0);
+
+  const std::int64_t n = 400;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  std::vector<float> y(n * 2);
+  std::vector<std::int64_t> by_cluster(n), random_labels(n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    by_cluster[i] = i % 4;
+    random_labels[i] = static_cast<std::int64_t>(rng() % 4);
+    y[2 * i] = 100.0f * static_cast<float>(i % 4) + g(rng);
+    y[2 * i + 1] = g(rng);
+  }
+  EXPECT_DOUBLE_EQ(knn_label_agreement(y.data(), n, 2, by_cluster, 10), 1.0);
+  const double chance = knn_label_agreement(y.data(), n, 2, random_labels, 10);
+  EXPECT_GT(chance, 0.15);
+  EXPECT_LT(chance, 0.35);
+  kernels::set_num_threads(1);
+  const double one = knn_label_agreement(y.data(), n, 2, random_labels, 10);
+  kernels::set_num_threads(0);
+  EXPECT_EQ(one, chance);
+
+  EXPECT_THROW(knn_label_agreement(y.data(), n, 2, by_cluster, 0), InvalidArgument);
+  EXPECT_THROW(knn_label_agreement(y.data(), n, 2, by_cluster, n), InvalidArgument);
+  EXPECT_THROW(knn_label_agreement(y.data(), n, 2, {0, 1}, 3), InvalidArgument);
+  y[7] = NAN;
+  EXPECT_THROW(knn_label_agreement(y.data(), n, 2, by_cluster, 3), InvalidArgument);
+}
+
 // The one-pass neighbour selection and ranking against the definition, written out: rank of j in
 // row i = 1 + #{l != i: (key_l, l) < (key_j, j)} over the same distances, on data with many exact
 // ties (small integers, duplicate points), for a distance and a similarity metric, all rows and a
