@@ -127,3 +127,128 @@ void apply_option_rules(CLI::App& app) {
 }
 
 }  // namespace mmembed::cli
+
+namespace mmembed::cli {
+namespace {
+
+// The spellings of Python tools that name one of our options: umap-learn, scikit-learn's
+// TSNE/PCA, sentence-transformers (after '_' -> '-'). Applied only where the command has the
+// target option and not the spelling itself.
+constexpr std::pair<const char*, const char*> kAliases[] = {
+    {"random-state", "seed"},     {"n-components", "components"}, {"n-epochs", "epochs"},
+    {"n-iter", "iterations"},     {"max-iter", "iterations"},     {"num-threads", "threads"},
+    {"n-jobs", "threads"},        {"output-dir", "output"},       {"outdir", "output"},
+};
+
+// The option named `--name` on cmd or, through fallthrough, on its parents.
+const CLI::Option* find_long(const CLI::App* cmd, const std::string& name) {
+  for (const CLI::App* a = cmd; a != nullptr; a = a->get_parent()) {
+    for (const CLI::Option* o : a->get_options()) {
+      for (const std::string& l : o->get_lnames())
+        if (l == name) return o;
+    }
+  }
+  return nullptr;
+}
+
+const CLI::Option* find_short(const CLI::App* cmd, const std::string& name) {
+  for (const CLI::App* a = cmd; a != nullptr; a = a->get_parent()) {
+    for (const CLI::Option* o : a->get_options()) {
+      for (const std::string& s : o->get_snames())
+        if (s == name) return o;
+    }
+  }
+  return nullptr;
+}
+
+CLI::App* find_subcommand(CLI::App* cmd, const std::string& name) {
+  for (CLI::App* sub : cmd->get_subcommands([](CLI::App*) { return true; }))
+    if (sub->get_name() == name) return sub;
+  return nullptr;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// Walks the arguments as CLI11 will: the command path, and each option with the values it
+// takes, calling visit(index, option-or-null, name) for every "--name" / "-x" token.
+template <typename Visit>
+CLI::App* walk(CLI::App& app, const std::vector<std::string>& args, Visit visit) {
+  CLI::App* cmd = &app;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& t = args[i];
+    if (t == "--") break;
+    if (t.size() > 2 && t.compare(0, 2, "--") == 0) {
+      const std::size_t eq = t.find('=');
+      const std::string name = t.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      const CLI::Option* o = visit(i, cmd, name);
+      if (o != nullptr && eq == std::string::npos && o->get_items_expected_min() > 0)
+        i += static_cast<std::size_t>(o->get_items_expected_min());  // its values
+      continue;
+    }
+    if (t.size() == 2 && t[0] == '-' && t[1] != '-') {
+      const CLI::Option* o = find_short(cmd, t.substr(1));
+      if (o != nullptr && o->get_items_expected_min() > 0)
+        i += static_cast<std::size_t>(o->get_items_expected_min());
+      continue;
+    }
+    if (CLI::App* sub = find_subcommand(cmd, t)) cmd = sub;
+  }
+  return cmd;
+}
+
+}  // namespace
+
+std::vector<std::string> normalize_arguments(CLI::App& app, std::vector<std::string> args) {
+  walk(app, args, [&](std::size_t i, CLI::App* cmd, const std::string& name) -> const CLI::Option* {
+    if (const CLI::Option* o = find_long(cmd, name)) return o;
+    std::string dashed = name;
+    for (char& c : dashed) c = c == '_' ? '-' : c;
+    std::string target = find_long(cmd, dashed) ? dashed : "";
+    for (const auto& [from, to] : kAliases) {
+      if (target.empty() && dashed == from && find_long(cmd, to)) target = to;
+    }
+    if (target.empty()) return nullptr;
+    const std::size_t eq = args[i].find('=');
+    args[i] = "--" + target + (eq == std::string::npos ? "" : args[i].substr(eq));
+    return find_long(cmd, target);
+  });
+  return args;
+}
+
+std::string suggest_options(CLI::App& app, const std::vector<std::string>& args) {
+  std::string out;
+  walk(app, args, [&](std::size_t, CLI::App* cmd, const std::string& name) -> const CLI::Option* {
+    if (const CLI::Option* o = find_long(cmd, name)) return o;
+    std::string best;
+    std::size_t best_d = std::max<std::size_t>(2, name.size() / 3) + 1;
+    for (const CLI::App* a = cmd; a != nullptr; a = a->get_parent()) {
+      for (const CLI::Option* o : a->get_options()) {
+        for (const std::string& l : o->get_lnames()) {
+          const std::size_t d = edit_distance(name, l);
+          if (d < best_d) best_d = d, best = l;
+        }
+      }
+    }
+    const std::string where = cmd->get_parent() ? "'" + cmd->get_name() + "'" : "mmembed";
+    out += best.empty()
+               ? "mmembed: --" + escape_for_message(name) + " is not an option of " + where +
+                     " (see --help)\n"
+               : "mmembed: --" + escape_for_message(name) + " is not an option of " + where +
+                     "; did you mean --" + best + "?\n";
+    return nullptr;
+  });
+  return out;
+}
+
+}  // namespace mmembed::cli

@@ -54,4 +54,15 @@ CLI::Option* bound(CLI::Option* opt, T lo, T hi);
 //    aborts at startup (an internal error caught by every CLI test), so none is left unbounded.
 void apply_option_rules(CLI::App& app);
 
+// The arguments with the spellings users bring from Python tools rewritten to our options'
+// names, where the command has no option of that spelling itself: '_' for '-' (--n_neighbors,
+// --batch_size, --random_state) and the aliases --random-state (--seed), --n-components
+// (--components), --n-epochs (--epochs), --n-iter / --max-iter (--iterations), --n-jobs /
+// --num-threads (--threads), --output-dir (--output). Option values are never touched.
+std::vector<std::string> normalize_arguments(CLI::App& app, std::vector<std::string> args);
+
+// After a failed parse: one line per "--name" the command path does not know, with the closest
+// option name ("did you mean --n-neighbors?") when one is close. "" when there is none.
+std::string suggest_options(CLI::App& app, const std::vector<std::string>& args);
+
 }  // namespace mmembed::cli

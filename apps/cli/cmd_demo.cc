@@ -25,6 +25,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "core/check.h"
+#include "core/log.h"
 #include "data/manifest.h"
 #include "hub/cache.h"
 #include "hub/fetch.h"
@@ -81,7 +82,7 @@ struct Pair {
   std::string id, image, text, label, source;  // source: how the image was obtained
 };
 
-void say(const std::string& s) { std::fprintf(stderr, "mmembed demo: %s\n", s.c_str()); }
+void say(const std::string& s) { core::info("demo: " + s); }
 
 std::string first_existing(const std::vector<fs::path>& candidates) {
   for (const fs::path& p : candidates) {

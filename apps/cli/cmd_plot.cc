@@ -226,10 +226,16 @@ int run_plot(const PlotCliOptions& opt) {
   const int cy = column(opt.y_column, true, "--y-column");
   const int cl = column(opt.labels_column, opt.labels_column_given, "--labels-column");
   const int ct = opt.text_column.empty() ? -1 : column(opt.text_column, true, "--text-column");
-  const int cc =
-      opt.caption_column.empty() ? -1 : column(opt.caption_column, true, "--caption-column");
-  const int ci =
-      opt.thumbnail_column.empty() ? -1 : column(opt.thumbnail_column, true, "--thumbnail-column");
+  // What `reduce` carries from an `embed --input` folder is used without options: the "text"
+  // column as hover captions, the "image" column as thumbnails (HTML only: a static image would
+  // draw every picture over its point).
+  const int cc = !opt.caption_column.empty()
+                     ? column(opt.caption_column, true, "--caption-column")
+                     : column("text", false, "");
+  const int ci = !opt.thumbnail_column.empty()
+                     ? column(opt.thumbnail_column, true, "--thumbnail-column")
+                 : opt.thumbnails.empty() && format == plot::Format::Html ? column("image", false, "")
+                                                                          : -1;
   MMEMBED_CHECK(records.size() >= 2, FormatError, opt.input, ": no data rows after the header");
 
   plot::ScatterData d;
@@ -254,7 +260,8 @@ int run_plot(const PlotCliOptions& opt) {
   std::filesystem::path image_base;
   std::string image_source;
   if (!opt.thumbnails.empty()) {
-    MMEMBED_CHECK(ci < 0, InvalidArgument, "give --thumbnails or --thumbnail-column, not both");
+    MMEMBED_CHECK(opt.thumbnail_column.empty(), InvalidArgument,
+                  "give --thumbnails or --thumbnail-column, not both");
     image_paths = read_lines(opt.thumbnails);
     while (image_paths.size() > n && image_paths.back().empty()) image_paths.pop_back();
     MMEMBED_CHECK(image_paths.size() == n, InvalidArgument, opt.thumbnails, ": ",
@@ -349,10 +356,13 @@ Runner add_plot(CLI::App& app, const GlobalOptions&) {
       "a self-contained interactive HTML page (hover a point for its caption and thumbnail). "
       "Points are coloured by the label column; the quality metrics from IN.quality.json, when "
       "it exists, are shown under the title.");
-  cmd->add_option("input", opt->input, "CSV with a header line: x,y[,label][,...]")->required();
-  cmd->add_option("-o,--output", opt->out, "Output file; the format comes from its extension: "
-                                           ".png, .svg, .pdf, .html")
+  cmd->add_option("input", opt->input,
+                  "CSV with a header line: x,y[,label][,id][,text][,image][,...], or a folder "
+                  "where 'mmembed reduce FOLDER' wrote umap.csv, tsne.csv or pca.csv")
       ->required();
+  cmd->add_option("-o,--output", opt->out, "Output file; the format comes from its extension: "
+                                           ".png, .svg, .pdf, .html (default for a folder "
+                                           "input: the CSV's name with .html)");
   cmd->add_option("--title", opt->title, "Title above the plot");
   cmd->add_option("--x-label", opt->x_label,
                   "x axis label (default: from IN.quality.json, e.g. 'PC 1 (41.0% of variance)', "
@@ -368,13 +378,14 @@ Runner add_plot(CLI::App& app, const GlobalOptions&) {
                   "Column of per-point texts drawn beside the points (overlapping ones are left "
                   "out)");
   cmd->add_option("--caption-column", opt->caption_column,
-                  "Column of per-point captions shown on hover in HTML (default: the text, else "
-                  "the label)");
+                  "Column of per-point captions shown on hover in HTML (default: the 'text' "
+                  "column when there is one)");
   cmd->add_option("--thumbnails", opt->thumbnails,
                   "Text file with one image path per line, one line per point (relative paths "
                   "are relative to this file; empty line: no image). JPEG, PNG, WebP, GIF");
   cmd->add_option("--thumbnail-column", opt->thumbnail_column,
-                  "Column of image paths (relative to the CSV's folder), instead of --thumbnails");
+                  "Column of image paths (relative to the CSV's folder), instead of --thumbnails "
+                  "(default for HTML: the 'image' column when there is one)");
   bound(cmd->add_option("--thumbnail-size", opt->thumbnail_size,
                         "Thumbnail size in pixels (longer side)"),
         4, 1024)
@@ -396,7 +407,30 @@ Runner add_plot(CLI::App& app, const GlobalOptions&) {
                   "Quality JSON for the metrics line (default: IN.quality.json when it exists)");
   cmd->add_flag("--no-quality", opt->no_quality, "No metrics line");
   cmd->add_flag("--no-legend", opt->no_legend, "No legend");
-  return [opt] { return run_plot(*opt); };
+  return [opt] {
+    // A folder: the coordinates `mmembed reduce FOLDER` wrote there (the newest of umap.csv,
+    // tsne.csv, pca.csv); the plot goes beside them as <method>.html unless -o says otherwise.
+    if (std::filesystem::is_directory(opt->input)) {
+      std::filesystem::path best;
+      std::filesystem::file_time_type newest{};
+      for (const char* name : {"umap.csv", "tsne.csv", "pca.csv"}) {
+        const std::filesystem::path p = std::filesystem::path(opt->input) / name;
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(p, ec)) continue;
+        const auto t = std::filesystem::last_write_time(p, ec);
+        if (!ec && (best.empty() || t > newest)) best = p, newest = t;
+      }
+      MMEMBED_CHECK(!best.empty(), InvalidArgument, opt->input,
+                    ": no coordinates in this folder (umap.csv, tsne.csv or pca.csv); run "
+                    "'mmembed reduce ", opt->input, " --method umap' first");
+      opt->input = best.string();
+      if (opt->out.empty()) opt->out = std::filesystem::path(best).replace_extension(".html").string();
+    }
+    MMEMBED_CHECK(!opt->out.empty(), InvalidArgument,
+                  "-o OUT is needed (.png, .svg, .pdf or .html; only a folder input has a "
+                  "default)");
+    return run_plot(*opt);
+  };
 }
 
 }  // namespace mmembed::cli

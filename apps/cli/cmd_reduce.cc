@@ -1,4 +1,6 @@
 // mmembed reduce --method pca IN [--labels L.txt] -o OUT.csv [--components N] [--metric M]
+// mmembed reduce OUTDIR ...   (an `embed --input` output folder: ids, labels, captions and image
+//                              paths travel into the CSV; -o defaults to OUTDIR/<method>.csv)
 // mmembed reduce --method umap IN ... [--n-neighbors K] [--min-dist D] [--spread S] [--epochs E]
 //                [--init spectral|pca|random] [--seed N]
 // mmembed reduce --method tsne IN ... [--perplexity P] [--iterations N] [--theta T] [--seed N]
@@ -20,6 +22,7 @@
 #include "commands.h"
 #include "core/check.h"
 #include "core/output_file.h"
+#include "data/points.h"
 #include "io/matrix.h"
 #include "kernels/distance.h"
 #include "kernels/gemm.h"
@@ -35,6 +38,7 @@ namespace {
 
 struct ReduceOptions {
   std::string method = "pca", input, labels, out, metric = "euclidean", field = "embedding";
+  std::string label_field = "label";
   double p = 2.0;
   std::int64_t components = 2;
   std::int64_t quality_rows = 10000;
@@ -135,7 +139,15 @@ int run_reduce(const ReduceOptions& opt) {
   nlohmann::json seconds;  // wall time of each phase, in OUT.quality.json
   io::MatrixReadOptions read;
   read.field = opt.field;
-  const io::Matrix x = io::read_matrix(opt.input, read);
+  data::PointInfo points;
+  io::Matrix x;
+  if (std::filesystem::is_directory(opt.input)) {
+    data::EmbeddingFolder folder = data::read_embedding_folder(opt.input, read);
+    x = std::move(folder.matrix);
+    points = std::move(folder.points);
+  } else {
+    x = io::read_matrix(opt.input, read);
+  }
   if (opt.method == "umap") {
     MMEMBED_CHECK(x.rows > opt.n_neighbors, InvalidArgument, opt.input, ": ", x.rows,
                   " point(s); UMAP needs more points than --n-neighbors (", opt.n_neighbors, ")");
@@ -155,12 +167,7 @@ int run_reduce(const ReduceOptions& opt) {
                   " needs at least that many points and dimensions (", x.rows, " points, ", x.cols,
                   " dimensions)");
   }
-  std::vector<std::string> labels;
-  if (!opt.labels.empty()) {
-    labels = read_lines(opt.labels);
-    MMEMBED_CHECK(static_cast<std::int64_t>(labels.size()) == x.rows, InvalidArgument, opt.labels,
-                  ": ", labels.size(), " labels for the ", x.rows, " points of ", opt.input);
-  }
+  if (!opt.labels.empty()) points.labels = data::read_labels(opt.labels, x.rows, opt.label_field);
   search::check_rows(x.data.data(), x.rows, x.cols, metric, opt.input.c_str());
   seconds["read"] = seconds_since(stamp);
   stamp = Clock::now();
@@ -217,7 +224,14 @@ int run_reduce(const ReduceOptions& opt) {
   for (std::int64_t c = 0; c < k; ++c) {
     csv += (c ? "," : "") + (k <= 3 ? std::string(kAxes[c]) : str_cat("c", c + 1));
   }
-  csv += labels.empty() ? "\n" : ",label\n";
+  // What travels with the points, as columns after the coordinates.
+  std::vector<std::pair<const char*, const std::vector<std::string>*>> extra;
+  if (!points.labels.empty()) extra.emplace_back("label", &points.labels);
+  if (!points.ids.empty()) extra.emplace_back("id", &points.ids);
+  if (!points.texts.empty()) extra.emplace_back("text", &points.texts);
+  if (!points.images.empty()) extra.emplace_back("image", &points.images);
+  for (const auto& [name, values] : extra) csv += std::string(",") + name;
+  csv += "\n";
   csv.reserve(csv.size() + x.rows * k * 16);
   for (std::int64_t i = 0; i < x.rows; ++i) {
     for (std::int64_t c = 0; c < k; ++c) {
@@ -228,7 +242,8 @@ int run_reduce(const ReduceOptions& opt) {
       end = std::to_chars(end, buf + sizeof(buf), y[i * k + c]).ptr;
       csv.append(buf, end);
     }
-    csv += labels.empty() ? "\n" : "," + csv_field(labels[i]) + "\n";
+    for (const auto& [name, values] : extra) csv += "," + csv_field((*values)[i]);
+    csv += "\n";
   }
   write_output_file(opt.out, csv);
   seconds["write_csv"] = seconds_since(stamp);
@@ -278,15 +293,22 @@ Runner add_reduce(CLI::App& app, const GlobalOptions&) {
       "reduce",
       "Project an embedding matrix to a few dimensions; writes coordinates (+ labels) as CSV and "
       "the quality metrics (trustworthiness, continuity, kNN preservation) in OUT.quality.json");
-  cmd->add_option("input", opt->input, "Embedding matrix: .npy, .csv, .tsv, .jsonl")->required();
+  cmd->add_option("input", opt->input,
+                  "Embedding matrix (.npy, .csv, .tsv, .jsonl), or an 'embed --input' output "
+                  "folder, whose ids, labels, captions and image paths go into the CSV")
+      ->required();
   cmd->add_option("--method", opt->method, "pca, umap or tsne")
       ->check(CLI::IsMember({"pca", "umap", "tsne"}))
       ->capture_default_str();
   cmd->add_option("-o,--output", opt->out,
                   "Output CSV ('-': stdout); OUT.quality.json is written beside a regular file "
-                  "only")
-      ->required();
-  cmd->add_option("--labels", opt->labels, "Text file, one label per line, one line per point");
+                  "only. Default for an input folder: INPUT/<method>.csv");
+  cmd->add_option("--labels", opt->labels,
+                  "Labels, one per point: a text file (one per line), .jsonl (--label-field of "
+                  "each object) or .csv/.tsv (the --label-field column)");
+  cmd->add_option("--label-field", opt->label_field,
+                  "The field (.jsonl) or column (.csv/.tsv) of --labels")
+      ->capture_default_str();
   bound<std::int64_t>(cmd->add_option("--components", opt->components, "Output dimensions"), 1,
                       kMaxComponents)
       ->capture_default_str();
@@ -338,7 +360,15 @@ Runner add_reduce(CLI::App& app, const GlobalOptions&) {
       ->capture_default_str();
   cmd->add_option("--field", opt->field, "JSONL input: the field holding the vector")
       ->capture_default_str();
-  return [opt] { return run_reduce(*opt); };
+  return [opt] {
+    if (opt->out.empty()) {
+      MMEMBED_CHECK(std::filesystem::is_directory(opt->input), InvalidArgument,
+                    "-o OUT.csv is needed (only an input folder has a default: INPUT/",
+                    opt->method, ".csv)");
+      opt->out = (std::filesystem::path(opt->input) / (opt->method + ".csv")).string();
+    }
+    return run_reduce(*opt);
+  };
 }
 
 }  // namespace mmembed::cli

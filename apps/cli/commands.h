@@ -12,6 +12,7 @@ namespace mmembed::cli {
 
 struct GlobalOptions {
   int threads = 0;  // 0: all hardware threads
+  bool quiet = false, verbose = false;
 };
 
 using Runner = std::function<int()>;

@@ -10,12 +10,14 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <string>
 #include <sstream>
 #include <vector>
 
 #include "cli_util.h"
 #include "commands.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "core/output_file.h"
 #include "core/thread_pool.h"
 #include "kernels/parallel.h"
@@ -56,6 +58,13 @@ int run_cli(int argc, char** argv) {
                             "Threads for compute (0 = all hardware threads; at most 1024)"),
              0, kMaxThreads)
       ->capture_default_str();
+  CLI::Option* quiet = app.add_flag("-q,--quiet", global.quiet,
+                                    "Say nothing on stderr but errors and warnings (no progress)");
+  app.add_flag("-v,--verbose", global.verbose, "Say more on stderr (each phase, each batch)")
+      ->excludes(quiet);
+  // The global options may also come after the command (`mmembed embed ... --threads 1`): the
+  // subcommands, made below, inherit this.
+  app.fallthrough();
 
   // Each add_* registers one subcommand and returns what runs it.
   using Add = cli::Runner (*)(CLI::App&, const cli::GlobalOptions&);
@@ -73,8 +82,12 @@ int run_cli(int argc, char** argv) {
   }
   cli::apply_option_rules(app);
 
+  std::vector<std::string> args(argv, argv + argc);
+  args = cli::normalize_arguments(app, std::move(args));
+  std::vector<char*> normalized;
+  for (std::string& a : args) normalized.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(normalized.size()), normalized.data());
   } catch (const CLI::ParseError& e) {
     // Help, version or the usage error, written with checks as any other output. A usage
     // error can quote the user's value (CLI11's "... not expected: VALUE"): escaped like any
@@ -82,6 +95,7 @@ int run_cli(int argc, char** argv) {
     std::ostringstream out, err;
     const int rc = app.exit(e, out, err);
     std::fputs(printable_message(err.str()).c_str(), stderr);
+    if (rc != 0) std::fputs(printable_message(cli::suggest_options(app, args)).c_str(), stderr);
     try {
       write_output_file("-", out.str());
     } catch (const Error& write_error) {
@@ -92,6 +106,9 @@ int run_cli(int argc, char** argv) {
   }
 
   try {
+    core::set_log_level(global.quiet     ? core::LogLevel::kQuiet
+                        : global.verbose ? core::LogLevel::kVerbose
+                                         : core::LogLevel::kNormal);
     kernels::set_num_threads(global.threads);
     for (auto& [sub, run] : commands) {
       if (sub->parsed()) return run();

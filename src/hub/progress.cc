@@ -1,5 +1,7 @@
 #include "hub/progress.h"
 
+#include "core/log.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 namespace mmembed::hub {
 
 bool progress_enabled(ProgressMode mode) {
+  if (core::log_level() == core::LogLevel::kQuiet) return false;  // --quiet wins
   if (mode == ProgressMode::kAlways) return true;
   if (mode == ProgressMode::kNever) return false;
   if (const char* v = std::getenv("MMEMBED_PROGRESS"); v && *v) return std::strcmp(v, "0") != 0;

@@ -15,7 +15,7 @@ namespace mmembed::hub {
 enum class ProgressMode { kAuto, kAlways, kNever };
 
 // True when a bar should be drawn: kAlways, or kAuto with stderr a terminal; the environment
-// variable MMEMBED_PROGRESS=1/0 overrides kAuto.
+// variable MMEMBED_PROGRESS=1/0 overrides kAuto; never at core::LogLevel::kQuiet.
 bool progress_enabled(ProgressMode mode);
 
 class ProgressBar {

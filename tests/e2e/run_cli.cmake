@@ -1,6 +1,6 @@
 # Runs one CLI invocation and checks its exit code and output.
 #   cmake -DCMD="prog|arg|..." -DEXPECT_RC=N [-DEXPECT_OUT=regex] [-DEXPECT_ERR=regex]
-#         [-DREJECT_OUT=regex] -P run_cli.cmake
+#         [-DREJECT_OUT=regex] [-DREJECT_ERR=regex] -P run_cli.cmake
 string(REPLACE "|" ";" CMD "${CMD}")
 execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
                 TIMEOUT 120)
@@ -16,6 +16,9 @@ if(DEFINED EXPECT_ERR AND NOT err MATCHES "${EXPECT_ERR}")
 endif()
 if(DEFINED REJECT_OUT AND out MATCHES "${REJECT_OUT}")
   string(APPEND problems "stdout matches '${REJECT_OUT}', which it must not\n")
+endif()
+if(DEFINED REJECT_ERR AND err MATCHES "${REJECT_ERR}")
+  string(APPEND problems "stderr matches '${REJECT_ERR}', which it must not\n")
 endif()
 if(problems)
   message(FATAL_ERROR "${CMD}\n${problems}--- stdout:\n${out}\n--- stderr:\n${err}")
