@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstdio>
+#include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -17,6 +18,7 @@
 #include "commands.h"
 #include "model_spec.h"
 #include "core/check.h"
+#include "core/log.h"
 #include "core/file.h"
 #include "core/output_file.h"
 #include "data/manifest.h"
@@ -35,6 +37,7 @@ namespace {
 struct EmbedOptions {
   std::string revision = "main";
   std::string model, out, format, long_text = "truncate", image_backend = "pil";
+  bool json = false;
   std::vector<std::string> texts, images;
   std::vector<std::pair<std::string, std::string>> pairs;
   std::size_t batch_size = 8;
@@ -81,6 +84,13 @@ std::string jsonl(const std::vector<Row>& rows) {
   return out;
 }
 
+// A .txt file or standard input: one text per line.
+bool text_lines_input(const std::string& input) {
+  std::string ext = std::filesystem::path(input).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return input == "-" || ext == ".txt" || ext == ".text";
+}
+
 InputKind parse_kind(const std::string& kind) {
   if (kind == "text") return InputKind::kText;
   if (kind == "image") return InputKind::kImage;
@@ -101,6 +111,12 @@ int run_batch(const EmbedOptions& opt, int threads) {
   mo.need_image = kind != InputKind::kText;
   mo.check_paths = false;  // a missing image fails alone (errors.jsonl), not the whole job
   const data::Manifest manifest = data::read_dataset(opt.input, mo);
+  if (manifest.ids_numbered) {
+    core::info(str_cat(opt.input == "-" ? std::string("standard input") : opt.input,
+                       ": no id column; the items are numbered by ",
+                       text_lines_input(opt.input) ? "line" : "row",
+                       " from 1, and items.jsonl holds those ids"));
+  }
   std::vector<embed::BatchItem> items;
   items.reserve(manifest.items.size());
   for (const data::Item& it : manifest.items) {
@@ -146,16 +162,28 @@ int run_batch(const EmbedOptions& opt, int threads) {
   if (const char* k = std::getenv("MMEMBED_TEST_KILL_AFTER_CHUNKS")) job.kill_after_chunks = std::atoi(k);
   const embed::BatchJobResult r = embed::run_batch_job(embedder, items, job);
   bar.finish();
+  if (opt.json) {
+    // The job's summary as one JSON object on stdout (the files are in OUTDIR as always).
+    const nlohmann::ordered_json summary = {
+        {"output", opt.out},           {"items", r.items},
+        {"embedded", r.embedded},      {"failed", r.failed},
+        {"already_complete", r.already_complete},
+        {"chunks", r.chunks},          {"resumed_chunks", r.resumed_chunks},
+        {"redone_chunks", r.redone_chunks}, {"seconds", r.seconds}};
+    write_output_file("-", summary.dump(-1, ' ', false,
+                                        nlohmann::ordered_json::error_handler_t::replace) + "\n");
+  }
   if (r.already_complete) {
-    std::fprintf(stderr, "mmembed: %s already holds this job's results (%zu embedded, %zu failed); "
-                 "nothing to do\n", opt.out.c_str(), r.embedded, r.failed);
+    core::info(str_cat(opt.out, " already holds this job's results (", r.embedded, " embedded, ",
+                       r.failed, " failed); nothing to do"));
   } else {
-    std::fprintf(stderr, "mmembed: embedded %zu of %zu items (%zu failed%s) in %.1f s -> %s\n",
-                 r.embedded, r.items, r.failed,
-                 r.resumed_chunks ? str_cat(", ", r.resumed_chunks, " of ", r.chunks,
-                                            " chunks resumed from an earlier run").c_str()
-                                  : "",
-                 r.seconds, opt.out.c_str());
+    char seconds[32];
+    std::snprintf(seconds, sizeof(seconds), "%.1f", r.seconds);
+    core::info(str_cat("embedded ", r.embedded, " of ", r.items, " items (", r.failed, " failed",
+                       r.resumed_chunks ? str_cat(", ", r.resumed_chunks, " of ", r.chunks,
+                                                  " chunks resumed from an earlier run")
+                                        : std::string(),
+                       ") in ", seconds, " s -> ", opt.out));
   }
   if (r.redone_chunks > 0) {
     std::fprintf(stderr, "mmembed: %zu committed chunks embedded again: %s\n", r.redone_chunks,
@@ -177,6 +205,8 @@ int run_embed(const EmbedOptions& opt, int threads) {
   MMEMBED_CHECK(!opt.texts.empty() || !opt.images.empty() || !opt.pairs.empty(), InvalidArgument,
                 "nothing to embed: give --text, --image or --pair");
   std::string format = opt.format;
+  MMEMBED_CHECK(!opt.json || format != "npy", InvalidArgument, "--json and --format npy: choose one");
+  if (opt.json) format = "jsonl";
   if (format.empty()) {
     format = std::filesystem::path(opt.out).extension() == ".npy" ? "npy" : "jsonl";
   }
@@ -272,6 +302,9 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
                   "An image file to embed: JPEG, PNG, WebP or GIF (repeatable)");
   cmd->add_option("--pair", opt->pairs, "An image file and its caption, embedded jointly "
                                         "(repeatable): --pair cat.jpg \"a cat on a laptop\"");
+  cmd->add_flag("--json", opt->json,
+                "JSON out: JSON Lines for --text/--image/--pair (as --format jsonl); for "
+                "--input, the job's summary as one JSON object on stdout");
   cmd->add_option("--format", opt->format,
                   "jsonl (one object per line: kind, text/image, embedding) or npy (float32 "
                   "[rows, dim]); default: from the -o extension, else jsonl")
@@ -294,12 +327,16 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
   cmd->add_option("--input", opt->input,
-                  "Batch job: a manifest (JSONL/CSV/TSV with id, image, text[, label]) or an image "
-                  "folder; writes OUTDIR/{embeddings.npy,items.jsonl,errors.jsonl,run.json} and "
-                  "resumes an interrupted run");
-  cmd->add_option("--kind", opt->kind, "Batch job: what to embed from each item")
-      ->check(CLI::IsMember({"pair", "text", "image"}))
-      ->capture_default_str();
+                  "Batch job: a manifest (JSONL/CSV/TSV with id, image, text[, label]; without an "
+                  "id column the rows are numbered from 1), an image folder, a .txt file (one "
+                  "text per line) or - (texts on standard input); writes "
+                  "OUTDIR/{embeddings.npy,items.jsonl,errors.jsonl,run.json} and resumes an "
+                  "interrupted run");
+  CLI::Option* kind = cmd->add_option("--kind", opt->kind,
+                                      "Batch job: what to embed from each item (default: text for "
+                                      "a .txt file or standard input, else pair)")
+                          ->check(CLI::IsMember({"pair", "text", "image"}))
+                          ->capture_default_str();
   bound<std::uint64_t>(cmd->add_option("--chunk-size", opt->chunk_size,
                                         "Batch job: items per committed chunk (what a resumed run "
                                         "can skip)"),
@@ -311,7 +348,12 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
                                                "always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
-  return [opt, &global] { return run_embed(*opt, global.threads); };
+  return [opt, kind, &global] {
+    if (kind->count() == 0 && !opt->input.empty() && text_lines_input(opt->input)) {
+      opt->kind = "text";
+    }
+    return run_embed(*opt, global.threads);
+  };
 }
 
 }  // namespace mmembed::cli

@@ -1,6 +1,9 @@
 // mmembed similarity A [B] --metric M [--p P] [--top K] [-o OUT] [--field NAME]
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cmath>
+
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -24,10 +27,20 @@ struct SimilarityOptions {
   double p = 2.0;
   bool p_given = false;
   std::int64_t top = 0;
+  bool json = false;
 };
 
 std::string extension(const std::string& path) {
   return std::filesystem::path(path).extension().string();
+}
+
+// A JSON number: the shortest text that reads back as v; non-finite values (possible only for
+// extreme inputs) as null, which JSON can hold.
+std::string json_number(float v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
 }
 
 std::string number(float v) {
@@ -66,6 +79,22 @@ int run_similarity(const SimilarityOptions& opt) {
     search::check_values(out.data(), a.rows, b.rows, b.rows, spec, opt.a.c_str(), 0,
                          b_name.c_str(), 0);
     const std::string ext = extension(opt.out);
+    if (opt.json) {
+      // {"metric", "rows", "cols", "values": [[...], ...]}
+      std::string text = str_cat("{\"metric\": \"", kernels::metric_name(spec.metric),
+                                 "\", \"rows\": ", a.rows, ", \"cols\": ", b.rows,
+                                 ", \"values\": [");
+      for (std::int64_t i = 0; i < a.rows; ++i) {
+        text += i ? ",\n  [" : "\n  [";
+        for (std::int64_t j = 0; j < b.rows; ++j) {
+          if (j) text += ", ";
+          text += json_number(out[i * b.rows + j]);
+        }
+        text += ']';
+      }
+      emit(opt.out, text + "\n]}\n");
+      return 0;
+    }
     if (ext == ".npy") {
       io::write_npy(opt.out, out.data(), a.rows, b.rows);
       return 0;
@@ -102,7 +131,7 @@ int run_similarity(const SimilarityOptions& opt) {
   const std::string ext = extension(opt.out);
   MMEMBED_CHECK(ext != ".npy", InvalidArgument, "--top writes .tsv, .csv or .jsonl, not .npy (", opt.out, ")");
   std::string text;
-  if (ext == ".jsonl") {
+  if (ext == ".jsonl" || opt.json) {
     for (std::int64_t i = 0; i < a.rows; ++i) {
       nlohmann::json j;
       j["query"] = i;
@@ -146,6 +175,9 @@ Runner add_similarity(CLI::App& app, const GlobalOptions&) {
   cmd->add_option("-o,--output", opt->out,
                   "Write here instead of stdout: .npy (matrix), .csv, .tsv, .jsonl (--top); a "
                   "regular file is replaced atomically, a FIFO or device written in place");
+  cmd->add_flag("--json", opt->json,
+                "JSON out: the matrix as {\"metric\", \"rows\", \"cols\", \"values\"}; with --top, "
+                "one JSON object per query and line (query, neighbours, values)");
   cmd->add_option("--field", opt->field, "JSONL inputs: the field holding the vector")
       ->capture_default_str();
   return [opt] { return run_similarity(*opt); };

@@ -245,4 +245,24 @@ std::string printable_message(std::string_view message) {
   return escape(message, std::string_view::npos, /*message=*/true);
 }
 
+std::string read_standard_input(std::uint64_t max_bytes) {
+  MMEMBED_CHECK(::isatty(STDIN_FILENO) != 1, IoError,
+                "standard input is a terminal: pipe the texts in (one per line), e.g. "
+                "'cat texts.txt | mmembed ...', or name a file");
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(str_cat("standard input: read failed (", std::strerror(errno), ")"));
+    }
+    if (n == 0) break;
+    MMEMBED_CHECK(out.size() + static_cast<std::uint64_t>(n) <= max_bytes, IoError,
+                  "standard input: more than ", max_bytes, " bytes (the limit for this input)");
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
 }  // namespace mmembed

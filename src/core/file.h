@@ -67,6 +67,11 @@ class InputFile {
 
 // InputFile::open(path).read_all(max_bytes).
 std::string read_input_file(const std::string& path, std::uint64_t max_bytes);
+
+// Standard input to its end, at most `max_bytes` (IoError naming "standard input" and the limit
+// beyond that: an endless pipe is cut off, not held in memory). A terminal is refused (nothing
+// was piped in).
+std::string read_standard_input(std::uint64_t max_bytes);
 std::vector<std::uint8_t> read_input_file_bytes(const std::string& path, std::uint64_t max_bytes);
 
 // What `path` is when it is not a regular file: "is a FIFO", "is a directory", ... or "" for a

@@ -112,6 +112,45 @@ std::optional<std::string> column_kind(const std::string& header) {
   return std::nullopt;
 }
 
+// Items without ids get their row number, from 1 (the record's place among the items).
+void number_items(Manifest& m) {
+  for (std::size_t i = 0; i < m.items.size(); ++i) m.items[i].id = std::to_string(i + 1);
+  m.ids_numbered = !m.items.empty();
+}
+
+void validate(Manifest& m, const ManifestOptions& o, bool has_image_col, bool has_text_col,
+              bool has_id_col, Problems& problems);
+
+// One text per line: the line number is the id; blank lines are skipped.
+Manifest read_text_lines(const fs::path& path, const std::string& text, const ManifestOptions& o) {
+  Manifest m;
+  m.source = path;
+  Problems problems(path.string());
+  if (o.need_image) {
+    problems.add(0, "a text file holds texts only (one per line), no images: embed it as texts "
+                    "(--kind text)");
+    problems.throw_if_any();
+  }
+  std::size_t line_no = 0;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (trim(line).empty()) continue;
+    Item item;
+    item.id = std::to_string(line_no);
+    item.text = std::move(line);
+    item.line = line_no;
+    m.items.push_back(std::move(item));
+  }
+  m.ids_numbered = !m.items.empty();
+  validate(m, o, false, true, true, problems);
+  return m;
+}
+
 void validate(Manifest& m, const ManifestOptions& o, bool has_image_col, bool has_text_col,
               bool has_id_col, Problems& problems) {
   if (!has_id_col) problems.add(0, "missing column 'id'");
@@ -172,7 +211,8 @@ Manifest read_jsonl(const fs::path& path, const std::string& text, const Manifes
   Manifest m;
   m.source = path;
   Problems problems(path.string());
-  bool any_id = false, any_image = false, any_text = false;
+  bool any_id = false, any_image = false, any_text = false, any_id_field = false;
+  std::vector<std::size_t> missing_id_lines;
   std::size_t line_no = 0, start = 0;
   while (start <= text.size()) {
     std::size_t end = text.find('\n', start);
@@ -219,11 +259,19 @@ Manifest read_jsonl(const fs::path& path, const std::string& text, const Manifes
         m.has_label = true;
       }
     }
-    if (!j.contains("id")) problems.add(line_no, "missing field 'id'");
+    if (j.contains("id")) any_id_field = true;
+    else missing_id_lines.push_back(line_no);
     if (o.need_image && !j.contains("image")) problems.add(line_no, "missing field 'image'");
     if (o.need_text && !j.contains("text") && !j.contains("caption"))
       problems.add(line_no, "missing field 'text'");
     m.items.push_back(std::move(item));
+  }
+  // No object has an id: the items are numbered by row. Some have one and some not: refused.
+  if (any_id_field) {
+    for (std::size_t l : missing_id_lines) problems.add(l, "missing field 'id'");
+  } else {
+    number_items(m);
+    any_id = true;
   }
   problems.throw_if_any();
   if (m.items.empty()) any_id = any_image = any_text = true;  // empty file: nothing to check
@@ -275,9 +323,10 @@ Manifest read_delimited(const fs::path& path, const std::string& text, char deli
   problems.throw_if_any();
   if (id_optional && !cols.id) {
     for (auto& item : m.items) item.id = item.image;
+  } else if (!cols.id) {
+    number_items(m);
   }
-  validate(m, o, cols.image.has_value(), cols.text.has_value(), cols.id.has_value() || id_optional,
-           problems);
+  validate(m, o, cols.image.has_value(), cols.text.has_value(), true, problems);
   return m;
 }
 
@@ -286,8 +335,10 @@ ManifestFormat format_of(const fs::path& path) {
   if (ext == ".jsonl" || ext == ".ndjson") return ManifestFormat::kJsonl;
   if (ext == ".csv") return ManifestFormat::kCsv;
   if (ext == ".tsv" || ext == ".tab") return ManifestFormat::kTsv;
+  if (ext == ".txt" || ext == ".text") return ManifestFormat::kText;
   throw InvalidArgument(path.string() +
-                        ": unknown manifest format (expected .jsonl, .csv or .tsv, or a folder of images)");
+                        ": unknown manifest format (expected .jsonl, .csv, .tsv or .txt (one text "
+                        "per line), a folder of images, or - for texts on standard input)");
 }
 
 bool is_image_name(const fs::path& p) {
@@ -297,9 +348,13 @@ bool is_image_name(const fs::path& p) {
 }
 
 Manifest read_with_format(const fs::path& path, const ManifestOptions& o, bool id_optional) {
-  ManifestFormat f = o.format == ManifestFormat::kAuto ? format_of(path) : o.format;
-  std::string text = read_all(path);
-  check_utf8_lines(text, path.string());
+  ManifestFormat f = o.format != ManifestFormat::kAuto ? o.format
+                     : path == "-"                     ? ManifestFormat::kText
+                                                       : format_of(path);
+  std::string text = path == "-" ? read_standard_input(kMaxTextDataFileBytes) : read_all(path);
+  if (path == "-" && text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
+  check_utf8_lines(text, path == "-" ? "standard input" : path.string());
+  if (f == ManifestFormat::kText) return read_text_lines(path, text, o);
   if (f == ManifestFormat::kJsonl) return read_jsonl(path, text, o);
   return read_delimited(path, text, f == ManifestFormat::kCsv ? ',' : '\t', o, id_optional);
 }
@@ -373,6 +428,7 @@ std::vector<Record> parse_delimited(const std::string& text, char delim, const s
 
 Manifest read_manifest(const fs::path& path, const ManifestOptions& options) {
   std::error_code ec;
+  if (path == "-") return read_with_format(path, options, /*id_optional=*/false);
   if (!fs::exists(path, ec)) {
     throw IoError(escape_for_message(path.string()) + ": no such manifest file");
   }

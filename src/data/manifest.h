@@ -1,7 +1,9 @@
 // Datasets of image-text pairs: manifests (JSONL, CSV, TSV) and image folders.
 //
 // A manifest has the columns `id`, `image` (http(s) URL or local path, relative paths are taken
-// relative to the manifest's folder), `text` (the caption) and optionally `label`. A CSV follows
+// relative to the manifest's folder), `text` (the caption) and optionally `label`. Without an
+// `id` column (or, in JSONL, an "id" in no object) the items are numbered 1, 2, ... by row.
+// A .txt file (or "-", standard input) holds one text per line, numbered by line. A CSV follows
 // RFC 4180 (quoted fields may hold commas, quotes as "" and newlines); a TSV uses the same rules
 // with tabs. A JSONL file has one object per line with those keys (numbers are accepted for id and
 // label). Column names are case-insensitive; `caption` is accepted for `text`.
@@ -38,7 +40,9 @@ struct Item {
   std::size_t line = 0;  // line of the record in the source file (1-based; 0 for folders)
 };
 
-enum class ManifestFormat { kAuto, kJsonl, kCsv, kTsv };
+// kText: one text per line (blank lines skipped), the line number as id; "-" reads standard
+// input, as kText unless a format is given.
+enum class ManifestFormat { kAuto, kJsonl, kCsv, kTsv, kText };
 
 struct ManifestOptions {
   ManifestFormat format = ManifestFormat::kAuto;  // kAuto: from the extension
@@ -52,6 +56,7 @@ struct Manifest {
   fs::path source;
   std::vector<Item> items;
   bool has_label = false;  // a label column / folder labels exist
+  bool ids_numbered = false;  // no id column: the ids are row numbers from 1 (text: line numbers)
 };
 
 bool is_url(const std::string& s);  // contains "://" (http, https, or another scheme)

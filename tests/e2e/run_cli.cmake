@@ -1,9 +1,14 @@
 # Runs one CLI invocation and checks its exit code and output.
 #   cmake -DCMD="prog|arg|..." -DEXPECT_RC=N [-DEXPECT_OUT=regex] [-DEXPECT_ERR=regex]
-#         [-DREJECT_OUT=regex] [-DREJECT_ERR=regex] -P run_cli.cmake
+#         [-DREJECT_OUT=regex] [-DREJECT_ERR=regex] [-DSTDIN=file] -P run_cli.cmake
 string(REPLACE "|" ";" CMD "${CMD}")
-execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
-                TIMEOUT 120)
+if(DEFINED STDIN)
+  execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
+                  INPUT_FILE "${STDIN}" TIMEOUT 120)
+else()
+  execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
+                  TIMEOUT 120)
+endif()
 set(problems "")
 if(NOT "${rc}" STREQUAL "${EXPECT_RC}")
   string(APPEND problems "exit code ${rc}, expected ${EXPECT_RC}\n")

@@ -121,9 +121,45 @@ TEST(Manifest, ValidationNamesLinesAndProblems) {
   EXPECT_NE(msg.find("d.jsonl:2: missing field 'image'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("d.jsonl:3: not valid JSON"), std::string::npos) << msg;
 
-  msg = error_of<InvalidArgument>([&] { read_manifest(t.write("e.txt", "x")); });
+  msg = error_of<InvalidArgument>([&] { read_manifest(t.write("e.xml", "x")); });
   EXPECT_NE(msg.find("unknown manifest format"), std::string::npos) << msg;
+  // A .txt holds texts only: as pairs (images needed) it is refused with the way out.
+  msg = error_of<FormatError>([&] { read_manifest(t.write("e.txt", "x")); });
+  EXPECT_NE(msg.find("a text file holds texts only"), std::string::npos) << msg;
   EXPECT_THROW(read_manifest(t.path() / "nope.csv"), IoError);
+}
+
+// Issue #20: texts one per line (ids = line numbers, blank lines skipped); manifests without an
+// id column numbered by row; JSONL with ids on some lines only is refused.
+TEST(Manifest, TextLinesAndNumberedRows) {
+  TempDir t;
+  ManifestOptions texts;
+  texts.need_image = false;
+  Manifest m = read_manifest(t.write("s.txt", "\xEF\xBB\xBFone\r\n\n  \ntwo\n"), texts);
+  ASSERT_EQ(m.items.size(), 2u);
+  EXPECT_TRUE(m.ids_numbered);
+  EXPECT_EQ(m.items[0].id, "1");
+  EXPECT_EQ(m.items[0].text, "one");
+  EXPECT_EQ(m.items[1].id, "4");
+  EXPECT_EQ(m.items[1].text, "two");
+
+  m = read_manifest(t.write("n.tsv", "text\tlabel\nhello\ta\n\nworld\tb\n"), texts);
+  ASSERT_EQ(m.items.size(), 2u);
+  EXPECT_TRUE(m.ids_numbered);
+  EXPECT_EQ(m.items[1].id, "2");
+  EXPECT_EQ(m.items[1].label, "b");
+
+  m = read_manifest(t.write("n.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n"), texts);
+  EXPECT_TRUE(m.ids_numbered);
+  EXPECT_EQ(m.items[1].id, "2");
+  const std::string msg = error_of<FormatError>([&] {
+    read_manifest(t.write("m.jsonl", "{\"id\": \"x\", \"text\": \"a\"}\n{\"text\": \"b\"}\n"),
+                  texts);
+  });
+  EXPECT_NE(msg.find("m.jsonl:2: missing field 'id'"), std::string::npos) << msg;
+
+  m = read_manifest(t.write("i.csv", "id,text\nq,z\n"), texts);
+  EXPECT_FALSE(m.ids_numbered);
 }
 
 TEST(Manifest, SpecialFilesAreNamedNotHung) {
