@@ -22,6 +22,8 @@ std::vector<std::string> read_lines(const std::string& path);
 
 // A CSV field: quoted (RFC 4180, quotes doubled) when it holds a comma, a quote or a newline.
 std::string csv_field(const std::string& s);
+// A TSV field: tabs and line breaks (which would shift the columns or rows) as spaces.
+std::string tsv_field(std::string s);
 
 // Upper bounds of numeric options where the library has none of its own. They are far above any
 // useful value and keep every product the commands form from them (rows * k, seconds * 1000)

@@ -148,8 +148,34 @@ class ClipAdapterImpl final : public ClipAdapter {
     const Tensor img = ops::l2_normalize(model_.image_features(pixels({&image, 1})));
     // logits_per_image as the reference computes it: float32 exp(scale) * (image . text).
     const Tensor logits = clip::scaled_cosine_logits(img, text, model_.logit_scale());
+    return softmax_row(logits.data<float>(), static_cast<std::size_t>(logits.numel()));
+  }
+
+  std::vector<ZeroShot> zero_shot(std::span<const Image> images,
+                                  std::span<const std::string> prompts) const override {
+    if (!info_.match) unsupported("zero-shot classification");
+    MMEMBED_CHECK(!prompts.empty(), InvalidArgument,
+                  "zero-shot classification needs at least one label");
+    const TokenBatch t = tokenize_batch(*tokenizer_, prompts, max_tokens_, options_.text_overflow);
+    const Tensor text = ops::l2_normalize(model_.text_features(t.ids, t.mask));
+    std::vector<ZeroShot> out;
+    out.reserve(images.size());
+    const std::size_t batch = std::max<std::size_t>(1, options_.batch_size);
+    for (std::size_t b = 0; b < images.size(); b += batch) {
+      const std::span<const Image> part = images.subspan(b, std::min(batch, images.size() - b));
+      const Tensor img = ops::l2_normalize(model_.image_features(pixels(part)));
+      const Tensor logits = clip::scaled_cosine_logits(img, text, model_.logit_scale());
+      for (std::size_t i = 0; i < part.size(); ++i)
+        out.push_back(softmax_row(logits.data<float>() + i * prompts.size(), prompts.size()));
+    }
+    return out;
+  }
+
+ private:
+  // One image's logits and their softmax (in double, shifted by the largest logit).
+  static ZeroShot softmax_row(const float* logits, std::size_t n) {
     ZeroShot out;
-    out.logits.assign(logits.data<float>(), logits.data<float>() + logits.numel());
+    out.logits.assign(logits, logits + n);
     const double top = *std::max_element(out.logits.begin(), out.logits.end());
     double sum = 0;
     for (double l : out.logits) sum += std::exp(l - top);
@@ -157,7 +183,6 @@ class ClipAdapterImpl final : public ClipAdapter {
     return out;
   }
 
- private:
   Tensor pixels(std::span<const Image> images) const {
     return preprocess_images(processor_, images);
   }

@@ -24,6 +24,11 @@ class ClipAdapter : public ModelAdapter {
     std::vector<double> probabilities;  // softmax(logits), computed in double
   };
   virtual ZeroShot zero_shot(const Image& image, std::span<const std::string> prompts) const = 0;
+  // The same for many images: the prompts are embedded once and the images in batches of the
+  // options' batch_size; one result per image, in order, each as zero_shot(image, prompts)
+  // gives it (within the batch-size tolerance of docs/numerics.md).
+  virtual std::vector<ZeroShot> zero_shot(std::span<const Image> images,
+                                          std::span<const std::string> prompts) const = 0;
 };
 
 }  // namespace mmembed::embed

@@ -301,6 +301,27 @@ TEST_P(ClipEmbedder, EmbeddingsAndZeroShotMatchTheReference) {
   r = golden::compare(logits_entry.name, Tensor::from_vector(shape, logits), m.load(logits_entry),
                       m.tolerance(logits_entry));
   EXPECT_TRUE(r.ok) << r.message;
+
+  // Many images in one call (prompts embedded once, images in batches of 2): the same goldens.
+  std::vector<Image> all;
+  for (const std::string& f : files) all.push_back(Image::read(m.data_dir() + "/" + f));
+  EmbedderOptions batched;
+  batched.batch_size = 2;
+  const Embedder e2 = Embedder::load(model_dir(model), batched);
+  const auto* clip2 = dynamic_cast<const embed::ClipAdapter*>(&e2.adapter());
+  const std::vector<embed::ClipAdapter::ZeroShot> many = clip2->zero_shot(all, prompts);
+  ASSERT_EQ(many.size(), files.size());
+  std::vector<float> many_probs, many_logits;
+  for (const auto& z : many) {
+    for (double p : z.probabilities) many_probs.push_back(static_cast<float>(p));
+    for (double l : z.logits) many_logits.push_back(static_cast<float>(l));
+  }
+  r = golden::compare(probs_entry.name, Tensor::from_vector(shape, many_probs), m.load(probs_entry),
+                      m.tolerance(probs_entry));
+  EXPECT_TRUE(r.ok) << "batched: " << r.message;
+  r = golden::compare(logits_entry.name, Tensor::from_vector(shape, many_logits),
+                      m.load(logits_entry), m.tolerance(logits_entry));
+  EXPECT_TRUE(r.ok) << "batched: " << r.message;
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, ClipEmbedder,
