@@ -36,7 +36,8 @@ namespace {
 
 struct EmbedOptions {
   std::string revision = "main";
-  std::string model, out, format, long_text = "truncate", image_backend = "pil";
+  std::string model, out, format, long_text = "truncate", image_backend = "pil",
+              pair_output = "cross";
   bool json = false;
   std::vector<std::string> texts, images;
   std::vector<std::pair<std::string, std::string>> pairs;
@@ -136,6 +137,7 @@ int run_batch(const EmbedOptions& opt, int threads) {
   options.threads = threads;
   options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
   options.image_backend = parse_image_backend(opt.image_backend);
+  options.pair_output = parse_pair_output(opt.pair_output);
   const hub::ResolvedModel resolved = resolve_model(opt.model, opt.revision);
   const Embedder embedder = Embedder::load(resolved.dir.string(), options);
 
@@ -220,6 +222,7 @@ int run_embed(const EmbedOptions& opt, int threads) {
   options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
   options.threads = threads;
   options.image_backend = parse_image_backend(opt.image_backend);
+  options.pair_output = parse_pair_output(opt.pair_output);
   // Read every image before loading the model: a bad path fails fast.
   std::vector<Image> images, pair_images;
   std::vector<std::string> pair_texts;
@@ -324,6 +327,13 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
                                        "Refuse images with more pixels than this (decompression "
                                        "bombs); 0 = no limit"),
                       0, kMaxImagePixelsLimit)
+      ->capture_default_str();
+  cmd->add_option("--pair-output", opt->pair_output,
+                  "BridgeTower pairs: cross (the ITC joint embedding, cross_embeds; needs ITC "
+                  "heads), pooled (BridgeTowerModel's pooler_output, 2H), text-cls or image-cls "
+                  "(the CLS rows of its text / image features, H); the last three are raw, not "
+                  "normalised, and work for every BridgeTower checkpoint (bridgetower-base too)")
+      ->check(CLI::IsMember({"cross", "pooled", "text-cls", "image-cls"}))
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
   cmd->add_option("--input", opt->input,

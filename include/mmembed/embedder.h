@@ -80,6 +80,19 @@ const char* image_backend_name(ImageBackend backend);  // "pil", "torchvision"
 // "pil" or "torchvision"; InvalidArgument otherwise.
 ImageBackend parse_image_backend(const std::string& name);
 
+// What embed_pairs returns for a BridgeTower model (other families take kDefault only).
+enum class PairOutput {
+  kDefault,   // the ITC joint embedding (cross_embeds), L2-normalised; needs the ITC heads
+  kPooled,    // BridgeTowerModel's pooler_output [2H]: concat(text pool, image pool), raw
+  kTextCls,   // BridgeTowerModel's text_features[:, 0] [H]: the text stream's CLS row after
+              // the cross-modal layers, raw
+  kImageCls,  // BridgeTowerModel's image_features[:, 0] [H], raw
+};
+// "cross", "pooled", "text-cls", "image-cls"; parse_pair_output throws InvalidArgument for
+// another name.
+const char* pair_output_name(PairOutput output);
+PairOutput parse_pair_output(const std::string& name);
+
 // Largest EmbedderOptions::batch_size: a batch's activations grow with it, and 65536 images or
 // texts in one model call is already far past the memory of any machine the batch would fit.
 inline constexpr std::size_t kMaxBatchSize = 65536;
@@ -93,6 +106,9 @@ struct EmbedderOptions {
   std::size_t batch_size = 8;
   TextOverflow text_overflow = TextOverflow::kTruncate;
   ImageBackend image_backend = ImageBackend::kPil;
+  // BridgeTower only: which output embed_pairs gives. Any output but kDefault works for every
+  // BridgeTower checkpoint, those without ITC heads (bridgetower-base) included.
+  PairOutput pair_output = PairOutput::kDefault;
 };
 
 struct ModelInfo {

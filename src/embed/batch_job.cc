@@ -21,6 +21,7 @@
 #include "core/check.h"
 #include "core/file.h"
 #include "io/bytes.h"
+#include "kernels/parallel.h"
 #include "core/output_file.h"
 #include "io/matrix.h"
 #include "mmembed/error.h"
@@ -54,6 +55,9 @@ std::string fingerprint(const Embedder& embedder, const std::vector<BatchItem>& 
   mix(std::to_string(o.max_image_pixels));
   // Only a non-default backend joins the fingerprint, so that jobs started before the option
   // existed (all Pillow) still resume.
+  if (embedder.options().pair_output != PairOutput::kDefault) {
+    mix(str_cat("pair_output=", pair_output_name(embedder.options().pair_output)));
+  }
   if (embedder.options().image_backend != ImageBackend::kPil) {
     mix(str_cat("image_backend=", image_backend_name(embedder.options().image_backend)));
   }
@@ -634,10 +638,11 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                                                : 0.0}}},
            {"batch_size", embedder.options().batch_size},
            {"chunk_size", o.chunk_size},
-           {"threads", embedder.options().threads},
+           {"threads", kernels::num_threads()},  // the threads used (the option's 0 resolved)
            {"model_files", files},
            {"images_fingerprint", images_fp},
-           {"image_backend", image_backend_name(embedder.options().image_backend)}};
+           {"image_backend", image_backend_name(embedder.options().image_backend)},
+           {"pair_output", pair_output_name(embedder.options().pair_output)}};
   io::write_file_atomic((out / "run.json").string(), dumps(run, 2) + "\n");
   fs::remove_all(partial, ec);
   return result;

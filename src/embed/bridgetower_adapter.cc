@@ -50,16 +50,25 @@ class BridgeTowerAdapter final : public ModelAdapter {
     max_tokens_ = std::min(tokenizer_->max_length(), static_cast<std::size_t>(model_limit));
     info_.max_text_tokens = max_tokens_;
     const bool itc = model_.has_itc_heads();
-    info_.dim = static_cast<std::size_t>(itc ? c.contrastive_hidden_size.value_or(c.hidden_size)
-                                             : 2 * c.hidden_size);
-    info_.text = info_.image = info_.pair = itc;
+    const PairOutput out = options.pair_output;
+    info_.dim = static_cast<std::size_t>(
+        out == PairOutput::kPooled                                 ? 2 * c.hidden_size
+        : out == PairOutput::kTextCls || out == PairOutput::kImageCls ? c.hidden_size
+        : itc ? c.contrastive_hidden_size.value_or(c.hidden_size)
+              : 2 * c.hidden_size);
+    info_.text = info_.image = itc;
+    info_.pair = itc || out != PairOutput::kDefault;
     info_.match = model_.has_itm_head();
     if (!itc) {
       info_.unsupported_reason =
           "the checkpoint has no contrastive (ITC) heads (itc_text_head, itc_image_head, "
-          "itc_cross_modal_head), so it has no embeddings; use a checkpoint trained with them, "
-          "e.g. BridgeTower/bridgetower-large-itm-mlm-itc";
-      if (!info_.match) info_.unsupported_reason += ", and no ITM head (itm_score) either";
+          "itc_cross_modal_head), so it has no text, image or joint (cross) embeddings; for "
+          "image-text pairs it has BridgeTowerModel's outputs: pooled (pooler_output, " +
+          std::to_string(2 * c.hidden_size) + "-d), text-cls and image-cls (the CLS rows of "
+          "text_features and image_features, " + std::to_string(c.hidden_size) +
+          "-d), e.g. 'mmembed embed --pair IMAGE TEXT --pair-output pooled'; or use a "
+          "checkpoint with ITC heads, e.g. BridgeTower/bridgetower-large-itm-mlm-itc";
+      if (!info_.match) info_.unsupported_reason += "; it has no ITM head (itm_score) either";
     } else if (!info_.match) {
       info_.unsupported_reason = "the checkpoint has no image-text matching head (itm_score)";
     }
@@ -85,7 +94,9 @@ class BridgeTowerAdapter final : public ModelAdapter {
       case InputKind::kText: e = to_embeddings(model_.embed_text(p->tokens.ids, p->tokens.mask)); break;
       case InputKind::kImage: e = to_embeddings(model_.embed_image(p->pixels)); break;
       case InputKind::kPair:
-        e = to_embeddings(model_.embed_pair(p->tokens.ids, p->tokens.mask, p->pixels));
+        e = to_embeddings(options_.pair_output == PairOutput::kDefault
+                              ? model_.embed_pair(p->tokens.ids, p->tokens.mask, p->pixels)
+                              : trunk_output(p->tokens, p->pixels));
         break;
     }
     if (p->kind != InputKind::kImage) e.truncated_tokens = p->tokens.truncated;
@@ -136,6 +147,21 @@ class BridgeTowerAdapter final : public ModelAdapter {
   }
 
  private:
+  // BridgeTowerModel's pooler_output, or the CLS row of its text / image features [B, H].
+  Tensor trunk_output(const TokenBatch& tokens, const Tensor& pixels) const {
+    bt::RunOptions ro;
+    ro.pooled_only = true;  // the pooler and the CLS rows read token 0 only
+    const bt::JointOutput out = model_.forward(tokens.ids, tokens.mask, pixels, ro);
+    if (options_.pair_output == PairOutput::kPooled) return out.pooler_output;
+    const Tensor& f = options_.pair_output == PairOutput::kTextCls ? out.text_features
+                                                                    : out.image_features;
+    const std::int64_t B = f.dim(0), T = f.dim(1), H = f.dim(2);
+    Tensor cls = Tensor::empty(DType::F32, {B, H});
+    for (std::int64_t b = 0; b < B; ++b)
+      std::copy_n(f.data<float>() + b * T * H, H, cls.data<float>() + b * H);
+    return cls;
+  }
+
   static vision::ImageProcessorOptions processor_options(const ModelFolder& folder,
                                                          ImageBackend backend) {
     const std::string path = folder.file("preprocessor_config.json");

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "core/thread_pool.h"
 #include "embed/adapter.h"
 #include "kernels/parallel.h"
@@ -64,6 +65,25 @@ const char* input_kind_name(InputKind kind) {
 
 const char* image_backend_name(ImageBackend backend) {
   return backend == ImageBackend::kTorchvision ? "torchvision" : "pil";
+}
+
+const char* pair_output_name(PairOutput output) {
+  switch (output) {
+    case PairOutput::kDefault: return "cross";
+    case PairOutput::kPooled: return "pooled";
+    case PairOutput::kTextCls: return "text-cls";
+    case PairOutput::kImageCls: return "image-cls";
+  }
+  return "?";
+}
+
+PairOutput parse_pair_output(const std::string& name) {
+  for (PairOutput o : {PairOutput::kDefault, PairOutput::kPooled, PairOutput::kTextCls,
+                       PairOutput::kImageCls}) {
+    if (name == pair_output_name(o)) return o;
+  }
+  throw InvalidArgument(str_cat("pair output '", escape_for_message(name),
+                                "': expected cross, pooled, text-cls or image-cls"));
 }
 
 ImageBackend parse_image_backend(const std::string& name) {
@@ -313,9 +333,14 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   kernels::set_num_threads(options.threads);
   embed::ModelFolder folder{model, has_config ? io::ConfigReader::from_file(config_path)
                                               : io::ConfigReader::parse("{}", config_path)};
+  const Family family = detect_family(folder);
+  MMEMBED_CHECK(options.pair_output == PairOutput::kDefault || family == Family::kBridgeTower,
+                Unsupported, "model '", model, "': pair output '",
+                pair_output_name(options.pair_output),
+                "' is BridgeTower's; this model's pairs (if any) have their default output only");
   Embedder e;
   e.options_ = options;
-  e.adapter_ = make_adapter(detect_family(folder), folder, options);
+  e.adapter_ = make_adapter(family, folder, options);
   return e;
 }
 

@@ -133,6 +133,58 @@ TEST_P(BridgeTowerEmbedder, BaseHasMatchingButNoEmbeddings) {
   }
 }
 
+// BridgeTowerModel's outputs as pair embeddings (--pair-output): pooler_output and the CLS rows
+// of text_features / image_features, for the base checkpoint (no ITC heads) and the large one,
+// from the raw inputs, in batches that split the inputs differently.
+TEST_P(BridgeTowerEmbedder, TrunkOutputsAsPairEmbeddings) {
+  const golden::Manifest& m = golden::Manifest::get();
+  for (const std::string model : {"bridgetower-base-tiny", "bridgetower-large-tiny"}) {
+    SCOPED_TRACE(model);
+    const std::string prefix = model + "/batch/model/";
+    const Inputs in = inputs_of(m.entry(prefix + "pooler_output"));
+    for (std::size_t batch : {1u, 8u}) {
+      EmbedderOptions options;
+      options.batch_size = batch;
+      options.pair_output = PairOutput::kPooled;
+      const Embedder pooled = Embedder::load(model_dir(model), options);
+      EXPECT_TRUE(pooled.info().pair);
+      EXPECT_EQ(pooled.info().dim, 2 * static_cast<std::size_t>(
+                                           m.load(m.entry(prefix + "text_features")).dim(2)));
+      expect_matches(prefix + "pooler_output", pooled.embed_pairs(in.images, in.texts));
+      for (const auto& [output, name] : {std::pair{PairOutput::kTextCls, "text_features"},
+                                         std::pair{PairOutput::kImageCls, "image_features"}}) {
+        options.pair_output = output;
+        const Embedder e = Embedder::load(model_dir(model), options);
+        const Embeddings ours = e.embed_pairs(in.images, in.texts);
+        const golden::Entry& ref_entry = m.entry(prefix + name);
+        const Tensor ref = m.load(ref_entry);  // [B, T, H]: compare the CLS rows
+        ASSERT_EQ(ours.rows, static_cast<std::size_t>(ref.dim(0)));
+        ASSERT_EQ(ours.dim, static_cast<std::size_t>(ref.dim(2)));
+        const golden::Tolerance tol = m.tolerance(ref_entry);
+        for (std::size_t r = 0; r < ours.rows; ++r) {
+          for (std::size_t c = 0; c < ours.dim; ++c) {
+            const float want = ref.data<float>()[r * ref.dim(1) * ref.dim(2) + c];
+            EXPECT_NEAR(ours.row(r)[c], want, tol.atol + tol.rtol * std::abs(want))
+                << name << " row " << r << " col " << c;
+          }
+        }
+      }
+    }
+  }
+  // The base checkpoint names these outputs when its missing embeddings are asked for.
+  const Embedder base = Embedder::load(model_dir("bridgetower-base-tiny"));
+  try {
+    base.embed_texts(std::vector<std::string>{"a cat"});
+    ADD_FAILURE() << "no ITC heads: text embeddings must be refused";
+  } catch (const Unsupported& e) {
+    EXPECT_NE(std::string(e.what()).find("--pair-output pooled"), std::string::npos) << e.what();
+  }
+  // Only BridgeTower has these outputs.
+  EmbedderOptions clip_options;
+  clip_options.pair_output = PairOutput::kPooled;
+  EXPECT_THROW(Embedder::load(m.data_dir() + "/models/clip-tiny-gelu", clip_options), Unsupported);
+}
+
 INSTANTIATE_TEST_SUITE_P(Formats, BridgeTowerEmbedder, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "bin" : "safetensors"; });
 
