@@ -145,7 +145,7 @@ int run_batch(const EmbedOptions& opt, int threads) {
                                  : opt.progress == "never" ? hub::ProgressMode::kNever
                                                            : hub::ProgressMode::kAuto;
   hub::ProgressBar bar("embed", items.size(), hub::ProgressBar::Unit::kCount,
-                       hub::progress_enabled(mode));
+                       hub::progress_display(mode));
   std::size_t shown_done = 0, shown_failed = 0;
   embed::BatchJobOptions job;
   job.kind = kind;

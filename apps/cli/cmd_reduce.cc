@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -23,6 +26,7 @@
 #include "core/check.h"
 #include "core/output_file.h"
 #include "data/points.h"
+#include "hub/progress.h"
 #include "io/matrix.h"
 #include "kernels/distance.h"
 #include "kernels/gemm.h"
@@ -61,9 +65,51 @@ std::string quality_path(const std::string& out) {
   return p.string();
 }
 
+// The fit's phases and epochs (iterations) on one progress display (hub/progress.h), with a
+// timer that keeps a non-terminal log alive through phases that report nothing for minutes.
+class FitProgress {
+ public:
+  explicit FitProgress(const std::string& method)
+      : method_(method),
+        bar_(method, 0, hub::ProgressBar::Unit::kCount, hub::progress_display(hub::ProgressMode::kAuto)),
+        timer_([this](std::stop_token stop) {
+          std::mutex mu;
+          std::condition_variable_any cv;
+          std::unique_lock<std::mutex> lock(mu);
+          while (!stop.stop_requested()) {
+            cv.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
+            if (!stop.stop_requested()) bar_.tick();
+          }
+        }) {}
+  ~FitProgress() {
+    timer_.request_stop();
+    timer_.join();
+    bar_.finish();
+  }
+
+  reduce::ProgressFn callback() {
+    return [this](std::string_view phase, std::int64_t done, std::int64_t total) {
+      if (phase != phase_) {
+        phase_ = std::string(phase);
+        const bool counted = phase == "epochs" || phase == "iterations";
+        bar_.set_stage(counted ? method_ : method_ + " " + phase_,
+                       static_cast<std::uint64_t>(total), counted ? phase_ : std::string("items"));
+      }
+      bar_.set_done(static_cast<std::uint64_t>(done));
+    };
+  }
+
+ private:
+  std::string method_, phase_;
+  hub::ProgressBar bar_;
+  std::jthread timer_;
+};
+
 std::vector<float> run_umap(const ReduceOptions& opt, const kernels::MetricSpec& metric,
                             const io::Matrix& x, nlohmann::json* info, std::string* summary) {
+  FitProgress progress("umap");
   reduce::UmapOptions u_opt;
+  u_opt.progress = progress.callback();
   u_opt.n_components = opt.components;
   u_opt.n_neighbors = opt.n_neighbors;
   u_opt.min_dist = opt.min_dist;
@@ -91,7 +137,9 @@ std::vector<float> run_umap(const ReduceOptions& opt, const kernels::MetricSpec&
 
 std::vector<float> run_tsne(const ReduceOptions& opt, const kernels::MetricSpec& metric,
                             const io::Matrix& x, nlohmann::json* info, std::string* summary) {
+  FitProgress progress("tsne");
   reduce::TsneOptions t_opt;
+  t_opt.progress = progress.callback();
   t_opt.n_components = opt.components;
   t_opt.perplexity = opt.perplexity;
   t_opt.metric = metric;

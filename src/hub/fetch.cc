@@ -154,7 +154,7 @@ std::vector<FetchOutcome> fetch_urls(const std::vector<std::string>& urls, const
   }
   std::vector<FetchOutcome> done(unique.size());
   ProgressBar bar("fetch", unique.size(), ProgressBar::Unit::kCount,
-                  progress_enabled(options.progress));
+                  progress_display(options.progress), "images");
 
   run_parallel(unique.size(), options.jobs, [&](std::size_t u) {
     const std::string& url = unique[u];

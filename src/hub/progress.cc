@@ -12,13 +12,41 @@
 
 namespace mmembed::hub {
 
-bool progress_enabled(ProgressMode mode) {
-  if (core::log_level() == core::LogLevel::kQuiet) return false;  // --quiet wins
-  if (mode == ProgressMode::kAlways) return true;
-  if (mode == ProgressMode::kNever) return false;
-  if (const char* v = std::getenv("MMEMBED_PROGRESS"); v && *v) return std::strcmp(v, "0") != 0;
-  return ::isatty(STDERR_FILENO) == 1;
+ProgressDisplay progress_display(ProgressMode mode) {
+  if (core::log_level() == core::LogLevel::kQuiet) return ProgressDisplay::kOff;  // --quiet wins
+  if (mode == ProgressMode::kAlways) return ProgressDisplay::kBar;
+  if (mode == ProgressMode::kNever) return ProgressDisplay::kOff;
+  if (const char* v = std::getenv("MMEMBED_PROGRESS"); v && *v) {
+    if (std::strcmp(v, "0") == 0) return ProgressDisplay::kOff;
+    if (std::strcmp(v, "lines") == 0) return ProgressDisplay::kLines;
+    return ProgressDisplay::kBar;
+  }
+  return ::isatty(STDERR_FILENO) == 1 ? ProgressDisplay::kBar : ProgressDisplay::kLines;
 }
+
+bool progress_enabled(ProgressMode mode) { return progress_display(mode) != ProgressDisplay::kOff; }
+
+namespace {
+// Seconds between two lines of the kLines display: $MMEMBED_PROGRESS_SECONDS (0 to 3600), else 10.
+double lines_seconds() {
+  static const double seconds = [] {
+    const char* v = std::getenv("MMEMBED_PROGRESS_SECONDS");
+    if (v == nullptr || *v == '\0') return 10.0;
+    char* end = nullptr;
+    const double s = std::strtod(v, &end);
+    return end != v && *end == '\0' && s >= 0 && s <= 3600 ? s : 10.0;
+  }();
+  return seconds;
+}
+
+// "37.2 items/s", "1.50 items/s", "830 items/s".
+std::string format_rate(double per_second, const std::string& items) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, per_second < 10 ? "%.2f" : per_second < 100 ? "%.1f" : "%.0f",
+                per_second);
+  return std::string(buf) + " " + items + "/s";
+}
+}  // namespace
 
 std::string format_bytes(double bytes) {
   static const char* kUnits[] = {"B", "kB", "MB", "GB", "TB"};
@@ -49,12 +77,21 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-ProgressBar::ProgressBar(std::string label, std::uint64_t total, Unit unit, bool enabled)
+ProgressBar::ProgressBar(std::string label, std::uint64_t total, Unit unit,
+                         ProgressDisplay display, std::string items)
     : label_(std::move(label)),
       unit_(unit),
-      enabled_(enabled),
+      display_(display),
+      items_(std::move(items)),
       total_(total),
-      start_(std::chrono::steady_clock::now()) {}
+      start_(std::chrono::steady_clock::now()),
+      created_(start_) {
+  last_draw_ = start_;  // lines: the first one after the interval, not at once
+}
+
+ProgressBar::ProgressBar(std::string label, std::uint64_t total, Unit unit, bool enabled)
+    : ProgressBar(std::move(label), total, unit,
+                  enabled ? progress_display(ProgressMode::kAuto) : ProgressDisplay::kOff) {}
 
 ProgressBar::~ProgressBar() { finish(); }
 
@@ -70,6 +107,28 @@ void ProgressBar::set_bytes(std::uint64_t bytes) {
   }
   maybe_draw(false);
 }
+
+void ProgressBar::set_done(std::uint64_t done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = done;
+  }
+  maybe_draw(false);
+}
+
+void ProgressBar::set_stage(std::string label, std::uint64_t total, std::string items) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    label_ = std::move(label);
+    total_ = total;
+    items_ = std::move(items);
+    done_ = failed_ = bytes_ = 0;
+    start_ = std::chrono::steady_clock::now();
+  }
+  if (display_ == ProgressDisplay::kBar) maybe_draw(true);
+}
+
+void ProgressBar::tick() { maybe_draw(false); }
 
 void ProgressBar::add_bytes(std::uint64_t bytes) {
   {
@@ -94,10 +153,12 @@ std::string ProgressBar::render() const {
 }
 
 std::string ProgressBar::render_locked() const {
-  double elapsed =
+  const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  double rate = elapsed > 0 ? static_cast<double>(bytes_) / elapsed : 0.0;
   std::string line = label_ + ": ";
+  if (unit_ == Unit::kCount && total_ == 0 && done_ == 0) {
+    return line + format_duration(elapsed);  // a stage without a count: its time so far
+  }
   double fraction = -1;
   if (unit_ == Unit::kBytes) {
     line += format_bytes(static_cast<double>(bytes_));
@@ -111,15 +172,21 @@ std::string ProgressBar::render_locked() const {
       line.append("/").append(std::to_string(total_));
       fraction = static_cast<double>(done_) / static_cast<double>(total_);
     }
-    if (failed_ > 0) line += " (" + std::to_string(failed_) + " failed)";
-    line += ", " + format_bytes(static_cast<double>(bytes_));
+    line += " " + items_;
   }
   if (fraction >= 0) {
     char pct[16];
     std::snprintf(pct, sizeof pct, " %.0f%%", std::min(fraction, 1.0) * 100.0);
-    line = line + pct;
+    line += pct;
   }
-  line += ", " + format_bytes(rate) + "/s";
+  if (unit_ == Unit::kCount) {
+    if (failed_ > 0) line += " (" + std::to_string(failed_) + " failed)";
+    line += ", " + format_rate(elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0, items_);
+    if (bytes_ > 0) line += ", " + format_bytes(static_cast<double>(bytes_));
+  }
+  if (unit_ == Unit::kBytes || bytes_ > 0) {
+    line += ", " + format_bytes(elapsed > 0 ? static_cast<double>(bytes_) / elapsed : 0.0) + "/s";
+  }
   if (fraction > 0 && fraction < 1 && elapsed > 0) {
     line += ", ETA " + format_duration(elapsed * (1.0 - fraction) / fraction);
   } else if (finished_ || fraction >= 1) {
@@ -129,13 +196,20 @@ std::string ProgressBar::render_locked() const {
 }
 
 void ProgressBar::maybe_draw(bool force) {
-  if (!enabled_) return;
+  if (display_ == ProgressDisplay::kOff) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto now = std::chrono::steady_clock::now();
-  if (!force && now - last_draw_ < std::chrono::milliseconds(125)) return;
+  const auto interval = display_ == ProgressDisplay::kBar
+                            ? std::chrono::milliseconds(125)
+                            : std::chrono::milliseconds(static_cast<std::int64_t>(lines_seconds() * 1000));
+  if (!force && now - last_draw_ < interval) return;
   last_draw_ = now;
-  std::string line = render_locked();
-  std::fprintf(stderr, "\r%-79s", line.c_str());
+  const std::string line = render_locked();
+  if (display_ == ProgressDisplay::kBar) {
+    std::fprintf(stderr, "\r%-79s", line.c_str());
+  } else {
+    std::fprintf(stderr, "mmembed: %s\n", line.c_str());
+  }
   std::fflush(stderr);
 }
 
@@ -145,10 +219,17 @@ void ProgressBar::finish() {
     if (finished_) return;
     finished_ = true;
   }
-  if (!enabled_) return;
+  if (display_ == ProgressDisplay::kOff) return;
+  // Lines: the last state when the work was long enough to be reported on the way (a job of a
+  // few seconds ends with its own summary line instead).
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - created_).count();
+  if (display_ == ProgressDisplay::kLines && elapsed < lines_seconds()) return;
   maybe_draw(true);
-  std::fputc('\n', stderr);
-  std::fflush(stderr);
+  if (display_ == ProgressDisplay::kBar) {
+    std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
 }
 
 }  // namespace mmembed::hub

@@ -1,7 +1,14 @@
-// A one-line progress bar on stderr: done/total, bytes, rate and ETA, redrawn at most ~8 times a
-// second. Drawn only when enabled (by default: when stderr is a terminal); thread-safe.
+// Progress of long work on stderr, one display for all of it (embed, fetch, downloads, reduce):
+//  - item work: "embed: 1024/2000 items 51%, 37.2 items/s, ETA 00:11" (+ bytes when the work
+//    moves bytes, as fetch does: ", 12.3 MB, 1.50 MB/s");
+//  - downloads: "model.safetensors: 250 MB / 1.00 GB 25%, 12.3 MB/s, ETA 01:01".
+// On a terminal it is one line redrawn at most ~8 times a second; elsewhere (a log file, a
+// pipe, CI) plain lines, one every 10 seconds (MMEMBED_PROGRESS_SECONDS) and one at the end of
+// work that took longer than that; nothing under --quiet
+// (core::LogLevel::kQuiet) or ProgressMode::kNever. Thread-safe.
 //
-//   hub::ProgressBar bar("images", items.size(), hub::ProgressBar::Unit::kCount);
+//   hub::ProgressBar bar("images", items.size(), hub::ProgressBar::Unit::kCount,
+//                        hub::progress_display(mode), "images");
 //   bar.add_done(1); bar.add_bytes(n); ... bar.finish();
 #pragma once
 
@@ -13,22 +20,37 @@
 namespace mmembed::hub {
 
 enum class ProgressMode { kAuto, kAlways, kNever };
+enum class ProgressDisplay { kOff, kBar, kLines };
 
-// True when a bar should be drawn: kAlways, or kAuto with stderr a terminal; the environment
-// variable MMEMBED_PROGRESS=1/0 overrides kAuto; never at core::LogLevel::kQuiet.
+// kOff under --quiet (core::LogLevel::kQuiet) or kNever; kBar for kAlways, or kAuto with stderr
+// a terminal; kLines for kAuto otherwise. The environment variable MMEMBED_PROGRESS overrides
+// kAuto: 0 = kOff, 1 = kBar, lines = kLines.
+ProgressDisplay progress_display(ProgressMode mode);
+// progress_display(mode) != kOff.
 bool progress_enabled(ProgressMode mode);
 
 class ProgressBar {
  public:
   enum class Unit { kBytes, kCount };
 
-  // total: expected bytes (kBytes) or items (kCount); 0 if unknown.
+  // total: expected bytes (kBytes) or items (kCount); 0 if unknown. `items`: what kCount
+  // counts ("items", "images", "epochs").
+  ProgressBar(std::string label, std::uint64_t total, Unit unit, ProgressDisplay display,
+              std::string items = "items");
+  // enabled: progress_display(ProgressMode::kAuto), else kOff.
   ProgressBar(std::string label, std::uint64_t total, Unit unit, bool enabled);
   ~ProgressBar();
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
 
   void set_total(std::uint64_t total);
+  // kCount: the number done so far (for work that reports a position, like epochs).
+  void set_done(std::uint64_t done);
+  // Another stage of the same work ("umap: knn" -> "umap: epochs"): a new label, total (0 if
+  // none) and unit name; the count, rate and time restart. Drawn at once on a terminal.
+  void set_stage(std::string label, std::uint64_t total, std::string items);
+  // Redraws when due, for a stage that reports nothing for a while (call it from a timer).
+  void tick();
   // kBytes: set the byte count; kCount: bytes moved (for the rate display).
   void set_bytes(std::uint64_t bytes);
   void add_bytes(std::uint64_t bytes);
@@ -45,13 +67,15 @@ class ProgressBar {
 
   std::string label_;
   Unit unit_;
-  bool enabled_;
+  ProgressDisplay display_;
+  std::string items_;
   std::uint64_t total_ = 0;
   std::uint64_t bytes_ = 0;
   std::uint64_t done_ = 0;
   std::uint64_t failed_ = 0;
   bool finished_ = false;
-  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point start_;    // of the stage
+  std::chrono::steady_clock::time_point created_;  // of the work
   std::chrono::steady_clock::time_point last_draw_{};
   mutable std::mutex mu_;
 };

@@ -221,7 +221,7 @@ void HubRepo::download_blob(const FileMetadata& meta, const std::string& filenam
     o.low_speed_time_s = std::max(1L, static_cast<long>(std::ceil(config_.download_timeout_s)));
     o.headers = auth_headers(meta.location);
     o.max_bytes = meta.size;
-    ProgressBar bar(filename, meta.size, ProgressBar::Unit::kBytes, progress_enabled(progress_));
+    ProgressBar bar(filename, meta.size, ProgressBar::Unit::kBytes, progress_display(progress_));
     HttpResponse r = http_download(
         meta.location, part, o, [&](std::uint64_t got, std::uint64_t) { bar.set_bytes(got); },
         /*resume=*/true);

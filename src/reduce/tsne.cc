@@ -489,6 +489,7 @@ Tsne::Tsne(const float* x, std::int64_t n, std::int64_t d, const TsneOptions& op
   MMEMBED_CHECK(options.metric.metric != kernels::Metric::Dot, InvalidArgument,
                 "t-SNE: metric dot is a similarity without a distance; use cosine or euclidean");
   kernels::validate(options.metric);
+  if (options.progress) options.progress("affinities", 0, 0);
   search::check_rows(x, n, d, options.metric, "t-SNE input");
 
   // 1-2. Neighbours and conditional affinities.
@@ -591,6 +592,10 @@ void Tsne::run(int iterations) {
     const bool eval_kl = options_.kl_every > 0 && iteration_ % options_.kl_every == 0;
     step(ex, momentum, learning_rate(iteration_), eval_kl);
     ++iteration_;
+    if (options_.progress) {
+      options_.progress("iterations", iteration_,
+                        options_.early_exaggeration_iter + options_.n_iter);
+    }
   }
 }
 

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "kernels/distance.h"
+#include "reduce/progress.h"
 
 namespace mmembed::search {
 class Knn;
@@ -69,6 +70,9 @@ struct TsneOptions {
   std::int64_t exact_knn_max_points = 20000;  // exact kNN up to this many points
   std::int64_t exact_kl_max_points = 10000;   // kl_divergence(): exact Z up to this many points
   int kl_every = 50;                    // history(): the KL every this many iterations (0: never)
+  // Called as the affinities start ("affinities", 0, 0) and after each iteration of run()
+  // ("iterations", done, early_exaggeration_iter + n_iter).
+  ProgressFn progress;
 };
 
 // Placing new points into a finished map (openTSNE's transform): each new point gets

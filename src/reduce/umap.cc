@@ -673,7 +673,11 @@ Umap Umap::fit(const float* x, std::int64_t n, std::int64_t d, const UmapOptions
     return s;
   };
 
+  const auto report = [&](std::string_view phase, std::int64_t done, std::int64_t total) {
+    if (options.progress) options.progress(phase, done, total);
+  };
   // 1-3: kNN graph and fuzzy simplicial set.
+  report("knn", 0, 0);
   search::KnnOptions knn_opt;
   knn_opt.n_neighbors = options.n_neighbors - 1;
   knn_opt.exact_max_points = options.exact_max_points;
@@ -695,11 +699,13 @@ Umap Umap::fit(const float* x, std::int64_t n, std::int64_t d, const UmapOptions
     u.knn_ = std::move(flat);
   }
   u.timings_.knn = lap();
+  report("graph", 0, 0);
   u.dot_shift_ = dot_shift_of(knn);
   FuzzyGraph g = build_fuzzy(knn, u.dot_shift_, options.local_connectivity, options.set_op_mix_ratio);
   const int default_epochs = n <= 10000 ? 500 : 200;
   prune(g, u.n_epochs_ > 10 ? u.n_epochs_ : default_epochs);
   u.timings_.graph = lap();
+  report("init", 0, 0);
 
   // 5: initial layout.
   const std::int64_t dim = options.n_components;
@@ -760,6 +766,11 @@ Umap Umap::fit(const float* x, std::int64_t n, std::int64_t d, const UmapOptions
   p.n_epochs = u.n_epochs_;
   p.seed = options.seed;
   p.stream = kFitSgd;
+  report("epochs", 0, u.n_epochs_);
+  const std::function<void(int)> after_epoch = [&](int done) {
+    report("epochs", done, u.n_epochs_);
+  };
+  if (options.progress) p.after_epoch = &after_epoch;
   detail::optimize_layout(p, sched);
   u.timings_.sgd = lap();
 

@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "kernels/distance.h"
+#include "reduce/progress.h"
 #include "search/knn.h"
 
 namespace mmembed::reduce {
@@ -77,6 +78,8 @@ struct UmapOptions {
   std::uint64_t seed = 42;
   std::int64_t exact_max_points = 4096;  // exact kNN up to this many points, NN-descent above
   double a = 0, b = 0;                   // both > 0: used as given instead of fitted
+  // Called as each phase starts (done 0) and after each SGD epoch ("epochs", e, n_epochs).
+  ProgressFn progress;
 };
 
 // Wall seconds of the phases of a fit.

@@ -514,6 +514,7 @@ void optimize_layout(const SgdProblem& p, SgdSchedule& s, SgdKernel kernel) {
 #endif
       chunk_moves(feed, head, sc, others, kernel == SgdKernel::Scalar);
     });
+    if (p.after_epoch != nullptr && *p.after_epoch) (*p.after_epoch)(epoch + 1);
   }
 }
 

@@ -4,6 +4,8 @@
 // and transform call it; the tests call it directly to compare its kernels.
 #pragma once
 
+#include <functional>
+
 #include <cstdint>
 #include <vector>
 
@@ -76,6 +78,7 @@ struct SgdProblem {
   int n_epochs = 0;
   std::uint64_t seed = 0;
   std::uint64_t stream = 0;                   // the seed's stream for these moves
+  const std::function<void(int)>* after_epoch = nullptr;  // called with epochs done, if set
 };
 
 // How the moves are computed. All give each vertex the same sequence of moves; they differ in

@@ -1,12 +1,17 @@
 // SHA-256 against FIPS 180-4 vectors; cache naming, URLs and environment handling against the
 // rules of huggingface_hub 0.36 (constants.py, file_download.py; spec section F).
 #include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
 #include <sys/stat.h>
 
 #include <map>
 
 #include "hub/cache.h"
 #include "hub/progress.h"
+#include "core/log.h"
 #include "hub/sha256.h"
 #include "hub_test_util.h"
 #include "limited_child.h"
@@ -215,13 +220,25 @@ TEST(Progress, FormatsBytesDurationsAndTheLine) {
   EXPECT_EQ(format_duration(0), "00:00");
   EXPECT_EQ(format_duration(125), "02:05");
   EXPECT_EQ(format_duration(3723), "1:02:03");
-  ProgressBar items("fetch", 10, ProgressBar::Unit::kCount, /*enabled=*/false);
+  ProgressBar items("fetch", 10, ProgressBar::Unit::kCount, ProgressDisplay::kOff, "images");
   items.add_done(3);
   items.add_done(1, 1);
-  items.add_bytes(2000);
   std::string line = items.render();
-  EXPECT_EQ(line.rfind("fetch: 4/10 (1 failed), 2.00 kB 40%, ", 0), 0u) << line;
-  EXPECT_NE(line.find("/s"), std::string::npos) << line;
+  // Item work: items and items per second, no bytes while none moved.
+  EXPECT_EQ(line.rfind("fetch: 4/10 images 40% (1 failed), ", 0), 0u) << line;
+  EXPECT_NE(line.find(" images/s, ETA "), std::string::npos) << line;
+  EXPECT_EQ(line.find(" B"), std::string::npos) << line;
+  items.add_bytes(2000);
+  line = items.render();
+  EXPECT_NE(line.find(" images/s, 2.00 kB, "), std::string::npos) << line;
+  // A stage without a count shows its time; a counted stage restarts the count.
+  items.set_stage("umap knn", 0, "items");
+  EXPECT_EQ(items.render(), "umap knn: 00:00");
+  items.set_stage("umap", 500, "epochs");
+  items.set_done(125);
+  line = items.render();
+  EXPECT_EQ(line.rfind("umap: 125/500 epochs 25%, ", 0), 0u) << line;
+  EXPECT_NE(line.find(" epochs/s, ETA "), std::string::npos) << line;
   ProgressBar bytes("model.safetensors", 1000, ProgressBar::Unit::kBytes, false);
   bytes.set_bytes(250);
   line = bytes.render();
@@ -229,6 +246,15 @@ TEST(Progress, FormatsBytesDurationsAndTheLine) {
   EXPECT_NE(line.find("ETA"), std::string::npos) << line;
   EXPECT_FALSE(progress_enabled(ProgressMode::kNever));
   EXPECT_TRUE(progress_enabled(ProgressMode::kAlways));
+  EXPECT_EQ(progress_display(ProgressMode::kAlways), ProgressDisplay::kBar);
+  EXPECT_EQ(progress_display(ProgressMode::kNever), ProgressDisplay::kOff);
+  // Not a terminal (ctest's pipes): plain lines; --quiet: nothing.
+  if (::isatty(STDERR_FILENO) != 1 && std::getenv("MMEMBED_PROGRESS") == nullptr) {
+    EXPECT_EQ(progress_display(ProgressMode::kAuto), ProgressDisplay::kLines);
+  }
+  core::set_log_level(core::LogLevel::kQuiet);
+  EXPECT_EQ(progress_display(ProgressMode::kAlways), ProgressDisplay::kOff);
+  core::set_log_level(core::LogLevel::kNormal);
 }
 
 }  // namespace
