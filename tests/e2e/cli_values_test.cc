@@ -500,6 +500,7 @@ std::vector<NumericOption> numeric_options() {
       {embed, "--max-image-pixels", "0", "1000000000000", true},
       {match, "--max-image-pixels", "0", "1000000000000", true},
       {classify, "--top", "0", "1000000000", true},
+      {classify, "--batch-size", "1", "65536", true},
       {classify, "--max-image-pixels", "0", "1000000000000", true},
       {similarity, "--p", "1", "100", false},
       {similarity, "--top", "1", "1000000000", true},
