@@ -1,5 +1,6 @@
 #include "plot/html.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>

@@ -822,6 +822,19 @@ constexpr const char* kDriver = R"js(<script>
     document.getElementById('mm-reset').click();
     await frame();
     put('reset-home', get('view') === home ? 1 : 0);
+    // Two fingers 100 px apart move to 200 px apart: twice the zoom.
+    const touch = (type, id, x, y) => plot.dispatchEvent(new PointerEvent(type, {
+      pointerId: id, pointerType: 'touch', isPrimary: id === 11, button: 0, buttons: 1,
+      clientX: x, clientY: y, bubbles: true, cancelable: true}));
+    touch('pointerdown', 11, cx - 50, cy);
+    touch('pointerdown', 12, cx + 50, cy);
+    touch('pointermove', 12, cx + 150, cy);
+    touch('pointerup', 12, cx + 150, cy);
+    touch('pointerup', 11, cx - 50, cy);
+    await frame();
+    put('pinch', ((v0[1] - v0[0]) / (view()[1] - view()[0])).toFixed(3) + '/' + get('tip'));
+    document.getElementById('mm-reset').click();
+    await frame();
     // Legend: click toggles, shift-click and "only" show only one, "all" shows all again.
     const entries = document.querySelectorAll('.mm-entry');
     const click = async (el, shift) => {
@@ -908,6 +921,7 @@ TEST_F(BrowserMap, InteractionsWork) {
   EXPECT_EQ(s["t-dblclick-home"], "1");
   EXPECT_EQ(s["t-key-zoom"], "1.500");
   EXPECT_EQ(s["t-reset-home"], "1");
+  EXPECT_EQ(s["t-pinch"], "2.000/");  // and no tooltip pinned by the fingers
   EXPECT_EQ(s["t-legend-click"], "dog/40");
   EXPECT_EQ(s["t-legend-click-again"], "/60");
   EXPECT_EQ(s["t-legend-shift"], "dog,motorcycle/30");
