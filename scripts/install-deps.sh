@@ -22,6 +22,8 @@ packages=(
   libcairo2-dev fonts-dejavu-core
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # test-only: the HTML map's tests load it in headless Chromium (they skip without it)
+  chromium
   # tokenizers: regexes (Oniguruma) and Unicode normalization (ICU)
   libonig-dev libicu-dev
   # the fuzzers and the sanitizer runtimes (scripts/test.sh)

@@ -9,24 +9,39 @@
 //   // r.bytes holds the whole file; write it where you like (the CLI writes it atomically).
 //
 // Contracts:
-//  - Sizes: `width` x `height` are the PNG's pixels; the vector formats (SVG, PDF, HTML) are
+//  - Sizes: `width` x `height` are the PNG's pixels; the vector formats (SVG, PDF) are
 //    width*72/dpi x height*72/dpi points, so every format has the same layout. Fonts, the marker
-//    size and line widths are in points (1/72 inch) and scale with `dpi` in the PNG.
+//    size and line widths are in points (1/72 inch) and scale with `dpi` in the PNG. The HTML
+//    map fills the browser window instead; its markers and thumbnails have the same sizes in
+//    points (a CSS pixel is 3/4 point).
 //  - Every per-point vector of ScatterData is either empty or has exactly x.size() entries;
 //    x and y must be finite. Violations throw InvalidArgument naming the field and the index.
 //  - Categories are coloured in order of first appearance with seaborn's "bright" palette
 //    (more than 10: evenly spaced hues, see category_colour). Texts are placed beside their
 //    points (eight candidate spots), greedily avoiding each other, the markers and the
 //    thumbnails and staying inside the axes; a text with no free spot is left out and counted
-//    in `texts_hidden`.
+//    in `texts_hidden` (for HTML: at the initial view, as the other formats; the page places
+//    the texts again as the view changes).
 //  - Thumbnails are drawn centred on their points (longer side `thumbnail_size` pixels at `dpi`)
-//    with a frame in the category colour; points without one get a marker. The HTML page shows
-//    each point's caption (or text, or category), coordinates and a larger thumbnail on hover.
+//    with a frame in the category colour; points without one get a marker.
 //  - Text is drawn with DejaVu Sans (Debian: fonts-dejavu-core) through cairo's font API; invalid
-//    UTF-8 is replaced by U+FFFD and control characters are dropped. The SVG/HTML writer emits
-//    <text> and <circle> elements (font-family "DejaVu Sans", sans-serif), not glyph outlines.
-//  - The HTML page makes no network requests: styles, script and images are inline. SVG and
-//    HTML embed thumbnails as base64 JPEG (quality 85) data URIs; PNG and PDF draw the pixels.
+//    UTF-8 is replaced by U+FFFD and control characters are dropped (line breaks become spaces
+//    in the HTML map's data). The SVG writer emits <text> and <circle> elements (font-family
+//    "DejaVu Sans", sans-serif), not glyph outlines.
+//  - The HTML map is one self-contained file: the points are drawn on a <canvas> by an inline
+//    script from a JSON block holding the data (src/plot/html.h), so 50,000 points stay quick.
+//    It fills its window and follows its size; mouse-wheel (or pinch, or +/-) zoom about the
+//    cursor, drag to pan, double-click (or the "Reset view" button, or 0) resets; clicking a
+//    legend entry hides or shows that label (shift-click or "only": only that label), with the
+//    count of each; a search box highlights the points whose id, caption or text contains the
+//    query (case-insensitive), dims the others and counts the matches (Enter zooms to them);
+//    hovering a point shows its id (the row number "#i" without ids), caption, label,
+//    coordinates and picture (`hover_thumbnail_size`); a click pins that tooltip. The state
+//    lives in the URL fragment (#search=cat&hide=dog&view=x0,x1,y0,y1&tip=ID), so a view can be
+//    bookmarked or linked. It makes no network requests: styles, script and images are inline,
+//    and a Content-Security-Policy forbids any other source.
+//  - SVG and HTML embed thumbnails as base64 JPEG (quality 85) data URIs; PNG and PDF draw the
+//    pixels.
 // Thread-safety: render_scatter is reentrant (no shared state).
 #pragma once
 
@@ -54,6 +69,8 @@ struct ScatterData {
   std::vector<std::string> categories;  // empty, or one per point: colour and legend entry
   std::vector<std::string> texts;       // empty, or one per point ("" = none): drawn beside it
   std::vector<std::string> captions;    // empty, or one per point: shown on hover (HTML)
+  std::vector<std::string> ids;         // empty, or one per point: the HTML tooltip's heading
+                                        // (default: the row number, "#0", "#1", ...)
   std::vector<Image> thumbnails;        // empty, or one per point (empty Image = none)
 };
 
@@ -76,7 +93,8 @@ struct ScatterOptions {
   int height = 700;
   int dpi = 100;             // 10..1200
   int thumbnail_size = 48;   // longer side of a thumbnail in pixels at `dpi`, 4..1024
-  int hover_thumbnail_size = 160;  // HTML only: the thumbnail shown on hover, 16..1024
+  int hover_thumbnail_size = 160;  // HTML only: the picture in the tooltip (also drawn, scaled
+                                   // down, at the point), longer side in pixels, 16..1024
 };
 
 struct RenderResult {

@@ -70,6 +70,13 @@ class SvgCanvas : public Canvas {
   std::string body_;
 };
 
+struct Layout;
+
+// Draws the static plot (what PNG, PDF and SVG show) on `c` and counts what it drew in
+// `result` (texts_hidden, thumbnails_drawn).
+void draw_scatter(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions& o,
+                  RenderResult& result);
+
 // XML-escaped text (&, <, >, ", ').
 std::string xml_escape(const std::string& s);
 // The image as an in-memory PNG (cairo's PNG writer).

@@ -208,6 +208,7 @@ void validate(const ScatterData& d, const ScatterOptions& o) {
   per_point(d.categories.size(), "categories");
   per_point(d.texts.size(), "texts");
   per_point(d.captions.size(), "captions");
+  per_point(d.ids.size(), "ids");
   per_point(d.thumbnails.size(), "thumbnails");
   for (std::size_t i = 0; i < d.thumbnails.size(); ++i) {
     const Image& im = d.thumbnails[i];

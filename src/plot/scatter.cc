@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "mmembed/plot.h"
 #include "plot/canvas.h"
+#include "plot/html.h"
 #include "plot/layout.h"
 
 namespace mmembed::plot {
@@ -179,8 +180,10 @@ double centred_x(double centre, double w, double canvas_width, double margin) {
   return std::clamp(centre, margin + w / 2, std::max(margin + w / 2, canvas_width - margin - w / 2));
 }
 
-void draw(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions& o,
-          RenderResult& result) {
+}  // namespace
+
+void detail::draw_scatter(Canvas& c, const Layout& L, const ScatterData& d,
+                          const ScatterOptions& o, RenderResult& result) {
   using namespace detail;
   const Rgba white = gray(1), text_col = gray(0.13), frame = gray(0.55), grid = gray(0.9);
   c.rect(0, 0, L.width, L.height, white, {}, 0);
@@ -321,6 +324,10 @@ void draw(Canvas& c, const Layout& L, const ScatterData& d, const ScatterOptions
   }
 }
 
+namespace {
+
+using detail::draw_scatter;
+
 cairo_status_t append_to_string(void* closure, const unsigned char* data, unsigned int length) {
   static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
   return CAIRO_STATUS_SUCCESS;
@@ -338,7 +345,7 @@ std::string render_png(const Layout& L, const ScatterData& d, const ScatterOptio
   std::string out;
   try {
     cairo_scale(cr, L.scale, L.scale);
-    draw(*detail::make_cairo_canvas(cr), L, d, o, result);
+    draw_scatter(*detail::make_cairo_canvas(cr), L, d, o, result);
     check_cairo(cairo_status(cr), "drawing");
     cairo_surface_flush(surface);
     check_cairo(cairo_surface_write_to_png_stream(surface, append_to_string, &out), "PNG writing");
@@ -364,7 +371,7 @@ std::string render_pdf(const Layout& L, const ScatterData& d, const ScatterOptio
   }
   cairo_t* cr = cairo_create(surface);
   try {
-    draw(*detail::make_cairo_canvas(cr), L, d, o, result);
+    draw_scatter(*detail::make_cairo_canvas(cr), L, d, o, result);
     check_cairo(cairo_status(cr), "drawing");
     cairo_show_page(cr);
   } catch (...) {
@@ -380,196 +387,6 @@ std::string render_pdf(const Layout& L, const ScatterData& d, const ScatterOptio
   return out;
 }
 
-// A JSON string literal that is also safe inside <script>: '<', '>', '&' and U+2028/9 escaped.
-std::string js_string(const std::string& s) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
-               (static_cast<unsigned char>(s[i + 2]) == 0xA8 ||
-                static_cast<unsigned char>(s[i + 2]) == 0xA9)) {
-      out += static_cast<unsigned char>(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
-      i += 2;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string fixed(double v, int decimals) {
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
-  return buf;
-}
-
-std::string shortest(double v) {
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "%.6g", v);
-  return buf;
-}
-
-constexpr const char* kHtmlStyle = R"(<style>
-body{margin:0;padding:16px;background:#fff;color:#222;font-family:'DejaVu Sans',Verdana,sans-serif}
-#wrap{position:relative;display:inline-block;max-width:100%}
-#plot{display:block;max-width:100%;height:auto}
-#tip{position:absolute;display:none;pointer-events:none;background:#fff;border:1px solid #aaa;
-border-radius:4px;padding:6px 8px;box-shadow:0 2px 8px rgba(0,0,0,.25);font-size:12px;max-width:280px;
-overflow-wrap:anywhere;z-index:2}
-#tip .c{font-weight:bold;margin-bottom:2px}
-#tip .m{color:#555}
-#tip .d{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:5px}
-#tip img{display:block;margin-top:5px;max-width:100%;image-rendering:auto}
-#hint{color:#777;font-size:11px;margin-top:4px}
-</style>
-)";
-
-constexpr const char* kHtmlScript = R"(<script>
-(function () {
-  const svg = document.getElementById('plot'), tip = document.getElementById('tip');
-  const wrap = document.getElementById('wrap'), ring = document.getElementById('ring');
-  const n = D.cx.length;
-  function hitRadius(i, unitsPerPx) {
-    return D.img[i] && D.thumbAtPoint[i] ? D.thumb / 2 : Math.max(D.r, 6 * unitsPerPx);
-  }
-  function show(i, ev) {
-    tip.replaceChildren();
-    const head = document.createElement('div');
-    head.className = 'c';
-    head.textContent = D.cap[i] || D.text[i] || (D.names.length ? D.names[D.cat[i]] : 'point ' + i);
-    tip.appendChild(head);
-    const meta = document.createElement('div');
-    meta.className = 'm';
-    if (D.names.length) {
-      const dot = document.createElement('span');
-      dot.className = 'd';
-      dot.style.background = D.colours[D.cat[i]];
-      meta.appendChild(dot);
-      meta.appendChild(document.createTextNode(D.names[D.cat[i]] + ' \u00b7 '));
-    }
-    meta.appendChild(document.createTextNode('#' + i + ' (' + D.x[i] + ', ' + D.y[i] + ')'));
-    tip.appendChild(meta);
-    if (D.img[i]) {
-      const img = document.createElement('img');
-      img.src = 'data:image/jpeg;base64,' + D.img[i];
-      tip.appendChild(img);
-    }
-    tip.style.display = 'block';
-    const wr = wrap.getBoundingClientRect();
-    let left = ev.clientX - wr.left + 14, top = ev.clientY - wr.top + 14;
-    if (left + tip.offsetWidth > wr.width) left = Math.max(0, ev.clientX - wr.left - tip.offsetWidth - 14);
-    if (top + tip.offsetHeight > wr.height) top = Math.max(0, ev.clientY - wr.top - tip.offsetHeight - 14);
-    tip.style.left = left + 'px';
-    tip.style.top = top + 'px';
-    ring.setAttribute('cx', D.cx[i]);
-    ring.setAttribute('cy', D.cy[i]);
-    ring.setAttribute('r', D.img[i] && D.thumbAtPoint[i] ? D.thumb / 2 + 3 : D.r + 2.5);
-    ring.setAttribute('visibility', 'visible');
-  }
-  function hide() {
-    tip.style.display = 'none';
-    ring.setAttribute('visibility', 'hidden');
-  }
-  svg.addEventListener('mousemove', function (ev) {
-    const m = svg.getScreenCTM();
-    if (!m) return;
-    const p = svg.createSVGPoint();
-    p.x = ev.clientX;
-    p.y = ev.clientY;
-    const q = p.matrixTransform(m.inverse());
-    const unitsPerPx = 1 / m.a;
-    let best = -1, bestD = Infinity;
-    for (let i = 0; i < n; ++i) {
-      const dx = D.cx[i] - q.x, dy = D.cy[i] - q.y, h = hitRadius(i, unitsPerPx);
-      if (Math.abs(dx) > h || Math.abs(dy) > h) continue;
-      const d = dx * dx + dy * dy;
-      if (d <= bestD) { best = i; bestD = d; }
-    }
-    if (best >= 0) show(best, ev); else hide();
-  });
-  svg.addEventListener('mouseleave', hide);
-})();
-</script>
-)";
-
-std::string render_html(const Layout& L, const ScatterData& d, const ScatterOptions& o,
-                        RenderResult& result) {
-  detail::SvgCanvas svg(L.width, L.height, false);
-  draw(svg, L, d, o, result);
-  svg.raw("<circle id=\"ring\" cx=\"0\" cy=\"0\" r=\"1\" fill=\"none\" stroke=\"#111\" "
-          "stroke-width=\"1.5\" visibility=\"hidden\" pointer-events=\"none\"/>\n");
-
-  const std::size_t n = d.x.size();
-  auto list = [n](auto&& item) {
-    std::string s = "[";
-    for (std::size_t i = 0; i < n; ++i) {
-      if (i) s += ',';
-      s += item(i);
-    }
-    s += ']';
-    return s;
-  };
-  auto text_of = [](const std::vector<std::string>& v) {
-    return [&v](std::size_t i) { return js_string(v.empty() ? "" : detail::sanitize_text(v[i])); };
-  };
-  std::string data = "const D = {\n";
-  auto add = [&data](const char* key, const std::string& value) {
-    data += key;
-    data += ':';
-    data += value;
-    data += ",\n";
-  };
-  add("cx", list([&](std::size_t i) { return fixed(L.x.to_canvas(d.x[i]), 2); }));
-  add("cy", list([&](std::size_t i) { return fixed(L.y.to_canvas(d.y[i]), 2); }));
-  add("x", list([&](std::size_t i) { return js_string(shortest(d.x[i])); }));
-  add("y", list([&](std::size_t i) { return js_string(shortest(d.y[i])); }));
-  add("cat", list([&](std::size_t i) { return std::to_string(L.category_of[i]); }));
-  std::string names = "[", colours = "[";
-  for (std::size_t c = 0; c < L.categories.size(); ++c) {
-    if (c) names += ',';
-    names += js_string(L.categories[c]);
-    const Rgb p = category_colour(c, L.categories.size());
-    char buf[16];
-    std::snprintf(buf, sizeof(buf), "\"#%02x%02x%02x\"", p.r, p.g, p.b);
-    if (c) colours += ',';
-    colours += buf;
-  }
-  data += "names:" + names + "],\ncolours:" + colours + "],\n";
-  add("text", list(text_of(d.texts)));
-  add("cap", list(text_of(d.captions)));
-  add("img", list([&](std::size_t i) -> std::string {
-    if (d.thumbnails.empty() || d.thumbnails[i].empty()) return "\"\"";
-    const Image& src = d.thumbnails[i];
-    std::string q(1, '"');
-    q += detail::base64(detail::encode_jpeg(
-        make_thumbnail(src.rgb.data(), src.width, src.height, o.hover_thumbnail_size)));
-    q += '"';
-    return q;
-  }));
-  add("thumbAtPoint", list([&](std::size_t i) {
-    return std::string(d.thumbnails.empty() || d.thumbnails[i].empty() ? "0" : "1");
-  }));
-  data += "r:" + fixed(o.point_size / 2, 3) + ", thumb:" + fixed(L.thumb, 3) + "};\n";
-
-  const std::string title =
-      detail::xml_escape(o.title.empty() ? "mmembed scatter plot" : detail::sanitize_text(o.title));
-  std::string html = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  html += "<meta name=\"generator\" content=\"mmembed\">\n<title>" + title + "</title>\n";
-  html += kHtmlStyle;
-  html += "</head>\n<body>\n<div id=\"wrap\">\n" + svg.finish() + "<div id=\"tip\"></div>\n</div>\n";
-  html += "<div id=\"hint\">Hover a point to see its caption" +
-          std::string(result.thumbnails_drawn > 0 ? " and image" : "") + ".</div>\n";
-  html += "<script>\n" + data + "</script>\n" + kHtmlScript + "</body>\n</html>\n";
-  return html;
-}
-
 }  // namespace
 
 RenderResult render_scatter(const ScatterData& data, const ScatterOptions& options, Format format) {
@@ -580,11 +397,11 @@ RenderResult render_scatter(const ScatterData& data, const ScatterOptions& optio
     case Format::Pdf: result.bytes = render_pdf(L, data, options, result); break;
     case Format::Svg: {
       detail::SvgCanvas svg(L.width, L.height, true);
-      draw(svg, L, data, options, result);
+      draw_scatter(svg, L, data, options, result);
       result.bytes = svg.finish();
       break;
     }
-    case Format::Html: result.bytes = render_html(L, data, options, result); break;
+    case Format::Html: result.bytes = detail::render_html(L, data, options, result); break;
   }
   return result;
 }

@@ -1,7 +1,7 @@
 // Scatter plots: tick choice and labels (hand-computed values), the palette (seaborn's "bright"
 // hex codes), data -> canvas mapping, and each output read back independently: the PNG decoded
 // by cairo's PNG reader and probed at the mapped points, the SVG's elements counted, the PDF's
-// xref located through startxref, the HTML searched for the data and for network references.
+// xref located through startxref. The HTML map has its own tests (html_test.cc).
 #include <cairo.h>
 #include <gtest/gtest.h>
 
@@ -439,36 +439,6 @@ TEST(Pdf, HeaderAndCrossReference) {
   EXPECT_EQ(pdf.compare(offset, 4, "xref"), 0);
   EXPECT_NE(pdf.find("%%EOF", sx), std::string::npos);
   EXPECT_NE(pdf.find("/MediaBox [ 0 0 648 504 ]"), std::string::npos);
-}
-
-TEST(Html, SelfContainedWithEveryPoint) {
-  ScatterData d = three_points();
-  d.captions = {"chelsea.png", "motorcycle_left.png", "</script><b>x</b>"};
-  d.thumbnails = {solid(300, 200, 200, 100, 50), Image{}, Image{}};
-  ScatterOptions o;
-  o.title = "Hover me";
-  const RenderResult r = render_scatter(d, o, Format::Html);
-  const std::string& h = r.bytes;
-  EXPECT_EQ(h.rfind("<!DOCTYPE html>", 0), 0u);
-  EXPECT_EQ(h.find("http://"), std::string::npos);
-  EXPECT_EQ(h.find("https://"), std::string::npos);
-  EXPECT_EQ(h.find("src=\"http"), std::string::npos);
-  EXPECT_NE(h.find("<title>Hover me</title>"), std::string::npos);
-  EXPECT_NE(h.find("\"chelsea.png\""), std::string::npos);
-  EXPECT_NE(h.find("\"motorcycle_left.png\""), std::string::npos);
-  EXPECT_EQ(h.find("</script><b>"), std::string::npos);  // escaped inside the script
-  EXPECT_NE(h.find("\"\\u003c/script\\u003e\\u003cb\\u003ex\\u003c/b\\u003e\""), std::string::npos);
-  EXPECT_NE(h.find("x:[\"-2\",\"0.7\",\"3\"]"), std::string::npos);
-  EXPECT_NE(h.find("y:[\"10\",\"-3.3\",\"2\"]"), std::string::npos);
-  EXPECT_NE(h.find("names:[\"cat\",\"motorcycle\"]"), std::string::npos);
-  EXPECT_EQ(count(h, "<circle data-i="), 2u);
-  EXPECT_EQ(count(h, "<image data-i="), 1u);
-  // The hover thumbnail: a JPEG (base64 of FF D8 FF is "/9j/").
-  const std::size_t img = h.find("img:[\"");
-  ASSERT_NE(img, std::string::npos);
-  EXPECT_EQ(h.compare(img + 6, 4, "/9j/"), 0);
-  EXPECT_NE(h.find("'data:image/jpeg;base64,'"), std::string::npos);
-  EXPECT_NE(h.find("mousemove"), std::string::npos);
 }
 
 TEST(Texts, OverlappingTextsAreLeftOut) {
