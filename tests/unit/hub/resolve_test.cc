@@ -50,6 +50,9 @@ class ResolveTest : public ::testing::Test {
                            "--repo", "org/sharded=" + (r / "sharded").string(),
                            "--repo", "org/binonly=" + (r / "binonly").string(),
                            "--repo", "org/noweights=" + (r / "noweights").string(),
+                           // Short names: "tiny" is sentence-transformers/tiny, "gpt2" itself.
+                           "--repo", "sentence-transformers/tiny=" + kTinyDir,
+                           "--repo", "gpt2=" + kTinyDir,
                            "--gated", "org/gated", "--token", "hf_secret",
                            "--rename", "old/tiny=org/tiny", "--drop-cdn-once"});
   }
@@ -306,6 +309,32 @@ TEST_F(ResolveTest, HuggingfaceHubReadsOurCache) {
   std::string out = read_file(cache_.path() / "py.txt");
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("read mmembed's cache offline: 4 files ok"), std::string::npos) << out;
+}
+
+// A short name asks the Hub for the repository sentence-transformers would ask for, and the
+// result says which one that was.
+TEST_F(ResolveTest, AShortNameAsksForTheSentenceTransformersRepository) {
+  const ResolvedModel m = resolve_model_info("tiny", options());
+  EXPECT_EQ(m.spec, "tiny");
+  EXPECT_EQ(m.repo_id, "sentence-transformers/tiny");
+  EXPECT_EQ(m.dir.parent_path().parent_path().filename(), "models--sentence-transformers--tiny");
+  auto rs = hubtest::requests(*server_);
+  ASSERT_FALSE(rs.empty());
+  for (const auto& r : rs) {
+    if (r.path.rfind("/cdn/", 0) == 0) continue;  // the LFS download
+    EXPECT_EQ(r.path.rfind("/sentence-transformers/tiny/resolve/main/", 0), 0u) << r.path;
+  }
+  // Offline, from what that download cached.
+  EXPECT_EQ(resolve_model_info("tiny", options(/*offline=*/true)).dir, m.dir);
+
+  hubtest::reset(*server_);
+  const ResolvedModel g = resolve_model_info("gpt2", options());
+  EXPECT_EQ(g.repo_id, "gpt2");
+  EXPECT_EQ(g.dir.parent_path().parent_path().filename(), "models--gpt2");
+  for (const auto& r : hubtest::requests(*server_)) {
+    if (r.path.rfind("/cdn/", 0) == 0) continue;
+    EXPECT_EQ(r.path.rfind("/gpt2/resolve/main/", 0), 0u) << r.path;
+  }
 }
 
 TEST_F(ResolveTest, AnUnreachableHubIsAskedOnceNotPerFile) {
