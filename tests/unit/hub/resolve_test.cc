@@ -7,6 +7,7 @@
 
 #include "hub/cache.h"
 #include "hub/http.h"
+#include "hub/import.h"
 #include "hub/resolve.h"
 #include "hub/sha256.h"
 #include "hub_test_util.h"
@@ -335,6 +336,22 @@ TEST_F(ResolveTest, AShortNameAsksForTheSentenceTransformersRepository) {
     if (r.path.rfind("/cdn/", 0) == 0) continue;
     EXPECT_EQ(r.path.rfind("/gpt2/resolve/main/", 0), 0u) << r.path;
   }
+}
+
+// A folder imported under a name the Hub does not know (404 RepoNotFound) loads online too: the
+// snapshot stands in for the repository, and optional files it lacks are skipped.
+TEST_F(ResolveTest, AnImportUnderANameTheHubDoesNotKnowLoadsOnline) {
+  ImportOptions io;
+  io.cache_dir = cache_.path();
+  const ImportResult imp = import_model_folder(kTinyDir, "me/private-tiny", io);
+  const ResolvedModel m = resolve_model_info("me/private-tiny", options());
+  EXPECT_EQ(m.dir, imp.snapshot);
+  EXPECT_GT(hubtest::count(hubtest::requests(*server_), "HEAD"), 0);
+  // Nothing cached for a revision: the Hub's answer is the error.
+  ResolveOptions v2 = options();
+  v2.revision = "v2";
+  const std::string msg = error_of<HubError>([&] { resolve_model_info("me/private-tiny", v2); });
+  EXPECT_NE(msg.find("repository not found or not accessible"), std::string::npos) << msg;
 }
 
 TEST_F(ResolveTest, AnUnreachableHubIsAskedOnceNotPerFile) {
