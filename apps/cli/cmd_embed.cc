@@ -153,7 +153,8 @@ int run_batch(const EmbedOptions& opt, int threads) {
   job.chunk_size = opt.chunk_size;
   job.max_image_pixels = opt.max_image_pixels;
   job.restart = opt.restart;
-  job.model_name = opt.model;
+  // run.json names the repository used ("sentence-transformers/x" for the short name "x").
+  job.model_name = resolved.local_dir ? opt.model : resolved.repo_id;
   if (!resolved.local_dir) job.revision = resolved.commit.empty() ? opt.revision : resolved.commit;
   job.version = MMEMBED_VERSION;
   job.on_progress = [&](const embed::BatchProgress& p) {
@@ -294,9 +295,11 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
       "text_embeds, --image image_embeds, --pair the joint cross_embeds. Vectors are\n"
       "L2-normalised. Output rows: all --text inputs, then --image, then --pair, each in the\n"
       "order given.");
-  cmd->add_option("--model", opt->model, "Model folder (config.json, weights, tokenizer, "
-                                         "preprocessor_config.json), or a Hugging Face repo id such as "
-                                         "BridgeTower/bridgetower-large-itm-mlm-itc (Hub cache; docs/hub.md)")
+  cmd->add_option("--model", opt->model,
+                  "Model folder (config.json, weights, tokenizer, preprocessor_config.json), or a\n"
+                  "Hugging Face repo id such as BridgeTower/bridgetower-large-itm-mlm-itc\n"
+                  "(Hub cache; docs/hub.md); a name without org/ is read as sentence-transformers\n"
+                  "reads it: all-MiniLM-L6-v2 is sentence-transformers/all-MiniLM-L6-v2")
       ->required();
   cmd->add_option("--revision", opt->revision, "Hub revision when --model is a repo id")
       ->capture_default_str();

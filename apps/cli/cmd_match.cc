@@ -77,7 +77,10 @@ Runner add_match(CLI::App& app, const GlobalOptions& global) {
       "Score how well an image matches each text.\n"
       "BridgeTower: the image-text matching (ITM) head's probability that the pair matches, and\n"
       "the cosine of the contrastive (ITC) embeddings when the checkpoint has them.");
-  cmd->add_option("--model", opt->model, "Model folder or Hugging Face repo id (docs/hub.md)")->required();
+  cmd->add_option("--model", opt->model,
+                  "Model folder or Hugging Face repo id (org/name, or a short name read\n"
+                  "as sentence-transformers reads it; docs/hub.md)")
+      ->required();
   cmd->add_option("--revision", opt->revision, "Hub revision when --model is a repo id")
       ->capture_default_str();
   cmd->add_option("--image", opt->image, "The image file (JPEG, PNG, WebP or GIF)")->required();

@@ -73,7 +73,7 @@ int run_cli(int argc, char** argv) {
       {"reduce", cli::add_reduce},   {"embed", cli::add_embed},
       {"match", cli::add_match},     {"classify", cli::add_classify},
       {"plot", cli::add_plot},       {"demo", cli::add_demo},
-      {"fetch", cli::add_fetch},
+      {"fetch", cli::add_fetch},     {"models", cli::add_models},
   };
   std::vector<std::pair<CLI::App*, cli::Runner>> commands;
   for (const auto& [name, add] : registry) {

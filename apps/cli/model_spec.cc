@@ -7,6 +7,7 @@ namespace mmembed::cli {
 hub::ResolvedModel resolve_model(const std::string& spec, const std::string& revision) {
   if (!hub::is_repo_id(spec)) {  // is_repo_id is false for every existing path
     hub::ResolvedModel local;
+    local.spec = spec;
     local.dir = spec;
     local.local_dir = true;
     return local;

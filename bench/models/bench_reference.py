@@ -3,7 +3,7 @@
 
     # one case, one JSON line (the case runs alone in this process, so peak RSS is its own):
     .venv-realmodels/bin/python bench/models/bench_reference.py case \
-        --model ~/.cache/mmembed/real-models/all-MiniLM-L6-v2 --task text --batch 32 --threads 2
+        --model ~/.cache/huggingface/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/<commit> --task text --batch 32 --threads 2
     # the matrix: tasks x batch {1, 32} x threads {1, 2}, each case in a fresh process:
     .venv-realmodels/bin/python bench/models/bench_reference.py matrix --model DIR [--model DIR ...]
 

@@ -21,7 +21,7 @@ scripts/reference/sources.py fetches (--bpe names it; by default the copy that
 scripts/reference keeps under .venv-ref/sources, fetched there when missing).
 
 The real all-MiniLM-L6-v2 needs no random twin: scripts/real_models/fetch.py puts the trained
-one under ~/.cache/mmembed/real-models (docs/real-models.md).
+one into the Hugging Face cache as sentence-transformers/all-MiniLM-L6-v2 (docs/real-models.md).
 """
 import argparse
 import json

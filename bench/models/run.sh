@@ -20,8 +20,9 @@
 #             OPENBLAS_CORETYPE=SkylakeX (docs/performance.md, "BridgeTower end to end", says why).
 #
 # Environment: MODELS_DIR (random CLIP checkpoints, default $HOME/.cache/mmembed/bench),
-# REAL_DIR (real models, default $HOME/.cache/mmembed/real-models; a model name is looked up in
-# MODELS_DIR first), MODELS, TASKS (text image; a sentence-transformers model has text only),
+# REAL_DIR (real model folders laid out by an older fetch.py, default
+# $HOME/.cache/mmembed/real-models); a model name is looked up in MODELS_DIR, then REAL_DIR, then
+# in the Hugging Face cache as sentence-transformers/NAME (where fetch.py installs it), MODELS, TASKS (text image; a sentence-transformers model has text only),
 # BATCHES, THREADS (space-separated lists), IMPLS (any of: mmembed tuned default), MIN_TIME
 # (seconds of timed calls per case, default 2), MAX_REPS (default 7; at least 3 calls are timed
 # unless MAX_REPS is smaller), WARMUP_BATCH (the warm-up call's batch; default: the case's batch,
@@ -53,8 +54,12 @@ TUNED_ENV=${TUNED_ENV:-"OMP_WAIT_POLICY=PASSIVE OPENBLAS_CORETYPE=SkylakeX"}
 BENCH=$BUILD/bench/bench_models
 
 [ -x "$BENCH" ] || { echo "run.sh: $BENCH not built (cmake --build $BUILD --target bench_models)" >&2; exit 1; }
+HF_CACHE=${HF_HUB_CACHE:-${HUGGINGFACE_HUB_CACHE:-${HF_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/huggingface}/hub}}
 model_dir() {
-  if [ -d "$MODELS_DIR/$1" ]; then echo "$MODELS_DIR/$1"; else echo "$REAL_DIR/$1"; fi
+  local repo="$HF_CACHE/models--sentence-transformers--$1"
+  if [ -d "$MODELS_DIR/$1" ]; then echo "$MODELS_DIR/$1"
+  elif [ -d "$REAL_DIR/$1" ]; then echo "$REAL_DIR/$1"
+  else echo "$repo/snapshots/$(cat "$repo/refs/main" 2>/dev/null)"; fi
 }
 for m in $MODELS; do
   [ -f "$(model_dir "$m")/model.safetensors" ] || {

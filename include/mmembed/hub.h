@@ -3,11 +3,16 @@
 // resolve_model() turns a model spec into a local folder holding config.json, the tokenizer and
 // preprocessor files and the weights:
 //  - an existing directory is returned as is;
-//  - "org/name" (or "name") is looked up in the Hugging Face cache ($HF_HUB_CACHE, else
+//  - "org/name" is looked up in the Hugging Face cache ($HF_HUB_CACHE, else
 //    $HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub), exactly as
 //    huggingface_hub lays it out (models--org--name/{blobs,refs,snapshots}); files missing there
 //    are downloaded from $HF_ENDPOINT (default https://huggingface.co) with $HF_TOKEN when set,
-//    resumably and atomically, and the returned folder is snapshots/<commit>.
+//    resumably and atomically, and the returned folder is snapshots/<commit>;
+//  - a short name without "/" is read as sentence-transformers reads it
+//    (sentence_transformers_repo_id below): "all-MiniLM-L6-v2" is the repository
+//    "sentence-transformers/all-MiniLM-L6-v2"; only the 68 names of the original transformers
+//    checkpoints ("bert-base-uncased", "gpt2", ...) stay as they are. ResolvedModel::repo_id says
+//    which repository was used.
 // With HF_HUB_OFFLINE=1 (or options.offline) the network is never touched; a model that is not
 // fully cached raises HubError naming the missing files and how to provide them.
 // See docs/hub.md.
@@ -63,7 +68,10 @@ struct ResolveOptions {
 struct ResolvedModel {
   std::filesystem::path dir;      // the folder to load from
   bool local_dir = false;         // spec was a directory
-  std::string repo_id;            // "org/name" (empty for a directory)
+  std::string spec;               // the spec as given ("all-MiniLM-L6-v2", "org/name", a folder)
+  // The repository used (empty for a directory): the spec itself, or for a short name
+  // sentence_transformers_repo_id(spec), e.g. "sentence-transformers/all-MiniLM-L6-v2".
+  std::string repo_id;
   std::string revision;
   std::string commit;             // 40-hex commit of the snapshot (empty for a directory)
   std::vector<std::string> files;       // repository paths present in `dir` for this model
@@ -73,6 +81,17 @@ struct ResolvedModel {
 // True if spec has the form of a Hub repo id ("name" or "org/name", letters, digits, "-_.")
 // and is not an existing path.
 bool is_repo_id(const std::string& spec);
+
+// The repository a model name stands for, by sentence-transformers' rule (the same in its
+// versions 2.2.2, 3.0.1, 5.1.2 and 6.3.0, `SentenceTransformer.__init__`): a name that is not a
+// local folder, has no "/" and is not, lower-cased, one of the 68 original transformers
+// checkpoints without an organization (ORIGINAL_TRANSFORMER_MODELS: "bert-base-uncased",
+// "gpt2", "t5-small", "xlm-roberta-large", ...) gets "sentence-transformers/" in front, whether
+// or not such a repository exists; every other name is returned unchanged.
+//   sentence_transformers_repo_id("all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
+//   sentence_transformers_repo_id("bert-base-uncased") == "bert-base-uncased"
+//   sentence_transformers_repo_id("org/name") == "org/name"
+std::string sentence_transformers_repo_id(const std::string& name);
 
 ResolvedModel resolve_model_info(const std::string& spec, const ResolveOptions& options = {});
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Reference embeddings of the real models (scripts/real_models/fetch.py) for tests/real/.
 
-    .venv-realmodels/bin/python scripts/real_models/gen_reference.py [--models DIR]
+    .venv-realmodels/bin/python scripts/real_models/gen_reference.py [--cache-dir DIR]
 
 Needs sentence-transformers 3.0.1 with transformers 4.44.2: scripts/real_models/requirements.txt
-says how to make the venv. DIR defaults to $MMEMBED_REAL_MODELS or ~/.cache/mmembed/real-models;
-run fetch.py first.
+says how to make the venv. The model is the snapshot that scripts/real_models/fetch.py installed
+into the Hugging Face cache (DIR: default $HF_HUB_CACHE, else $HF_HOME/hub, else
+~/.cache/huggingface/hub; refs/main of sentence-transformers/all-MiniLM-L6-v2); run fetch.py
+first. Where its files came from is read from $MMEMBED_REAL_MODELS/<model>.SOURCE.json (default
+~/.cache/mmembed/real-models), which fetch.py writes.
 
 Writes, per model, into tests/data/real/<model>/:
   embeddings.npy   float32 [N, dim]: SentenceTransformer(folder).encode(texts), one row per line
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -31,11 +33,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "real"
-
-
-def default_models() -> Path:
-    env = os.environ.get("MMEMBED_REAL_MODELS")
-    return Path(env) if env else Path.home() / ".cache" / "mmembed" / "real-models"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fetch  # noqa: E402  (the cache rules and the model list)
 
 
 def read_texts() -> list[str]:
@@ -72,15 +71,17 @@ def manual_mean_pooling(folder: Path, texts: list[str], max_len: int) -> np.ndar
     return np.concatenate(out).astype(np.float32)
 
 
-def minilm(models: Path, texts: list[str], pairs) -> None:
+def minilm(cache_dir: Path, texts: list[str], pairs) -> None:
     import sentence_transformers
     import transformers
     from sentence_transformers import SentenceTransformer
 
     name = "all-MiniLM-L6-v2"
-    folder = models / name
-    if not (folder / "model.safetensors").is_file():
-        sys.exit(f"{folder}: not there; run scripts/real_models/fetch.py first")
+    repo_id = fetch.MODELS[name]["repo_id"]
+    folder = fetch.cached_snapshot(cache_dir, repo_id)
+    if folder is None or not (folder / "model.safetensors").is_file():
+        sys.exit(f"{repo_id} is not in the Hugging Face cache {cache_dir}; "
+                 "run scripts/real_models/fetch.py first")
     st = SentenceTransformer(str(folder), device="cpu")
     emb = st.encode(texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=False,
                     show_progress_bar=False).astype(np.float32)
@@ -97,7 +98,8 @@ def minilm(models: Path, texts: list[str], pairs) -> None:
     out = DATA / name
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "embeddings.npy", emb)
-    source = json.loads((folder / "SOURCE.json").read_text()) if (folder / "SOURCE.json").is_file() else {}
+    record = fetch.default_dest() / f"{name}.SOURCE.json"
+    source = json.loads(record.read_text()) if record.is_file() else {}
     meta = {
         "model": name,
         "generator": "scripts/real_models/gen_reference.py",
@@ -130,12 +132,13 @@ def minilm(models: Path, texts: list[str], pairs) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=Path, default=default_models())
+    parser.add_argument("--cache-dir", type=Path, default=fetch.default_cache_dir(),
+                        help="the Hugging Face cache fetch.py installed into")
     args = parser.parse_args()
     torch.set_num_threads(2)
     texts = read_texts()
     pairs = read_pairs()
-    minilm(args.models, texts, pairs)
+    minilm(args.cache_dir.expanduser(), texts, pairs)
 
 
 if __name__ == "__main__":

@@ -156,6 +156,23 @@ std::string normalize_etag(std::string_view etag) {
 bool is_commit_hash(std::string_view s) { return s.size() == 40 && all_hex(s); }
 bool is_sha256_hex(std::string_view s) { return s.size() == 64 && all_hex(s); }
 
+bool valid_repo_id(std::string_view repo_id) {
+  auto part_ok = [](std::string_view p) {
+    if (p.empty() || p.size() > 96 || p == "." || p == "..") return false;
+    if (p.front() == '-' || p.front() == '.' || p.back() == '.' || p.back() == '-') return false;
+    if (p.find("--") != std::string_view::npos || p.find("..") != std::string_view::npos)
+      return false;
+    for (char c : p) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+        return false;
+    }
+    return true;
+  };
+  const auto slash = repo_id.find('/');
+  if (slash == std::string_view::npos) return part_ok(repo_id);
+  return part_ok(repo_id.substr(0, slash)) && part_ok(repo_id.substr(slash + 1));
+}
+
 std::string repo_folder_name(std::string_view repo_id, std::string_view repo_type) {
   std::string out = std::string(repo_type) + "s";
   std::size_t start = 0;

@@ -52,6 +52,10 @@ std::string expand_path(const std::string& path, const EnvFn& env);
 std::string normalize_etag(std::string_view etag);
 bool is_commit_hash(std::string_view s);  // ^[0-9a-f]{40}$
 bool is_sha256_hex(std::string_view s);   // ^[0-9a-f]{64}$
+// The form of a Hub repo id, nothing else: "name" or "org/name", each part 1 to 96 of letters,
+// digits, "-", "_", "." (not starting or ending with "-" or ".", no "--" or ".."). Unlike
+// is_repo_id (mmembed/hub.h) it does not look at the file system.
+bool valid_repo_id(std::string_view repo_id);
 // "models--org--name".
 std::string repo_folder_name(std::string_view repo_id, std::string_view repo_type = "model");
 // Percent-encoding as huggingface_hub's quote(): unreserved characters kept, plus `safe`.

