@@ -375,8 +375,9 @@ void write_projection(const fs::path& out, const std::string& stem, const Projec
   for (std::size_t r = 0; r < n; ++r) {
     sd.x.push_back(p.y[2 * r]);
     sd.y.push_back(p.y[2 * r + 1]);
-    sd.captions.push_back(texts[r] + " (" + ids[r] + ")");
+    sd.captions.push_back(texts[r]);
   }
+  sd.ids = ids;
   sd.categories = categories;
   sd.thumbnails = thumbnails;
   plot::ScatterOptions po;

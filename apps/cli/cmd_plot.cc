@@ -29,7 +29,7 @@ namespace {
 struct PlotCliOptions {
   std::string input, out, title, x_label, y_label;
   std::string x_column = "x", y_column = "y", labels_column = "label", text_column,
-              caption_column, thumbnails, thumbnail_column, quality;
+              caption_column, thumbnails, thumbnail_column, quality, id_column;
   bool no_quality = false, no_legend = false, labels_column_given = false;
   double point_size = 6.0, alpha = 0.8;
   int width = 900, height = 700, dpi = 100, thumbnail_size = 48;
@@ -229,6 +229,8 @@ int run_plot(const PlotCliOptions& opt) {
   // What `reduce` carries from an `embed --input` folder is used without options: the "text"
   // column as hover captions, the "image" column as thumbnails (HTML only: a static image would
   // draw every picture over its point).
+  const int cid = !opt.id_column.empty() ? column(opt.id_column, true, "--id-column")
+                                          : column("id", false, "");
   const int cc = !opt.caption_column.empty()
                      ? column(opt.caption_column, true, "--caption-column")
                      : column("text", false, "");
@@ -251,6 +253,7 @@ int run_plot(const PlotCliOptions& opt) {
     if (cl >= 0) d.categories.push_back(rec.fields[cl]);
     if (ct >= 0) d.texts.push_back(rec.fields[ct]);
     if (cc >= 0) d.captions.push_back(rec.fields[cc]);
+    if (cid >= 0) d.ids.push_back(rec.fields[cid]);
     if (ci >= 0) image_paths.push_back(rec.fields[ci]);
     lines.push_back(rec.line);
   }
@@ -380,6 +383,9 @@ Runner add_plot(CLI::App& app, const GlobalOptions&) {
   cmd->add_option("--caption-column", opt->caption_column,
                   "Column of per-point captions shown on hover in HTML (default: the 'text' "
                   "column when there is one)");
+  cmd->add_option("--id-column", opt->id_column,
+                  "Column of per-point ids, the HTML tooltip's heading (default: the 'id' column "
+                  "when there is one, else the row number)");
   cmd->add_option("--thumbnails", opt->thumbnails,
                   "Text file with one image path per line, one line per point (relative paths "
                   "are relative to this file; empty line: no image). JPEG, PNG, WebP, GIF");
