@@ -30,7 +30,10 @@ for f in bin/mmembed "$libdir/libmmembed.so.$version" "$libdir/libmmembed.so.$ma
          "$libdir/libmmembed.so" include/mmembed/embedder.h include/mmembed/error.h \
          include/mmembed/version.h "$libdir/cmake/mmembed/mmembedConfig.cmake" \
          "$libdir/cmake/mmembed/mmembedConfigVersion.cmake" \
-         "$libdir/cmake/mmembed/mmembedTargets.cmake" "$libdir/pkgconfig/mmembed.pc"; do
+         "$libdir/cmake/mmembed/mmembedTargets.cmake" "$libdir/pkgconfig/mmembed.pc" \
+         share/bash-completion/completions/mmembed share/zsh/site-functions/_mmembed \
+         share/man/man1/mmembed.1 share/mmembed/toy-scenes/manifest.tsv \
+         share/mmembed/images/cat_landscape.jpg; do
   [ -e "$prefix/$f" ] || fail "cmake --install did not install $f"
 done
 soname=$(readelf -d "$prefix/$libdir/libmmembed.so.$version" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')

@@ -24,6 +24,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # test-only: the HTML map's tests load it in headless Chromium (they skip without it)
   chromium
+  # test-only: the generated zsh completion is syntax-checked by zsh and the man page by groff
+  zsh groff-base
   # tokenizers: regexes (Oniguruma) and Unicode normalization (ICU)
   libonig-dev libicu-dev
   # the fuzzers and the sanitizer runtimes (scripts/test.sh)

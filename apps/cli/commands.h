@@ -26,6 +26,8 @@ Runner add_classify(CLI::App& app, const GlobalOptions& global);
 Runner add_plot(CLI::App& app, const GlobalOptions& global);
 Runner add_demo(CLI::App& app, const GlobalOptions& global);
 Runner add_fetch(CLI::App& app, const GlobalOptions& global);
+Runner add_completion(CLI::App& app, const GlobalOptions& global);
+Runner add_manpage(CLI::App& app, const GlobalOptions& global);
 Runner add_models(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace mmembed::cli

@@ -74,6 +74,7 @@ int run_cli(int argc, char** argv) {
       {"match", cli::add_match},     {"classify", cli::add_classify},
       {"plot", cli::add_plot},       {"demo", cli::add_demo},
       {"fetch", cli::add_fetch},     {"models", cli::add_models},
+      {"completion", cli::add_completion}, {"manpage", cli::add_manpage},
   };
   std::vector<std::pair<CLI::App*, cli::Runner>> commands;
   for (const auto& [name, add] : registry) {
