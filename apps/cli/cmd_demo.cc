@@ -26,6 +26,7 @@
 #include "commands.h"
 #include "core/check.h"
 #include "core/log.h"
+#include "core/output_file.h"
 #include "data/manifest.h"
 #include "hub/cache.h"
 #include "hub/fetch.h"
@@ -73,7 +74,7 @@ constexpr const char* kTemplates[] = {"a picture of a {}", "an image of a {}", "
 struct DemoOptions {
   std::string model = kDefaultModel, revision = "main", out = "mmembed-demo", manifest;
   std::string image_backend = "pil";
-  bool no_download = false, model_given = false;
+  bool no_download = false, model_given = false, json = false;
   std::uint64_t seed = 42;
   std::size_t batch_size = 8;
 };
@@ -539,8 +540,11 @@ int run_demo(const DemoOptions& opt, int threads) {
   std::string table = "| example A | example B | cosine similarity | Euclidean distance |\n"
                       "| --- | --- | ---: | ---: |\n";
   std::string csv = "a,b,cosine_similarity,euclidean_distance\n";
-  std::printf("%-16s %-16s %18s %19s\n", "example A", "example B", "cosine similarity",
-              "Euclidean distance");
+  nlohmann::ordered_json pair_rows = nlohmann::ordered_json::array();
+  if (!opt.json) {
+    std::printf("%-16s %-16s %18s %19s\n", "example A", "example B", "cosine similarity",
+                "Euclidean distance");
+  }
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t j = i + 1; j < n; ++j) {
       const float* a = joint.row(i).data();
@@ -553,7 +557,12 @@ int run_demo(const DemoOptions& opt, int threads) {
                " | " + fmt(euc) + " |\n";
       csv += csv_field(pairs[i].id) + "," + csv_field(pairs[j].id) + "," + fmt(cos, 6) + "," +
              fmt(euc, 6) + "\n";
-      std::printf("%-16s %-16s %18.4f %19.4f\n", pairs[i].id.c_str(), pairs[j].id.c_str(), cos, euc);
+      pair_rows.push_back({{"a", pairs[i].id}, {"b", pairs[j].id}, {"cosine_similarity", cos},
+                           {"euclidean_distance", euc}});
+      if (!opt.json) {
+        std::printf("%-16s %-16s %18.4f %19.4f\n", pairs[i].id.c_str(), pairs[j].id.c_str(), cos,
+                    euc);
+      }
     }
   }
   io::write_file_atomic((out / "similarity.md").string(), table);
@@ -628,6 +637,25 @@ int run_demo(const DemoOptions& opt, int threads) {
      << quality_table(proj);
   md << scenes.markdown;
   io::write_file_atomic((out / "report.md").string(), md.str());
+  if (opt.json) {
+    nlohmann::ordered_json j = {
+        {"model", model.spec},
+        {"model_nature", nature == Nature::kToy      ? "toy"
+                         : nature == Nature::kRandom ? "random-test-weights"
+                                                     : "checkpoint"},
+        {"family", embedder.info().family},
+        {"dim", joint.dim},
+        {"report", (out / "report.md").string()},
+        {"pairs", pair_rows},
+        {"umap_quality", quality_json(proj, opt.seed)}};
+    if (!model.resolved.commit.empty()) j["commit"] = model.resolved.commit;
+    if (!scenes.markdown.empty()) {
+      j["scenes"] = {{"dir", scenes_dir}, {"knn_label_agreement", scenes.agreement},
+                     {"k", scenes.k}};
+    }
+    write_output_file("-", j.dump(2, ' ', false,
+                                  nlohmann::ordered_json::error_handler_t::replace) + "\n");
+  }
   say("wrote " + (out / "report.md").string() + " (similarity.md, umap.png, umap.html, umap.csv" +
       (scenes.markdown.empty() ? "" : ", scenes.png, scenes.html, scenes.csv") + " beside it)");
   return 0;
@@ -673,6 +701,9 @@ Runner add_demo(CLI::App& app, const GlobalOptions& global) {
   bound<std::uint64_t>(cmd->add_option("--batch-size", opt->batch_size, "Inputs per model call"),
                        1, kMaxBatchSize)
       ->capture_default_str();
+  cmd->add_flag("--json", opt->json,
+                "Print the results (model and what it is, the pair similarities, the plot's "
+                "quality, the scenes' kNN label agreement) as JSON instead of the table");
   add_image_backend_option(cmd, &opt->image_backend);
   return [opt, cmd, &global] {
     opt->model_given = cmd->count("--model") > 0;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "core/log.h"
+#include "core/output_file.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "data/manifest.h"
@@ -37,6 +39,7 @@ struct FetchCliOptions {
   double connect_timeout = 10, timeout = 120, stall_timeout = 30, backoff = 0.5;
   int retries = 3, max_redirects = 5;
   std::string progress = "auto";
+  bool json = false;
 };
 
 std::string dump_line(const nlohmann::ordered_json& j) {
@@ -130,7 +133,16 @@ int run_fetch(const FetchCliOptions& opt) {
   io::write_file_atomic((out / "manifest.jsonl").string(), manifest_text);
   io::write_file_atomic((out / "errors.jsonl").string(), errors_text);
 
-  std::fprintf(stderr,
+  if (opt.json) {
+    const nlohmann::ordered_json summary = {
+        {"items", m.items.size()}, {"downloaded", downloaded}, {"cached", cached},
+        {"local", local},          {"failed", failed},
+        {"manifest", (out / "manifest.jsonl").string()},
+        {"errors", (out / "errors.jsonl").string()}};
+    write_output_file("-", summary.dump(-1, ' ', false,
+                                        nlohmann::ordered_json::error_handler_t::replace) + "\n");
+  }
+  if (core::log_level() != core::LogLevel::kQuiet) std::fprintf(stderr,
                "fetch: %zu items: %zu downloaded, %zu already cached, %zu local, %zu failed\n"
                "fetch: wrote %s%s\n",
                m.items.size(), downloaded, cached, local, failed,
@@ -184,6 +196,9 @@ Runner add_fetch(CLI::App& app, const GlobalOptions& /*global*/) {
   bound(cmd->add_option("--max-redirects", opt->max_redirects, "Redirects followed per URL"), 0,
         50)
       ->capture_default_str();
+  cmd->add_flag("--json", opt->json,
+                "The summary as one JSON object on stdout (items, downloaded, cached, local, "
+                "failed, the files written)");
   cmd->add_option("--progress", opt->progress,
                   "Progress bar on stderr: auto (when stderr is a terminal), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))

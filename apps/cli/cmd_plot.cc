@@ -30,7 +30,7 @@ struct PlotCliOptions {
   std::string input, out, title, x_label, y_label;
   std::string x_column = "x", y_column = "y", labels_column = "label", text_column,
               caption_column, thumbnails, thumbnail_column, quality, id_column;
-  bool no_quality = false, no_legend = false, labels_column_given = false;
+  bool no_quality = false, no_legend = false, labels_column_given = false, json = false;
   double point_size = 6.0, alpha = 0.8;
   int width = 900, height = 700, dpi = 100, thumbnail_size = 48;
 };
@@ -332,11 +332,23 @@ int run_plot(const PlotCliOptions& opt) {
 
   const plot::RenderResult r = plot::render_scatter(d, po, format);
   write_output_file(opt.out, r.bytes);
+  std::vector<std::string> seen(d.categories);
+  std::sort(seen.begin(), seen.end());
+  seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+  if (opt.json) {
+    nlohmann::ordered_json j = {{"output", opt.out},
+                                {"format", plot::format_name(format)},
+                                {"points", n},
+                                {"categories", cl >= 0 ? seen.size() : 0},
+                                {"thumbnails", r.thumbnails_drawn},
+                                {"texts_hidden", r.texts_hidden},
+                                {"metrics", po.subtitle}};
+    write_output_file("-", j.dump(2, ' ', false,
+                                  nlohmann::ordered_json::error_handler_t::replace) + "\n");
+    return 0;
+  }
   std::printf("wrote %s (%s, %zu points", opt.out.c_str(), plot::format_name(format), n);
   if (cl >= 0) {
-    std::vector<std::string> seen(d.categories);
-    std::sort(seen.begin(), seen.end());
-    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
     std::printf(", %zu categories", seen.size());
   }
   if (!image_paths.empty()) std::printf(", %lld thumbnails", static_cast<long long>(r.thumbnails_drawn));
@@ -413,6 +425,9 @@ Runner add_plot(CLI::App& app, const GlobalOptions&) {
                   "Quality JSON for the metrics line (default: IN.quality.json when it exists)");
   cmd->add_flag("--no-quality", opt->no_quality, "No metrics line");
   cmd->add_flag("--no-legend", opt->no_legend, "No legend");
+  cmd->add_flag("--json", opt->json,
+                "Print what was written (output, format, points, categories, thumbnails, metrics "
+                "line) as JSON instead of the summary lines");
   return [opt] {
     // A folder: the coordinates `mmembed reduce FOLDER` wrote there (the newest of umap.csv,
     // tsne.csv, pca.csv); the plot goes beside them as <method>.html unless -o says otherwise.

@@ -43,6 +43,7 @@ namespace {
 struct ReduceOptions {
   std::string method = "pca", input, labels, out, metric = "euclidean", field = "embedding";
   std::string label_field = "label";
+  bool json = false;
   double p = 2.0;
   std::int64_t components = 2;
   std::int64_t quality_rows = 10000;
@@ -170,6 +171,8 @@ std::vector<float> run_tsne(const ReduceOptions& opt, const kernels::MetricSpec&
 }
 
 int run_reduce(const ReduceOptions& opt) {
+  MMEMBED_CHECK(!opt.json || opt.out != "-", InvalidArgument,
+                "--json prints the report on stdout: write the coordinates to a file (-o OUT.csv)");
   MMEMBED_CHECK(opt.method == "pca" || opt.method == "umap" || opt.method == "tsne", Unsupported,
                 "--method ", opt.method, " is not available (this build has pca, umap, tsne)");
   // The GEMM backend's one-time setup runs on a spare thread while the input is read.
@@ -328,6 +331,10 @@ int run_reduce(const ReduceOptions& opt) {
                   q["trustworthiness"].get<double>());
     report += buf;
   }
+  if (opt.json) {  // the OUT.quality.json object, on stdout (the coordinates are in OUT)
+    write_output_file("-", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    return 0;
+  }
   // The report goes to stderr when the coordinates themselves go to standard output.
   std::fprintf(opt.out == "-" ? stderr : stdout, "%s\n", report.c_str());
   return 0;
@@ -406,6 +413,9 @@ Runner add_reduce(CLI::App& app, const GlobalOptions&) {
                                       "(all if fewer)"),
                       1, kMaxCount)
       ->capture_default_str();
+  cmd->add_flag("--json", opt->json,
+                "Print the run's report (method settings, quality, timings: what OUT.quality.json "
+                "holds) as JSON on stdout instead of the summary line; needs -o to a file");
   cmd->add_option("--field", opt->field, "JSONL input: the field holding the vector")
       ->capture_default_str();
   return [opt] {
