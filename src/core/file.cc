@@ -259,7 +259,8 @@ std::string read_standard_input(std::uint64_t max_bytes) {
     }
     if (n == 0) break;
     MMEMBED_CHECK(out.size() + static_cast<std::uint64_t>(n) <= max_bytes, IoError,
-                  "standard input: more than ", max_bytes, " bytes (the limit for this input)");
+                  "standard input: more than ", max_bytes,
+                  " bytes (the limit for standard input; put a larger input in a file)");
     out.append(buf, static_cast<std::size_t>(n));
   }
   return out;

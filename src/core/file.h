@@ -31,6 +31,9 @@ inline constexpr std::uint64_t kMaxConfigFileBytes = 64 * kMiB;
 inline constexpr std::uint64_t kMaxTokenizerFileBytes = 512 * kMiB;
 // Manifests, label lists, CSV/JSONL matrices and CSVs for plot: read whole into memory.
 inline constexpr std::uint64_t kMaxTextDataFileBytes = 4096 * kMiB;
+// Standard input as a dataset (`embed --input -`): its size cannot be checked before reading,
+// so it is read at most this far (a larger dataset goes in a file).
+inline constexpr std::uint64_t kMaxStandardInputBytes = 256 * kMiB;
 
 // An open regular file. Move-only; closes its descriptor.
 class InputFile {

@@ -351,7 +351,7 @@ Manifest read_with_format(const fs::path& path, const ManifestOptions& o, bool i
   ManifestFormat f = o.format != ManifestFormat::kAuto ? o.format
                      : path == "-"                     ? ManifestFormat::kText
                                                        : format_of(path);
-  std::string text = path == "-" ? read_standard_input(kMaxTextDataFileBytes) : read_all(path);
+  std::string text = path == "-" ? read_standard_input(kMaxStandardInputBytes) : read_all(path);
   if (path == "-" && text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
   check_utf8_lines(text, path == "-" ? "standard input" : path.string());
   if (f == ManifestFormat::kText) return read_text_lines(path, text, o);

@@ -88,6 +88,16 @@ run image_fifo 1 "fifo\.png: is a FIFO, expected a regular file" \
 run image_link_to_fifo 1 "link_to_fifo: is a FIFO" embed --model "$CLIP" --image "$T/link_to_fifo"
 run image_dev_zero 1 "/dev/zero: is a character device" embed --model "$CLIP" --image /dev/zero
 run image_directory 1 "folder\.png: is a directory" embed --model "$CLIP" --image "$T/folder.png"
+# Standard input as a dataset: an endless one (/dev/zero) is cut off at its limit.
+err=$(limit timeout 60 "$MM" --threads 1 embed --model "$MINILM" --input - -o "$T/stdin_out" \
+      </dev/zero 2>&1 >/dev/null)
+rc=$?
+if [ "$rc" = 1 ] && grep -q "standard input: more than 268435456 bytes" <<<"$err"; then
+  echo "ok   stdin_dev_zero"
+else
+  echo "FAIL stdin_dev_zero: exit code $rc (124: hung; 134/137: memory); stderr: ${err:0:400}"
+  fails=$((fails + 1))
+fi
 run image_sparse_6g 1 "sparse\.png: file is 6442450944 bytes, more than the 256 MiB limit" \
   embed --model "$CLIP" --image "$T/sparse.png"
 run classify_image_fifo 1 "fifo\.png: is a FIFO" \
