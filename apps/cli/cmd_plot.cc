@@ -203,6 +203,17 @@ void warn(const std::string& message) {
 int run_plot(const PlotCliOptions& opt) {
   const plot::Format format = plot::format_from_path(opt.out);
   output_kind(opt.out);  // a folder or other unwritable kind fails before the work
+  {
+    // A matrix given where coordinates are expected: say so, not its binary header as columns.
+    InputFile f = InputFile::open(opt.input);
+    const std::string head = f.read_at(0, 4096);
+    MMEMBED_CHECK(head.rfind("\x93NUMPY", 0) != 0, FormatError, opt.input,
+                  ": a .npy matrix, not the CSV of coordinates that plot draws; project it first: "
+                  "mmembed reduce ", opt.input, " -o coords.csv");
+    MMEMBED_CHECK(head.find('\0') == std::string::npos, FormatError, opt.input,
+                  ": a binary file, not a CSV (a header line such as x,y,label, then one line per "
+                  "point)");
+  }
   const std::vector<CsvRecord> records = read_csv(opt.input);
   MMEMBED_CHECK(!records.empty(), FormatError, opt.input,
                 ": empty file (expected a header line such as x,y,label)");
