@@ -225,17 +225,28 @@ def bt_config(vocab_size):
                              layer_norm_eps=1e-5, hidden_act="gelu")
 
 
-def train_bt(out_dir, photos, steps, batch, log):
-    tok = roberta_tokenizer(ts.caption_corpus(), out_dir)
-    cfg = bt_config(len(tok))
+def train_bt(out_dir, photos, steps, batch, log, init=None, lr=1.5e-3, plain=False):
+    """From scratch, or (init) continuing from a saved toy-bridgetower folder. plain: the first
+    stage's losses (the reference's contrastive loss, and ITM against other labels' captions and
+    images only); otherwise the text-image contrastive term is weighted once more and every
+    two-object scene's caption with its relation reversed is an ITM negative too."""
     torch.manual_seed(SEED)
-    itc = BridgeTowerForContrastiveLearning(cfg)
-    itm = BridgeTowerForImageAndTextRetrieval(cfg)
+    if init:
+        tok = RobertaTokenizerFast.from_pretrained(init)
+        itc = BridgeTowerForContrastiveLearning.from_pretrained(init)
+        itm = BridgeTowerForImageAndTextRetrieval.from_pretrained(init)
+        mlm = BridgeTowerForMaskedLM.from_pretrained(init)
+        cfg = itc.config
+    else:
+        tok = roberta_tokenizer(ts.caption_corpus(), out_dir)
+        cfg = bt_config(len(tok))
+        itc = BridgeTowerForContrastiveLearning(cfg)
+        itm = BridgeTowerForImageAndTextRetrieval(cfg)
+        mlm = BridgeTowerForMaskedLM(cfg)  # only for the layout: its head stays untrained
     itm.bridgetower = itc.bridgetower  # one trunk, two heads
-    mlm = BridgeTowerForMaskedLM(cfg)  # only for the layout: its head stays untrained
     improc = BridgeTowerImageProcessor(size={"shortest_edge": IMAGE_SIZE})
     params = list(itc.parameters()) + list(itm.itm_score.parameters())
-    opt = torch.optim.AdamW(params, lr=1.5e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     sched = warmup_cosine(opt, steps)
     rng = np.random.default_rng(SEED)
     itc.train()
@@ -251,7 +262,13 @@ def train_bt(out_dir, photos, steps, batch, log):
     hook = itc.bridgetower.register_forward_hook(keep_pooled)
     for step in range(steps):
         scenes = batch_of_scenes(rng, photos, batch)
-        enc = tok([s.caption for s in scenes], padding=True, return_tensors="pt")
+        # The captions, then each two-object scene's caption with the relation reversed (an ITM
+        # negative that only the objects' places tell apart), tokenized together (one padding).
+        two = [] if plain else [k for k, s in enumerate(scenes) if len(s.shapes) == 2]
+        all_enc = tok([s.caption for s in scenes] + [swapped_caption(scenes[k]) for k in two],
+                      padding=True, return_tensors="pt")
+        enc = argparse.Namespace(input_ids=all_enc.input_ids[:batch],
+                                 attention_mask=all_enc.attention_mask[:batch])
         px = improc([s.image for s in scenes], return_tensors="pt")
         out = itc(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
                   pixel_values=px.pixel_values, pixel_mask=px.pixel_mask, return_loss=True,
@@ -273,20 +290,32 @@ def train_bt(out_dir, photos, steps, batch, log):
         h = batch // 2
         t_idx = torch.cat([neg_text[:h], torch.arange(h, batch)])
         i_idx = torch.cat([torch.arange(h), neg_image[h:]])
-        neg_logits = itm(input_ids=enc.input_ids[t_idx], attention_mask=enc.attention_mask[t_idx],
+        # ... and the reversed relations with their own images.
+        t_idx = torch.cat([t_idx, torch.arange(batch, batch + len(two))])
+        i_idx = torch.cat([i_idx, torch.tensor(two, dtype=torch.long)])
+        neg_logits = itm(input_ids=all_enc.input_ids[t_idx],
+                         attention_mask=all_enc.attention_mask[t_idx],
                          pixel_values=px.pixel_values[i_idx],
                          pixel_mask=px.pixel_mask[i_idx]).logits
         logits = torch.cat([itm.itm_score(pooled.pop("matched")), neg_logits])
-        target = torch.cat([torch.ones(batch), torch.zeros(batch)]).long()
+        target = torch.cat([torch.ones(batch), torch.zeros(len(t_idx))]).long()
         itm_loss = F.cross_entropy(logits, target)
-        loss = out.loss + itm_loss
+        # The reference's contrastive loss averages text-image, text-cross and image-cross; the
+        # text-image term (what text_embeds and image_embeds are for: zero-shot, retrieval) is
+        # weighted once more here.
+        scale = itc.logit_scale.exp()
+        lti = (t_emb @ i_emb.t()) * scale
+        arange = torch.arange(batch)
+        ti_loss = (F.cross_entropy(lti, arange) + F.cross_entropy(lti.t(), arange)) / 2
+        loss = out.loss + itm_loss + (0 if plain else ti_loss)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         if step % 50 == 0 or step == steps - 1:
-            log(f"bt step {step}/{steps} itc {out.loss.item():.3f} itm {itm_loss.item():.3f} "
+            log(f"bt step {step}/{steps} itc {out.loss.item():.3f} ti {ti_loss.item():.3f} "
+                f"itm {itm_loss.item():.3f} "
                 f"({time.time() - t0:.0f} s)")
     hook.remove()
     itc.eval()
@@ -297,6 +326,9 @@ def train_bt(out_dir, photos, steps, batch, log):
     cfg.architectures = ["BridgeTowerForContrastiveLearning"]
     save_model(itc, union, out_dir)
     tok.save_pretrained(out_dir)
+    if init:  # the tokenizer files as the first stage wrote them
+        for f in ("vocab.json", "merges.txt"):
+            shutil.copy(os.path.join(init, f), os.path.join(out_dir, f))
     improc.save_pretrained(out_dir)
     return cfg
 
@@ -329,7 +361,13 @@ def train_clip(out_dir, photos, steps, batch, log):
     t0 = time.time()
     for step in range(steps):
         scenes = batch_of_scenes(rng, photos, batch)
-        enc = tok([s.caption for s in scenes], padding=True, return_tensors="pt")
+        # The captions, then each two-object scene's caption with the relation reversed (an ITM
+        # negative that only the objects' places tell apart), tokenized together (one padding).
+        two = [] if plain else [k for k, s in enumerate(scenes) if len(s.shapes) == 2]
+        all_enc = tok([s.caption for s in scenes] + [swapped_caption(scenes[k]) for k in two],
+                      padding=True, return_tensors="pt")
+        enc = argparse.Namespace(input_ids=all_enc.input_ids[:batch],
+                                 attention_mask=all_enc.attention_mask[:batch])
         px = improc([s.image for s in scenes], return_tensors="pt")
         out = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
                     pixel_values=px.pixel_values, return_loss=True)
@@ -454,7 +492,7 @@ def metrics(scenes, embed_texts, embed_images, itm_prob):
         pos = itm_prob([s.image for s in scenes], [s.caption for s in scenes])
         neg = itm_prob(neg_imgs, neg_texts)
         res["itm_auc"] = auc(pos, neg)
-        two = [k for k, s in enumerate(scenes) if len(s.shapes) == 2]
+        two = [] if plain else [k for k, s in enumerate(scenes) if len(s.shapes) == 2]
         swapped = itm_prob([scenes[k].image for k in two],
                            [swapped_caption(scenes[k]) for k in two])
         res["itm_auc_swapped_relation"] = auc(pos[two], swapped)
@@ -467,6 +505,11 @@ def main():
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=48)
     ap.add_argument("--only", choices=["bt", "clip"])
+    ap.add_argument("--init", help="bt: continue training from this toy-bridgetower folder")
+    ap.add_argument("--lr", type=float, help="peak learning rate (default: bt 1.5e-3, clip 2e-3)")
+    ap.add_argument("--plain", action="store_true",
+                    help="bt: the first stage's losses (see train_bt); the committed "
+                         "toy-bridgetower's recipe is in its README.md")
     args = ap.parse_args()
     torch.set_num_threads(1)
     out_root = os.path.abspath(args.out)
@@ -484,7 +527,11 @@ def main():
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
         t0 = time.time()
-        train(d, photos, args.steps, args.batch, log)
+        if key == "bt":
+            train(d, photos, args.steps, args.batch, log, init=args.init,
+                  lr=args.lr or 1.5e-3, plain=args.plain)
+        else:
+            train(d, photos, args.steps, args.batch, log)
         seconds = time.time() - t0
         res = evaluate(d, scenes)
         res.update({"train_steps": args.steps, "train_batch": args.batch,
