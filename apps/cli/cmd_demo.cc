@@ -400,8 +400,10 @@ void write_projection(const fs::path& out, const std::string& stem, const Projec
 // and how close the pairs of one label are to each other against the other labels.
 struct ScenesPart {
   std::string markdown;
-  double agreement = 0;
+  double agreement = 0;       // by shape, the plot's colours
   std::int64_t k = 0;
+  double agreement_full = 0;  // by colour and shape
+  std::int64_t k_full = 0;
 };
 
 ScenesPart run_scenes(const Embedder& embedder, const DemoOptions& opt, const std::string& dir) {
@@ -426,7 +428,25 @@ ScenesPart run_scenes(const Embedder& embedder, const DemoOptions& opt, const st
   const Embeddings g = embedder.embed_pairs(images, texts);
   const Projection p = project(g, opt.seed);
 
-  // kNN label agreement in the plot, k = the smallest label's size - 1 (at most 10).
+  // kNN label agreement in the plot, for the label the plot is coloured by (the shape) and for
+  // the full label (colour and shape), k = the smallest label's size - 1, at most 10.
+  const auto agreement = [&](const std::vector<std::string>& by, std::int64_t* k) {
+    std::map<std::string, std::int64_t> ids, counts;
+    std::vector<std::int64_t> label_of;
+    for (const std::string& l : by) {
+      label_of.push_back(ids.emplace(l, static_cast<std::int64_t>(ids.size())).first->second);
+      ++counts[l];
+    }
+    std::int64_t smallest = std::numeric_limits<std::int64_t>::max();
+    for (const auto& [l, c] : counts) smallest = std::min(smallest, c);
+    *k = std::max<std::int64_t>(1, std::min<std::int64_t>(10, smallest - 1));
+    return reduce::knn_label_agreement(p.y.data(), static_cast<std::int64_t>(g.rows), 2,
+                                       label_of, *k);
+  };
+  ScenesPart part;
+  part.agreement = agreement(shapes, &part.k);
+  part.agreement_full = agreement(labels, &part.k_full);
+
   std::map<std::string, std::int64_t> index, count;
   std::vector<std::int64_t> label_ids;
   for (const std::string& l : labels) {
@@ -434,12 +454,6 @@ ScenesPart run_scenes(const Embedder& embedder, const DemoOptions& opt, const st
     label_ids.push_back(it->second);
     ++count[l];
   }
-  std::int64_t smallest = std::numeric_limits<std::int64_t>::max();
-  for (const auto& [l, c] : count) smallest = std::min(smallest, c);
-  ScenesPart part;
-  part.k = std::max<std::int64_t>(1, std::min<std::int64_t>(10, smallest - 1));
-  part.agreement = reduce::knn_label_agreement(p.y.data(), static_cast<std::int64_t>(g.rows), 2,
-                                               label_ids, part.k);
 
   // Mean cosine similarity of the pairs within each label and to each other label.
   const std::size_t L = index.size(), n = g.rows;
@@ -477,11 +491,12 @@ ScenesPart run_scenes(const Embedder& embedder, const DemoOptions& opt, const st
   const fs::path out(opt.out);
   write_projection(out, "scenes", p, shapes, ids, texts, thumbs,
                    "Held-out toy scenes: joint image-caption embeddings, UMAP, cosine", "shape",
-                   p.quality_line + " · same-label kNN@" + std::to_string(part.k) + " " +
+                   p.quality_line + " · same-shape kNN@" + std::to_string(part.k) + " " +
                        fmt(part.agreement, 3));
   nlohmann::ordered_json sj = quality_json(p, opt.seed);
-  sj["knn_label_agreement"] = {{"k", part.k}, {"labels", "colour and shape"},
-                               {"value", part.agreement}};
+  sj["knn_label_agreement"] = {{"k", part.k}, {"labels", "shape"}, {"value", part.agreement}};
+  sj["knn_label_agreement_colour_and_shape"] = {{"k", part.k_full},
+                                                {"value", part.agreement_full}};
   io::write_file_atomic((out / "scenes.quality.json").string(), sj.dump(2) + "\n");
 
   std::ostringstream md;
@@ -493,8 +508,9 @@ ScenesPart run_scenes(const Embedder& embedder, const DemoOptions& opt, const st
      << "![UMAP of the toy scenes](scenes.png)\n\n"
      << "Interactive version: [scenes.html](scenes.html). Coordinates: [scenes.csv](scenes.csv).\n\n"
      << "**kNN label agreement** in the plot (the share of each point's " << part.k
-     << " nearest points that have its colour and shape): **" << fmt(part.agreement, 3)
-     << "**.\n\n"
+     << " nearest points in the plot that have its shape, the label it is coloured by): **"
+     << fmt(part.agreement, 3) << "**; with its colour and shape (" << part.k_full
+     << " nearest): " << fmt(part.agreement_full, 3) << ".\n\n"
      << quality_table(p) << "\nMean cosine similarity of the joint embeddings: for "
      << within_higher << " of " << L
      << " labels the pairs of the label are closer to each other than to those of any other "
@@ -605,8 +621,9 @@ int run_demo(const DemoOptions& opt, int threads) {
       say("the toy scenes (tests/data/toy-scenes) are not here: their part is left out");
     } else {
       scenes = run_scenes(embedder, opt, scenes_dir);
-      say("toy scenes: kNN label agreement in the plot " + fmt(scenes.agreement, 3) + " (k " +
-          std::to_string(scenes.k) + ")");
+      say("toy scenes: kNN label agreement in the plot " + fmt(scenes.agreement, 3) +
+          " (shape, k " + std::to_string(scenes.k) + "; colour and shape " +
+          fmt(scenes.agreement_full, 3) + ", k " + std::to_string(scenes.k_full) + ")");
     }
   }
 
@@ -650,8 +667,12 @@ int run_demo(const DemoOptions& opt, int threads) {
         {"umap_quality", quality_json(proj, opt.seed)}};
     if (!model.resolved.commit.empty()) j["commit"] = model.resolved.commit;
     if (!scenes.markdown.empty()) {
-      j["scenes"] = {{"dir", scenes_dir}, {"knn_label_agreement", scenes.agreement},
-                     {"k", scenes.k}};
+      j["scenes"] = {{"dir", scenes_dir},
+                     {"knn_label_agreement", scenes.agreement},
+                     {"k", scenes.k},
+                     {"labels", "shape"},
+                     {"knn_label_agreement_colour_and_shape", scenes.agreement_full},
+                     {"k_colour_and_shape", scenes.k_full}};
     }
     write_output_file("-", j.dump(2, ' ', false,
                                   nlohmann::ordered_json::error_handler_t::replace) + "\n");
