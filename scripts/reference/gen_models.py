@@ -556,7 +556,7 @@ def run_bert(name, src, out_root, manifest, tmp):
 # ----------------------------------------------------------------------------------------------------------------
 # The trained toy models (scripts/reference/train_toy.py writes them and the held-out scenes; here only their goldens)
 
-TOY_ODD_TEXT = "A Cat & a DOG, \u00fcn\u00efcode \U0001F431 -- not a scene!"
+TOY_ODD_TEXT = "A Cat & DOG, \u00fcn\u00ef \U0001F431!"  # 26 tokens for the toy BPE (40 fit)
 TOY_PHOTO = "images/cat_landscape.jpg"
 
 
