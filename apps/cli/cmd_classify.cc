@@ -210,7 +210,9 @@ int run_classify(const ClassifyOptions& opt, int threads) {
   std::size_t failed = 0;
   for (const Target& t : targets) {
     if (t.error.empty()) continue;
-    if (++failed <= 5) std::fprintf(stderr, "mmembed: warning: %s\n", printable_message(t.error).c_str());
+    if (++failed <= 5) {
+      std::fprintf(stderr, "mmembed: warning: %s\n", printable_message(t.error).c_str());
+    }
   }
   if (failed > 0) {
     core::info(str_cat(failed, " of ", targets.size(), " images could not be classified",
