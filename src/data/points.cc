@@ -35,6 +35,25 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
+// Calls fn(line_number, object) for each non-blank line of a JSON Lines text, in order; a line
+// that is not JSON, or not an object, is a FormatError naming `name` and the line.
+template <typename Fn>
+void for_each_json_object(const std::string& text, const std::string& name, Fn fn) {
+  const std::vector<std::string> lines = split_lines(text);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
+    nlohmann::json obj;
+    try {
+      obj = nlohmann::json::parse(lines[i]);
+    } catch (const nlohmann::json::exception& e) {
+      throw FormatError(str_cat(name, ": line ", i + 1, ": not JSON (", e.what(), ")"));
+    }
+    MMEMBED_CHECK(obj.is_object(), FormatError, name, ": line ", i + 1,
+                  ": expected a JSON object");
+    fn(i + 1, obj);
+  }
+}
+
 bool looks_like_json_object(const std::string& line) {
   std::size_t a = 0, b = line.size();
   while (a < b && std::isspace(static_cast<unsigned char>(line[a]))) ++a;
@@ -80,32 +99,22 @@ EmbeddingFolder read_embedding_folder(const fs::path& dir, const io::MatrixReadO
   f.dir = dir;
   f.matrix = io::read_npy((dir / "embeddings.npy").string(), options);
   const std::string items_path = (dir / "items.jsonl").string();
-  const std::vector<std::string> lines =
-      split_lines(read_input_file(items_path, kMaxTextDataFileBytes));
+  const std::string items_text = read_input_file(items_path, kMaxTextDataFileBytes);
   const std::size_t n = static_cast<std::size_t>(f.matrix.rows);
   std::vector<std::string> ids(n), labels(n), texts(n), images(n);
   std::vector<bool> seen(n, false);
   bool any_label = false, any_text = false, any_image = false;
   std::size_t next_row = 0;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
-    nlohmann::json obj;
-    try {
-      obj = nlohmann::json::parse(lines[i]);
-    } catch (const nlohmann::json::exception& e) {
-      throw FormatError(str_cat(items_path, ": line ", i + 1, ": not JSON (", e.what(), ")"));
-    }
-    MMEMBED_CHECK(obj.is_object(), FormatError, items_path, ": line ", i + 1,
-                  ": expected a JSON object");
+  for_each_json_object(items_text, items_path, [&](std::size_t line, const nlohmann::json& obj) {
     std::size_t row = next_row;
     if (const auto it = obj.find("row"); it != obj.end()) {
-      MMEMBED_CHECK(it->is_number_unsigned(), FormatError, items_path, ": line ", i + 1,
+      MMEMBED_CHECK(it->is_number_unsigned(), FormatError, items_path, ": line ", line,
                     ": \"row\" must be a non-negative integer");
       row = it->get<std::size_t>();
     }
-    MMEMBED_CHECK(row < n, FormatError, items_path, ": line ", i + 1, ": row ", row,
+    MMEMBED_CHECK(row < n, FormatError, items_path, ": line ", line, ": row ", row,
                   " but embeddings.npy has ", n, " rows");
-    MMEMBED_CHECK(!seen[row], FormatError, items_path, ": line ", i + 1, ": row ", row,
+    MMEMBED_CHECK(!seen[row], FormatError, items_path, ": line ", line, ": row ", row,
                   " is described twice");
     seen[row] = true;
     next_row = row + 1;
@@ -117,7 +126,7 @@ EmbeddingFolder read_embedding_folder(const fs::path& dir, const io::MatrixReadO
     any_label |= !labels[row].empty();
     any_text |= !texts[row].empty();
     any_image |= !images[row].empty();
-  }
+  });
   const auto missing = std::find(seen.begin(), seen.end(), false);
   MMEMBED_CHECK(missing == seen.end(), FormatError, items_path, ": row ",
                 missing - seen.begin(), " of embeddings.npy is not described (", n,
@@ -135,24 +144,14 @@ std::vector<std::string> read_labels(const std::string& path, std::int64_t n,
   const std::string text = read_input_file(path, kMaxTextDataFileBytes);
   std::vector<std::string> labels;
   if (ext == ".jsonl" || ext == ".ndjson") {
-    const std::vector<std::string> lines = split_lines(text);
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
-      nlohmann::json obj;
-      try {
-        obj = nlohmann::json::parse(lines[i]);
-      } catch (const nlohmann::json::exception& e) {
-        throw FormatError(str_cat(path, ": line ", i + 1, ": not JSON (", e.what(), ")"));
-      }
-      MMEMBED_CHECK(obj.is_object(), FormatError, path, ": line ", i + 1,
-                    ": expected a JSON object");
+    for_each_json_object(text, path, [&](std::size_t line, const nlohmann::json& obj) {
       const auto it = obj.find(field);
-      MMEMBED_CHECK(it != obj.end(), FormatError, path, ": line ", i + 1, ": no field \"",
+      MMEMBED_CHECK(it != obj.end(), FormatError, path, ": line ", line, ": no field \"",
                     escape_for_message(field), "\" (--label-field)");
-      MMEMBED_CHECK(!it->is_object() && !it->is_array(), FormatError, path, ": line ", i + 1,
+      MMEMBED_CHECK(!it->is_object() && !it->is_array(), FormatError, path, ": line ", line,
                     ": field \"", escape_for_message(field), "\" is not a string or number");
       labels.push_back(label_of(*it));
-    }
+    });
     check_count(path, labels.size(), n, "labels");
     return labels;
   }
