@@ -20,6 +20,8 @@ packages=(
   # image decoding (JPEG, PNG, WebP, GIF), plots (cairo) and their font
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libcairo2-dev fonts-dejavu-core
+  # collections: items and provenance in SQLite, approximate nearest neighbours from FAISS
+  libsqlite3-dev libfaiss-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # test-only: the HTML map's tests load it in headless Chromium (they skip without it)

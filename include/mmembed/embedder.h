@@ -202,4 +202,11 @@ class Embedder {
   EmbedderOptions options_;
 };
 
+// A content digest of a model folder, its identity wherever it lives ("sha256:<hex>"): SHA-256
+// over the relative names and contents of its .json and .txt files (config, tokenizer,
+// preprocessor, sentence-transformers modules) and, for its weight files (.safetensors, .bin,
+// .pt, .model), their sizes and first and last MiB. Dot files, dot folders and other files
+// (model cards, images) do not count. IoError when the folder cannot be read.
+std::string model_digest(const std::string& model_dir);
+
 }  // namespace mmembed

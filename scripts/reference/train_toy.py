@@ -232,7 +232,8 @@ def bt_config(vocab_size):
                              layer_norm_eps=1e-5, hidden_act="gelu")
 
 
-def train_bt(out_dir, photos, steps, batch, log, init=None, lr=1.5e-3, plain=False):
+def train_bt(out_dir, photos, steps, batch, log, init=None, lr=1.5e-3, plain=False,
+             data_seed=SEED):
     """From scratch, or (init) continuing from a saved toy-bridgetower folder. plain: the first
     stage's losses (the reference's contrastive loss, and ITM against other labels' captions and
     images only); otherwise the text-image contrastive term is weighted once more and every
@@ -255,7 +256,7 @@ def train_bt(out_dir, photos, steps, batch, log, init=None, lr=1.5e-3, plain=Fal
     params = list(itc.parameters()) + list(itm.itm_score.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     sched = warmup_cosine(opt, steps)
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(data_seed)  # training scenes (a later stage draws new ones)
     itc.train()
     itm.train()
     t0 = time.time()
@@ -512,6 +513,9 @@ def main():
     ap.add_argument("--only", choices=["bt", "clip"])
     ap.add_argument("--init", help="bt: continue training from this toy-bridgetower folder")
     ap.add_argument("--lr", type=float, help="peak learning rate (default: bt 1.5e-3, clip 2e-3)")
+    ap.add_argument("--data-seed", type=int, default=SEED,
+                    help="bt: seed of the training scenes (a stage that continues another can "
+                         "draw scenes it has not seen; the held-out scenes never change)")
     ap.add_argument("--plain", action="store_true",
                     help="bt: the first stage's losses (see train_bt); the committed "
                          "toy-bridgetower's recipe is in its README.md")
@@ -534,7 +538,7 @@ def main():
         t0 = time.time()
         if key == "bt":
             train(d, photos, args.steps, args.batch, log, init=args.init,
-                  lr=args.lr or 1.5e-3, plain=args.plain)
+                  lr=args.lr or 1.5e-3, plain=args.plain, data_seed=args.data_seed)
         else:
             train(d, photos, args.steps, args.batch, log)
         seconds = time.time() - t0
@@ -542,6 +546,8 @@ def main():
         res.update({"train_steps": args.steps, "train_batch": args.batch,
                     "train_seconds": round(seconds), "seed": SEED,
                     "held_out_seed": HELD_OUT_SEED, "torch": torch.__version__})
+        if key == "bt":
+            res.update({"data_seed": args.data_seed, "init": bool(args.init)})
         with open(os.path.join(d, "eval.json"), "w", encoding="utf-8") as f:
             json.dump(res, f, indent=1, sort_keys=True)
         log(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items()

@@ -187,11 +187,19 @@ std::vector<std::string_view> split(std::string_view line, char sep) {
 
 }  // namespace
 
-Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
-  // Mapped, not read into a string: the data are copied once, straight into the matrix.
-  const std::shared_ptr<const MappedFile> file = MappedFile::open(path);
-  const std::uint8_t* b = file->data();
-  const std::uint64_t file_size = file->size();
+namespace {
+
+// The layout of a mapped .npy file, its header validated (see matrix.h).
+struct NpyLayout {
+  std::int64_t rows = 0, cols = 0;
+  std::size_t item = 0;  // 4 or 8 bytes
+  bool swap = false, fortran = false;
+  std::uint64_t data_start = 0;
+};
+
+NpyLayout parse_npy(const MappedFile& file, const std::string& path) {
+  const std::uint8_t* b = file.data();
+  const std::uint64_t file_size = file.size();
   MMEMBED_CHECK(file_size >= 10 && std::memcmp(b, "\x93NUMPY", 6) == 0, FormatError, path,
                 ": not a .npy file (no \\x93NUMPY magic)");
   const int major = b[6];
@@ -229,14 +237,27 @@ Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
   const std::uint64_t data_len = static_cast<std::uint64_t>(rows * cols) * item;
   MMEMBED_CHECK(file_size - data_start == data_len, FormatError, path, ": shape (", rows, ", ",
                 cols, ") needs ", data_len, " data bytes, the file has ", file_size - data_start);
+  return {rows, cols, item, swap, h.fortran, data_start};
+}
+
+}  // namespace
+
+Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
+  // Mapped, not read into a string: the data are copied once, straight into the matrix.
+  const std::shared_ptr<const MappedFile> file = MappedFile::open(path);
+  const NpyLayout layout = parse_npy(*file, path);
+  const std::int64_t rows = layout.rows, cols = layout.cols;
+  const std::size_t item = layout.item;
+  const bool swap = layout.swap;
+  const std::uint64_t data_len = static_cast<std::uint64_t>(rows * cols) * item;
 
   Matrix m;
   m.rows = rows;
   m.cols = cols;
   m.data.resize(rows * cols);
   static_assert(std::endian::native == std::endian::little, "the .npy fast path reads '<f4'");
-  const std::uint8_t* p = b + data_start;
-  if (item == 4 && !swap && !h.fortran) {
+  const std::uint8_t* p = file->data() + layout.data_start;
+  if (item == 4 && !swap && !layout.fortran) {
     if (data_len > 0) std::memcpy(m.data.data(), p, data_len);  // the common case, in one copy
   } else {
     for (std::int64_t e = 0; e < rows * cols; ++e) {
@@ -252,7 +273,8 @@ Matrix read_npy(const std::string& path, const MatrixReadOptions& options) {
         v = static_cast<float>(dv);
       }
       // Fortran order: element e is (e % rows, e / rows).
-      const std::int64_t r = h.fortran ? e % rows : e / cols, c = h.fortran ? e / rows : e % cols;
+      const bool f = layout.fortran;
+      const std::int64_t r = f ? e % rows : e / cols, c = f ? e / rows : e % cols;
       m.data[r * cols + c] = v;
     }
   }
@@ -369,6 +391,20 @@ Matrix read_matrix(const std::string& path, const MatrixReadOptions& options) {
   if (ext == ".jsonl" || ext == ".ndjson") return read_jsonl(path, options);
   throw Unsupported(str_cat(path, ": unknown matrix format '", ext,
                             "' (expected .npy, .csv, .tsv or .jsonl)"));
+}
+
+MappedMatrix map_npy(const std::string& path) {
+  MappedMatrix m;
+  m.file = MappedFile::open(path);
+  const NpyLayout layout = parse_npy(*m.file, path);
+  MMEMBED_CHECK(layout.item == 4 && !layout.swap && !layout.fortran, FormatError, path,
+                ": expected little-endian float32 in C order ('<f4') to map in place");
+  MMEMBED_CHECK(layout.data_start % alignof(float) == 0, FormatError, path,
+                ": the data do not start at a float boundary");
+  m.rows = layout.rows;
+  m.cols = layout.cols;
+  m.data = reinterpret_cast<const float*>(m.file->data() + layout.data_start);
+  return m;
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {

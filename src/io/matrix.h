@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,17 @@ struct MatrixReadOptions {
 
 Matrix read_matrix(const std::string& path, const MatrixReadOptions& options = {});
 Matrix read_npy(const std::string& path, const MatrixReadOptions& options = {});
+// A float32 C-order .npy (what write_npy writes) mapped read-only, not copied: data points into
+// the mapping, which lives as long as `file`. The header is validated as read_npy does; other
+// dtypes and Fortran order are refused (FormatError); the values are not checked.
+class MappedFile;
+struct MappedMatrix {
+  std::shared_ptr<const MappedFile> file;
+  const float* data = nullptr;  // [rows, cols] row-major
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+};
+MappedMatrix map_npy(const std::string& path);
 Matrix read_delimited(const std::string& path, char separator, const MatrixReadOptions& options = {});
 Matrix read_jsonl(const std::string& path, const MatrixReadOptions& options = {});
 

@@ -1,0 +1,159 @@
+#include "index/ann.h"
+
+#include <fcntl.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/index_io.h>
+#include <vector>
+
+#include "core/check.h"
+#include "kernels/parallel.h"
+
+namespace mmembed::index {
+
+namespace {
+
+// FAISS runs on OpenMP threads: as many as mmembed's compute threads.
+void set_faiss_threads() { omp_set_num_threads(std::max(1, kernels::num_threads())); }
+
+struct KeepSelector final : faiss::IDSelector {
+  explicit KeepSelector(const std::function<bool(std::int64_t)>& keep) : keep_(keep) {}
+  bool is_member(idx_t id) const override { return keep_(id); }
+  const std::function<bool(std::int64_t)>& keep_;
+};
+
+}  // namespace
+
+AnnKind resolve_ann_kind(const AnnOptions& options, std::int64_t rows) {
+  switch (options.kind) {
+    case AnnKind::kAuto:
+      return rows < options.flat_max_rows ? AnnKind::kFlat : AnnKind::kHnsw;
+    case AnnKind::kIvfPq:
+      // PQ's k-means needs 39 points per each of its 256 centroids; smaller segments are
+      // scanned exactly.
+      return rows < 10'000 ? AnnKind::kFlat : AnnKind::kIvfPq;
+    case AnnKind::kHnsw:
+      return rows < 2 ? AnnKind::kFlat : AnnKind::kHnsw;
+    case AnnKind::kFlat:
+      break;
+  }
+  return AnnKind::kFlat;
+}
+
+std::int64_t ivf_lists(const AnnOptions& options, std::int64_t rows) {
+  std::int64_t nlist = options.ivf_nlist > 0
+                           ? options.ivf_nlist
+                           : static_cast<std::int64_t>(4 * std::sqrt(static_cast<double>(rows)));
+  return std::clamp<std::int64_t>(nlist, 1, std::max<std::int64_t>(1, rows / 39));
+}
+
+AnnIndex::AnnIndex(AnnKind kind, std::unique_ptr<faiss::Index> index)
+    : kind_(kind), index_(std::move(index)) {}
+
+AnnIndex::~AnnIndex() = default;
+
+std::unique_ptr<AnnIndex> AnnIndex::build(AnnKind kind, const AnnOptions& options, const float* x,
+                                          std::int64_t n, std::int64_t d, bool inner_product) {
+  const faiss::MetricType metric = inner_product ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2;
+  set_faiss_threads();
+  try {
+    if (kind == AnnKind::kHnsw) {
+      auto idx = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(d), options.hnsw_m,
+                                                        metric);
+      idx->hnsw.efConstruction = options.hnsw_ef_construction;
+      idx->add(n, x);
+      return std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
+    }
+    MMEMBED_ASSERT(kind == AnnKind::kIvfPq);
+    const std::int64_t nlist = ivf_lists(options, n);
+    const int m = options.pq_m > 0 ? options.pq_m : static_cast<int>(std::max<std::int64_t>(1, d / 8));
+    MMEMBED_CHECK(d % m == 0, InvalidArgument, "IVF-PQ: ", m, " sub-quantizers do not divide the ",
+                  d, " dimensions");
+    auto quantizer = inner_product ? std::unique_ptr<faiss::IndexFlat>(new faiss::IndexFlatIP(d))
+                                   : std::unique_ptr<faiss::IndexFlat>(new faiss::IndexFlatL2(d));
+    auto idx = std::make_unique<faiss::IndexIVFPQ>(quantizer.get(), d, nlist, m, 8, metric);
+    idx->own_fields = true;
+    quantizer.release();
+    idx->cp.seed = 1234;  // deterministic k-means
+    idx->pq.cp.seed = 1234;
+    // k-means on at most 256 points per centroid (what FAISS samples anyway), evenly spread.
+    const std::int64_t train_n = std::min<std::int64_t>(n, std::max<std::int64_t>(nlist, 256) * 256);
+    std::vector<float> sample;
+    const float* train = x;
+    if (train_n < n) {
+      sample.resize(train_n * d);
+      for (std::int64_t i = 0; i < train_n; ++i) {
+        const std::int64_t r = i * n / train_n;
+        std::copy(x + r * d, x + (r + 1) * d, sample.data() + i * d);
+      }
+      train = sample.data();
+    }
+    idx->train(train_n, train);
+    idx->add(n, x);
+    return std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
+  } catch (const faiss::FaissException& e) {
+    throw InvalidArgument(str_cat("building the ", ann_kind_name(kind), " index failed: ", e.what()));
+  }
+}
+
+std::unique_ptr<AnnIndex> AnnIndex::read(const std::string& path, AnnKind kind, std::int64_t n,
+                                         std::int64_t d) {
+  std::unique_ptr<faiss::Index> idx;
+  try {
+    idx.reset(faiss::read_index(path.c_str()));
+  } catch (const faiss::FaissException& e) {
+    throw FormatError(str_cat(path, ": not a readable FAISS index (", e.what(), ")"));
+  }
+  const bool kind_ok = kind == AnnKind::kHnsw ? dynamic_cast<faiss::IndexHNSW*>(idx.get()) != nullptr
+                                              : dynamic_cast<faiss::IndexIVFPQ*>(idx.get()) != nullptr;
+  MMEMBED_CHECK(kind_ok, FormatError, path, ": not the ", ann_kind_name(kind),
+                " index the database lists");
+  MMEMBED_CHECK(idx->ntotal == n && idx->d == d, FormatError, path, ": holds ", idx->ntotal,
+                " vectors of ", idx->d, " dimensions; the segment has ", n, " of ", d);
+  return std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
+}
+
+void AnnIndex::write(const std::string& path) const {
+  try {
+    faiss::write_index(index_.get(), path.c_str());
+  } catch (const faiss::FaissException& e) {
+    throw IoError(str_cat(path, ": cannot write the FAISS index (", e.what(), ")"));
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  MMEMBED_CHECK(fd >= 0 && ::fsync(fd) == 0, IoError, path, ": cannot flush to the disk");
+  ::close(fd);
+}
+
+void AnnIndex::search(const float* queries, std::int64_t nq, std::int64_t kc,
+                      const std::function<bool(std::int64_t)>* keep, const AnnOptions& options,
+                      std::int64_t* labels) const {
+  set_faiss_threads();
+  std::vector<float> distances(nq * kc);
+  std::unique_ptr<KeepSelector> sel;
+  if (keep) sel = std::make_unique<KeepSelector>(*keep);
+  try {
+    if (kind_ == AnnKind::kHnsw) {
+      faiss::SearchParametersHNSW p;
+      p.efSearch = std::max<int>(options.hnsw_ef_search, static_cast<int>(kc));
+      p.sel = sel.get();
+      index_->search(nq, queries, kc, distances.data(), labels, &p);
+    } else {
+      faiss::SearchParametersIVF p;
+      p.nprobe = static_cast<std::size_t>(std::max(1, options.ivf_nprobe));
+      p.sel = sel.get();
+      index_->search(nq, queries, kc, distances.data(), labels, &p);
+    }
+  } catch (const faiss::FaissException& e) {
+    throw InvalidArgument(str_cat("ANN search failed: ", e.what()));
+  }
+}
+
+}  // namespace mmembed::index
