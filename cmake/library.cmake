@@ -7,7 +7,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(MMEMBED_LAYERS core kernels ops io hub data text vision nn models embed search reduce plot)
+set(MMEMBED_LAYERS core kernels ops io hub data text vision nn models embed search index retrieval reduce plot)
 
 # The shared library's sources are the layers' object files; linking the layer targets as well
 # brings their third-party libraries (oneDNN, libjpeg, libcurl, ...) and the GEMM backend, and

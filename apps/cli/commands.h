@@ -29,5 +29,9 @@ Runner add_fetch(CLI::App& app, const GlobalOptions& global);
 Runner add_completion(CLI::App& app, const GlobalOptions& global);
 Runner add_manpage(CLI::App& app, const GlobalOptions& global);
 Runner add_models(CLI::App& app, const GlobalOptions& global);
+Runner add_index(CLI::App& app, const GlobalOptions& global);
+Runner add_search(CLI::App& app, const GlobalOptions& global);
+Runner add_recommend(CLI::App& app, const GlobalOptions& global);
+Runner add_dedupe(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace mmembed::cli

@@ -74,6 +74,8 @@ int run_cli(int argc, char** argv) {
       {"match", cli::add_match},     {"classify", cli::add_classify},
       {"plot", cli::add_plot},       {"demo", cli::add_demo},
       {"fetch", cli::add_fetch},     {"models", cli::add_models},
+      {"index", cli::add_index},     {"search", cli::add_search},
+      {"recommend", cli::add_recommend}, {"dedupe", cli::add_dedupe},
       {"completion", cli::add_completion}, {"manpage", cli::add_manpage},
   };
   std::vector<std::pair<CLI::App*, cli::Runner>> commands;

@@ -190,6 +190,8 @@ class Index {
   void compact();
 
   bool contains(const std::string& id) const;
+  // Every item, in insertion order (compact() keeps the order).
+  std::vector<IndexItem> items() const;
   std::optional<IndexItem> item(const std::string& id) const;
   // The stored vector of one item (InvalidArgument for an unknown id or a kind the index lacks).
   std::vector<float> vector(const std::string& id, InputKind kind) const;

@@ -912,6 +912,16 @@ void Index::compact() {
 
 bool Index::contains(const std::string& id) const { return impl_->item_number(id).has_value(); }
 
+std::vector<IndexItem> Index::items() const {
+  std::vector<IndexItem> out;
+  Statement st = impl_->db.prepare("SELECT id, text, image, label, metadata FROM items ORDER BY item");
+  while (st.step()) {
+    out.push_back(IndexItem{st.column_text(0), st.column_text(1), st.column_text(2),
+                            st.column_text(3), st.column_text(4)});
+  }
+  return out;
+}
+
 std::optional<IndexItem> Index::item(const std::string& id) const {
   const auto n = impl_->item_number(id);
   if (!n) return std::nullopt;
