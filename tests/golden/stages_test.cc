@@ -214,7 +214,9 @@ INSTANTIATE_TEST_SUITE_P(Golden, BridgeTowerStages,
                                          Case{"bridgetower-large-tiny", "pytorch_model.bin"},
                                          Case{"bridgetower-shared-link-tiny", "model.safetensors"},
                                          Case{"bridgetower-shared-link-tiny",
-                                              "pytorch_model.bin"}),
+                                              "pytorch_model.bin"},
+                                         Case{"toy-bridgetower", "model.safetensors"},
+                                         Case{"toy-bridgetower", "pytorch_model.bin"}),
                          weights_case_name);
 
 }  // namespace

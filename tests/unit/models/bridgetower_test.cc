@@ -241,7 +241,9 @@ INSTANTIATE_TEST_SUITE_P(Tiny, BridgeTowerGolden,
                                          Case{"bridgetower-large-tiny", "pytorch_model.bin"},
                                          Case{"bridgetower-shared-link-tiny", "model.safetensors"},
                                          Case{"bridgetower-shared-link-tiny",
-                                              "pytorch_model.bin"}),
+                                              "pytorch_model.bin"},
+                                         Case{"toy-bridgetower", "model.safetensors"},
+                                         Case{"toy-bridgetower", "pytorch_model.bin"}),
                          weights_case_name);
 
 // Issue #18: share_link_tower_layers = true was always refused, but the reference runs it with
