@@ -109,7 +109,8 @@ template CLI::Option* bound<double>(CLI::Option*, double, double);
 
 void apply_option_rules(CLI::App& app) {
   for (CLI::Option* opt : app.get_options()) {
-    opt->allow_extra_args(false);
+    // (A positional list such as `index rm INDEX ID...` takes all the remaining arguments.)
+    if (!opt->get_positional() || opt->get_expected_max() <= 1) opt->allow_extra_args(false);
     opt->delimiter('\0');
     // The type name is followed by the validators' descriptions ("UINT:(1 to 100)").
     const std::string type = opt->get_type_name().substr(0, opt->get_type_name().find(':'));

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/output_file.h"
 #include "index_util.h"
+#include "io/matrix.h"
 #include "mmembed/embedder.h"
 #include "mmembed/index.h"
 #include "mmembed/retrieval.h"
@@ -28,7 +29,7 @@ namespace mmembed::cli {
 namespace {
 
 struct SearchCliOptions {
-  std::string index, model, revision = "main", kind, rerank = "none", queries_file;
+  std::string index, model, revision = "main", kind, rerank = "none", queries_file, vectors_file;
   std::vector<std::string> texts, images, pairs, ids, filters, like, unlike;
   std::int64_t k = 10, rerank_k = 0, neighbours = 10, mmr_candidates = 0;
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
@@ -42,16 +43,19 @@ struct Query {
   InputKind modality = InputKind::kText;  // text, image or pair; or an id (from_id)
   std::string text, image, id;
   bool from_id = false;
+  std::int64_t vector_row = -1;  // a row of --vectors
   nlohmann::ordered_json describe() const {
     nlohmann::ordered_json j;
+    if (vector_row >= 0) j["vector_row"] = vector_row;
     if (from_id) j["id"] = id;
     if (!image.empty()) j["image"] = image;
     if (!text.empty()) j["text"] = text;
     return j;
   }
   std::string heading(InputKind searched, std::size_t n) const {
-    const char* what = from_id ? "item" : input_kind_name(modality);
-    std::string q = from_id ? "id " + id
+    const char* what = vector_row >= 0 ? "vector" : from_id ? "item" : input_kind_name(modality);
+    std::string q = vector_row >= 0 ? str_cat("vector row ", vector_row)
+                    : from_id ? "id " + id
                     : modality == InputKind::kText ? "\"" + text + "\""
                     : modality == InputKind::kImage ? image
                                                     : image + " + \"" + text + "\"";
@@ -110,8 +114,8 @@ std::vector<Query> collect_queries(const SearchCliOptions& opt) {
       }
     }
   }
-  MMEMBED_CHECK(!qs.empty(), InvalidArgument,
-                "no query: give --text, --image, --pair, --id or --queries FILE");
+  MMEMBED_CHECK(!qs.empty() || !opt.vectors_file.empty(), InvalidArgument,
+                "no query: give --text, --image, --pair, --id, --queries FILE or --vectors FILE");
   for (std::size_t i = 0; i < qs.size(); ++i) {
     if (!qs[i].text.empty()) text::unicode::validate_utf8(qs[i].text, str_cat("query ", i + 1));
   }
@@ -138,7 +142,7 @@ bool has_kind(const IndexInfo& info, InputKind k) {
 InputKind searched_kind(const SearchCliOptions& opt, const IndexInfo& info, const Query& q) {
   if (!opt.kind.empty()) return parse_kind(opt.kind);
   std::vector<InputKind> order;
-  if (q.from_id || q.modality == InputKind::kImage) {
+  if (q.from_id || q.vector_row >= 0 || q.modality == InputKind::kImage) {
     order = {InputKind::kImage, InputKind::kPair, InputKind::kText};
   } else if (q.modality == InputKind::kPair) {
     order = {InputKind::kPair, InputKind::kImage, InputKind::kText};
@@ -161,10 +165,26 @@ int run_search(const SearchCliOptions& opt, int threads) {
   const ResultFormat format = result_format(opt.json, opt.csv);
   const Index index = Index::open(opt.index);
   const IndexInfo& info = index.info();
-  const std::vector<Query> queries = collect_queries(opt);
+  std::vector<Query> queries = collect_queries(opt);
+  // Precomputed query vectors (e.g. `mmembed embed ... -o q.npy` with the index's model): each
+  // row one query; they must have the index's dimension.
+  io::Matrix vectors;
+  if (!opt.vectors_file.empty()) {
+    vectors = io::read_matrix(opt.vectors_file);
+    MMEMBED_CHECK(vectors.cols == static_cast<std::int64_t>(info.spec.dim), InvalidArgument,
+                  opt.vectors_file, ": vectors of ", vectors.cols, " dimensions; ", opt.index,
+                  " holds ", info.spec.dim, "-dimensional vectors of '",
+                  info.spec.provenance.model, "' (embed the queries with that model)");
+    for (std::int64_t r = 0; r < vectors.rows; ++r) {
+      Query q;
+      q.vector_row = r;
+      q.modality = InputKind::kImage;
+      queries.push_back(q);
+    }
+  }
   const bool rerank = opt.rerank == "itm";
   bool need_model = rerank;
-  for (const Query& q : queries) need_model |= !q.from_id;
+  for (const Query& q : queries) need_model |= !q.from_id && q.vector_row < 0;
   std::optional<Embedder> embedder;
   if (need_model) embedder.emplace(load_index_model(info, opt.model, opt.revision, threads));
   SearchOptions so;
@@ -181,7 +201,10 @@ int run_search(const SearchCliOptions& opt, int threads) {
     std::vector<float> vec;
     SearchOptions o = so;
     try {
-      if (q.from_id) {
+      if (q.vector_row >= 0) {
+        const float* row = vectors.data.data() + q.vector_row * vectors.cols;
+        vec.assign(row, row + vectors.cols);
+      } else if (q.from_id) {
         vec = index.vector(q.id, kind);
         o.exclude_ids = {q.id};
       } else {
@@ -358,6 +381,9 @@ Runner add_search(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--queries", opt->queries_file,
                   "Many queries: a .txt file (one text per line) or .jsonl (objects with text,\n"
                   "image, both, or id)");
+  cmd->add_option("--vectors", opt->vectors_file,
+                  "Query vectors made beforehand with the index's model: .npy, .csv/.tsv or\n"
+                  ".jsonl, one query per row");
   cmd->add_flag("--exact", opt->exact, "Scan every vector instead of the approximate index");
   cmd->add_option("--rerank", opt->rerank,
                   "itm: re-score the top candidates by the model's image-text matching\n"
