@@ -124,6 +124,10 @@ struct SearchOptions {
   std::vector<SearchFilter> filters;
   std::vector<std::string> exclude_ids;  // never returned (e.g. the query item itself)
   bool exact = false;  // scan every vector (the oracle), even where an ANN index exists
+  // Per search, over the index's saved values (0 = the saved one): HNSW's candidate list and
+  // IVF's lists visited. Larger: better recall, slower.
+  int hnsw_ef_search = 0;
+  int ivf_nprobe = 0;
 };
 
 struct SearchHit {

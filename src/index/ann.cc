@@ -69,8 +69,11 @@ std::unique_ptr<AnnIndex> AnnIndex::build(AnnKind kind, const AnnOptions& option
       auto idx = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(d), options.hnsw_m,
                                                         metric);
       idx->hnsw.efConstruction = options.hnsw_ef_construction;
+      idx->hnsw.efSearch = options.hnsw_ef_search;
       idx->add(n, x);
-      return std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
+      auto a = std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
+      a->default_ef_ = options.hnsw_ef_search;
+      return a;
     }
     MMEMBED_ASSERT(kind == AnnKind::kIvfPq);
     const std::int64_t nlist = ivf_lists(options, n);
@@ -105,7 +108,7 @@ std::unique_ptr<AnnIndex> AnnIndex::build(AnnKind kind, const AnnOptions& option
 }
 
 std::unique_ptr<AnnIndex> AnnIndex::read(const std::string& path, AnnKind kind, std::int64_t n,
-                                         std::int64_t d) {
+                                         std::int64_t d, const AnnOptions& options) {
   std::unique_ptr<faiss::Index> idx;
   try {
     idx.reset(faiss::read_index(path.c_str()));
@@ -118,7 +121,10 @@ std::unique_ptr<AnnIndex> AnnIndex::read(const std::string& path, AnnKind kind, 
                 " index the database lists");
   MMEMBED_CHECK(idx->ntotal == n && idx->d == d, FormatError, path, ": holds ", idx->ntotal,
                 " vectors of ", idx->d, " dimensions; the segment has ", n, " of ", d);
-  return std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
+  if (auto* h = dynamic_cast<faiss::IndexHNSW*>(idx.get())) h->hnsw.efSearch = options.hnsw_ef_search;
+  auto a = std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
+  a->default_ef_ = options.hnsw_ef_search;
+  return a;
 }
 
 void AnnIndex::write(const std::string& path) const {
@@ -141,10 +147,25 @@ void AnnIndex::search(const float* queries, std::int64_t nq, std::int64_t kc,
   if (keep) sel = std::make_unique<KeepSelector>(*keep);
   try {
     if (kind_ == AnnKind::kHnsw) {
+      const int ef = std::max<int>(options.hnsw_ef_search, static_cast<int>(kc));
       faiss::SearchParametersHNSW p;
-      p.efSearch = std::max<int>(options.hnsw_ef_search, static_cast<int>(kc));
+      p.efSearch = ef;
       p.sel = sel.get();
-      index_->search(nq, queries, kc, distances.data(), labels, &p);
+      auto& hnsw = dynamic_cast<faiss::IndexHNSW&>(*index_).hnsw;
+      if (ef == default_ef_) {
+        std::shared_lock<std::shared_mutex> lock(ef_mutex_);
+        index_->search(nq, queries, kc, distances.data(), labels, &p);
+      } else {
+        std::unique_lock<std::shared_mutex> lock(ef_mutex_);
+        hnsw.efSearch = ef;
+        try {
+          index_->search(nq, queries, kc, distances.data(), labels, &p);
+        } catch (...) {
+          hnsw.efSearch = default_ef_;
+          throw;
+        }
+        hnsw.efSearch = default_ef_;
+      }
     } else {
       faiss::SearchParametersIVF p;
       p.nprobe = static_cast<std::size_t>(std::max(1, options.ivf_nprobe));

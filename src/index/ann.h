@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 
 #include "mmembed/index.h"
@@ -23,7 +24,7 @@ class AnnIndex {
                                          std::int64_t n, std::int64_t d, bool inner_product);
   // Reads a file written by write(); FormatError when it is not the expected kind and shape.
   static std::unique_ptr<AnnIndex> read(const std::string& path, AnnKind kind, std::int64_t n,
-                                        std::int64_t d);
+                                        std::int64_t d, const AnnOptions& options);
   ~AnnIndex();
   // Writes the index to `path` and flushes it to the disk (IoError on failure).
   void write(const std::string& path) const;
@@ -38,6 +39,11 @@ class AnnIndex {
   AnnIndex(AnnKind kind, std::unique_ptr<faiss::Index> index);
   AnnKind kind_;
   std::unique_ptr<faiss::Index> index_;
+  // Debian's FAISS 1.7.3 reads HNSW's efSearch from the index, not from the search parameters:
+  // searches with the saved value share the index; one with another value holds it alone while
+  // it sets and restores the field.
+  mutable std::shared_mutex ef_mutex_;
+  int default_ef_ = 0;
 };
 
 // The ANN kind a segment of `rows` rows gets under `options` (kFlat: none).

@@ -269,7 +269,7 @@ struct Index::Impl {
     MMEMBED_CHECK(static_cast<std::int64_t>(size) == s.ann_bytes.at(kind), FormatError, p.string(),
                   ": ", size, " bytes, the database lists ", s.ann_bytes.at(kind),
                   " (a damaged or replaced file)");
-    auto idx = AnnIndex::read(p.string(), k, s.rows, static_cast<std::int64_t>(dim()));
+    auto idx = AnnIndex::read(p.string(), k, s.rows, static_cast<std::int64_t>(dim()), info.spec.ann);
     return s.ann_index.emplace(kind, std::move(idx)).first->second.get();
   }
 
@@ -420,7 +420,8 @@ struct Index::Impl {
   // The k nearest items of each query: (key, item), closest first.
   std::vector<std::vector<search::Neighbour>> nearest(InputKind kind, const float* queries,
                                                       std::int64_t nq, std::int64_t k,
-                                                      const Constraints& c, bool exact) const {
+                                                      const Constraints& c, bool exact,
+                                                      int ef_search = 0, int nprobe = 0) const {
     const std::int64_t d = static_cast<std::int64_t>(dim());
     std::vector<search::TopK> heaps(nq, search::TopK(k));
     const auto excluded = [&](std::int64_t item) {
@@ -464,7 +465,9 @@ struct Index::Impl {
           scan_segment(s, kind, queries, nq, keep, heaps);
           continue;
         }
-        const AnnOptions& o = info.spec.ann;
+        AnnOptions o = info.spec.ann;
+        if (ef_search > 0) o.hnsw_ef_search = ef_search;
+        if (nprobe > 0) o.ivf_nprobe = nprobe;
         const std::int64_t kc =
             std::min(s.rows, a->kind() == AnnKind::kIvfPq ? k * o.rescore_factor : k);
         std::vector<std::int64_t> labels(nq * kc);
@@ -489,11 +492,29 @@ struct Index::Impl {
     return kernels::higher_is_closer(metric.metric) ? -double(key) : double(key);
   }
 
+  // The hits' items, read in one query (a statement per hit costs more than the search).
   std::vector<SearchHit> hits(const std::vector<search::Neighbour>& ns) const {
+    std::unordered_map<std::int64_t, IndexItem> items;
+    constexpr std::size_t kPerQuery = 500;  // well under SQLite's limit on bound values
+    for (std::size_t i0 = 0; i0 < ns.size(); i0 += kPerQuery) {
+      const std::size_t i1 = std::min(ns.size(), i0 + kPerQuery);
+      std::string sql = "SELECT item, id, text, image, label, metadata FROM items WHERE item IN (";
+      for (std::size_t i = i0; i < i1; ++i) sql += i > i0 ? ",?" : "?";
+      sql += ")";
+      Statement st = db.prepare(sql);
+      for (std::size_t i = i0; i < i1; ++i) st.bind(static_cast<int>(i - i0 + 1), ns[i].index);
+      while (st.step()) {
+        items[st.column_int(0)] = IndexItem{st.column_text(1), st.column_text(2), st.column_text(3),
+                                            st.column_text(4), st.column_text(5)};
+      }
+    }
     std::vector<SearchHit> out;
     for (const search::Neighbour& n : ns) {
+      auto it = items.find(n.index);
+      MMEMBED_CHECK(it != items.end(), FormatError, name(), ": item ", n.index,
+                    " vanished (another process changed the index; open it again)");
       out.push_back(SearchHit{static_cast<std::int64_t>(out.size()) + 1, value_of(n.key),
-                              read_item(n.index)});
+                              it->second});
     }
     return out;
   }
@@ -944,7 +965,12 @@ std::vector<std::vector<SearchHit>> Index::search(InputKind kind, const float* q
   MMEMBED_CHECK(nq >= 0, InvalidArgument, "negative query count");
   m.check_queries(queries, nq, "search: query");
   const auto c = m.constraints(options.filters, options.exclude_ids);
-  const auto ns = m.nearest(kind, queries, nq, options.k, c, options.exact);
+  MMEMBED_CHECK(options.hnsw_ef_search >= 0 && options.hnsw_ef_search <= 100000 &&
+                    options.ivf_nprobe >= 0 && options.ivf_nprobe <= (1 << 24),
+                InvalidArgument, "efSearch ", options.hnsw_ef_search, " or nprobe ",
+                options.ivf_nprobe, " is out of range");
+  const auto ns = m.nearest(kind, queries, nq, options.k, c, options.exact,
+                            options.hnsw_ef_search, options.ivf_nprobe);
   std::vector<std::vector<SearchHit>> out;
   for (const auto& n : ns) out.push_back(m.hits(n));
   return out;
