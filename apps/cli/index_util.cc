@@ -93,15 +93,15 @@ void print_hits(ResultFormat format, const nlohmann::ordered_json& query,
     std::printf("  (no results)\n");
     return;
   }
-  std::printf("  %4s  %-8s  %-16s  %-14s  %s\n", "rank", "score", "id", "label", "text / image");
+  std::printf("  %4s  %-8s  %-16s  %-24s  %s\n", "rank", "score", "id", "label", "text / image");
   for (const SearchHit& h : hits) {
     char score[32] = "-";
     if (!std::isnan(h.score)) std::snprintf(score, sizeof(score), "%.4f", h.score);
     std::string what = !h.item.text.empty() ? h.item.text : h.item.image;
     if (what.size() > 60) what = what.substr(0, 57) + "...";
-    std::printf("  %4lld  %-8s  %-16s  %-14s  %s\n", static_cast<long long>(h.rank), score,
+    std::printf("  %4lld  %-8s  %-16s  %-24s  %s\n", static_cast<long long>(h.rank), score,
                 escape_for_message(h.item.id, 16).c_str(),
-                escape_for_message(h.item.label, 14).c_str(), escape_for_message(what, 60).c_str());
+                escape_for_message(h.item.label, 24).c_str(), escape_for_message(what, 60).c_str());
   }
 }
 

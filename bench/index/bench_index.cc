@@ -108,7 +108,7 @@ Latency one_at_a_time(const Index& index, const std::vector<float>& q, std::int6
 double recall(const std::vector<std::vector<std::string>>& got,
               const std::vector<std::vector<std::string>>& truth) {
   double hit = 0, all = 0;
-  for (std::size_t i = 0; i < truth.size(); ++i) {
+  for (std::size_t i = 0; i < got.size(); ++i) {  // got may cover the first queries only
     const std::set<std::string> t(truth[i].begin(), truth[i].end());
     for (const auto& id : got[i]) hit += t.count(id);
     all += double(truth[i].size());
