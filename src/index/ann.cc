@@ -9,12 +9,14 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_io.h>
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/distance.h"
 #include "kernels/parallel.h"
 
 namespace mmembed::index {
@@ -23,6 +25,47 @@ namespace {
 
 // FAISS runs on OpenMP threads: as many as mmembed's compute threads.
 void set_faiss_threads() { omp_set_num_threads(std::max(1, kernels::num_threads())); }
+
+// HNSW's storage with mmembed's distance kernels: the graph walk computes one distance per
+// visited node, and Debian's FAISS is built for the baseline x86-64 (no AVX2 code), so this is
+// where its time goes. Written and read as a plain IndexFlat (the same bytes).
+struct KernelDistance final : faiss::FlatCodesDistanceComputer {
+  KernelDistance(const faiss::IndexFlat& storage, bool inner_product)
+      : faiss::FlatCodesDistanceComputer(storage.codes.data(), storage.code_size),
+        d(storage.d), ip(inner_product) {}
+  void set_query(const float* x) override { q = x; }
+  float distance_to_code(const std::uint8_t* code) override {
+    const float* v = reinterpret_cast<const float*>(code);
+    return ip ? kernels::dot_f32(q, v, d) : kernels::sq_l2_f32(q, v, d);
+  }
+  float symmetric_dis(idx_t i, idx_t j) override {
+    const float* a = reinterpret_cast<const float*>(codes + i * code_size);
+    const float* b = reinterpret_cast<const float*>(codes + j * code_size);
+    return ip ? kernels::dot_f32(a, b, d) : kernels::sq_l2_f32(a, b, d);
+  }
+  std::int64_t d;
+  bool ip;
+  const float* q = nullptr;
+};
+
+struct KernelFlat final : faiss::IndexFlat {
+  KernelFlat(faiss::Index::idx_t dim, faiss::MetricType metric) : faiss::IndexFlat(dim, metric) {}
+  faiss::FlatCodesDistanceComputer* get_FlatCodesDistanceComputer() const override {
+    return new KernelDistance(*this, metric_type == faiss::METRIC_INNER_PRODUCT);
+  }
+};
+
+// Gives an HNSW index the kernel storage, taking over the stored vectors of its plain one.
+void use_kernel_storage(faiss::IndexHNSW& idx) {
+  auto* old = dynamic_cast<faiss::IndexFlat*>(idx.storage);
+  MMEMBED_ASSERT(old != nullptr);
+  auto fresh = std::make_unique<KernelFlat>(old->d, old->metric_type);
+  fresh->codes.swap(old->codes);
+  fresh->ntotal = old->ntotal;
+  if (idx.own_fields) delete idx.storage;
+  idx.storage = fresh.release();
+  idx.own_fields = true;
+}
 
 struct KeepSelector final : faiss::IDSelector {
   explicit KeepSelector(const std::function<bool(std::int64_t)>& keep) : keep_(keep) {}
@@ -70,6 +113,7 @@ std::unique_ptr<AnnIndex> AnnIndex::build(AnnKind kind, const AnnOptions& option
                                                         metric);
       idx->hnsw.efConstruction = options.hnsw_ef_construction;
       idx->hnsw.efSearch = options.hnsw_ef_search;
+      use_kernel_storage(*idx);
       idx->add(n, x);
       auto a = std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
       a->default_ef_ = options.hnsw_ef_search;
@@ -121,7 +165,12 @@ std::unique_ptr<AnnIndex> AnnIndex::read(const std::string& path, AnnKind kind, 
                 " index the database lists");
   MMEMBED_CHECK(idx->ntotal == n && idx->d == d, FormatError, path, ": holds ", idx->ntotal,
                 " vectors of ", idx->d, " dimensions; the segment has ", n, " of ", d);
-  if (auto* h = dynamic_cast<faiss::IndexHNSW*>(idx.get())) h->hnsw.efSearch = options.hnsw_ef_search;
+  if (auto* h = dynamic_cast<faiss::IndexHNSW*>(idx.get())) {
+    MMEMBED_CHECK(dynamic_cast<faiss::IndexFlat*>(h->storage) != nullptr, FormatError, path,
+                  ": an HNSW index without flat storage");
+    h->hnsw.efSearch = options.hnsw_ef_search;
+    use_kernel_storage(*h);
+  }
   auto a = std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
   a->default_ef_ = options.hnsw_ef_search;
   return a;

@@ -32,6 +32,44 @@ MMEMBED_TARGET_CLONES double dot_f64(const float* a, const float* b, std::int64_
   return s;
 }
 
+constexpr int kLanesF32 = 32;
+
+}  // namespace
+
+MMEMBED_TARGET_CLONES float dot_f32(const float* a, const float* b, std::int64_t d) {
+  float acc[kLanesF32] = {};
+  std::int64_t i = 0;
+  for (; i + kLanesF32 <= d; i += kLanesF32) {
+    for (int l = 0; l < kLanesF32; ++l) acc[l] += a[i + l] * b[i + l];
+  }
+  for (int l = 0; i < d; ++i, ++l) acc[l] += a[i] * b[i];
+  for (int w = kLanesF32 / 2; w >= 1; w /= 2) {
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  }
+  return acc[0];
+}
+
+MMEMBED_TARGET_CLONES float sq_l2_f32(const float* a, const float* b, std::int64_t d) {
+  float acc[kLanesF32] = {};
+  std::int64_t i = 0;
+  for (; i + kLanesF32 <= d; i += kLanesF32) {
+    for (int l = 0; l < kLanesF32; ++l) {
+      const float t = a[i + l] - b[i + l];
+      acc[l] += t * t;
+    }
+  }
+  for (int l = 0; i < d; ++i, ++l) {
+    const float t = a[i] - b[i];
+    acc[l] += t * t;
+  }
+  for (int w = kLanesF32 / 2; w >= 1; w /= 2) {
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  }
+  return acc[0];
+}
+
+namespace {
+
 MMEMBED_TARGET_CLONES double sq_diff_f64(const float* a, const float* b, std::int64_t d) {
   double acc[kLanes] = {};
   std::int64_t i = 0;

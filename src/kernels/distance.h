@@ -98,6 +98,13 @@ void pairwise(const MetricSpec& spec, const float* x, std::int64_t n, const floa
 void one_to_many(const MetricSpec& spec, const float* q, const float* y, std::int64_t m,
                  std::int64_t d, float* out);
 
+// Inner product and squared L2 distance of two rows, in float over 32 accumulators (two AVX-512
+// registers), summed in a fixed order: the same bits on every run of one machine. For choosing
+// candidates (the approximate indexes' graph walks), where speed matters and the last bits do
+// not; scores that are reported come from pairwise()/distance().
+float dot_f32(const float* a, const float* b, std::int64_t d);
+float sq_l2_f32(const float* a, const float* b, std::int64_t d);
+
 // Squared L2 norms of the rows of x [n, d], in double.
 void row_sq_norms(const float* x, std::int64_t n, std::int64_t d, double* out);
 
