@@ -154,7 +154,21 @@ int run_build(const IndexOptions& opt, int threads) {
   // The embeddings are made first, in a work folder beside the index (resumable: rerunning the
   // command after a kill goes on from the last committed chunk), then the index is written.
   const std::string work = opt.index + ".build";
-  Index index = Index::create(opt.index, spec);
+  // An interrupted build left an empty index and its work folder: go on with them (the batch
+  // jobs resume from their committed chunks) when it is the same model and kinds.
+  std::error_code ec;
+  const bool resume = fs::is_directory(work, ec) && fs::exists(fs::path(opt.index) / "index.sqlite", ec);
+  Index index = resume ? Index::open(opt.index, true) : Index::create(opt.index, spec);
+  if (resume) {
+    const IndexInfo& old = index.info();
+    MMEMBED_CHECK(old.items == 0 && old.segments.empty() &&
+                      old.spec.provenance.model_digest == spec.provenance.model_digest &&
+                      old.spec.kinds == spec.kinds && old.spec.metric == spec.metric,
+                  InvalidArgument, opt.index,
+                  ": already exists (an index with items, or an interrupted build of another "
+                  "model or kinds); choose a new folder, or remove it and ", work);
+    core::info(str_cat("resuming the interrupted build of ", opt.index, " (", work, ")"));
+  }
   hub::ProgressBar bar("embed", items.size(), hub::ProgressBar::Unit::kCount,
                        hub::progress_display(progress_mode(opt.progress)));
   const retrieval::AddResult r =

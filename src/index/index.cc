@@ -194,6 +194,7 @@ struct Segment {
   // Loaded on first use (under Impl::load_mutex).
   std::map<InputKind, io::MappedMatrix> vectors;
   std::map<InputKind, std::unique_ptr<AnnIndex>> ann_index;
+  std::map<InputKind, std::vector<double>> sq_norms;  // per row, for the exact scan's metric
   std::vector<std::uint8_t> live_rows;  // per row; empty until needed (and while live == rows)
   bool live_loaded = false;
 
@@ -254,6 +255,18 @@ struct Index::Impl {
                   p.string(), ": holds [", m.rows, ", ", m.cols, "]; the database lists [", s.rows,
                   ", ", dim(), "]");
     return s.vectors.emplace(kind, std::move(m)).first->second;
+  }
+
+  // The rows' squared norms (kernels::row_sq_norms), computed once per segment and kind, so that
+  // each exact scan reads the vectors once instead of twice.
+  const std::vector<double>& sq_norms(Segment& s, InputKind kind) const {
+    const io::MappedMatrix& m = vectors(s, kind);
+    std::lock_guard<std::mutex> lock(load_mutex);
+    auto it = s.sq_norms.find(kind);
+    if (it != s.sq_norms.end()) return it->second;
+    std::vector<double> norms(s.rows);
+    kernels::row_sq_norms(m.data, s.rows, static_cast<std::int64_t>(dim()), norms.data());
+    return s.sq_norms.emplace(kind, std::move(norms)).first->second;
   }
 
   const AnnIndex* ann(Segment& s, InputKind kind) const {
@@ -370,12 +383,14 @@ struct Index::Impl {
                     const std::function<bool(std::int64_t)>& keep,
                     std::vector<search::TopK>& heaps) const {
     const io::MappedMatrix& m = vectors(s, kind);
+    const std::vector<double>& norms = sq_norms(s, kind);
     const std::int64_t d = static_cast<std::int64_t>(dim());
     std::vector<float> scratch;
     for (std::int64_t j0 = 0; j0 < s.rows; j0 += kBlock) {
       const std::int64_t bd = std::min(kBlock, s.rows - j0);
       scratch.resize(nq * bd);
-      kernels::pairwise(metric, queries, nq, m.data + j0 * d, bd, d, scratch.data(), bd);
+      kernels::pairwise(metric, queries, nq, m.data + j0 * d, bd, d, scratch.data(), bd,
+                        norms.data() + j0);
       search::check_values(scratch.data(), nq, bd, bd, metric, "search: query", 0, "indexed row",
                            j0);
       for (std::int64_t q = 0; q < nq; ++q) {

@@ -141,7 +141,9 @@ TEST_F(IndexCli, TextToImageRecallThroughAnnEqualsExact) {
       bool hit5 = false;
       for (std::size_t k = 0; k < res.size(); ++k) {
         EXPECT_EQ(res[k]["rank"], k + 1);
-        if (k) EXPECT_GE(res[k - 1]["score"].get<double>(), res[k]["score"].get<double>());
+        if (k) {
+          EXPECT_GE(res[k - 1]["score"].get<double>(), res[k]["score"].get<double>());
+        }
         hit5 |= res[k]["label"] == ss[i].label;
       }
       r1 += res[0]["label"] == ss[i].label;
@@ -157,7 +159,9 @@ TEST_F(IndexCli, TextToImageRecallThroughAnnEqualsExact) {
   for (std::size_t i = 0; i < ss.size(); ++i) {
     const auto& a = results[false][i]["results"][0];
     const auto& e = results[true][i]["results"][0];
-    if (a["id"] == e["id"]) EXPECT_NEAR(a["score"].get<double>(), e["score"].get<double>(), 1e-5);
+    if (a["id"] == e["id"]) {
+      EXPECT_NEAR(a["score"].get<double>(), e["score"].get<double>(), 1e-5);
+    }
   }
   std::printf("text->image recall@1 %.3f (exact %.3f), recall@5 %.3f (exact %.3f)\n",
               recall[false].first, recall[true].first, recall[false].second, recall[true].second);
@@ -355,10 +359,23 @@ TEST(IndexCliWriters, ConcurrentWriterAndKillDuringAdd) {
   write_file(t.path() / "first.tsv", first);
   write_file(t.path() / "second.tsv", second);
   const std::string index = (t.path() / "c.index").string();
+  // A build killed before its update commits: the same command goes on from its work folder.
   CliRun r = run_cli("index build --model " + kToyClip + " --input " + (t.path() / "first.tsv").string() +
                          " -o " + index,
-                     t.path());
+                     t.path(), "MMEMBED_TEST_CRASH=add:segment-written");
+  ASSERT_EQ(r.rc, 128 + SIGKILL) << r.err;
+  r = run_cli("index build --model " + kToyClip + " --input " + (t.path() / "first.tsv").string() +
+                  " -o " + index,
+              t.path());
   ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming the interrupted build"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(index + ".build"));
+  // ... but not over an index that has items, nor with another model.
+  r = run_cli("index build --model " + kToyClip + " --input " + (t.path() / "first.tsv").string() +
+                  " -o " + index,
+              t.path());
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
   {
     const int fd = ::open((index + "/.lock").c_str(), O_RDWR);
     ASSERT_GE(fd, 0);

@@ -132,7 +132,9 @@ TEST_F(IndexTest, ExactSearchEqualsBruteForceAndHnswRecallsIt) {
       EXPECT_EQ(e[i][r].rank, static_cast<std::int64_t>(r) + 1);
       const std::int64_t row = std::stoll(e[i][r].item.id.substr(1));
       EXPECT_NEAR(e[i][r].score, cosine(q.image.data() + i * kDim, d.image.data() + row * kDim), 1e-5);
-      if (r) EXPECT_GE(e[i][r - 1].score, e[i][r].score);
+      if (r) {
+        EXPECT_GE(e[i][r - 1].score, e[i][r].score);
+      }
     }
     const std::vector<std::string> exact_ids = ids_of(e[i]);
     const std::set<std::string> truth(exact_ids.begin(), exact_ids.end());
@@ -208,7 +210,9 @@ TEST_F(IndexTest, RemovedItemsAreGoneAndCompactionKeepsTheResults) {
     const auto r = index.search(InputKind::kImage, q.image.data(), 20, o);
     for (int i = 0; i < 20; ++i) {
       for (const auto& h : r[i]) EXPECT_NE(std::stoll(h.item.id.substr(1)) % 3, 0);
-      if (exact) EXPECT_EQ(ids_of(r[i]), oracle(d, q.image.data() + i * kDim, 10, keep));
+      if (exact) {
+        EXPECT_EQ(ids_of(r[i]), oracle(d, q.image.data() + i * kDim, 10, keep));
+      }
     }
   }
   o.exact = true;
