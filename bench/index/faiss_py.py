@@ -3,7 +3,7 @@
 side by side with mmembed (issue #21). Reads DIR/base.npy, DIR/queries.npy, DIR/truth.npy written
 by bench_index; prints one JSON object.
 
-    python faiss_py.py DIR [--threads 1] [--build-threads 2] [--only hnsw|ivfpq|flat]
+    python faiss_py.py DIR [--threads 1] [--build-threads 2] [--only flat,hnsw,ivfpq]
 """
 import argparse
 import json
@@ -38,15 +38,16 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--build-threads", type=int, default=2)
-    ap.add_argument("--only")
+    ap.add_argument("--only", help="comma-separated: flat, hnsw, ivfpq (default: all)")
     a = ap.parse_args()
+    only = set(a.only.split(",")) if a.only else {"flat", "hnsw", "ivfpq"}
     x = np.load(os.path.join(a.dir, "base.npy"))
     q = np.load(os.path.join(a.dir, "queries.npy"))
     truth = np.load(os.path.join(a.dir, "truth.npy")).astype(np.int64)
     n, d = x.shape
     out = {"faiss": faiss.__version__, "numpy": np.__version__, "n": n, "dim": d,
            "queries": len(q), "threads": a.threads, "build_threads": a.build_threads}
-    if not a.only or a.only == "flat":
+    if "flat" in only:
         faiss.omp_set_num_threads(a.threads)
         flat = faiss.IndexFlatIP(d)
         flat.add(x)
@@ -54,7 +55,7 @@ def main():
         out["flat"] = dict(latency.last, recall_vs_truth=recall(np.array(found), truth[:200]),
                            scan_gbs=n * d * 4 / (latency.last["p50_ms"] / 1000) / 1e9)
         del flat
-    if not a.only or a.only == "hnsw":
+    if "hnsw" in only:
         faiss.omp_set_num_threads(a.build_threads)
         idx = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
         idx.hnsw.efConstruction = 80
@@ -68,7 +69,7 @@ def main():
             res["runs"].append(dict(latency.last, ef_search=ef, recall10=recall(np.array(found), truth)))
         out["hnsw"] = res
         del idx
-    if not a.only or a.only == "ivfpq":
+    if "ivfpq" in only:
         faiss.omp_set_num_threads(a.build_threads)
         nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
         quant = faiss.IndexFlatIP(d)

@@ -2,6 +2,7 @@
 # Collections at scale, mmembed and FAISS's Python package side by side on the same data
 # (issue #21; results in docs/performance.md, "Collections").
 #   bench/index/run.sh [N] [DIM] [QUERIES]     default 1000000 512 1000
+#   ONLY=flat,hnsw bench/index/run.sh ...      a subset (default: flat, hnsw and ivfpq)
 # Needs the Release build (build/bench/bench_index) and PyPI for faiss-cpu (a venv of its own).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -14,6 +15,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 mkdir -p "$dir"
 echo "== mmembed ($(git -C "$root" rev-parse --short HEAD))" >&2
-"$root/build/bench/bench_index" --n "$n" --dim "$d" --queries "$nq" --dir "$dir" | tee "$dir/mmembed.json"
+only=${ONLY:-flat,hnsw,ivfpq}
+"$root/build/bench/bench_index" --n "$n" --dim "$d" --queries "$nq" --dir "$dir" --only "$only" |
+  tee "$dir/mmembed.json"
 echo "== faiss-cpu (Python)" >&2
-"$venv/bin/python" "$root/bench/index/faiss_py.py" "$dir" | tee "$dir/faiss.json"
+"$venv/bin/python" "$root/bench/index/faiss_py.py" "$dir" --only "$only" | tee "$dir/faiss.json"
