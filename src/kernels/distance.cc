@@ -175,6 +175,9 @@ bool gemm_safe(const double* sq_norms, std::int64_t n) {
 // multiplied by `unscale` (in double, before rounding to float). Entries involving a row whose
 // squared norm is nonzero but below kGemmMinSq are computed directly from x0, y0 (the caller's
 // unscaled rows) when those are given.
+// Row tiles of at most this many rows take dot_f32 instead of the GEMM.
+constexpr std::int64_t kStreamRows = 2;
+
 void gemm_tiles(const MetricSpec& spec, const float* x, std::int64_t n, const float* y,
                 std::int64_t m, std::int64_t d, float* out, std::int64_t ldo, const double* nx,
                 const double* ny, double unscale, const float* x0, const float* y0) {
@@ -186,8 +189,18 @@ void gemm_tiles(const MetricSpec& spec, const float* x, std::int64_t n, const fl
   parallel_tasks(row_tiles * col_tiles, [&](std::int64_t t) {
     const std::int64_t i0 = t / col_tiles * kTileRows, i1 = std::min(n, i0 + kTileRows);
     const std::int64_t j0 = t % col_tiles * kTileCols, j1 = std::min(m, j0 + kTileCols);
-    sgemm(Trans::No, Trans::Yes, i1 - i0, j1 - j0, d, 1.0f, x + i0 * d, d, y + j0 * d, d, 0.0f,
-          out + i0 * ldo + j0, ldo);
+    if (i1 - i0 <= kStreamRows) {
+      // One or two rows against many (a search query): the GEMM would stream y through its
+      // packing; plain dot products read each y row once, at the memory's pace.
+      for (std::int64_t i = i0; i < i1; ++i) {
+        for (std::int64_t j = j0; j < j1; ++j) {
+          out[i * ldo + j] = dot_f32(x + i * d, y + j * d, d);
+        }
+      }
+    } else {
+      sgemm(Trans::No, Trans::Yes, i1 - i0, j1 - j0, d, 1.0f, x + i0 * d, d, y + j0 * d, d, 0.0f,
+            out + i0 * ldo + j0, ldo);
+    }
     if (metric == Metric::Dot && x0 == nullptr) return;
     for (std::int64_t i = i0; i < i1; ++i) {
       float* row = out + i * ldo;
