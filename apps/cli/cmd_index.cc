@@ -16,12 +16,12 @@
 #include "data/manifest.h"
 #include "hub/progress.h"
 #include "index_util.h"
-#include "model_spec.h"
 #include "mmembed/embedder.h"
 #include "mmembed/hub.h"
 #include "mmembed/index.h"
 #include "mmembed/retrieval.h"
 #include "mmembed/version.h"
+#include "model_spec.h"
 
 namespace fs = std::filesystem;
 
@@ -48,10 +48,14 @@ std::vector<InputKind> parse_kinds(const std::string& text) {
     std::size_t end = text.find(',', pos);
     if (end == std::string::npos) end = text.size();
     const std::string k = text.substr(pos, end - pos);
-    if (k == "image") kinds.push_back(InputKind::kImage);
-    else if (k == "text") kinds.push_back(InputKind::kText);
-    else if (k == "pair") kinds.push_back(InputKind::kPair);
-    else throw InvalidArgument(str_cat("--kinds: '", k, "' is not image, text or pair"));
+    if (k == "image")
+      kinds.push_back(InputKind::kImage);
+    else if (k == "text")
+      kinds.push_back(InputKind::kText);
+    else if (k == "pair")
+      kinds.push_back(InputKind::kPair);
+    else
+      throw InvalidArgument(str_cat("--kinds: '", k, "' is not image, text or pair"));
     pos = end + 1;
   }
   return kinds;
@@ -66,18 +70,24 @@ std::vector<IndexItem> read_items(const std::string& input) {
   const data::Manifest m = data::read_dataset(input, mo);
   if (m.ids_numbered) core::info(str_cat(input, ": no id column; the items are numbered from 1"));
   std::vector<IndexItem> items;
-  for (const data::Item& it : m.items) items.push_back({it.id, it.text, it.image, it.label, ""});
+  for (const data::Item& it : m.items)
+    items.push_back({it.id, it.text, it.image, it.label, ""});
   MMEMBED_CHECK(!items.empty(), InvalidArgument, input, ": no items");
   return items;
 }
 
 int report_add(const retrieval::AddResult& r, const std::string& index, bool json) {
   if (json) {
-    nlohmann::ordered_json j{{"index", index}, {"items", r.items}, {"added", r.added},
-                             {"failed", r.failed.size()}, {"seconds", r.seconds}};
+    nlohmann::ordered_json j{{"index", index},
+                             {"items", r.items},
+                             {"added", r.added},
+                             {"failed", r.failed.size()},
+                             {"seconds", r.seconds}};
     j["failures"] = nlohmann::ordered_json::array();
-    for (const auto& f : r.failed) j["failures"].push_back({{"id", f.id}, {"error", f.reason}});
-    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+    for (const auto& f : r.failed)
+      j["failures"].push_back({{"id", f.id}, {"error", f.reason}});
+    std::printf("%s\n",
+                j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
   }
   core::info(str_cat("added ", r.added, " of ", r.items, " items to ", index, " (", r.failed.size(),
                      " failed)"));
@@ -100,9 +110,9 @@ retrieval::AddOptions add_options(const IndexOptions& opt, const std::string& wo
   a.chunk_size = opt.chunk_size;
   a.max_image_pixels = opt.max_image_pixels;
   a.version = MMEMBED_VERSION;
-  a.on_progress = [&bar, last = InputKind::kText, first = true](
-                      InputKind kind, std::size_t done, std::size_t failed,
-                      std::size_t total) mutable {
+  a.on_progress = [&bar, last = InputKind::kText, first = true](InputKind kind, std::size_t done,
+                                                                std::size_t failed,
+                                                                std::size_t total) mutable {
     if (first || kind != last) {
       bar.set_stage(str_cat("embed ", input_kind_name(kind)), total, "items");
       first = false;
@@ -115,7 +125,7 @@ retrieval::AddOptions add_options(const IndexOptions& opt, const std::string& wo
 }
 
 hub::ProgressMode progress_mode(const std::string& p) {
-  return p == "always" ? hub::ProgressMode::kAlways
+  return p == "always"  ? hub::ProgressMode::kAlways
          : p == "never" ? hub::ProgressMode::kNever
                         : hub::ProgressMode::kAuto;
 }
@@ -123,7 +133,8 @@ hub::ProgressMode progress_mode(const std::string& p) {
 int run_build(const IndexOptions& opt, int threads) {
   const std::vector<IndexItem> items = read_items(opt.input);
   bool images = false, texts = false;
-  for (const IndexItem& it : items) images |= !it.image.empty(), texts |= !it.text.empty();
+  for (const IndexItem& it : items)
+    images |= !it.image.empty(), texts |= !it.text.empty();
   EmbedderOptions eo;
   eo.threads = threads;
   eo.batch_size = opt.batch_size;
@@ -157,7 +168,8 @@ int run_build(const IndexOptions& opt, int threads) {
   // An interrupted build left an empty index and its work folder: go on with them (the batch
   // jobs resume from their committed chunks) when it is the same model and kinds.
   std::error_code ec;
-  const bool resume = fs::is_directory(work, ec) && fs::exists(fs::path(opt.index) / "index.sqlite", ec);
+  const bool resume =
+      fs::is_directory(work, ec) && fs::exists(fs::path(opt.index) / "index.sqlite", ec);
   Index index = resume ? Index::open(opt.index, true) : Index::create(opt.index, spec);
   if (resume) {
     const IndexInfo& old = index.info();
@@ -166,7 +178,8 @@ int run_build(const IndexOptions& opt, int threads) {
                       old.spec.kinds == spec.kinds && old.spec.metric == spec.metric,
                   InvalidArgument, opt.index,
                   ": already exists (an index with items, or an interrupted build of another "
-                  "model or kinds); choose a new folder, or remove it and ", work);
+                  "model or kinds); choose a new folder, or remove it and ",
+                  work);
     core::info(str_cat("resuming the interrupted build of ", opt.index, " (", work, ")"));
   }
   hub::ProgressBar bar("embed", items.size(), hub::ProgressBar::Unit::kCount,
@@ -180,12 +193,12 @@ int run_build(const IndexOptions& opt, int threads) {
 int run_add(const IndexOptions& opt, int threads) {
   Index index = Index::open(opt.index, true);
   const std::vector<IndexItem> items = read_items(opt.input);
-  const Embedder embedder = load_index_model(index.info(), opt.model, opt.revision, threads,
-                                             opt.batch_size);
+  const Embedder embedder =
+      load_index_model(index.info(), opt.model, opt.revision, threads, opt.batch_size);
   hub::ProgressBar bar("embed", items.size(), hub::ProgressBar::Unit::kCount,
                        hub::progress_display(progress_mode(opt.progress)));
-  const retrieval::AddResult r = retrieval::add_items(index, embedder, items,
-                                                      add_options(opt, opt.index + ".build", bar));
+  const retrieval::AddResult r =
+      retrieval::add_items(index, embedder, items, add_options(opt, opt.index + ".build", bar));
   bar.finish();
   return report_add(r, opt.index, opt.json);
 }
@@ -201,12 +214,13 @@ int run_rm(const IndexOptions& opt) {
   Index index = Index::open(opt.index, true);
   const std::int64_t n = index.remove(ids, !opt.missing_ok);
   if (opt.json) {
-    std::printf("%s\n", nlohmann::ordered_json{{"index", opt.index}, {"removed", n},
-                                               {"items", index.info().items}}
-                            .dump().c_str());
+    std::printf(
+        "%s\n",
+        nlohmann::ordered_json{{"index", opt.index}, {"removed", n}, {"items", index.info().items}}
+            .dump()
+            .c_str());
   }
-  core::info(str_cat("removed ", n, " items from ", opt.index, " (", index.info().items,
-                     " left)"));
+  core::info(str_cat("removed ", n, " items from ", opt.index, " (", index.info().items, " left)"));
   return 0;
 }
 
@@ -221,20 +235,30 @@ int run_info(const IndexOptions& opt) {
   j["dim"] = i.spec.dim;
   j["metric"] = i.spec.metric;
   j["kinds"] = nlohmann::ordered_json::array();
-  for (InputKind k : i.spec.kinds) j["kinds"].push_back(input_kind_name(k));
-  j["model"] = {{"name", p.model},           {"path", p.model_path},
-                {"revision", p.revision},     {"family", p.family},
-                {"digest", p.model_digest},   {"image_backend", p.image_backend},
-                {"pair_output", p.pair_output}, {"dtype", p.dtype}};
+  for (InputKind k : i.spec.kinds)
+    j["kinds"].push_back(input_kind_name(k));
+  j["model"] = {{"name", p.model},
+                {"path", p.model_path},
+                {"revision", p.revision},
+                {"family", p.family},
+                {"digest", p.model_digest},
+                {"image_backend", p.image_backend},
+                {"pair_output", p.pair_output},
+                {"dtype", p.dtype}};
   const AnnOptions& a = i.spec.ann;
-  j["ann"] = {{"kind", ann_kind_name(a.kind)},  {"flat_max_rows", a.flat_max_rows},
-              {"hnsw_m", a.hnsw_m},           {"hnsw_ef_construction", a.hnsw_ef_construction},
-              {"hnsw_ef_search", a.hnsw_ef_search}, {"ivf_nlist", a.ivf_nlist},
-              {"ivf_nprobe", a.ivf_nprobe},   {"pq_m", a.pq_m}};
+  j["ann"] = {{"kind", ann_kind_name(a.kind)},
+              {"flat_max_rows", a.flat_max_rows},
+              {"hnsw_m", a.hnsw_m},
+              {"hnsw_ef_construction", a.hnsw_ef_construction},
+              {"hnsw_ef_search", a.hnsw_ef_search},
+              {"ivf_nlist", a.ivf_nlist},
+              {"ivf_nprobe", a.ivf_nprobe},
+              {"pq_m", a.pq_m}};
   j["segments"] = nlohmann::ordered_json::array();
   for (const IndexSegmentInfo& s : i.segments) {
     nlohmann::ordered_json sj{{"segment", s.segment}, {"rows", s.rows}, {"live", s.live}};
-    for (const auto& [k, ak] : s.ann) sj["ann"][input_kind_name(k)] = ann_kind_name(ak);
+    for (const auto& [k, ak] : s.ann)
+      sj["ann"][input_kind_name(k)] = ann_kind_name(ak);
     j["segments"].push_back(sj);
   }
   j["disk_bytes"] = i.disk_bytes;
@@ -246,7 +270,8 @@ int run_info(const IndexOptions& opt) {
     return 0;
   }
   std::string kinds;
-  for (InputKind k : i.spec.kinds) kinds += (kinds.empty() ? "" : ", ") + std::string(input_kind_name(k));
+  for (InputKind k : i.spec.kinds)
+    kinds += (kinds.empty() ? "" : ", ") + std::string(input_kind_name(k));
   std::printf("index      %s\n", escape_for_message(i.path, 1000).c_str());
   std::printf("items      %lld (%lld rows on disk)\n", static_cast<long long>(i.items),
               static_cast<long long>(i.rows));
@@ -292,10 +317,14 @@ int run_stats(const IndexOptions& opt) {
   const InputKind kind = kind_option(opt.kind, index.info());
   const NeighbourStats s = index.neighbour_stats(kind, opt.sample, opt.neighbours);
   if (opt.json) {
-    nlohmann::ordered_json j{{"index", opt.index},         {"kind", input_kind_name(kind)},
-                             {"metric", index.info().spec.metric}, {"sampled", s.sampled},
-                             {"neighbours", s.neighbours}, {"percentiles", s.percentiles},
-                             {"nearest", s.nearest},       {"kth", s.kth}};
+    nlohmann::ordered_json j{{"index", opt.index},
+                             {"kind", input_kind_name(kind)},
+                             {"metric", index.info().spec.metric},
+                             {"sampled", s.sampled},
+                             {"neighbours", s.neighbours},
+                             {"percentiles", s.percentiles},
+                             {"nearest", s.nearest},
+                             {"kth", s.kth}};
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
@@ -338,7 +367,7 @@ void add_embed_options(CLI::App* cmd, IndexOptions* opt) {
                      1, 1'000'000)
       ->capture_default_str();
   bound<std::int64_t>(cmd->add_option("--max-image-pixels", opt->max_image_pixels,
-                                       "Refuse images with more pixels than this; 0 = no limit"),
+                                      "Refuse images with more pixels than this; 0 = no limit"),
                       0, kMaxImagePixelsLimit)
       ->capture_default_str();
   cmd->add_option("--progress", opt->progress, "Progress bar: auto, always or never")
@@ -359,8 +388,8 @@ Runner add_index(CLI::App& app, const GlobalOptions& global) {
       "HNSW or IVF-PQ indexes for large segments). Search it with 'mmembed search', 'recommend'\n"
       "and 'dedupe'. See docs/index.md.");
 
-  CLI::App* build = index->add_subcommand(
-      "build", "Embed a manifest's items with a model and write a new index");
+  CLI::App* build =
+      index->add_subcommand("build", "Embed a manifest's items with a model and write a new index");
   build->footer(
       "The manifest (JSONL, CSV, TSV, a .txt of texts, or an image folder) gives id, image, text\n"
       "and label. Each vector kind is embedded as 'embed --input' does, into INDEX.build/\n"
@@ -370,27 +399,30 @@ Runner add_index(CLI::App& app, const GlobalOptions& global) {
   build->add_option("-o,--output", opt->index, "The new index folder (must not exist)")->required();
   build->add_option("--input", opt->input, "The manifest or image folder")->required();
   add_model_options(build, opt.get(), true);
-  build->add_option("--kinds", opt->kinds, "Vector kinds to store, e.g. image,text (default: all\n"
-                                           "the model makes for what the items have)");
+  build->add_option("--kinds", opt->kinds,
+                    "Vector kinds to store, e.g. image,text (default: all\n"
+                    "the model makes for what the items have)");
   build->add_option("--metric", opt->metric, "cosine, dot or euclidean")
       ->check(CLI::IsMember({"cosine", "dot", "euclidean"}))
       ->capture_default_str();
-  build->add_option("--ann", opt->ann,
-                    "Approximate index per segment: auto (exact below --flat-max-rows, HNSW\n"
-                    "above), flat (always exact), hnsw, ivfpq")
+  build
+      ->add_option("--ann", opt->ann,
+                   "Approximate index per segment: auto (exact below --flat-max-rows, HNSW\n"
+                   "above), flat (always exact), hnsw, ivfpq")
       ->check(CLI::IsMember({"auto", "flat", "hnsw", "ivfpq"}))
       ->capture_default_str();
   bound<std::int64_t>(build->add_option("--flat-max-rows", opt->flat_max_rows,
-                                         "auto: segments with fewer rows are searched exactly"),
+                                        "auto: segments with fewer rows are searched exactly"),
                       0, kMaxCount)
       ->capture_default_str();
   bound<int>(build->add_option("--hnsw-m", opt->hnsw_m, "HNSW links per node"), 2, 256)
       ->capture_default_str();
   bound<int>(build->add_option("--ef-construction", opt->ef_construction,
-                               "HNSW candidates while building"), 1, 100000)
-      ->capture_default_str();
-  bound<int>(build->add_option("--ef-search", opt->ef_search, "HNSW candidates while searching"),
+                               "HNSW candidates while building"),
              1, 100000)
+      ->capture_default_str();
+  bound<int>(build->add_option("--ef-search", opt->ef_search, "HNSW candidates while searching"), 1,
+             100000)
       ->capture_default_str();
   bound<std::int64_t>(build->add_option("--nlist", opt->nlist, "IVF lists (0: 4 sqrt(rows))"), 0,
                       1 << 24)
@@ -399,8 +431,9 @@ Runner add_index(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   bound<int>(build->add_option("--pq-m", opt->pq_m, "PQ bytes per vector (0: dim / 8)"), 0, 4096)
       ->capture_default_str();
-  build->add_option("--pair-output", opt->pair_output,
-                    "BridgeTower pair vectors: cross, pooled, text-cls, image-cls")
+  build
+      ->add_option("--pair-output", opt->pair_output,
+                   "BridgeTower pair vectors: cross, pooled, text-cls, image-cls")
       ->check(CLI::IsMember({"cross", "pooled", "text-cls", "image-cls"}))
       ->capture_default_str();
   add_image_backend_option(build, &opt->image_backend);
@@ -431,12 +464,14 @@ Runner add_index(CLI::App& app, const GlobalOptions& global) {
   CLI::App* stats = index->add_subcommand(
       "stats", "Percentiles of the items' nearest-neighbour scores (to choose thresholds)");
   stats->add_option("index", opt->index, "The index folder")->required();
-  stats->add_option("--kind", opt->kind, "image, text or pair (default: image, else pair, else text)");
+  stats->add_option("--kind", opt->kind,
+                    "image, text or pair (default: image, else pair, else text)");
   bound<std::int64_t>(stats->add_option("--sample", opt->sample, "Items sampled (evenly)"), 1,
                       1'000'000)
       ->capture_default_str();
-  bound<std::int64_t>(stats->add_option("--neighbours", opt->neighbours,
-                                         "Also report the score of this neighbour"), 1, 1000)
+  bound<std::int64_t>(
+      stats->add_option("--neighbours", opt->neighbours, "Also report the score of this neighbour"),
+      1, 1000)
       ->capture_default_str();
   stats->add_flag("--json", opt->json, "As one JSON object");
 

@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <unordered_set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "cli_util.h"
@@ -55,9 +55,9 @@ struct Query {
   }
   std::string heading(InputKind searched, std::size_t n) const {
     const char* what = vector_row >= 0 ? "vector" : from_id ? "item" : input_kind_name(modality);
-    std::string q = vector_row >= 0 ? str_cat("vector row ", vector_row)
-                    : from_id ? "id " + id
-                    : modality == InputKind::kText ? "\"" + text + "\""
+    std::string q = vector_row >= 0                 ? str_cat("vector row ", vector_row)
+                    : from_id                       ? "id " + id
+                    : modality == InputKind::kText  ? "\"" + text + "\""
                     : modality == InputKind::kImage ? image
                                                     : image + " + \"" + text + "\"";
     return str_cat("query ", escape_for_message(q, 120), " (", what, " -> ",
@@ -67,12 +67,15 @@ struct Query {
 
 std::vector<Query> collect_queries(const SearchCliOptions& opt) {
   std::vector<Query> qs;
-  for (const std::string& t : opt.texts) qs.push_back({InputKind::kText, t, "", "", false});
-  for (const std::string& i : opt.images) qs.push_back({InputKind::kImage, "", i, "", false});
+  for (const std::string& t : opt.texts)
+    qs.push_back({InputKind::kText, t, "", "", false});
+  for (const std::string& i : opt.images)
+    qs.push_back({InputKind::kImage, "", i, "", false});
   for (std::size_t i = 0; i + 1 < opt.pairs.size(); i += 2) {
     qs.push_back({InputKind::kPair, opt.pairs[i + 1], opt.pairs[i], "", false});
   }
-  for (const std::string& id : opt.ids) qs.push_back({InputKind::kText, "", "", id, true});
+  for (const std::string& id : opt.ids)
+    qs.push_back({InputKind::kText, "", "", id, true});
   if (!opt.queries_file.empty()) {
     // .jsonl: objects with "text", "image" (both: a pair) or "id"; anything else: one text per
     // line.
@@ -104,14 +107,15 @@ std::vector<Query> collect_queries(const SearchCliOptions& opt) {
         MMEMBED_CHECK(q.from_id || !q.text.empty() || !q.image.empty(), FormatError,
                       opt.queries_file, ":", line, ": no text, image or id");
         q.modality = !q.image.empty() && !q.text.empty() ? InputKind::kPair
-                     : !q.image.empty()                 ? InputKind::kImage
-                                                        : InputKind::kText;
+                     : !q.image.empty()                  ? InputKind::kImage
+                                                         : InputKind::kText;
         if (!q.from_id) q.id.clear();
         qs.push_back(q);
       }
     } else {
       for (std::string& l : read_lines(opt.queries_file)) {
-        if (l.find_first_not_of(" \t") != std::string::npos) qs.push_back({InputKind::kText, l, "", "", false});
+        if (l.find_first_not_of(" \t") != std::string::npos)
+          qs.push_back({InputKind::kText, l, "", "", false});
       }
     }
   }
@@ -158,7 +162,8 @@ InputKind searched_kind(const SearchCliOptions& opt, const IndexInfo& info, cons
 
 std::vector<SearchFilter> parse_filters(const std::vector<std::string>& filters) {
   std::vector<SearchFilter> out;
-  for (const std::string& f : filters) out.push_back(parse_search_filter(f));
+  for (const std::string& f : filters)
+    out.push_back(parse_search_filter(f));
   return out;
 }
 
@@ -174,8 +179,8 @@ int run_search(const SearchCliOptions& opt, int threads) {
     vectors = io::read_matrix(opt.vectors_file);
     MMEMBED_CHECK(vectors.cols == static_cast<std::int64_t>(info.spec.dim), InvalidArgument,
                   opt.vectors_file, ": vectors of ", vectors.cols, " dimensions; ", opt.index,
-                  " holds ", info.spec.dim, "-dimensional vectors of '",
-                  info.spec.provenance.model, "' (embed the queries with that model)");
+                  " holds ", info.spec.dim, "-dimensional vectors of '", info.spec.provenance.model,
+                  "' (embed the queries with that model)");
     for (std::int64_t r = 0; r < vectors.rows; ++r) {
       Query q;
       q.vector_row = r;
@@ -184,13 +189,26 @@ int run_search(const SearchCliOptions& opt, int threads) {
     }
   }
   const bool rerank = opt.rerank == "itm";
-  bool need_model = rerank;
-  for (const Query& q : queries) need_model |= !q.from_id && q.vector_row < 0;
+  if (rerank) {
+    for (const Query& q : queries) {
+      MMEMBED_CHECK(
+          !q.text.empty(), InvalidArgument,
+          "--rerank itm scores the candidates against the query's text: a query without "
+          "one (",
+          q.describe().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+          ") cannot be re-ranked");
+    }
+  }
+  // A --model given is checked against the index even when no query needs it.
+  bool need_model = rerank || !opt.model.empty();
+  for (const Query& q : queries)
+    need_model |= !q.from_id && q.vector_row < 0;
   std::optional<Embedder> embedder;
   if (need_model) embedder.emplace(load_index_model(info, opt.model, opt.revision, threads));
   SearchOptions so;
-  so.k = rerank ? std::max(opt.k, opt.rerank_k > 0 ? opt.rerank_k : std::max<std::int64_t>(20, opt.k))
-                : opt.k;
+  so.k = rerank
+             ? std::max(opt.k, opt.rerank_k > 0 ? opt.rerank_k : std::max<std::int64_t>(20, opt.k))
+             : opt.k;
   so.filters = parse_filters(opt.filters);
   so.exact = opt.exact;
   so.hnsw_ef_search = opt.ef_search;
@@ -213,11 +231,12 @@ int run_search(const SearchCliOptions& opt, int threads) {
       } else {
         std::vector<Image> images;
         if (!q.image.empty()) images.push_back(Image::read(q.image, opt.max_image_pixels));
-        const std::vector<std::string> texts = q.text.empty() ? std::vector<std::string>{}
-                                                              : std::vector<std::string>{q.text};
-        const Embeddings e = q.modality == InputKind::kText    ? embedder->embed_texts(texts)
-                             : q.modality == InputKind::kImage ? embedder->embed_images(images)
-                                                               : embedder->embed_pairs(images, texts);
+        const std::vector<std::string> texts =
+            q.text.empty() ? std::vector<std::string>{} : std::vector<std::string>{q.text};
+        const Embeddings e = q.modality == InputKind::kText ? embedder->embed_texts(texts)
+                             : q.modality == InputKind::kImage
+                                 ? embedder->embed_images(images)
+                                 : embedder->embed_pairs(images, texts);
         vec.assign(e.data.begin(), e.data.end());
       }
     } catch (const Error& e) {
@@ -228,13 +247,10 @@ int run_search(const SearchCliOptions& opt, int threads) {
     }
     std::vector<SearchHit> hits = index.search(kind, vec.data(), 1, o)[0];
     if (rerank) {
-      const std::string& text = q.text;
-      MMEMBED_CHECK(!text.empty(), InvalidArgument,
-                    "--rerank itm scores candidates against the query's text: this query has none");
       retrieval::RerankOptions ro;
       ro.keep = opt.k;
       ro.max_image_pixels = opt.max_image_pixels;
-      hits = retrieval::rerank(*embedder, text, hits, ro);
+      hits = retrieval::rerank(*embedder, q.text, hits, ro);
     }
     print_hits(format, q.describe(), q.heading(kind, hits.size()), hits);
   }
@@ -245,8 +261,9 @@ int run_recommend(const SearchCliOptions& opt, int threads) {
   const ResultFormat format = result_format(opt.json, opt.csv);
   const Index index = Index::open(opt.index);
   const IndexInfo& info = index.info();
-  const InputKind kind = opt.kind.empty() ? searched_kind(opt, info, Query{InputKind::kImage, "", "", "", true})
-                                          : parse_kind(opt.kind);
+  const InputKind kind = opt.kind.empty()
+                             ? searched_kind(opt, info, Query{InputKind::kImage, "", "", "", true})
+                             : parse_kind(opt.kind);
   std::vector<float> text_vec;
   MMEMBED_CHECK(opt.texts.size() <= 1, InvalidArgument, "recommend takes one --text");
   if (!opt.texts.empty()) {
@@ -270,8 +287,8 @@ int run_recommend(const SearchCliOptions& opt, int threads) {
   std::string heading = str_cat("more like ", opt.like.size(), " items");
   if (!opt.unlike.empty()) heading += str_cat(", less like ", opt.unlike.size());
   if (!opt.texts.empty()) heading += str_cat(", and \"", opt.texts[0], "\"");
-  print_hits(format, q, str_cat(heading, " (", input_kind_name(kind), " vectors, ", hits.size(),
-                                " results)"),
+  print_hits(format, q,
+             str_cat(heading, " (", input_kind_name(kind), " vectors, ", hits.size(), " results)"),
              hits);
   return 0;
 }
@@ -279,15 +296,17 @@ int run_recommend(const SearchCliOptions& opt, int threads) {
 int run_dedupe(const SearchCliOptions& opt) {
   const Index index = Index::open(opt.index);
   const IndexInfo& info = index.info();
-  const InputKind kind = opt.kind.empty() ? searched_kind(opt, info, Query{InputKind::kImage, "", "", "", true})
-                                          : parse_kind(opt.kind);
+  const InputKind kind = opt.kind.empty()
+                             ? searched_kind(opt, info, Query{InputKind::kImage, "", "", "", true})
+                             : parse_kind(opt.kind);
   DedupeOptions d;
   d.threshold = opt.threshold;
   d.neighbours = opt.neighbours;
   d.exact = opt.exact;
   const std::vector<DuplicateGroup> groups = index.dedupe(kind, d);
   std::size_t dup_items = 0;
-  for (const auto& g : groups) dup_items += g.items.size();
+  for (const auto& g : groups)
+    dup_items += g.items.size();
   const auto replace = nlohmann::ordered_json::error_handler_t::replace;
   // Groups as JSON Lines (.jsonl or standard output with --json) or CSV (group, id, ...).
   const std::string out = opt.output.empty() ? "-" : opt.output;
@@ -304,7 +323,8 @@ int run_dedupe(const SearchCliOptions& opt) {
                         g.min_score, "\n");
       }
     } else if (opt.json || !opt.output.empty()) {
-      nlohmann::ordered_json j{{"group", gi + 1}, {"size", g.items.size()}, {"min_score", g.min_score}};
+      nlohmann::ordered_json j{
+          {"group", gi + 1}, {"size", g.items.size()}, {"min_score", g.min_score}};
       j["keep"] = g.items[0].id;
       j["items"] = nlohmann::ordered_json::array();
       for (const IndexItem& it : g.items) {
@@ -316,7 +336,8 @@ int run_dedupe(const SearchCliOptions& opt) {
       }
       text += j.dump(-1, ' ', false, replace) + "\n";
     } else {
-      text += str_cat("group ", gi + 1, " (", g.items.size(), " items, weakest link ", g.min_score, "):\n");
+      text += str_cat("group ", gi + 1, " (", g.items.size(), " items, weakest link ", g.min_score,
+                      "):\n");
       for (std::size_t i = 0; i < g.items.size(); ++i) {
         const IndexItem& it = g.items[i];
         text += str_cat("  ", i == 0 ? "keep " : "     ", escape_for_message(it.id, 40), "  ",
@@ -332,7 +353,8 @@ int run_dedupe(const SearchCliOptions& opt) {
     // Every item but the duplicates after the first of each group, as a JSONL manifest.
     std::unordered_set<std::string> dropped;
     for (const auto& g : groups) {
-      for (std::size_t i = 1; i < g.items.size(); ++i) dropped.insert(g.items[i].id);
+      for (std::size_t i = 1; i < g.items.size(); ++i)
+        dropped.insert(g.items[i].id);
     }
     std::string m;
     std::size_t kept = 0;
@@ -372,8 +394,8 @@ void add_common(CLI::App* cmd, SearchCliOptions* opt) {
 
 Runner add_search(CLI::App& app, const GlobalOptions& global) {
   auto opt = std::make_shared<SearchCliOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "search", "Search an index by text, image, image+text pair or item id");
+  CLI::App* cmd =
+      app.add_subcommand("search", "Search an index by text, image, image+text pair or item id");
   add_common(cmd, opt.get());
   cmd->add_option("--text", opt->texts, "A text query (repeatable)");
   cmd->add_option("--image", opt->images, "An image query: a file (repeatable)");
@@ -401,10 +423,11 @@ Runner add_search(CLI::App& app, const GlobalOptions& global) {
                   "(BridgeTower's ITM head; CLIP: softmax of its scaled logits)")
       ->check(CLI::IsMember({"none", "itm"}))
       ->capture_default_str();
-  bound<std::int64_t>(cmd->add_option("--rerank-k", opt->rerank_k,
-                                       "Candidates to re-rank (default: max(20, k))"), 0, 10000);
+  bound<std::int64_t>(
+      cmd->add_option("--rerank-k", opt->rerank_k, "Candidates to re-rank (default: max(20, k))"),
+      0, 10000);
   bound<std::int64_t>(cmd->add_option("--max-image-pixels", opt->max_image_pixels,
-                                       "Refuse images with more pixels than this; 0 = no limit"),
+                                      "Refuse images with more pixels than this; 0 = no limit"),
                       0, kMaxImagePixelsLimit)
       ->capture_default_str();
   cmd->footer(
@@ -427,15 +450,18 @@ Runner add_recommend(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--text", opt->texts, "A text to steer by (embedded with the index's model)");
   bound<double>(cmd->add_option("--weight", opt->weight, "Weight of --text"), -100.0, 100.0)
       ->capture_default_str();
-  bound<double>(cmd->add_option("--unlike-weight", opt->unlike_weight,
-                                "Weight of the disliked items' mean"), 0.0, 100.0)
+  bound<double>(
+      cmd->add_option("--unlike-weight", opt->unlike_weight, "Weight of the disliked items' mean"),
+      0.0, 100.0)
       ->capture_default_str();
   bound<double>(cmd->add_option("--mmr", opt->mmr,
                                 "Maximal marginal relevance lambda: 1 = by relevance only, lower\n"
-                                "values trade relevance for diversity"), 0.0, 1.0)
+                                "values trade relevance for diversity"),
+                0.0, 1.0)
       ->capture_default_str();
   bound<std::int64_t>(cmd->add_option("--mmr-candidates", opt->mmr_candidates,
-                                       "Candidates MMR chooses from (0: max(50, 5 k))"), 0, 10000)
+                                      "Candidates MMR chooses from (0: max(50, 5 k))"),
+                      0, 10000)
       ->capture_default_str();
   cmd->footer(
       "The query is normalise(mean(liked) - unlike-weight * mean(disliked) + weight * text); the\n"
@@ -454,8 +480,9 @@ Runner add_dedupe(CLI::App& app, const GlobalOptions& /*global*/) {
                                 "far apart (euclidean); 'mmembed index stats' helps choose it"),
                 -1e30, 1e30)
       ->capture_default_str();
-  bound<std::int64_t>(cmd->add_option("--neighbours", opt->neighbours,
-                                       "Nearest neighbours examined per item"), 1, 1000)
+  bound<std::int64_t>(
+      cmd->add_option("--neighbours", opt->neighbours, "Nearest neighbours examined per item"), 1,
+      1000)
       ->capture_default_str();
   cmd->add_flag("--exact", opt->exact, "Exact neighbours instead of the approximate index");
   cmd->add_option("-o,--output", opt->output,

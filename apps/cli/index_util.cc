@@ -6,8 +6,8 @@
 #include "cli_util.h"
 #include "core/check.h"
 #include "core/file.h"
-#include "model_spec.h"
 #include "mmembed/retrieval.h"
+#include "model_spec.h"
 
 namespace mmembed::cli {
 
@@ -62,7 +62,9 @@ ResultFormat result_format(bool json, bool csv) {
   return json ? ResultFormat::kJson : csv ? ResultFormat::kCsv : ResultFormat::kTable;
 }
 
-void print_csv_header() { std::printf("query,rank,score,id,label,text,image\n"); }
+void print_csv_header() {
+  std::printf("query,rank,score,id,label,text,image\n");
+}
 
 void print_hits(ResultFormat format, const nlohmann::ordered_json& query,
                 const std::string& heading, const std::vector<SearchHit>& hits) {
@@ -71,20 +73,20 @@ void print_hits(ResultFormat format, const nlohmann::ordered_json& query,
     nlohmann::ordered_json j;
     j["query"] = query;
     j["results"] = nlohmann::ordered_json::array();
-    for (const SearchHit& h : hits) j["results"].push_back(hit_json(h));
+    for (const SearchHit& h : hits)
+      j["results"].push_back(hit_json(h));
     std::printf("%s\n", j.dump(-1, ' ', false, replace).c_str());
     return;
   }
   if (format == ResultFormat::kCsv) {
-    const std::string q = query.is_string() ? query.get<std::string>()
-                                            : query.dump(-1, ' ', false, replace);
+    const std::string q =
+        query.is_string() ? query.get<std::string>() : query.dump(-1, ' ', false, replace);
     for (const SearchHit& h : hits) {
       char score[32] = "";
       if (!std::isnan(h.score)) std::snprintf(score, sizeof(score), "%.6g", h.score);
-      std::printf("%s,%lld,%s,%s,%s,%s,%s\n", csv_field(q).c_str(),
-                  static_cast<long long>(h.rank), score, csv_field(h.item.id).c_str(),
-                  csv_field(h.item.label).c_str(), csv_field(h.item.text).c_str(),
-                  csv_field(h.item.image).c_str());
+      std::printf("%s,%lld,%s,%s,%s,%s,%s\n", csv_field(q).c_str(), static_cast<long long>(h.rank),
+                  score, csv_field(h.item.id).c_str(), csv_field(h.item.label).c_str(),
+                  csv_field(h.item.text).c_str(), csv_field(h.item.image).c_str());
     }
     return;
   }
@@ -109,7 +111,8 @@ std::string human_bytes(std::int64_t bytes) {
   const char* units[] = {"B", "kB", "MB", "GB", "TB"};
   double v = static_cast<double>(bytes);
   int u = 0;
-  while (v >= 1000 && u < 4) v /= 1000, ++u;
+  while (v >= 1000 && u < 4)
+    v /= 1000, ++u;
   char buf[32];
   std::snprintf(buf, sizeof(buf), u ? "%.1f %s" : "%.0f %s", v, units[u]);
   return buf;

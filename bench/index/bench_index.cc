@@ -10,6 +10,7 @@
 //
 //   bench_index --n 1000000 --dim 512 --queries 1000 --dir /tmp/ixbench [--threads 1]
 //               [--build-threads 2] [--only flat,hnsw,ivfpq]   (flat always runs: the truth)
+//               [--reuse]   (open the indexes a previous run left in --dir; build_s is then -1)
 // Prints one JSON object. Searches run one query at a time on --threads threads; the index
 // builds on --build-threads.
 #include <sys/resource.h>
@@ -46,7 +47,8 @@ void make_data(std::int64_t n, std::int64_t d, std::uint64_t seed, std::vector<f
   std::normal_distribution<float> g(0, 1);
   constexpr int kCentres = 1000;
   std::vector<float> c(kCentres * d);
-  for (float& v : c) v = g(crng);
+  for (float& v : c)
+    v = g(crng);
   out.resize(n * d);
   std::mt19937_64 rng(seed);
   for (std::int64_t i = 0; i < n; ++i) {
@@ -58,7 +60,8 @@ void make_data(std::int64_t n, std::int64_t d, std::uint64_t seed, std::vector<f
       s += double(r[j]) * r[j];
     }
     const float inv = static_cast<float>(1.0 / std::sqrt(s));
-    for (std::int64_t j = 0; j < d; ++j) r[j] *= inv;
+    for (std::int64_t j = 0; j < d; ++j)
+      r[j] *= inv;
   }
 }
 
@@ -71,8 +74,14 @@ double read_bandwidth() {
     const auto t0 = Clock::now();
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     for (std::size_t i = 0; i < n; i += 8) {
-      s0 += buf[i]; s1 += buf[i + 1]; s2 += buf[i + 2]; s3 += buf[i + 3];
-      s4 += buf[i + 4]; s5 += buf[i + 5]; s6 += buf[i + 6]; s7 += buf[i + 7];
+      s0 += buf[i];
+      s1 += buf[i + 1];
+      s2 += buf[i + 2];
+      s3 += buf[i + 3];
+      s4 += buf[i + 4];
+      s5 += buf[i + 5];
+      s6 += buf[i + 6];
+      s7 += buf[i + 7];
     }
     const double t = seconds_since(t0);
     volatile float sink = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
@@ -95,10 +104,12 @@ Latency one_at_a_time(const Index& index, const std::vector<float>& q, std::int6
     const auto t0 = Clock::now();
     const auto hits = index.search(InputKind::kImage, q.data() + i * d, 1, o)[0];
     ms.push_back(seconds_since(t0) * 1000);
-    for (const auto& h : hits) (*ids)[i].push_back(h.item.id);
+    for (const auto& h : hits)
+      (*ids)[i].push_back(h.item.id);
   }
   Latency l;
-  for (double v : ms) l.mean_ms += v / double(nq);
+  for (double v : ms)
+    l.mean_ms += v / double(nq);
   std::sort(ms.begin(), ms.end());
   l.p50_ms = ms[ms.size() / 2];
   l.p99_ms = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
@@ -110,7 +121,8 @@ double recall(const std::vector<std::vector<std::string>>& got,
   double hit = 0, all = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {  // got may cover the first queries only
     const std::set<std::string> t(truth[i].begin(), truth[i].end());
-    for (const auto& id : got[i]) hit += t.count(id);
+    for (const auto& id : got[i])
+      hit += t.count(id);
     all += double(truth[i].size());
   }
   return hit / all;
@@ -127,24 +139,46 @@ std::int64_t rss_mb() {
 int main(int argc, char** argv) {
   std::int64_t n = 100000, d = 512, nq = 1000;
   int threads = 1, build_threads = 2;
+  bool reuse = false;  // --reuse: open an index a previous run left in --dir instead of building
   std::string dir = "/tmp/mmembed-index-bench", only;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--n") n = std::atoll(v.c_str());
-    else if (a == "--dim") d = std::atoll(v.c_str());
-    else if (a == "--queries") nq = std::atoll(v.c_str());
-    else if (a == "--dir") dir = v;
-    else if (a == "--threads") threads = std::atoi(v.c_str());
-    else if (a == "--build-threads") build_threads = std::atoi(v.c_str());
-    else if (a == "--only") only = v;
-    else { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
+  for (int i = 1; i < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--reuse") {
+      reuse = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s needs a value\n", a.c_str());
+      return 2;
+    }
+    const std::string v = argv[i + 1];
+    if (a == "--n")
+      n = std::atoll(v.c_str());
+    else if (a == "--dim")
+      d = std::atoll(v.c_str());
+    else if (a == "--queries")
+      nq = std::atoll(v.c_str());
+    else if (a == "--dir")
+      dir = v;
+    else if (a == "--threads")
+      threads = std::atoi(v.c_str());
+    else if (a == "--build-threads")
+      build_threads = std::atoi(v.c_str());
+    else if (a == "--only")
+      only = v;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
   }
   kernels::set_num_threads(threads);
   fs::create_directories(dir);
-  std::printf("{\"n\": %lld, \"dim\": %lld, \"queries\": %lld, \"threads\": %d, "
-              "\"build_threads\": %d",
-              static_cast<long long>(n), static_cast<long long>(d), static_cast<long long>(nq),
-              threads, build_threads);
+  std::printf(
+      "{\"n\": %lld, \"dim\": %lld, \"queries\": %lld, \"threads\": %d, "
+      "\"build_threads\": %d",
+      static_cast<long long>(n), static_cast<long long>(d), static_cast<long long>(nq), threads,
+      build_threads);
   std::fflush(stdout);
 
   std::vector<float> x, q;
@@ -158,7 +192,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   std::vector<IndexItem> items(n);
-  for (std::int64_t i = 0; i < n; ++i) items[i].id = std::to_string(i);
+  for (std::int64_t i = 0; i < n; ++i)
+    items[i].id = std::to_string(i);
   auto build = [&](AnnKind kind, const std::string& name) {
     IndexSpec spec;
     spec.dim = static_cast<std::size_t>(d);
@@ -167,6 +202,7 @@ int main(int argc, char** argv) {
     spec.ann.flat_max_rows = 0;
     spec.ann.pq_m = static_cast<int>(d / 8);
     const std::string path = dir + "/" + name;
+    if (reuse && fs::exists(path + "/index.sqlite")) return std::make_pair(path, -1.0);
     fs::remove_all(path);
     kernels::set_num_threads(build_threads);
     const auto t = Clock::now();
@@ -196,20 +232,24 @@ int main(int argc, char** argv) {
     truth.clear();
     for (const auto& hits : all) {
       truth.emplace_back();
-      for (const auto& h : hits) truth.back().push_back(h.item.id);
+      for (const auto& h : hits)
+        truth.back().push_back(h.item.id);
     }
     std::vector<float> gt(nq * 10);
     for (std::int64_t i = 0; i < nq; ++i)
-      for (int r = 0; r < 10; ++r) gt[i * 10 + r] = std::stof(truth[i][r]);
+      for (int r = 0; r < 10; ++r)
+        gt[i * 10 + r] = std::stof(truth[i][r]);
     io::write_npy(dir + "/truth.npy", gt.data(), nq, 10);
-    std::printf(",\n \"flat\": {\"build_s\": %.1f, \"open_s\": %.4f, \"mean_ms\": %.2f, "
-                "\"p50_ms\": %.2f, \"scan_gbs\": %.2f, \"recall_vs_batch\": %.4f}",
-                flat_build, open_s, l.mean_ms, l.p50_ms,
-                double(n) * d * 4 / (l.p50_ms / 1000) / 1e9, recall(ids, truth));
+    std::printf(
+        ",\n \"flat\": {\"build_s\": %.1f, \"open_s\": %.4f, \"mean_ms\": %.2f, "
+        "\"p50_ms\": %.2f, \"scan_gbs\": %.2f, \"recall_vs_batch\": %.4f}",
+        flat_build, open_s, l.mean_ms, l.p50_ms, double(n) * d * 4 / (l.p50_ms / 1000) / 1e9,
+        recall(ids, truth));
     std::fflush(stdout);
   }
   const auto wanted = [&](const char* part) {
-    return only.empty() || ("," + only + ",").find(std::string(",") + part + ",") != std::string::npos;
+    return only.empty() ||
+           ("," + only + ",").find(std::string(",") + part + ",") != std::string::npos;
   };
   if (wanted("hnsw")) {
     const auto [path, build_s] = build(AnnKind::kHnsw, "hnsw.index");
@@ -221,17 +261,19 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     index.search(InputKind::kImage, q.data(), 1, o);
     const double first_s = seconds_since(t0);
-    std::printf(",\n \"hnsw\": {\"m\": 32, \"ef_construction\": 80, \"build_s\": %.1f, "
-                "\"open_s\": %.4f, \"first_search_s\": %.2f, \"disk_mb\": %.1f, \"runs\": [",
-                build_s, open_s, first_s, index.info().disk_bytes / 1e6);
+    std::printf(
+        ",\n \"hnsw\": {\"m\": 32, \"ef_construction\": 80, \"build_s\": %.1f, "
+        "\"open_s\": %.4f, \"first_search_s\": %.2f, \"disk_mb\": %.1f, \"runs\": [",
+        build_s, open_s, first_s, index.info().disk_bytes / 1e6);
     bool first = true;
     for (int ef : {16, 32, 64, 128, 256}) {
       o.hnsw_ef_search = ef;
       std::vector<std::vector<std::string>> ids;
       const Latency l = one_at_a_time(index, q, nq, d, o, &ids);
-      std::printf("%s{\"ef_search\": %d, \"mean_ms\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
-                  "\"recall10\": %.4f}",
-                  first ? "" : ", ", ef, l.mean_ms, l.p50_ms, l.p99_ms, recall(ids, truth));
+      std::printf(
+          "%s{\"ef_search\": %d, \"mean_ms\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
+          "\"recall10\": %.4f}",
+          first ? "" : ", ", ef, l.mean_ms, l.p50_ms, l.p99_ms, recall(ids, truth));
       first = false;
     }
     std::printf("]}");
@@ -244,19 +286,24 @@ int main(int argc, char** argv) {
     for (const auto& e : fs::recursive_directory_iterator(path)) {
       if (e.path().extension() == ".faiss") ann_bytes += static_cast<std::int64_t>(e.file_size());
     }
-    std::printf(",\n \"ivfpq\": {\"nlist\": %lld, \"pq_m\": %lld, \"rescore\": %d, "
-                "\"build_s\": %.1f, \"ann_file_mb\": %.1f, \"runs\": [",
-                static_cast<long long>(4 * std::sqrt(double(n))), static_cast<long long>(d / 8),
-                index.info().spec.ann.rescore_factor, build_s, ann_bytes / 1e6);
+    std::printf(
+        ",\n \"ivfpq\": {\"nlist\": %lld, \"pq_m\": %lld, \"rescore\": %d, "
+        "\"build_s\": %.1f, \"ann_file_mb\": %.1f, \"runs\": [",
+        static_cast<long long>(4 * std::sqrt(double(n))), static_cast<long long>(d / 8),
+        index.info().spec.ann.rescore_factor, build_s, ann_bytes / 1e6);
     bool first = true;
-    for (int nprobe : {16, 32, 64, 128}) {
+    for (const auto& [nprobe, rescore] :
+         std::vector<std::pair<int, int>>{{16, 10}, {32, 10}, {64, 10}, {128, 10}, {32, 50},
+                                          {64, 50}, {64, 100}}) {
       SearchOptions o;
       o.k = 10;
       o.ivf_nprobe = nprobe;
+      o.rescore_factor = rescore;
       std::vector<std::vector<std::string>> ids;
       const Latency l = one_at_a_time(index, q, nq, d, o, &ids);
-      std::printf("%s{\"nprobe\": %d, \"mean_ms\": %.3f, \"p50_ms\": %.3f, \"recall10\": %.4f}",
-                  first ? "" : ", ", nprobe, l.mean_ms, l.p50_ms, recall(ids, truth));
+      std::printf("%s{\"nprobe\": %d, \"rescore\": %d, \"mean_ms\": %.3f, \"p50_ms\": %.3f, "
+                  "\"recall10\": %.4f}",
+                  first ? "" : ", ", nprobe, rescore, l.mean_ms, l.p50_ms, recall(ids, truth));
       first = false;
       std::fflush(stdout);
     }

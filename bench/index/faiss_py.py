@@ -88,11 +88,13 @@ def main():
         res = {"nlist": nlist, "pq_m": d // 8, "rescore": 10, "build_s": build_s,
                "ann_file_mb": size / 1e6, "runs": []}
         faiss.omp_set_num_threads(a.threads)
-        for nprobe in (16, 32, 64, 128):
+        for nprobe, rescore in ((16, 10), (32, 10), (64, 10), (128, 10), (32, 50), (64, 50),
+                                (64, 100)):
             p = faiss.SearchParametersIVF(nprobe=nprobe)
-            rp = faiss.IndexRefineSearchParameters(k_factor=10, base_index_params=p)
+            rp = faiss.IndexRefineSearchParameters(k_factor=rescore, base_index_params=p)
             found = list(latency(lambda v: refine.search(v, 10, params=rp), q))
-            res["runs"].append(dict(latency.last, nprobe=nprobe, recall10=recall(np.array(found), truth)))
+            res["runs"].append(dict(latency.last, nprobe=nprobe, rescore=rescore,
+                                    recall10=recall(np.array(found), truth)))
         out["ivfpq"] = res
     json.dump(out, sys.stdout)
     print()

@@ -51,7 +51,7 @@ enum class AnnKind {
   kHnsw,   // FAISS IndexHNSWFlat
   kIvfPq,  // FAISS IndexIVFPQ, candidates re-scored exactly
 };
-const char* ann_kind_name(AnnKind kind);  // "auto", "flat", "hnsw", "ivfpq"
+const char* ann_kind_name(AnnKind kind);          // "auto", "flat", "hnsw", "ivfpq"
 AnnKind parse_ann_kind(const std::string& name);  // InvalidArgument for another name
 
 struct AnnOptions {
@@ -80,7 +80,7 @@ struct IndexProvenance {
 
 struct IndexSpec {
   std::size_t dim = 0;
-  std::vector<InputKind> kinds;  // the vector kinds every item has, at least one
+  std::vector<InputKind> kinds;   // the vector kinds every item has, at least one
   std::string metric = "cosine";  // "cosine", "dot" or "euclidean"
   AnnOptions ann;
   IndexProvenance provenance;
@@ -102,8 +102,8 @@ struct IndexSegmentInfo {
 struct IndexInfo {
   std::string path;
   IndexSpec spec;
-  std::int64_t items = 0;    // live items
-  std::int64_t rows = 0;     // vector rows on disk (removed items included until compact)
+  std::int64_t items = 0;  // live items
+  std::int64_t rows = 0;   // vector rows on disk (removed items included until compact)
   std::vector<IndexSegmentInfo> segments;
   std::string mmembed_version;  // the version that created it
   std::string created;          // UTC, ISO 8601
@@ -128,6 +128,7 @@ struct SearchOptions {
   // IVF's lists visited. Larger: better recall, slower.
   int hnsw_ef_search = 0;
   int ivf_nprobe = 0;
+  int rescore_factor = 0;  // IVF-PQ: candidates re-scored exactly = k * this
 };
 
 struct SearchHit {
@@ -201,8 +202,8 @@ class Index {
   std::vector<float> vector(const std::string& id, InputKind kind) const;
 
   // For each of nq queries [nq, dim] row-major: up to k hits, best first.
-  std::vector<std::vector<SearchHit>> search(InputKind kind, const float* queries,
-                                             std::int64_t nq, const SearchOptions& options) const;
+  std::vector<std::vector<SearchHit>> search(InputKind kind, const float* queries, std::int64_t nq,
+                                             const SearchOptions& options) const;
   // More like `like`, less like `unlike` (ids of this index), optionally steered by a query
   // vector (text_vector, dim floats, with text_weight); the seeds are never returned.
   std::vector<SearchHit> recommend(InputKind kind, std::span<const std::string> like,

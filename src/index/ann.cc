@@ -4,8 +4,6 @@
 #include <omp.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cmath>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFPQ.h>
@@ -13,6 +11,8 @@
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_io.h>
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/check.h"
@@ -24,7 +24,9 @@ namespace mmembed::index {
 namespace {
 
 // FAISS runs on OpenMP threads: as many as mmembed's compute threads.
-void set_faiss_threads() { omp_set_num_threads(std::max(1, kernels::num_threads())); }
+void set_faiss_threads() {
+  omp_set_num_threads(std::max(1, kernels::num_threads()));
+}
 
 // HNSW's storage with mmembed's distance kernels: the graph walk computes one distance per
 // visited node, and Debian's FAISS is built for the baseline x86-64 (no AVX2 code), so this is
@@ -32,7 +34,8 @@ void set_faiss_threads() { omp_set_num_threads(std::max(1, kernels::num_threads(
 struct KernelDistance final : faiss::FlatCodesDistanceComputer {
   KernelDistance(const faiss::IndexFlat& storage, bool inner_product)
       : faiss::FlatCodesDistanceComputer(storage.codes.data(), storage.code_size),
-        d(storage.d), ip(inner_product) {}
+        d(storage.d),
+        ip(inner_product) {}
   void set_query(const float* x) override { q = x; }
   float distance_to_code(const std::uint8_t* code) override {
     const float* v = reinterpret_cast<const float*>(code);
@@ -109,8 +112,8 @@ std::unique_ptr<AnnIndex> AnnIndex::build(AnnKind kind, const AnnOptions& option
   set_faiss_threads();
   try {
     if (kind == AnnKind::kHnsw) {
-      auto idx = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(d), options.hnsw_m,
-                                                        metric);
+      auto idx =
+          std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(d), options.hnsw_m, metric);
       idx->hnsw.efConstruction = options.hnsw_ef_construction;
       idx->hnsw.efSearch = options.hnsw_ef_search;
       use_kernel_storage(*idx);
@@ -121,7 +124,8 @@ std::unique_ptr<AnnIndex> AnnIndex::build(AnnKind kind, const AnnOptions& option
     }
     MMEMBED_ASSERT(kind == AnnKind::kIvfPq);
     const std::int64_t nlist = ivf_lists(options, n);
-    const int m = options.pq_m > 0 ? options.pq_m : static_cast<int>(std::max<std::int64_t>(1, d / 8));
+    const int m =
+        options.pq_m > 0 ? options.pq_m : static_cast<int>(std::max<std::int64_t>(1, d / 8));
     MMEMBED_CHECK(d % m == 0, InvalidArgument, "IVF-PQ: ", m, " sub-quantizers do not divide the ",
                   d, " dimensions");
     auto quantizer = inner_product ? std::unique_ptr<faiss::IndexFlat>(new faiss::IndexFlatIP(d))
@@ -132,7 +136,8 @@ std::unique_ptr<AnnIndex> AnnIndex::build(AnnKind kind, const AnnOptions& option
     idx->cp.seed = 1234;  // deterministic k-means
     idx->pq.cp.seed = 1234;
     // k-means on at most 256 points per centroid (what FAISS samples anyway), evenly spread.
-    const std::int64_t train_n = std::min<std::int64_t>(n, std::max<std::int64_t>(nlist, 256) * 256);
+    const std::int64_t train_n =
+        std::min<std::int64_t>(n, std::max<std::int64_t>(nlist, 256) * 256);
     std::vector<float> sample;
     const float* train = x;
     if (train_n < n) {
@@ -147,7 +152,8 @@ std::unique_ptr<AnnIndex> AnnIndex::build(AnnKind kind, const AnnOptions& option
     idx->add(n, x);
     return std::unique_ptr<AnnIndex>(new AnnIndex(kind, std::move(idx)));
   } catch (const faiss::FaissException& e) {
-    throw InvalidArgument(str_cat("building the ", ann_kind_name(kind), " index failed: ", e.what()));
+    throw InvalidArgument(
+        str_cat("building the ", ann_kind_name(kind), " index failed: ", e.what()));
   }
 }
 
@@ -159,8 +165,9 @@ std::unique_ptr<AnnIndex> AnnIndex::read(const std::string& path, AnnKind kind, 
   } catch (const faiss::FaissException& e) {
     throw FormatError(str_cat(path, ": not a readable FAISS index (", e.what(), ")"));
   }
-  const bool kind_ok = kind == AnnKind::kHnsw ? dynamic_cast<faiss::IndexHNSW*>(idx.get()) != nullptr
-                                              : dynamic_cast<faiss::IndexIVFPQ*>(idx.get()) != nullptr;
+  const bool kind_ok = kind == AnnKind::kHnsw
+                           ? dynamic_cast<faiss::IndexHNSW*>(idx.get()) != nullptr
+                           : dynamic_cast<faiss::IndexIVFPQ*>(idx.get()) != nullptr;
   MMEMBED_CHECK(kind_ok, FormatError, path, ": not the ", ann_kind_name(kind),
                 " index the database lists");
   MMEMBED_CHECK(idx->ntotal == n && idx->d == d, FormatError, path, ": holds ", idx->ntotal,

@@ -43,10 +43,14 @@ using index::Transaction;
 
 const char* ann_kind_name(AnnKind kind) {
   switch (kind) {
-    case AnnKind::kAuto: return "auto";
-    case AnnKind::kFlat: return "flat";
-    case AnnKind::kHnsw: return "hnsw";
-    case AnnKind::kIvfPq: return "ivfpq";
+    case AnnKind::kAuto:
+      return "auto";
+    case AnnKind::kFlat:
+      return "flat";
+    case AnnKind::kHnsw:
+      return "hnsw";
+    case AnnKind::kIvfPq:
+      return "ivfpq";
   }
   return "?";
 }
@@ -78,9 +82,12 @@ constexpr std::int64_t kBlock = 4096;
 // (input_kind_name lives in the embed layer; the index does not link it.)
 const char* kind_name(InputKind kind) {
   switch (kind) {
-    case InputKind::kText: return "text";
-    case InputKind::kImage: return "image";
-    case InputKind::kPair: return "pair";
+    case InputKind::kText:
+      return "text";
+    case InputKind::kImage:
+      return "image";
+    case InputKind::kPair:
+      return "pair";
   }
   return "?";
 }
@@ -96,15 +103,20 @@ kernels::MetricSpec metric_spec(const std::string& metric) {
   if (metric == "cosine") return {kernels::Metric::Cosine};
   if (metric == "dot") return {kernels::Metric::Dot};
   if (metric == "euclidean") return {kernels::Metric::Euclidean};
-  throw InvalidArgument(str_cat("index metric '", metric, "' is not supported (cosine, dot or "
-                                                          "euclidean)"));
+  throw InvalidArgument(str_cat("index metric '", metric,
+                                "' is not supported (cosine, dot or "
+                                "euclidean)"));
 }
 
 Json ann_to_json(const AnnOptions& a) {
-  return Json{{"kind", ann_kind_name(a.kind)},        {"flat_max_rows", a.flat_max_rows},
-              {"hnsw_m", a.hnsw_m},                   {"hnsw_ef_construction", a.hnsw_ef_construction},
-              {"hnsw_ef_search", a.hnsw_ef_search},   {"ivf_nlist", a.ivf_nlist},
-              {"ivf_nprobe", a.ivf_nprobe},           {"pq_m", a.pq_m},
+  return Json{{"kind", ann_kind_name(a.kind)},
+              {"flat_max_rows", a.flat_max_rows},
+              {"hnsw_m", a.hnsw_m},
+              {"hnsw_ef_construction", a.hnsw_ef_construction},
+              {"hnsw_ef_search", a.hnsw_ef_search},
+              {"ivf_nlist", a.ivf_nlist},
+              {"ivf_nprobe", a.ivf_nprobe},
+              {"pq_m", a.pq_m},
               {"rescore_factor", a.rescore_factor}};
 }
 
@@ -136,9 +148,10 @@ void validate_ann(const AnnOptions& a, std::size_t dim) {
                 a.ivf_nprobe, " is out of range");
   MMEMBED_CHECK(a.pq_m >= 0 && (a.pq_m == 0 || dim % static_cast<std::size_t>(a.pq_m) == 0),
                 InvalidArgument, "PQ sub-quantizers ", a.pq_m, " must divide the dimension ", dim);
-  MMEMBED_CHECK(a.pq_m != 0 || a.kind != AnnKind::kIvfPq || dim % std::max<std::size_t>(1, dim / 8) == 0,
-                InvalidArgument, "IVF-PQ: the dimension ", dim,
-                " is not divisible by dim/8 sub-quantizers; give pq_m");
+  MMEMBED_CHECK(
+      a.pq_m != 0 || a.kind != AnnKind::kIvfPq || dim % std::max<std::size_t>(1, dim / 8) == 0,
+      InvalidArgument, "IVF-PQ: the dimension ", dim,
+      " is not divisible by dim/8 sub-quantizers; give pq_m");
   MMEMBED_CHECK(a.rescore_factor >= 1 && a.rescore_factor <= 1000, InvalidArgument,
                 "rescore factor ", a.rescore_factor, " is out of range (1 to 1000)");
 }
@@ -181,9 +194,11 @@ void normalize_rows(float* x, std::int64_t n, std::int64_t d) {
   for (std::int64_t i = 0; i < n; ++i) {
     float* r = x + i * d;
     double s = 0;
-    for (std::int64_t j = 0; j < d; ++j) s += double(r[j]) * r[j];
+    for (std::int64_t j = 0; j < d; ++j)
+      s += double(r[j]) * r[j];
     const double inv = 1.0 / std::sqrt(s);
-    for (std::int64_t j = 0; j < d; ++j) r[j] = static_cast<float>(r[j] * inv);
+    for (std::int64_t j = 0; j < d; ++j)
+      r[j] = static_cast<float>(r[j] * inv);
   }
 }
 
@@ -226,12 +241,13 @@ struct Index::Impl {
     return std::find(ks.begin(), ks.end(), k) != ks.end();
   }
   void require_kind(InputKind k) const {
-    MMEMBED_CHECK(has_kind(k), InvalidArgument, name(), ": the index holds no ",
-                  kind_name(k), " vectors (it has ", kinds_text(), ")");
+    MMEMBED_CHECK(has_kind(k), InvalidArgument, name(), ": the index holds no ", kind_name(k),
+                  " vectors (it has ", kinds_text(), ")");
   }
   std::string kinds_text() const {
     std::string s;
-    for (InputKind k : info.spec.kinds) s += (s.empty() ? "" : ", ") + std::string(kind_name(k));
+    for (InputKind k : info.spec.kinds)
+      s += (s.empty() ? "" : ", ") + std::string(kind_name(k));
     return s;
   }
   fs::path segment_dir(std::int64_t segment) const {
@@ -282,7 +298,8 @@ struct Index::Impl {
     MMEMBED_CHECK(static_cast<std::int64_t>(size) == s.ann_bytes.at(kind), FormatError, p.string(),
                   ": ", size, " bytes, the database lists ", s.ann_bytes.at(kind),
                   " (a damaged or replaced file)");
-    auto idx = AnnIndex::read(p.string(), k, s.rows, static_cast<std::int64_t>(dim()), info.spec.ann);
+    auto idx =
+        AnnIndex::read(p.string(), k, s.rows, static_cast<std::int64_t>(dim()), info.spec.ann);
     return s.ann_index.emplace(kind, std::move(idx)).first->second.get();
   }
 
@@ -294,7 +311,8 @@ struct Index::Impl {
         s.live_rows.assign(s.rows, 0);
         Statement st = db.prepare("SELECT item FROM items WHERE item >= ?1 AND item < ?2");
         st.bind(1, s.first_item).bind(2, s.first_item + s.rows);
-        while (st.step()) s.live_rows[st.column_int(0) - s.first_item] = 1;
+        while (st.step())
+          s.live_rows[st.column_int(0) - s.first_item] = 1;
       }
       s.live_loaded = true;
     }
@@ -329,11 +347,11 @@ struct Index::Impl {
   }
 
   IndexItem read_item(std::int64_t item) const {
-    Statement st = db.prepare(
-        "SELECT id, text, image, label, metadata FROM items WHERE item = ?1");
+    Statement st = db.prepare("SELECT id, text, image, label, metadata FROM items WHERE item = ?1");
     st.bind(1, item);
-    MMEMBED_CHECK(st.step(), FormatError, name(), ": item ", item, " vanished (another process "
-                                                                   "changed the index; open it again)");
+    MMEMBED_CHECK(st.step(), FormatError, name(), ": item ", item,
+                  " vanished (another process "
+                  "changed the index; open it again)");
     return IndexItem{st.column_text(0), st.column_text(1), st.column_text(2), st.column_text(3),
                      st.column_text(4)};
   }
@@ -365,9 +383,11 @@ struct Index::Impl {
     }
     sql += " ORDER BY item";
     Statement st = db.prepare(sql);
-    for (std::size_t i = 0; i < params.size(); ++i) st.bind(static_cast<int>(i + 1), params[i]);
+    for (std::size_t i = 0; i < params.size(); ++i)
+      st.bind(static_cast<int>(i + 1), params[i]);
     std::vector<std::int64_t> items;
-    while (st.step()) items.push_back(st.column_int(0));
+    while (st.step())
+      items.push_back(st.column_int(0));
     return items;
   }
 
@@ -436,7 +456,8 @@ struct Index::Impl {
   std::vector<std::vector<search::Neighbour>> nearest(InputKind kind, const float* queries,
                                                       std::int64_t nq, std::int64_t k,
                                                       const Constraints& c, bool exact,
-                                                      int ef_search = 0, int nprobe = 0) const {
+                                                      int ef_search = 0, int nprobe = 0,
+                                                      int rescore = 0) const {
     const std::int64_t d = static_cast<std::int64_t>(dim());
     std::vector<search::TopK> heaps(nq, search::TopK(k));
     const auto excluded = [&](std::int64_t item) {
@@ -483,6 +504,7 @@ struct Index::Impl {
         AnnOptions o = info.spec.ann;
         if (ef_search > 0) o.hnsw_ef_search = ef_search;
         if (nprobe > 0) o.ivf_nprobe = nprobe;
+        if (rescore > 0) o.rescore_factor = rescore;
         const std::int64_t kc =
             std::min(s.rows, a->kind() == AnnKind::kIvfPq ? k * o.rescore_factor : k);
         std::vector<std::int64_t> labels(nq * kc);
@@ -499,7 +521,8 @@ struct Index::Impl {
       }
     }
     std::vector<std::vector<search::Neighbour>> out(nq);
-    for (std::int64_t q = 0; q < nq; ++q) out[q] = heaps[q].sorted();
+    for (std::int64_t q = 0; q < nq; ++q)
+      out[q] = heaps[q].sorted();
     return out;
   }
 
@@ -514,10 +537,12 @@ struct Index::Impl {
     for (std::size_t i0 = 0; i0 < ns.size(); i0 += kPerQuery) {
       const std::size_t i1 = std::min(ns.size(), i0 + kPerQuery);
       std::string sql = "SELECT item, id, text, image, label, metadata FROM items WHERE item IN (";
-      for (std::size_t i = i0; i < i1; ++i) sql += i > i0 ? ",?" : "?";
+      for (std::size_t i = i0; i < i1; ++i)
+        sql += i > i0 ? ",?" : "?";
       sql += ")";
       Statement st = db.prepare(sql);
-      for (std::size_t i = i0; i < i1; ++i) st.bind(static_cast<int>(i - i0 + 1), ns[i].index);
+      for (std::size_t i = i0; i < i1; ++i)
+        st.bind(static_cast<int>(i - i0 + 1), ns[i].index);
       while (st.step()) {
         items[st.column_int(0)] = IndexItem{st.column_text(1), st.column_text(2), st.column_text(3),
                                             st.column_text(4), st.column_text(5)};
@@ -528,8 +553,8 @@ struct Index::Impl {
       auto it = items.find(n.index);
       MMEMBED_CHECK(it != items.end(), FormatError, name(), ": item ", n.index,
                     " vanished (another process changed the index; open it again)");
-      out.push_back(SearchHit{static_cast<std::int64_t>(out.size()) + 1, value_of(n.key),
-                              it->second});
+      out.push_back(
+          SearchHit{static_cast<std::int64_t>(out.size()) + 1, value_of(n.key), it->second});
     }
     return out;
   }
@@ -606,13 +631,17 @@ struct Index::Impl {
   }
 
   void set_meta(const std::string& key, const std::string& value) {
-    db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)").bind(1, key).bind(2, value).step();
+    db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")
+        .bind(1, key)
+        .bind(2, value)
+        .step();
   }
 
   // Removes segment folders the database does not list (an interrupted writer's).
   void collect_garbage() {
     std::set<std::string> listed;
-    for (const auto& s : segments) listed.insert(std::to_string(s->segment));
+    for (const auto& s : segments)
+      listed.insert(std::to_string(s->segment));
     std::error_code ec;
     for (auto it = fs::directory_iterator(dir / "segments", ec);
          !ec && it != fs::directory_iterator(); it.increment(ec)) {
@@ -668,7 +697,8 @@ struct Index::Impl {
     segments.clear();
     info.segments.clear();
     info.items = info.rows = 0;
-    Statement st = db.prepare("SELECT segment, first_item, rows, live, ann FROM segments ORDER BY first_item");
+    Statement st =
+        db.prepare("SELECT segment, first_item, rows, live, ann FROM segments ORDER BY first_item");
     while (st.step()) {
       auto s = std::make_unique<Segment>();
       s->segment = st.column_int(0);
@@ -685,7 +715,8 @@ struct Index::Impl {
           if (v.contains("bytes")) s->ann_bytes[kind] = v.at("bytes").get<std::int64_t>();
         }
       } catch (const nlohmann::json::exception& e) {
-        throw FormatError(str_cat(db_name, ": segment ", s->segment, ": malformed (", e.what(), ")"));
+        throw FormatError(
+            str_cat(db_name, ": segment ", s->segment, ": malformed (", e.what(), ")"));
       }
       for (InputKind k : info.spec.kinds) {
         MMEMBED_CHECK(s->ann.count(k), FormatError, db_name, ": segment ", s->segment, " lacks ",
@@ -706,11 +737,13 @@ Index::Index(Index&&) noexcept = default;
 Index& Index::operator=(Index&&) noexcept = default;
 Index::~Index() = default;
 
-const IndexInfo& Index::info() const { return impl_->info; }
+const IndexInfo& Index::info() const {
+  return impl_->info;
+}
 
 Index Index::create(const std::string& dir, const IndexSpec& spec) {
-  MMEMBED_CHECK(spec.dim >= 1 && spec.dim <= kMaxDim, InvalidArgument, "index dimension ",
-                spec.dim, " is out of range (1 to ", kMaxDim, ")");
+  MMEMBED_CHECK(spec.dim >= 1 && spec.dim <= kMaxDim, InvalidArgument, "index dimension ", spec.dim,
+                " is out of range (1 to ", kMaxDim, ")");
   MMEMBED_CHECK(!spec.kinds.empty(), InvalidArgument, "an index needs at least one vector kind");
   for (std::size_t i = 0; i < spec.kinds.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
@@ -723,9 +756,10 @@ Index Index::create(const std::string& dir, const IndexSpec& spec) {
   std::error_code ec;
   const fs::path root(dir);
   if (fs::exists(fs::symlink_status(root, ec))) {
-    MMEMBED_CHECK(fs::is_directory(fs::symlink_status(root, ec)) && fs::is_empty(root, ec),
-                  IoError, dir, ": already exists and is not an empty folder (choose a new index "
-                               "folder; `index add` adds to an existing index)");
+    MMEMBED_CHECK(fs::is_directory(fs::symlink_status(root, ec)) && fs::is_empty(root, ec), IoError,
+                  dir,
+                  ": already exists and is not an empty folder (choose a new index "
+                  "folder; `index add` adds to an existing index)");
   }
   fs::create_directories(root / "segments", ec);
   MMEMBED_CHECK(!ec, IoError, dir, ": cannot create the index folder (", ec.message(), ")");
@@ -741,7 +775,8 @@ Index Index::create(const std::string& dir, const IndexSpec& spec) {
         "CREATE INDEX items_label ON items(label);");
     Transaction t(db);
     Json kinds = Json::array();
-    for (InputKind k : spec.kinds) kinds.push_back(kind_name(k));
+    for (InputKind k : spec.kinds)
+      kinds.push_back(kind_name(k));
     const IndexProvenance& p = spec.provenance;
     const Json prov{{"model", p.model},
                     {"model_path", p.model_path},
@@ -763,7 +798,10 @@ Index Index::create(const std::string& dir, const IndexSpec& spec) {
         {"next_item", "0"},
         {"next_segment", "0"}};
     for (const auto& [k, v] : rows) {
-      db.prepare("INSERT INTO meta(key, value) VALUES (?1, ?2)").bind(1, std::string(k)).bind(2, v).step();
+      db.prepare("INSERT INTO meta(key, value) VALUES (?1, ?2)")
+          .bind(1, std::string(k))
+          .bind(2, v)
+          .step();
     }
     t.commit();
   }
@@ -832,8 +870,8 @@ void Index::add(std::span<const IndexItem> items,
     vecs.emplace(k, std::move(v));
   }
   for (const auto& [k, v] : vectors) {
-    MMEMBED_CHECK(m.has_kind(k), InvalidArgument, kind_name(k),
-                  " vectors given; the index holds ", m.kinds_text());
+    MMEMBED_CHECK(m.has_kind(k), InvalidArgument, kind_name(k), " vectors given; the index holds ",
+                  m.kinds_text());
   }
 
   auto seg = std::make_unique<Segment>();
@@ -909,7 +947,8 @@ void Index::compact() {
   std::vector<std::int64_t> live;
   {
     Statement st = m.db.prepare("SELECT item FROM items ORDER BY item");
-    while (st.step()) live.push_back(st.column_int(0));
+    while (st.step())
+      live.push_back(st.column_int(0));
   }
   std::map<InputKind, std::vector<float>> vecs;
   for (InputKind k : m.info.spec.kinds) {
@@ -926,7 +965,8 @@ void Index::compact() {
   seg->rows = seg->live = static_cast<std::int64_t>(live.size());
   if (seg->rows > 0) m.write_segment(*seg, vecs);
   std::vector<std::int64_t> old;
-  for (const auto& s : m.segments) old.push_back(s->segment);
+  for (const auto& s : m.segments)
+    old.push_back(s->segment);
   {
     Transaction t(m.db);
     m.db.exec("DELETE FROM segments");
@@ -942,15 +982,19 @@ void Index::compact() {
     t.commit();
   }
   std::error_code ec;
-  for (std::int64_t s : old) fs::remove_all(m.segment_dir(s), ec);
+  for (std::int64_t s : old)
+    fs::remove_all(m.segment_dir(s), ec);
   m.load_state();
 }
 
-bool Index::contains(const std::string& id) const { return impl_->item_number(id).has_value(); }
+bool Index::contains(const std::string& id) const {
+  return impl_->item_number(id).has_value();
+}
 
 std::vector<IndexItem> Index::items() const {
   std::vector<IndexItem> out;
-  Statement st = impl_->db.prepare("SELECT id, text, image, label, metadata FROM items ORDER BY item");
+  Statement st =
+      impl_->db.prepare("SELECT id, text, image, label, metadata FROM items ORDER BY item");
   while (st.step()) {
     out.push_back(IndexItem{st.column_text(0), st.column_text(1), st.column_text(2),
                             st.column_text(3), st.column_text(4)});
@@ -981,13 +1025,15 @@ std::vector<std::vector<SearchHit>> Index::search(InputKind kind, const float* q
   m.check_queries(queries, nq, "search: query");
   const auto c = m.constraints(options.filters, options.exclude_ids);
   MMEMBED_CHECK(options.hnsw_ef_search >= 0 && options.hnsw_ef_search <= 100000 &&
-                    options.ivf_nprobe >= 0 && options.ivf_nprobe <= (1 << 24),
-                InvalidArgument, "efSearch ", options.hnsw_ef_search, " or nprobe ",
-                options.ivf_nprobe, " is out of range");
+                    options.ivf_nprobe >= 0 && options.ivf_nprobe <= (1 << 24) &&
+                    options.rescore_factor >= 0 && options.rescore_factor <= 1000,
+                InvalidArgument, "efSearch ", options.hnsw_ef_search, ", nprobe ", options.ivf_nprobe,
+                " or rescore factor ", options.rescore_factor, " is out of range");
   const auto ns = m.nearest(kind, queries, nq, options.k, c, options.exact,
-                            options.hnsw_ef_search, options.ivf_nprobe);
+                            options.hnsw_ef_search, options.ivf_nprobe, options.rescore_factor);
   std::vector<std::vector<SearchHit>> out;
-  for (const auto& n : ns) out.push_back(m.hits(n));
+  for (const auto& n : ns)
+    out.push_back(m.hits(n));
   return out;
 }
 
@@ -1000,8 +1046,8 @@ std::vector<SearchHit> Index::recommend(InputKind kind, std::span<const std::str
   const std::int64_t d = static_cast<std::int64_t>(m.dim());
   MMEMBED_CHECK(options.k >= 1 && options.k <= kMaxK, InvalidArgument, "k ", options.k,
                 " is out of range (1 to ", kMaxK, ")");
-  MMEMBED_CHECK(options.mmr_lambda >= 0 && options.mmr_lambda <= 1, InvalidArgument,
-                "MMR lambda ", options.mmr_lambda, " is out of range (0 to 1)");
+  MMEMBED_CHECK(options.mmr_lambda >= 0 && options.mmr_lambda <= 1, InvalidArgument, "MMR lambda ",
+                options.mmr_lambda, " is out of range (0 to 1)");
   MMEMBED_CHECK(std::isfinite(options.unlike_weight) && std::isfinite(text_weight), InvalidArgument,
                 "weights must be finite");
   MMEMBED_CHECK(!like.empty() || (!text_vector.empty() && text_weight != 0), InvalidArgument,
@@ -1016,7 +1062,8 @@ std::vector<SearchHit> Index::recommend(InputKind kind, std::span<const std::str
   std::vector<std::string> seeds;
   auto accumulate = [&](std::span<const float> v, double weight) {
     double len = 0;
-    for (std::int64_t j = 0; j < d; ++j) q[j] += weight * v[j], len += double(v[j]) * v[j];
+    for (std::int64_t j = 0; j < d; ++j)
+      q[j] += weight * v[j], len += double(v[j]) * v[j];
     parts += std::abs(weight) * std::sqrt(len);
   };
   auto mean_of = [&](std::span<const std::string> ids, double weight) {
@@ -1025,10 +1072,12 @@ std::vector<SearchHit> Index::recommend(InputKind kind, std::span<const std::str
     std::vector<double> sum(d, 0.0);
     for (const std::string& id : ids) {
       const float* v = m.vector_of(m.require_item(id), kind);
-      for (std::int64_t j = 0; j < d; ++j) sum[j] += v[j];
+      for (std::int64_t j = 0; j < d; ++j)
+        sum[j] += v[j];
       seeds.push_back(id);
     }
-    for (std::int64_t j = 0; j < d; ++j) mean[j] = static_cast<float>(sum[j] / double(ids.size()));
+    for (std::int64_t j = 0; j < d; ++j)
+      mean[j] = static_cast<float>(sum[j] / double(ids.size()));
     accumulate(mean, weight);
   };
   mean_of(like, 1.0);
@@ -1041,7 +1090,8 @@ std::vector<SearchHit> Index::recommend(InputKind kind, std::span<const std::str
   }
   std::vector<float> query(q.begin(), q.end());
   double norm = 0;
-  for (double v : q) norm += v * v;
+  for (double v : q)
+    norm += v * v;
   MMEMBED_CHECK(std::isfinite(norm) && std::sqrt(norm) > 1e-6 * parts, InvalidArgument,
                 "the liked, unliked and text parts cancel out: the recommendation query is zero");
   const bool mmr = options.mmr_lambda < 1;
@@ -1091,7 +1141,8 @@ namespace {
 std::vector<std::int64_t> live_items(const Database& db) {
   std::vector<std::int64_t> items;
   Statement st = db.prepare("SELECT item FROM items ORDER BY item");
-  while (st.step()) items.push_back(st.column_int(0));
+  while (st.step())
+    items.push_back(st.column_int(0));
   return items;
 }
 
@@ -1107,12 +1158,14 @@ std::vector<DuplicateGroup> Index::dedupe(InputKind kind, const DedupeOptions& o
   const std::int64_t n = static_cast<std::int64_t>(items.size());
   const std::int64_t d = static_cast<std::int64_t>(m.dim());
   std::unordered_map<std::int64_t, std::int64_t> pos;
-  for (std::int64_t i = 0; i < n; ++i) pos[items[i]] = i;
+  for (std::int64_t i = 0; i < n; ++i)
+    pos[items[i]] = i;
   // Union-find over positions; the weakest joining score per root.
   std::vector<std::int64_t> parent(n);
   std::iota(parent.begin(), parent.end(), 0);
   const std::function<std::int64_t(std::int64_t)> find = [&](std::int64_t x) {
-    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    while (parent[x] != x)
+      x = parent[x] = parent[parent[x]];
     return x;
   };
   const bool higher = kernels::higher_is_closer(m.metric.metric);
@@ -1148,12 +1201,14 @@ std::vector<DuplicateGroup> Index::dedupe(InputKind kind, const DedupeOptions& o
     }
   }
   std::map<std::int64_t, std::vector<std::int64_t>> groups;
-  for (std::int64_t i = 0; i < n; ++i) groups[find(i)].push_back(i);
+  for (std::int64_t i = 0; i < n; ++i)
+    groups[find(i)].push_back(i);
   std::vector<DuplicateGroup> out;
   for (const auto& [root, members] : groups) {
     if (members.size() < 2) continue;
     DuplicateGroup g;
-    for (std::int64_t p : members) g.items.push_back(m.read_item(items[p]));
+    for (std::int64_t p : members)
+      g.items.push_back(m.read_item(items[p]));
     g.min_score = weakest.at(root);
     out.push_back(std::move(g));
   }
@@ -1199,7 +1254,7 @@ NeighbourStats Index::neighbour_stats(InputKind kind, std::int64_t sample,
       if (vals.empty()) continue;
       nearest.push_back(vals.front());
       kth.push_back(vals.size() >= static_cast<std::size_t>(neighbours) ? vals[neighbours - 1]
-                                                                         : vals.back());
+                                                                        : vals.back());
     }
   }
   st.sampled = static_cast<std::int64_t>(nearest.size());

@@ -41,8 +41,9 @@ void Database::fail(const std::string& what, int rc) const {
   const std::string reason = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
   const int primary = rc & 0xff;
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
-    throw FormatError(str_cat(path_, ": ", what, " (", reason, "): not an mmembed index database"
-                                                               " or a damaged one"));
+    throw FormatError(str_cat(path_, ": ", what, " (", reason,
+                              "): not an mmembed index database"
+                              " or a damaged one"));
   }
   throw IoError(str_cat(path_, ": ", what, " (", reason, ")"));
 }
@@ -54,20 +55,25 @@ void Database::exec(const std::string& sql) {
     const std::string reason = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
     if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) {
-      throw FormatError(str_cat(path_, ": ", reason, ": not an mmembed index database or a "
-                                                     "damaged one"));
+      throw FormatError(str_cat(path_, ": ", reason,
+                                ": not an mmembed index database or a "
+                                "damaged one"));
     }
     throw IoError(str_cat(path_, ": ", reason));
   }
 }
 
-Statement Database::prepare(std::string_view sql) const { return Statement(*this, sql); }
+Statement Database::prepare(std::string_view sql) const {
+  return Statement(*this, sql);
+}
 
-std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
+std::int64_t Database::changes() const {
+  return sqlite3_changes64(db_);
+}
 
 Statement::Statement(const Database& db, std::string_view sql) : db_(&db) {
-  const int rc = sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_,
-                                    nullptr);
+  const int rc =
+      sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
   if (rc != SQLITE_OK) db.fail(str_cat("cannot prepare '", sql, "'"), rc);
 }
 
@@ -90,7 +96,9 @@ Statement& Statement::bind(int i, std::string_view v) {
   return *this;
 }
 
-Statement& Statement::bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+Statement& Statement::bind(int i, const std::string& v) {
+  return bind(i, std::string_view(v));
+}
 
 Statement& Statement::bind_null(int i) {
   const int rc = sqlite3_bind_null(stmt_, i);
@@ -114,7 +122,9 @@ void Statement::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-std::int64_t Statement::column_int(int i) const { return sqlite3_column_int64(stmt_, i); }
+std::int64_t Statement::column_int(int i) const {
+  return sqlite3_column_int64(stmt_, i);
+}
 
 std::string Statement::column_text(int i) const {
   const unsigned char* t = sqlite3_column_text(stmt_, i);
@@ -123,9 +133,13 @@ std::string Statement::column_text(int i) const {
                      static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)));
 }
 
-bool Statement::column_is_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
+bool Statement::column_is_null(int i) const {
+  return sqlite3_column_type(stmt_, i) == SQLITE_NULL;
+}
 
-Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Database& db) : db_(db) {
+  db_.exec("BEGIN IMMEDIATE");
+}
 
 Transaction::~Transaction() {
   if (!done_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);

@@ -28,7 +28,9 @@ std::vector<InputKind> default_kinds(const ModelInfo& model, bool have_images, b
   }
   MMEMBED_CHECK(!kinds.empty(), Unsupported, model.path, ": this ", model.family,
                 " model embeds none of what the items have (",
-                have_images && have_texts ? "images and texts" : have_images ? "images" : "texts",
+                have_images && have_texts ? "images and texts"
+                : have_images             ? "images"
+                                          : "texts",
                 ")", model.unsupported_reason.empty() ? "" : ": ", model.unsupported_reason);
   return kinds;
 }
@@ -114,7 +116,8 @@ AddResult add_items(Index& index, const Embedder& embedder, const std::vector<In
     for (embed::BatchItem& it : kind_items) {
       if (kind == InputKind::kText) it.image.clear();
       if (kind == InputKind::kImage) it.text.clear();
-      if (kind != InputKind::kText && !it.image.empty() && it.image.find("://") != std::string::npos) {
+      if (kind != InputKind::kText && !it.image.empty() &&
+          it.image.find("://") != std::string::npos) {
         it.image.clear();  // fails alone below
         failures.emplace(it.id, "its image is a URL: download it first (mmembed fetch)");
       }
@@ -145,7 +148,8 @@ AddResult add_items(Index& index, const Embedder& embedder, const std::vector<In
   // The items every kind embedded, in input order.
   std::map<InputKind, std::unordered_map<std::string, std::size_t>> row_of;
   for (const auto& [kind, f] : done) {
-    for (std::size_t r = 0; r < f.points.ids.size(); ++r) row_of[kind][f.points.ids[r]] = r;
+    for (std::size_t r = 0; r < f.points.ids.size(); ++r)
+      row_of[kind][f.points.ids[r]] = r;
   }
   std::vector<IndexItem> ok;
   std::map<InputKind, std::vector<float>> vecs;
@@ -153,7 +157,8 @@ AddResult add_items(Index& index, const Embedder& embedder, const std::vector<In
   for (const IndexItem& it : items) {
     if (index.contains(it.id)) continue;
     bool all = !done.empty();
-    for (InputKind kind : kinds) all = all && row_of[kind].count(it.id);
+    for (InputKind kind : kinds)
+      all = all && row_of[kind].count(it.id);
     if (!all) {
       auto f = failures.find(it.id);
       result.failed.push_back({it.id, f != failures.end() ? f->second : "not embedded"});
@@ -169,7 +174,8 @@ AddResult add_items(Index& index, const Embedder& embedder, const std::vector<In
     }
   }
   std::map<InputKind, std::span<const float>> spans;
-  for (const auto& [kind, v] : vecs) spans.emplace(kind, std::span<const float>(v));
+  for (const auto& [kind, v] : vecs)
+    spans.emplace(kind, std::span<const float>(v));
   if (!ok.empty()) index.add(ok, spans);
   result.added = ok.size();
   std::error_code ec;
@@ -202,28 +208,32 @@ std::vector<SearchHit> rerank(const Embedder& embedder, const std::string& text,
     const std::vector<std::string> texts(images.size(), text);
     const std::vector<MatchScore> m = embedder.match(images, texts);
     if (m[0].probability) {
-      for (std::size_t j = 0; j < m.size(); ++j) score[scored[j]] = *m[j].probability;
+      for (std::size_t j = 0; j < m.size(); ++j)
+        score[scored[j]] = *m[j].probability;
     } else {
       // CLIP: softmax of the scaled logits over the candidates.
       double top = -INFINITY;
-      for (const MatchScore& s : m) top = std::max(top, s.scaled_logit.value_or(*s.cosine));
+      for (const MatchScore& s : m)
+        top = std::max(top, s.scaled_logit.value_or(*s.cosine));
       double sum = 0;
-      for (const MatchScore& s : m) sum += std::exp(s.scaled_logit.value_or(*s.cosine) - top);
+      for (const MatchScore& s : m)
+        sum += std::exp(s.scaled_logit.value_or(*s.cosine) - top);
       for (std::size_t j = 0; j < m.size(); ++j) {
         score[scored[j]] = std::exp(m[j].scaled_logit.value_or(*m[j].cosine) - top) / sum;
       }
     }
   }
   std::vector<std::size_t> order(candidates.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (std::size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     const bool na = std::isnan(score[a]), nb = std::isnan(score[b]);
     if (na != nb) return nb;  // scored first
     return !na && score[a] > score[b];
   });
   std::vector<SearchHit> out;
-  const std::size_t keep = options.keep > 0 ? std::min<std::size_t>(options.keep, order.size())
-                                            : order.size();
+  const std::size_t keep =
+      options.keep > 0 ? std::min<std::size_t>(options.keep, order.size()) : order.size();
   for (std::size_t r = 0; r < keep; ++r) {
     SearchHit h = candidates[order[r]];
     h.rank = static_cast<std::int64_t>(r) + 1;

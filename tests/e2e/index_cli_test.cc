@@ -3,10 +3,10 @@
 // re-ranking with the ITM head, recommend, dedupe; ranks checked against exact search and the
 // scenes' labels. And the bad inputs: a broken query image, an unknown id, an index of another
 // model, query vectors of another dimension, a second writer, a writer killed during `index add`.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -122,14 +122,16 @@ TEST_F(IndexCli, TextToImageRecallThroughAnnEqualsExact) {
   TempDir t;
   const std::vector<Scene> ss = scenes();
   std::string queries;
-  for (const Scene& s : ss) queries += s.text + "\n";
+  for (const Scene& s : ss)
+    queries += s.text + "\n";
   write_file(t.path() / "captions.txt", queries);
   std::map<bool, std::pair<double, double>> recall;  // exact -> (R@1, R@5)
   std::map<bool, std::vector<nlohmann::json>> results;
   for (bool exact : {false, true}) {
-    const CliRun r = run_cli("search " + index_ + " --queries " + (t.path() / "captions.txt").string() +
-                                 " -k 5 --json" + (exact ? " --exact" : ""),
-                             t.path());
+    const CliRun r =
+        run_cli("search " + index_ + " --queries " + (t.path() / "captions.txt").string() +
+                    " -k 5 --json" + (exact ? " --exact" : ""),
+                t.path());
     ASSERT_EQ(r.rc, 0) << r.err;
     results[exact] = lines(r.out);
     ASSERT_EQ(results[exact].size(), ss.size());
@@ -176,7 +178,8 @@ TEST_F(IndexCli, ImagePairAndIdQueriesFindTheirOwnKind) {
   auto res = lines(r.out).at(0)["results"];
   EXPECT_EQ(res[0]["id"], s.id);  // an image finds itself first
   EXPECT_NEAR(res[0]["score"].get<double>(), 1.0, 1e-5);
-  r = run_cli("search " + index_ + " --pair " + s.image + " '" + s.text + "' -k 3 --json", t.path());
+  r = run_cli("search " + index_ + " --pair " + s.image + " '" + s.text + "' -k 3 --json",
+              t.path());
   ASSERT_EQ(r.rc, 0) << r.err;
   res = lines(r.out).at(0)["results"];
   EXPECT_EQ(res[0]["id"], s.id);  // and the pair its pair
@@ -187,7 +190,8 @@ TEST_F(IndexCli, ImagePairAndIdQueriesFindTheirOwnKind) {
   ASSERT_EQ(r.rc, 0) << r.err;
   res = lines(r.out).at(0)["results"];
   ASSERT_EQ(res.size(), 4u);
-  for (const auto& h : res) EXPECT_NE(h["id"], s.id) << "--id returned its own item";
+  for (const auto& h : res)
+    EXPECT_NE(h["id"], s.id) << "--id returned its own item";
   r = run_cli("search " + index_ + " --image " + s.image + " -k 5 --json --exact", t.path());
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto by_image = lines(r.out).at(0)["results"];
@@ -202,17 +206,21 @@ TEST_F(IndexCli, ImagePairAndIdQueriesFindTheirOwnKind) {
   // The table names the query and the direction.
   r = run_cli("search " + index_ + " --text 'a red circle' -k 2", t.path());
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.out.find("query \"a red circle\" (text -> image, 2 results)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("query \"a red circle\" (text -> image, 2 results)"), std::string::npos)
+      << r.out;
 }
 
 TEST_F(IndexCli, FiltersKeepOnlyMatchingItems) {
   TempDir t;
-  const CliRun r = run_cli("search " + index_ + " --text 'a photo of a blue star' --filter 'label=red circle' -k 10 --json",
-                           t.path());
+  const CliRun r =
+      run_cli("search " + index_ +
+                  " --text 'a photo of a blue star' --filter 'label=red circle' -k 10 --json",
+              t.path());
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto res = lines(r.out).at(0)["results"];
   ASSERT_EQ(res.size(), 5u);  // the scenes hold 5 single red circles
-  for (const auto& h : res) EXPECT_EQ(h["label"], "red circle");
+  for (const auto& h : res)
+    EXPECT_EQ(h["label"], "red circle");
   const CliRun bad = run_cli("search " + index_ + " --text x --filter colour=red", t.path());
   EXPECT_EQ(bad.rc, 1);
   EXPECT_NE(bad.err.find("filter field 'colour'"), std::string::npos) << bad.err;
@@ -225,17 +233,19 @@ TEST_F(IndexCli, RerankOrdersByTheMatchingHead) {
   TempDir t;
   const std::vector<Scene> ss = scenes();
   const Scene& s = ss[170];  // a two-object scene
-  CliRun r = run_cli("search " + index_ + " --text '" + s.text + "' --rerank itm --rerank-k 10 -k 5 --json",
-                     t.path());
+  CliRun r = run_cli(
+      "search " + index_ + " --text '" + s.text + "' --rerank itm --rerank-k 10 -k 5 --json",
+      t.path());
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto res = lines(r.out).at(0)["results"];
   ASSERT_EQ(res.size(), 5u);
   for (std::size_t k = 1; k < res.size(); ++k) {
     EXPECT_GE(res[k - 1]["score"].get<double>(), res[k]["score"].get<double>());
   }
-  const CliRun m = run_cli("match --model " + kToyBt + " --image " + res[0]["image"].get<std::string>() +
-                               " --text '" + s.text + "' --json",
-                           t.path());
+  const CliRun m =
+      run_cli("match --model " + kToyBt + " --image " + res[0]["image"].get<std::string>() +
+                  " --text '" + s.text + "' --json",
+              t.path());
   ASSERT_EQ(m.rc, 0) << m.err;
   EXPECT_NEAR(nlohmann::json::parse(m.out)["match_probability"].get<double>(),
               res[0]["score"].get<double>(), 1e-6);
@@ -251,27 +261,29 @@ TEST_F(IndexCli, RerankOrdersByTheMatchingHead) {
   write_file(t.path() / "two.txt", two);
   double p1[2] = {0, 0};
   for (int rr = 0; rr < 2; ++rr) {
-    r = run_cli("search " + index_ + " --queries " + (t.path() / "two.txt").string() + " -k 1 --json" +
-                    (rr ? " --rerank itm --rerank-k 10" : ""),
+    r = run_cli("search " + index_ + " --queries " + (t.path() / "two.txt").string() +
+                    " -k 1 --json" + (rr ? " --rerank itm --rerank-k 10" : ""),
                 t.path());
     ASSERT_EQ(r.rc, 0) << r.err;
     const auto all = lines(r.out);
     ASSERT_EQ(all.size(), labels.size());
-    for (std::size_t i = 0; i < all.size(); ++i) p1[rr] += all[i]["results"][0]["label"] == labels[i];
+    for (std::size_t i = 0; i < all.size(); ++i)
+      p1[rr] += all[i]["results"][0]["label"] == labels[i];
     p1[rr] /= labels.size();
   }
-  std::printf("two-object scenes (%zu captions): precision@1 %.3f by the contrastive vectors, "
-              "%.3f after ITM re-ranking of the top 10\n",
-              labels.size(), p1[0], p1[1]);
+  std::printf(
+      "two-object scenes (%zu captions): precision@1 %.3f by the contrastive vectors, "
+      "%.3f after ITM re-ranking of the top 10\n",
+      labels.size(), p1[0], p1[1]);
 }
 
 TEST_F(IndexCli, RecommendExcludesTheSeedsAndFollowsThem) {
   TempDir t;
   // Three red stars liked: more stars come back (the toy model's joint vectors cluster by
   // shape; its image vectors by colour as much).
-  const CliRun r = run_cli("recommend " + index_ +
-                               " --like s003 --like s033 --like s063 --kind pair -k 5 --json",
-                           t.path());
+  const CliRun r = run_cli(
+      "recommend " + index_ + " --like s003 --like s033 --like s063 --kind pair -k 5 --json",
+      t.path());
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto res = lines(r.out).at(0)["results"];
   ASSERT_EQ(res.size(), 5u);
@@ -279,7 +291,8 @@ TEST_F(IndexCli, RecommendExcludesTheSeedsAndFollowsThem) {
     EXPECT_TRUE(h["id"] != "s003" && h["id"] != "s033" && h["id"] != "s063");
     EXPECT_NE(h["label"].get<std::string>().find("star"), std::string::npos) << h.dump();
   }
-  const CliRun mmr = run_cli("recommend " + index_ + " --like s003 --mmr 0.3 -k 5 --json", t.path());
+  const CliRun mmr =
+      run_cli("recommend " + index_ + " --like s003 --mmr 0.3 -k 5 --json", t.path());
   ASSERT_EQ(mmr.rc, 0) << mmr.err;
   EXPECT_EQ(lines(mmr.out).at(0)["results"].size(), 5u);
   const CliRun bad = run_cli("recommend " + index_ + " --like nope", t.path());
@@ -318,8 +331,9 @@ TEST_F(IndexCli, BadQueriesFailAloneWithClearErrors) {
   const std::string truncated = (t.path() / "broken.png").string();
   const std::string png = read_file(kScenes + "/scene_000.png");
   write_file(truncated, png.substr(0, png.size() / 2));
-  CliRun r = run_cli("search " + index_ + " --image " + truncated + " --text 'a red circle' -k 2 --json",
-                     t.path());
+  CliRun r =
+      run_cli("search " + index_ + " --image " + truncated + " --text 'a red circle' -k 2 --json",
+              t.path());
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("broken.png"), std::string::npos) << r.err;
   EXPECT_EQ(lines(r.out).size(), 1u) << "the good query still runs";
@@ -340,8 +354,9 @@ TEST_F(IndexCli, BadQueriesFailAloneWithClearErrors) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("no such index folder"), std::string::npos) << r.err;
   // index build over an existing index is refused; nothing is lost.
-  r = run_cli("index build --model " + kToyBt + " --input " + kScenes + "/manifest.tsv -o " + index_,
-              t.path());
+  r = run_cli(
+      "index build --model " + kToyBt + " --input " + kScenes + "/manifest.tsv -o " + index_,
+      t.path());
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
 }
@@ -353,15 +368,16 @@ TEST(IndexCliWriters, ConcurrentWriterAndKillDuringAdd) {
   const std::vector<Scene> ss = scenes();
   std::string first = "id\timage\ttext\tlabel\n", second = first;
   for (std::size_t i = 0; i < ss.size(); ++i) {
-    const std::string row = ss[i].id + "\t" + ss[i].image + "\t" + ss[i].text + "\t" + ss[i].label + "\n";
+    const std::string row =
+        ss[i].id + "\t" + ss[i].image + "\t" + ss[i].text + "\t" + ss[i].label + "\n";
     (i < 150 ? first : second) += row;
   }
   write_file(t.path() / "first.tsv", first);
   write_file(t.path() / "second.tsv", second);
   const std::string index = (t.path() / "c.index").string();
   // A build killed before its update commits: the same command goes on from its work folder.
-  CliRun r = run_cli("index build --model " + kToyClip + " --input " + (t.path() / "first.tsv").string() +
-                         " -o " + index,
+  CliRun r = run_cli("index build --model " + kToyClip + " --input " +
+                         (t.path() / "first.tsv").string() + " -o " + index,
                      t.path(), "MMEMBED_TEST_CRASH=add:segment-written");
   ASSERT_EQ(r.rc, 128 + SIGKILL) << r.err;
   r = run_cli("index build --model " + kToyClip + " --input " + (t.path() / "first.tsv").string() +
@@ -406,7 +422,8 @@ TEST(IndexCliWriters, ConcurrentWriterAndKillDuringAdd) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["added"], 0);
   EXPECT_EQ(j["failed"], 50);
-  EXPECT_NE(j["failures"][0]["error"].get<std::string>().find("already in the index"), std::string::npos);
+  EXPECT_NE(j["failures"][0]["error"].get<std::string>().find("already in the index"),
+            std::string::npos);
   // rm, then the removed items are gone from search and the count.
   r = run_cli("index rm " + index + " s150 s151 --json", t.path());
   ASSERT_EQ(r.rc, 0) << r.err;

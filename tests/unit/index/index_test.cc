@@ -35,12 +35,13 @@ Data make_data(std::int64_t n, std::uint32_t seed, const std::string& prefix) {
   std::normal_distribution<float> g(0, 1);
   std::mt19937 crng(7);  // the same centres for every call
   std::vector<float> centres(kClusters * kDim);
-  for (float& c : centres) c = g(crng);
+  for (float& c : centres)
+    c = g(crng);
   Data d;
   for (std::int64_t i = 0; i < n; ++i) {
     const int c = static_cast<int>(rng() % kClusters);
-    d.items.push_back({prefix + std::to_string(i), "text " + std::to_string(i), "img" + std::to_string(i) + ".jpg",
-                       "c" + std::to_string(c),
+    d.items.push_back({prefix + std::to_string(i), "text " + std::to_string(i),
+                       "img" + std::to_string(i) + ".jpg", "c" + std::to_string(c),
                        "{\"parity\": \"" + std::string(i % 2 ? "odd" : "even") + "\"}"});
     for (std::int64_t j = 0; j < kDim; ++j) {
       d.image.push_back(centres[c * kDim + j] + 0.35f * g(rng));
@@ -52,7 +53,8 @@ Data make_data(std::int64_t n, std::uint32_t seed, const std::string& prefix) {
 
 double cosine(const float* a, const float* b) {
   double ab = 0, aa = 0, bb = 0;
-  for (std::int64_t j = 0; j < kDim; ++j) ab += double(a[j]) * b[j], aa += double(a[j]) * a[j], bb += double(b[j]) * b[j];
+  for (std::int64_t j = 0; j < kDim; ++j)
+    ab += double(a[j]) * b[j], aa += double(a[j]) * a[j], bb += double(b[j]) * b[j];
   return ab / std::sqrt(aa * bb);
 }
 
@@ -66,13 +68,15 @@ std::vector<std::string> oracle(const Data& d, const float* q, std::int64_t k,
   }
   std::sort(all.begin(), all.end());
   std::vector<std::string> ids;
-  for (std::int64_t r = 0; r < k && r < static_cast<std::int64_t>(all.size()); ++r) ids.push_back(d.items[all[r].second].id);
+  for (std::int64_t r = 0; r < k && r < static_cast<std::int64_t>(all.size()); ++r)
+    ids.push_back(d.items[all[r].second].id);
   return ids;
 }
 
 std::vector<std::string> ids_of(const std::vector<SearchHit>& hits) {
   std::vector<std::string> ids;
-  for (const auto& h : hits) ids.push_back(h.item.id);
+  for (const auto& h : hits)
+    ids.push_back(h.item.id);
   return ids;
 }
 
@@ -80,8 +84,9 @@ class IndexTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
-           ("mmembed_index_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-            "_" + std::to_string(::getpid()));
+           ("mmembed_index_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+            std::to_string(::getpid()));
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -98,8 +103,10 @@ class IndexTest : public ::testing::Test {
   }
   static void add(Index& index, const Data& d, std::size_t from, std::size_t to) {
     std::span<const IndexItem> items(d.items.data() + from, to - from);
-    index.add(items, {{InputKind::kImage, std::span<const float>(d.image.data() + from * kDim, (to - from) * kDim)},
-                      {InputKind::kText, std::span<const float>(d.text.data() + from * kDim, (to - from) * kDim)}});
+    index.add(items, {{InputKind::kImage,
+                       std::span<const float>(d.image.data() + from * kDim, (to - from) * kDim)},
+                      {InputKind::kText,
+                       std::span<const float>(d.text.data() + from * kDim, (to - from) * kDim)}});
   }
   fs::path dir_;
 };
@@ -131,14 +138,16 @@ TEST_F(IndexTest, ExactSearchEqualsBruteForceAndHnswRecallsIt) {
     for (std::size_t r = 0; r < e[i].size(); ++r) {
       EXPECT_EQ(e[i][r].rank, static_cast<std::int64_t>(r) + 1);
       const std::int64_t row = std::stoll(e[i][r].item.id.substr(1));
-      EXPECT_NEAR(e[i][r].score, cosine(q.image.data() + i * kDim, d.image.data() + row * kDim), 1e-5);
+      EXPECT_NEAR(e[i][r].score, cosine(q.image.data() + i * kDim, d.image.data() + row * kDim),
+                  1e-5);
       if (r) {
         EXPECT_GE(e[i][r - 1].score, e[i][r].score);
       }
     }
     const std::vector<std::string> exact_ids = ids_of(e[i]);
     const std::set<std::string> truth(exact_ids.begin(), exact_ids.end());
-    for (const auto& h : a[i]) found += truth.count(h.item.id);
+    for (const auto& h : a[i])
+      found += truth.count(h.item.id);
   }
   EXPECT_GE(found / 500.0, 0.95);
   // Items come back whole.
@@ -180,7 +189,8 @@ TEST_F(IndexTest, FiltersRestrictTheResults) {
         try {
           index.search(InputKind::kImage, q.image.data(), 1, none);
         } catch (const InvalidArgument& e) {
-          EXPECT_NE(std::string(e.what()).find("filter field 'colour'"), std::string::npos) << e.what();
+          EXPECT_NE(std::string(e.what()).find("filter field 'colour'"), std::string::npos)
+              << e.what();
           throw;
         }
       },
@@ -194,7 +204,8 @@ TEST_F(IndexTest, RemovedItemsAreGoneAndCompactionKeepsTheResults) {
   add(index, d, 0, 700);
   add(index, d, 700, 1200);
   std::vector<std::string> gone;
-  for (int i = 0; i < 1200; i += 3) gone.push_back(d.items[i].id);
+  for (int i = 0; i < 1200; i += 3)
+    gone.push_back(d.items[i].id);
   EXPECT_EQ(index.remove(gone), static_cast<std::int64_t>(gone.size()));
   EXPECT_EQ(index.info().items, 1200 - static_cast<std::int64_t>(gone.size()));
   EXPECT_FALSE(index.contains(gone[0]));
@@ -209,7 +220,8 @@ TEST_F(IndexTest, RemovedItemsAreGoneAndCompactionKeepsTheResults) {
     o.exact = exact;
     const auto r = index.search(InputKind::kImage, q.image.data(), 20, o);
     for (int i = 0; i < 20; ++i) {
-      for (const auto& h : r[i]) EXPECT_NE(std::stoll(h.item.id.substr(1)) % 3, 0);
+      for (const auto& h : r[i])
+        EXPECT_NE(std::stoll(h.item.id.substr(1)) % 3, 0);
       if (exact) {
         EXPECT_EQ(ids_of(r[i]), oracle(d, q.image.data() + i * kDim, 10, keep));
       }
@@ -221,10 +233,12 @@ TEST_F(IndexTest, RemovedItemsAreGoneAndCompactionKeepsTheResults) {
   EXPECT_EQ(index.info().segments.size(), 1u);
   EXPECT_EQ(index.info().rows, index.info().items);
   const auto after = index.search(InputKind::kImage, q.image.data(), 20, o);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(ids_of(before[i]), ids_of(after[i]));
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(ids_of(before[i]), ids_of(after[i]));
   // Only the compacted segment's folder is left.
   int folders = 0;
-  for (const auto& e : fs::directory_iterator(dir_ / "segments")) folders += e.is_directory();
+  for (const auto& e : fs::directory_iterator(dir_ / "segments"))
+    folders += e.is_directory();
   EXPECT_EQ(folders, 1);
   // A removed id can be added again.
   add(index, d, 0, 1);
@@ -239,7 +253,8 @@ TEST_F(IndexTest, OneWriterAtATimeAndReadersAlongside) {
     Index::open(dir_.string(), true);
     FAIL() << "a second writer was let in";
   } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("another process is writing"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("another process is writing"), std::string::npos)
+        << e.what();
   }
   const Index reader = Index::open(dir_.string());
   EXPECT_EQ(reader.info().items, 10);
@@ -271,7 +286,10 @@ TEST(IndexCrashChild, Run) {
 // A writer killed at each crash point leaves an index that opens in the old or the new state.
 TEST_F(IndexTest, KillDuringAnUpdateLeavesTheOldOrTheNewState) {
   const Data d = make_data(900, 5, "p");
-  { Index index = Index::create(dir_.string(), spec()); add(index, d, 0, 600); }
+  {
+    Index index = Index::create(dir_.string(), spec());
+    add(index, d, 0, 600);
+  }
   for (const char* point : {"add:segment-written", "add:before-commit", "remove:before-commit",
                             "compact:before-commit"}) {
     const pid_t pid = ::fork();
@@ -295,7 +313,8 @@ TEST_F(IndexTest, KillDuringAnUpdateLeavesTheOldOrTheNewState) {
     o.exact = true;
     EXPECT_EQ(index.search(InputKind::kImage, d.image.data(), 1, o)[0][0].item.id, "p0");
     int folders = 0;
-    for (const auto& e : fs::directory_iterator(dir_ / "segments")) folders += e.is_directory();
+    for (const auto& e : fs::directory_iterator(dir_ / "segments"))
+      folders += e.is_directory();
     EXPECT_EQ(folders, static_cast<int>(index.info().segments.size())) << point;
   }
   Index index = Index::open(dir_.string(), true);
@@ -325,13 +344,19 @@ TEST_F(IndexTest, BadInputsAreRefusedBeforeAnythingIsWritten) {
   Data zero = make_data(1, 7, "z");
   std::fill(zero.image.begin(), zero.image.end(), 0.0f);
   expect_error([&] { add(index, zero, 0, 1); }, "zero");
-  expect_error([&] { index.add(std::span<const IndexItem>(d.items.data() + 10, 1),
-                               {{InputKind::kImage, std::span<const float>(d.image.data(), kDim)}}); },
-               "no text vectors given");
-  expect_error([&] { index.add(std::span<const IndexItem>(d.items.data() + 10, 1),
-                               {{InputKind::kImage, std::span<const float>(d.image.data(), kDim - 1)},
-                                {InputKind::kText, std::span<const float>(d.text.data(), kDim)}}); },
-               "values for 1 items of dimension 32");
+  expect_error(
+      [&] {
+        index.add(std::span<const IndexItem>(d.items.data() + 10, 1),
+                  {{InputKind::kImage, std::span<const float>(d.image.data(), kDim)}});
+      },
+      "no text vectors given");
+  expect_error(
+      [&] {
+        index.add(std::span<const IndexItem>(d.items.data() + 10, 1),
+                  {{InputKind::kImage, std::span<const float>(d.image.data(), kDim - 1)},
+                   {InputKind::kText, std::span<const float>(d.text.data(), kDim)}});
+      },
+      "values for 1 items of dimension 32");
   Data meta = make_data(1, 8, "m");
   meta.items[0].metadata = "[1, 2]";
   expect_error([&] { add(index, meta, 0, 1); }, "metadata must be a JSON object");
@@ -339,9 +364,11 @@ TEST_F(IndexTest, BadInputsAreRefusedBeforeAnythingIsWritten) {
   EXPECT_EQ(index.info().segments.size(), 1u);
   SearchOptions o;
   o.k = 0;
-  expect_error([&] { index.search(InputKind::kImage, d.image.data(), 1, o); }, "k 0 is out of range");
+  expect_error([&] { index.search(InputKind::kImage, d.image.data(), 1, o); },
+               "k 0 is out of range");
   o.k = 3;
-  expect_error([&] { index.search(InputKind::kPair, d.image.data(), 1, o); }, "holds no pair vectors");
+  expect_error([&] { index.search(InputKind::kPair, d.image.data(), 1, o); },
+               "holds no pair vectors");
   expect_error([&] { index.vector("nope", InputKind::kImage); }, "no item with id 'nope'");
   expect_error([&] { Index::create(dir_.string(), spec()); }, "already exists");
   expect_error([&] { Index::open((dir_ / "segments").string()); }, "not an mmembed index");
@@ -369,13 +396,16 @@ TEST_F(IndexTest, RecommendFollowsTheLikedItemsAndMmrSpreadsThem) {
   // Unliking the same cluster's other members steers away from them.
   std::vector<std::string> unlike = {r[0].item.id, r[1].item.id};
   const auto r2 = index.recommend(InputKind::kImage, like, unlike, {}, 0, o);
-  for (const auto& h : r2) EXPECT_NE(h.item.id, r[0].item.id);
+  for (const auto& h : r2)
+    EXPECT_NE(h.item.id, r[0].item.id);
   // MMR: the chosen items are less alike among themselves.
   auto spread = [&](const std::vector<SearchHit>& hits) {
     double s = 0;
     for (const auto& a : hits)
       for (const auto& b : hits)
-        if (a.item.id < b.item.id) s += cosine(index.vector(a.item.id, InputKind::kImage).data(), index.vector(b.item.id, InputKind::kImage).data());
+        if (a.item.id < b.item.id)
+          s += cosine(index.vector(a.item.id, InputKind::kImage).data(),
+                      index.vector(b.item.id, InputKind::kImage).data());
     return s;
   };
   o.mmr_lambda = 0.3;
@@ -442,7 +472,8 @@ TEST_F(IndexTest, IvfPqRecallAfterExactRescoring) {
   double found = 0;
   for (int i = 0; i < 40; ++i) {
     const auto truth = oracle(d, q.image.data() + i * kDim, 10);
-    for (const auto& h : a[i]) found += std::count(truth.begin(), truth.end(), h.item.id);
+    for (const auto& h : a[i])
+      found += std::count(truth.begin(), truth.end(), h.item.id);
   }
   EXPECT_GE(found / 400.0, 0.8);
   // Reopened, the same.
@@ -462,7 +493,8 @@ TEST_F(IndexTest, EuclideanListsSmallestDistancesFirst) {
   ASSERT_EQ(r.size(), 5u);
   EXPECT_EQ(r[0].item.id, "p0");
   EXPECT_NEAR(r[0].score, 0.0, 1e-3);
-  for (std::size_t i = 1; i < r.size(); ++i) EXPECT_GE(r[i].score, r[i - 1].score);
+  for (std::size_t i = 1; i < r.size(); ++i)
+    EXPECT_GE(r[i].score, r[i - 1].score);
   o.exclude_ids = {"p0"};
   EXPECT_NE(index.search(InputKind::kText, d.text.data(), 1, o)[0][0].item.id, "p0");
 }
