@@ -32,7 +32,7 @@ struct SearchCliOptions {
   std::string index, model, revision = "main", kind, rerank = "none", queries_file, vectors_file;
   std::vector<std::string> texts, images, pairs, ids, filters, like, unlike;
   std::int64_t k = 10, rerank_k = 0, neighbours = 10, mmr_candidates = 0;
-  int ef_search = 0, nprobe = 0;
+  int ef_search = 0, nprobe = 0, rescore = 0;
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
   double weight = 1.0, mmr = 1.0, unlike_weight = 1.0, threshold = 0.95;
   bool json = false, csv = false, exact = false;
@@ -213,6 +213,7 @@ int run_search(const SearchCliOptions& opt, int threads) {
   so.exact = opt.exact;
   so.hnsw_ef_search = opt.ef_search;
   so.ivf_nprobe = opt.nprobe;
+  so.rescore_factor = opt.rescore;
   if (format == ResultFormat::kCsv) print_csv_header();
   int status = 0;
   for (const Query& q : queries) {
@@ -417,6 +418,11 @@ Runner add_search(CLI::App& app, const GlobalOptions& global) {
   bound<int>(cmd->add_option("--nprobe", opt->nprobe,
                              "IVF lists visited for this search (0: the index's saved value)"),
              0, 1 << 24)
+      ->capture_default_str();
+  bound<int>(cmd->add_option("--rescore", opt->rescore,
+                             "IVF-PQ: re-score k times this many candidates exactly (0: the\n"
+                             "index's saved value, 50)"),
+             0, 1000)
       ->capture_default_str();
   cmd->add_option("--rerank", opt->rerank,
                   "itm: re-score the top candidates by the model's image-text matching\n"

@@ -63,7 +63,7 @@ struct AnnOptions {
   std::int64_t ivf_nlist = 0;           // IVF: lists; 0 = 4 sqrt(rows), within [1, rows / 39]
   int ivf_nprobe = 32;                  // IVF: lists visited per query
   int pq_m = 0;                         // PQ: sub-quantizers (bytes per vector); 0 = dim / 8
-  int rescore_factor = 10;              // IVF-PQ: candidates re-scored exactly = k * this
+  int rescore_factor = 50;              // IVF-PQ: candidates re-scored exactly = k * this
 };
 
 // Who made the vectors: checked against the model that embeds a query.

@@ -13,6 +13,7 @@
 #include <faiss/index_io.h>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "core/check.h"
@@ -56,6 +57,42 @@ struct KernelFlat final : faiss::IndexFlat {
   faiss::FlatCodesDistanceComputer* get_FlatCodesDistanceComputer() const override {
     return new KernelDistance(*this, metric_type == faiss::METRIC_INNER_PRODUCT);
   }
+  // A few queries (IVF's coarse quantizer at search time): one pass of the kernels over the
+  // stored rows. Many (k-means assignment, adding vectors): FAISS's BLAS path.
+  void search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,
+              const faiss::SearchParameters* params = nullptr) const override {
+    if (n > 4 || params != nullptr || k > 1024) {
+      faiss::IndexFlat::search(n, x, k, distances, labels, params);
+      return;
+    }
+    const bool ip = metric_type == faiss::METRIC_INNER_PRODUCT;
+    const float* rows = get_xb();
+    std::vector<std::pair<float, idx_t>> best;  // (key, row), smaller key closer
+    for (idx_t q = 0; q < n; ++q) {
+      best.clear();
+      for (idx_t r = 0; r < ntotal; ++r) {
+        const float v = ip ? kernels::dot_f32(x + q * d, rows + r * d, d)
+                           : kernels::sq_l2_f32(x + q * d, rows + r * d, d);
+        const std::pair<float, idx_t> e{ip ? -v : v, r};
+        if (static_cast<idx_t>(best.size()) < k) {
+          best.push_back(e);
+          std::push_heap(best.begin(), best.end());
+        } else if (e < best.front()) {
+          std::pop_heap(best.begin(), best.end());
+          best.back() = e;
+          std::push_heap(best.begin(), best.end());
+        }
+      }
+      std::sort_heap(best.begin(), best.end());
+      for (idx_t i = 0; i < k; ++i) {
+        const bool have = i < static_cast<idx_t>(best.size());
+        labels[q * k + i] = have ? best[i].second : -1;
+        distances[q * k + i] = have ? (ip ? -best[i].first : best[i].first)
+                                    : (ip ? -std::numeric_limits<float>::max()
+                                          : std::numeric_limits<float>::max());
+      }
+    }
+  }
 };
 
 // Gives an HNSW index the kernel storage, taking over the stored vectors of its plain one.
@@ -67,6 +104,19 @@ void use_kernel_storage(faiss::IndexHNSW& idx) {
   fresh->ntotal = old->ntotal;
   if (idx.own_fields) delete idx.storage;
   idx.storage = fresh.release();
+  idx.own_fields = true;
+}
+
+// Gives an IVF index the kernel quantizer (the same centroids).
+void use_kernel_quantizer(faiss::IndexIVF& idx) {
+  auto* old = dynamic_cast<faiss::IndexFlat*>(idx.quantizer);
+  if (old == nullptr || dynamic_cast<KernelFlat*>(old) != nullptr) return;
+  auto fresh = std::make_unique<KernelFlat>(old->d, old->metric_type);
+  fresh->codes.swap(old->codes);
+  fresh->ntotal = old->ntotal;
+  fresh->is_trained = old->is_trained;
+  if (idx.own_fields) delete idx.quantizer;
+  idx.quantizer = fresh.release();
   idx.own_fields = true;
 }
 
@@ -128,8 +178,8 @@ std::unique_ptr<AnnIndex> AnnIndex::build(AnnKind kind, const AnnOptions& option
         options.pq_m > 0 ? options.pq_m : static_cast<int>(std::max<std::int64_t>(1, d / 8));
     MMEMBED_CHECK(d % m == 0, InvalidArgument, "IVF-PQ: ", m, " sub-quantizers do not divide the ",
                   d, " dimensions");
-    auto quantizer = inner_product ? std::unique_ptr<faiss::IndexFlat>(new faiss::IndexFlatIP(d))
-                                   : std::unique_ptr<faiss::IndexFlat>(new faiss::IndexFlatL2(d));
+    auto quantizer = std::make_unique<KernelFlat>(
+        d, inner_product ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2);
     auto idx = std::make_unique<faiss::IndexIVFPQ>(quantizer.get(), d, nlist, m, 8, metric);
     idx->own_fields = true;
     quantizer.release();
@@ -172,6 +222,7 @@ std::unique_ptr<AnnIndex> AnnIndex::read(const std::string& path, AnnKind kind, 
                 " index the database lists");
   MMEMBED_CHECK(idx->ntotal == n && idx->d == d, FormatError, path, ": holds ", idx->ntotal,
                 " vectors of ", idx->d, " dimensions; the segment has ", n, " of ", d);
+  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(idx.get())) use_kernel_quantizer(*ivf);
   if (auto* h = dynamic_cast<faiss::IndexHNSW*>(idx.get())) {
     MMEMBED_CHECK(dynamic_cast<faiss::IndexFlat*>(h->storage) != nullptr, FormatError, path,
                   ": an HNSW index without flat storage");
