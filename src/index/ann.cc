@@ -1,7 +1,6 @@
 #include "index/ann.h"
 
 #include <fcntl.h>
-#include <omp.h>
 #include <unistd.h>
 
 #include <faiss/IndexFlat.h>
@@ -19,6 +18,9 @@
 #include "core/check.h"
 #include "kernels/distance.h"
 #include "kernels/parallel.h"
+
+// The OpenMP runtime's (FAISS runs on it), declared here so that no compiler's omp.h is needed.
+extern "C" void omp_set_num_threads(int num_threads);
 
 namespace mmembed::index {
 
