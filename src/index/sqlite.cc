@@ -11,13 +11,22 @@ namespace mmembed::index {
 Database Database::open(const std::string& path, bool writable, bool create) {
   Database d;
   d.path_ = path;
-  const int flags = (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
-                    (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX |
-                    SQLITE_OPEN_NOFOLLOW;
-  const int rc = sqlite3_open_v2(path.c_str(), &d.db_, flags, nullptr);
+  auto try_open = [&](bool read_write) {
+    if (d.db_) sqlite3_close_v2(d.db_), d.db_ = nullptr;
+    const int flags = (read_write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
+                      (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX |
+                      SQLITE_OPEN_NOFOLLOW;
+    return sqlite3_open_v2(path.c_str(), &d.db_, flags, nullptr);
+  };
+  // A reader opens read-write where it may (and then refuses every write with query_only): a
+  // writer killed inside a transaction leaves a hot journal, which only a connection that can
+  // write may roll back. Where the file cannot be written (read-only media), it reads as is.
+  int rc = try_open(true);
+  if (rc != SQLITE_OK && !writable) rc = try_open(false);
   if (rc != SQLITE_OK) d.fail("cannot open the database", rc);
   sqlite3_extended_result_codes(d.db_, 1);
   sqlite3_busy_timeout(d.db_, 10000);
+  if (!writable) d.exec("PRAGMA query_only = 1");
   return d;
 }
 
