@@ -253,7 +253,8 @@ int run_info(const IndexOptions& opt) {
               {"hnsw_ef_search", a.hnsw_ef_search},
               {"ivf_nlist", a.ivf_nlist},
               {"ivf_nprobe", a.ivf_nprobe},
-              {"pq_m", a.pq_m}};
+              {"pq_m", a.pq_m},
+              {"rescore_factor", a.rescore_factor}};
   j["segments"] = nlohmann::ordered_json::array();
   for (const IndexSegmentInfo& s : i.segments) {
     nlohmann::ordered_json sj{{"segment", s.segment}, {"rows", s.rows}, {"live", s.live}};
