@@ -92,12 +92,6 @@ bool text_lines_input(const std::string& input) {
   return input == "-" || ext == ".txt" || ext == ".text";
 }
 
-InputKind parse_kind(const std::string& kind) {
-  if (kind == "text") return InputKind::kText;
-  if (kind == "image") return InputKind::kImage;
-  return InputKind::kPair;
-}
-
 int run_batch(const EmbedOptions& opt, int threads) {
   MMEMBED_CHECK(opt.texts.empty() && opt.images.empty() && opt.pairs.empty(), InvalidArgument,
                 "--input runs a batch job: it cannot be combined with --text, --image or --pair");
@@ -106,7 +100,7 @@ int run_batch(const EmbedOptions& opt, int threads) {
                 "errors.jsonl and run.json)");
   MMEMBED_CHECK(opt.format.empty(), InvalidArgument,
                 "--format applies to --text/--image/--pair; a batch job writes embeddings.npy");
-  const InputKind kind = parse_kind(opt.kind);
+  const InputKind kind = parse_input_kind(opt.kind);
   data::ManifestOptions mo;
   mo.need_text = kind != InputKind::kImage;
   mo.need_image = kind != InputKind::kText;
@@ -141,9 +135,7 @@ int run_batch(const EmbedOptions& opt, int threads) {
   const hub::ResolvedModel resolved = resolve_model(opt.model, opt.revision);
   const Embedder embedder = Embedder::load(resolved.dir.string(), options);
 
-  const hub::ProgressMode mode = opt.progress == "always" ? hub::ProgressMode::kAlways
-                                 : opt.progress == "never" ? hub::ProgressMode::kNever
-                                                           : hub::ProgressMode::kAuto;
+  const hub::ProgressMode mode = hub::parse_progress_mode(opt.progress);
   hub::ProgressBar bar("embed", items.size(), hub::ProgressBar::Unit::kCount,
                        hub::progress_display(mode));
   std::size_t shown_done = 0, shown_failed = 0;

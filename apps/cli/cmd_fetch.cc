@@ -21,6 +21,7 @@
 #include "commands.h"
 #include "data/manifest.h"
 #include "hub/fetch.h"
+#include "hub/progress.h"
 #include "io/matrix.h"
 #include "mmembed/error.h"
 
@@ -77,9 +78,7 @@ int run_fetch(const FetchCliOptions& opt) {
   fo.http.retries = opt.retries;
   fo.http.backoff_ms = std::lround(opt.backoff * 1000);
   fo.http.max_redirects = opt.max_redirects;
-  fo.progress = opt.progress == "always"  ? hub::ProgressMode::kAlways
-                : opt.progress == "never" ? hub::ProgressMode::kNever
-                                          : hub::ProgressMode::kAuto;
+  fo.progress = hub::parse_progress_mode(opt.progress);
   // Ctrl-C (or SIGTERM) cancels the transfers in flight; what finished stays in DIR/images, so
   // a rerun downloads only the rest.
   g_cancel.store(false);

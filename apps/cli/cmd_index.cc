@@ -48,14 +48,11 @@ std::vector<InputKind> parse_kinds(const std::string& text) {
     std::size_t end = text.find(',', pos);
     if (end == std::string::npos) end = text.size();
     const std::string k = text.substr(pos, end - pos);
-    if (k == "image")
-      kinds.push_back(InputKind::kImage);
-    else if (k == "text")
-      kinds.push_back(InputKind::kText);
-    else if (k == "pair")
-      kinds.push_back(InputKind::kPair);
-    else
-      throw InvalidArgument(str_cat("--kinds: '", k, "' is not image, text or pair"));
+    try {
+      kinds.push_back(parse_input_kind(k));
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(str_cat("--kinds: ", e.what()));
+    }
     pos = end + 1;
   }
   return kinds;
@@ -124,12 +121,6 @@ retrieval::AddOptions add_options(const IndexOptions& opt, const std::string& wo
   return a;
 }
 
-hub::ProgressMode progress_mode(const std::string& p) {
-  return p == "always"  ? hub::ProgressMode::kAlways
-         : p == "never" ? hub::ProgressMode::kNever
-                        : hub::ProgressMode::kAuto;
-}
-
 int run_build(const IndexOptions& opt, int threads) {
   const std::vector<IndexItem> items = read_items(opt.input);
   bool images = false, texts = false;
@@ -183,7 +174,7 @@ int run_build(const IndexOptions& opt, int threads) {
     core::info(str_cat("resuming the interrupted build of ", opt.index, " (", work, ")"));
   }
   hub::ProgressBar bar("embed", items.size(), hub::ProgressBar::Unit::kCount,
-                       hub::progress_display(progress_mode(opt.progress)));
+                       hub::progress_display(hub::parse_progress_mode(opt.progress)));
   const retrieval::AddResult r =
       retrieval::add_items(index, embedder, items, add_options(opt, work, bar));
   bar.finish();
@@ -196,7 +187,7 @@ int run_add(const IndexOptions& opt, int threads) {
   const Embedder embedder =
       load_index_model(index.info(), opt.model, opt.revision, threads, opt.batch_size);
   hub::ProgressBar bar("embed", items.size(), hub::ProgressBar::Unit::kCount,
-                       hub::progress_display(progress_mode(opt.progress)));
+                       hub::progress_display(hub::parse_progress_mode(opt.progress)));
   const retrieval::AddResult r =
       retrieval::add_items(index, embedder, items, add_options(opt, opt.index + ".build", bar));
   bar.finish();
@@ -291,26 +282,9 @@ int run_info(const IndexOptions& opt) {
     std::printf("segment    %lld: %lld rows, %lld live; %s\n", static_cast<long long>(s.segment),
                 static_cast<long long>(s.rows), static_cast<long long>(s.live), ann.c_str());
   }
-  std::printf("disk       %s\n", human_bytes(i.disk_bytes).c_str());
+  std::printf("disk       %s\n", hub::format_bytes(static_cast<double>(i.disk_bytes)).c_str());
   std::printf("created    %s by mmembed %s\n", i.created.c_str(), i.mmembed_version.c_str());
   return 0;
-}
-
-InputKind default_kind(const IndexInfo& info) {
-  for (InputKind k : {InputKind::kImage, InputKind::kPair, InputKind::kText}) {
-    for (InputKind have : info.spec.kinds) {
-      if (have == k) return k;
-    }
-  }
-  return info.spec.kinds.front();
-}
-
-InputKind kind_option(const std::string& kind, const IndexInfo& info) {
-  if (kind.empty()) return default_kind(info);
-  if (kind == "image") return InputKind::kImage;
-  if (kind == "text") return InputKind::kText;
-  if (kind == "pair") return InputKind::kPair;
-  throw InvalidArgument(str_cat("--kind '", kind, "' is not image, text or pair"));
 }
 
 int run_stats(const IndexOptions& opt) {
@@ -345,7 +319,8 @@ int run_compact(const IndexOptions& opt) {
   const std::int64_t before = index.info().disk_bytes;
   index.compact();
   core::info(str_cat("compacted ", opt.index, ": ", index.info().items, " items in one segment, ",
-                     human_bytes(before), " -> ", human_bytes(index.info().disk_bytes)));
+                     hub::format_bytes(static_cast<double>(before)), " -> ",
+                     hub::format_bytes(static_cast<double>(index.info().disk_bytes))));
   return 0;
 }
 

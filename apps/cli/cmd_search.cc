@@ -16,6 +16,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/output_file.h"
+#include "data/points.h"
 #include "index_util.h"
 #include "io/matrix.h"
 #include "mmembed/embedder.h"
@@ -82,36 +83,27 @@ std::vector<Query> collect_queries(const SearchCliOptions& opt) {
     const std::string ext = fs::path(opt.queries_file).extension().string();
     if (ext == ".jsonl" || ext == ".ndjson") {
       const std::string all = read_input_file(opt.queries_file, kMaxTextDataFileBytes);
-      std::size_t pos = 0, line = 0;
-      while (pos < all.size()) {
-        std::size_t end = all.find('\n', pos);
-        if (end == std::string::npos) end = all.size();
-        const std::string l = all.substr(pos, end - pos);
-        pos = end + 1;
-        ++line;
-        if (l.find_first_not_of(" \t\r") == std::string::npos) continue;
-        const auto j = nlohmann::json::parse(l, nullptr, false);
-        MMEMBED_CHECK(j.is_object(), FormatError, opt.queries_file, ":", line,
-                      ": expected a JSON object with text, image or id");
-        Query q;
-        auto str = [&](const char* key) {
-          if (!j.contains(key)) return std::string();
-          MMEMBED_CHECK(j[key].is_string(), FormatError, opt.queries_file, ":", line, ": '", key,
-                        "' must be a string");
-          return j[key].get<std::string>();
-        };
-        q.text = str("text");
-        q.image = str("image");
-        q.id = str("id");
-        q.from_id = !q.id.empty() && q.text.empty() && q.image.empty();
-        MMEMBED_CHECK(q.from_id || !q.text.empty() || !q.image.empty(), FormatError,
-                      opt.queries_file, ":", line, ": no text, image or id");
-        q.modality = !q.image.empty() && !q.text.empty() ? InputKind::kPair
-                     : !q.image.empty()                  ? InputKind::kImage
-                                                         : InputKind::kText;
-        if (!q.from_id) q.id.clear();
-        qs.push_back(q);
-      }
+      data::for_each_json_object(
+          all, opt.queries_file, [&](std::size_t line, const nlohmann::json& j) {
+            Query q;
+            auto str = [&](const char* key) {
+              if (!j.contains(key)) return std::string();
+              MMEMBED_CHECK(j[key].is_string(), FormatError, opt.queries_file, ":", line, ": '",
+                            key, "' must be a string");
+              return j[key].get<std::string>();
+            };
+            q.text = str("text");
+            q.image = str("image");
+            q.id = str("id");
+            q.from_id = !q.id.empty() && q.text.empty() && q.image.empty();
+            MMEMBED_CHECK(q.from_id || !q.text.empty() || !q.image.empty(), FormatError,
+                          opt.queries_file, ":", line, ": no text, image or id");
+            q.modality = !q.image.empty() && !q.text.empty() ? InputKind::kPair
+                         : !q.image.empty()                  ? InputKind::kImage
+                                                             : InputKind::kText;
+            if (!q.from_id) q.id.clear();
+            qs.push_back(q);
+          });
     } else {
       for (std::string& l : read_lines(opt.queries_file)) {
         if (l.find_first_not_of(" \t") != std::string::npos)
@@ -127,13 +119,6 @@ std::vector<Query> collect_queries(const SearchCliOptions& opt) {
   return qs;
 }
 
-InputKind parse_kind(const std::string& kind) {
-  if (kind == "image") return InputKind::kImage;
-  if (kind == "text") return InputKind::kText;
-  if (kind == "pair") return InputKind::kPair;
-  throw InvalidArgument(str_cat("--kind '", kind, "' is not image, text or pair"));
-}
-
 bool has_kind(const IndexInfo& info, InputKind k) {
   for (InputKind h : info.spec.kinds) {
     if (h == k) return true;
@@ -145,19 +130,10 @@ bool has_kind(const IndexInfo& info, InputKind k) {
 // has it (an image finds images, a pair pairs), a text finds images first (cross-modal
 // retrieval), then pairs, then texts.
 InputKind searched_kind(const SearchCliOptions& opt, const IndexInfo& info, const Query& q) {
-  if (!opt.kind.empty()) return parse_kind(opt.kind);
-  std::vector<InputKind> order;
-  if (q.from_id || q.vector_row >= 0 || q.modality == InputKind::kImage) {
-    order = {InputKind::kImage, InputKind::kPair, InputKind::kText};
-  } else if (q.modality == InputKind::kPair) {
-    order = {InputKind::kPair, InputKind::kImage, InputKind::kText};
-  } else {
-    order = {InputKind::kImage, InputKind::kPair, InputKind::kText};
+  if (q.modality == InputKind::kPair && !q.from_id && q.vector_row < 0) {
+    return kind_option(opt.kind, info, {InputKind::kPair, InputKind::kImage, InputKind::kText});
   }
-  for (InputKind k : order) {
-    if (has_kind(info, k)) return k;
-  }
-  return info.spec.kinds.front();
+  return kind_option(opt.kind, info);
 }
 
 std::vector<SearchFilter> parse_filters(const std::vector<std::string>& filters) {
@@ -262,9 +238,7 @@ int run_recommend(const SearchCliOptions& opt, int threads) {
   const ResultFormat format = result_format(opt.json, opt.csv);
   const Index index = Index::open(opt.index);
   const IndexInfo& info = index.info();
-  const InputKind kind = opt.kind.empty()
-                             ? searched_kind(opt, info, Query{InputKind::kImage, "", "", "", true})
-                             : parse_kind(opt.kind);
+  const InputKind kind = kind_option(opt.kind, info);
   std::vector<float> text_vec;
   MMEMBED_CHECK(opt.texts.size() <= 1, InvalidArgument, "recommend takes one --text");
   if (!opt.texts.empty()) {
@@ -297,9 +271,7 @@ int run_recommend(const SearchCliOptions& opt, int threads) {
 int run_dedupe(const SearchCliOptions& opt) {
   const Index index = Index::open(opt.index);
   const IndexInfo& info = index.info();
-  const InputKind kind = opt.kind.empty()
-                             ? searched_kind(opt, info, Query{InputKind::kImage, "", "", "", true})
-                             : parse_kind(opt.kind);
+  const InputKind kind = kind_option(opt.kind, info);
   DedupeOptions d;
   d.threshold = opt.threshold;
   d.neighbours = opt.neighbours;

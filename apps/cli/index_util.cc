@@ -1,5 +1,6 @@
 #include "index_util.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -37,6 +38,22 @@ Embedder load_index_model(const IndexInfo& info, const std::string& model,
   Embedder e = Embedder::load(dir, o);
   retrieval::check_same_model(info, e);
   return e;
+}
+
+InputKind kind_option(const std::string& kind, const IndexInfo& info,
+                      std::initializer_list<InputKind> preferred) {
+  if (!kind.empty()) {
+    try {
+      return parse_input_kind(kind);
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(str_cat("--kind ", e.what()));
+    }
+  }
+  const std::vector<InputKind>& have = info.spec.kinds;
+  for (InputKind k : preferred) {
+    if (std::find(have.begin(), have.end(), k) != have.end()) return k;
+  }
+  return have.front();
 }
 
 nlohmann::ordered_json hit_json(const SearchHit& h) {
@@ -105,17 +122,6 @@ void print_hits(ResultFormat format, const nlohmann::ordered_json& query,
                 escape_for_message(h.item.id, 16).c_str(),
                 escape_for_message(h.item.label, 24).c_str(), escape_for_message(what, 60).c_str());
   }
-}
-
-std::string human_bytes(std::int64_t bytes) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1000 && u < 4)
-    v /= 1000, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
 }
 
 }  // namespace mmembed::cli

@@ -2,6 +2,7 @@
 // was built with, and printing results as a table, JSON Lines or CSV.
 #pragma once
 
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -17,6 +18,12 @@ namespace mmembed::cli {
 Embedder load_index_model(const IndexInfo& info, const std::string& model,
                           const std::string& revision, int threads, std::size_t batch_size = 8);
 
+// --kind: the named vector kind, or when `kind` is empty the first of `preferred` that the index
+// holds. InvalidArgument for another name.
+InputKind kind_option(const std::string& kind, const IndexInfo& info,
+                      std::initializer_list<InputKind> preferred = {
+                          InputKind::kImage, InputKind::kPair, InputKind::kText});
+
 // One hit as a JSON object: rank, score, id, then label, text, image and metadata when set.
 nlohmann::ordered_json hit_json(const SearchHit& hit);
 
@@ -28,8 +35,5 @@ ResultFormat result_format(bool json, bool csv);
 void print_hits(ResultFormat format, const nlohmann::ordered_json& query,
                 const std::string& heading, const std::vector<SearchHit>& hits);
 void print_csv_header();
-
-// "1.2 MB" style (powers of 1000).
-std::string human_bytes(std::int64_t bytes);
 
 }  // namespace mmembed::cli

@@ -59,6 +59,8 @@ struct Image {
 
 enum class InputKind { kText, kImage, kPair };
 const char* input_kind_name(InputKind kind);  // "text", "image", "pair"
+// The kind of that name; InvalidArgument ("'x' is not image, text or pair") otherwise.
+InputKind parse_input_kind(const std::string& name);
 
 // What to do with a text longer than the model's token limit.
 enum class TextOverflow {

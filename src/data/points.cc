@@ -35,24 +35,6 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
-// Calls fn(line_number, object) for each non-blank line of a JSON Lines text, in order; a line
-// that is not JSON, or not an object, is a FormatError naming `name` and the line.
-template <typename Fn>
-void for_each_json_object(const std::string& text, const std::string& name, Fn fn) {
-  const std::vector<std::string> lines = split_lines(text);
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
-    nlohmann::json obj;
-    try {
-      obj = nlohmann::json::parse(lines[i]);
-    } catch (const nlohmann::json::exception& e) {
-      throw FormatError(str_cat(name, ": line ", i + 1, ": not JSON (", e.what(), ")"));
-    }
-    MMEMBED_CHECK(obj.is_object(), FormatError, name, ": line ", i + 1,
-                  ": expected a JSON object");
-    fn(i + 1, obj);
-  }
-}
 
 bool looks_like_json_object(const std::string& line) {
   std::size_t a = 0, b = line.size();
@@ -80,6 +62,23 @@ void check_count(const std::string& path, std::size_t got, std::int64_t n, const
 }
 
 }  // namespace
+
+void for_each_json_object(const std::string& text, const std::string& name,
+                          const std::function<void(std::size_t, const nlohmann::json&)>& fn) {
+  const std::vector<std::string> lines = split_lines(text);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
+    nlohmann::json obj;
+    try {
+      obj = nlohmann::json::parse(lines[i]);
+    } catch (const nlohmann::json::exception& e) {
+      throw FormatError(str_cat(name, ": line ", i + 1, ": not JSON (", e.what(), ")"));
+    }
+    MMEMBED_CHECK(obj.is_object(), FormatError, name, ": line ", i + 1,
+                  ": expected a JSON object");
+    fn(i + 1, obj);
+  }
+}
 
 bool is_embedding_folder(const fs::path& dir) {
   std::error_code ec;

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,11 @@ bool is_embedding_folder(const std::filesystem::path& dir);
 // .mmembed-partial/ exists).
 EmbeddingFolder read_embedding_folder(const std::filesystem::path& dir,
                                       const io::MatrixReadOptions& options = {});
+
+// Calls fn(line_number, object) for each non-blank line of a JSON Lines text, in order; a line
+// that is not JSON, or not an object, is a FormatError naming `name` and the line.
+void for_each_json_object(const std::string& text, const std::string& name,
+                          const std::function<void(std::size_t, const nlohmann::json&)>& fn);
 
 // Labels for `n` points from `path`:
 //  - .jsonl / .ndjson: the string (or number) `field` of each object, one object per line;

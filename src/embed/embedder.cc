@@ -54,15 +54,6 @@ Image Image::decode(const void* data, std::size_t size, const std::string& name,
       vision::decode_image(static_cast<const std::uint8_t*>(data), size, name, options), name);
 }
 
-const char* input_kind_name(InputKind kind) {
-  switch (kind) {
-    case InputKind::kText: return "text";
-    case InputKind::kImage: return "image";
-    case InputKind::kPair: return "pair";
-  }
-  return "?";
-}
-
 const char* image_backend_name(ImageBackend backend) {
   return backend == ImageBackend::kTorchvision ? "torchvision" : "pil";
 }

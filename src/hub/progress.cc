@@ -1,5 +1,6 @@
 #include "hub/progress.h"
 
+#include "core/check.h"
 #include "core/log.h"
 
 #include <unistd.h>
@@ -47,6 +48,13 @@ std::string format_rate(double per_second, const std::string& items) {
   return std::string(buf) + " " + items + "/s";
 }
 }  // namespace
+
+ProgressMode parse_progress_mode(const std::string& name) {
+  if (name == "auto") return ProgressMode::kAuto;
+  if (name == "always") return ProgressMode::kAlways;
+  if (name == "never") return ProgressMode::kNever;
+  throw InvalidArgument(str_cat("--progress '", name, "' is not auto, always or never"));
+}
 
 std::string format_bytes(double bytes) {
   static const char* kUnits[] = {"B", "kB", "MB", "GB", "TB"};

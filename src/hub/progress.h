@@ -26,6 +26,8 @@ enum class ProgressDisplay { kOff, kBar, kLines };
 // a terminal; kLines for kAuto otherwise. The environment variable MMEMBED_PROGRESS overrides
 // kAuto: 0 = kOff, 1 = kBar, lines = kLines.
 ProgressDisplay progress_display(ProgressMode mode);
+// "auto", "always", "never" (the --progress option's values); InvalidArgument otherwise.
+ProgressMode parse_progress_mode(const std::string& name);
 // progress_display(mode) != kOff.
 bool progress_enabled(ProgressMode mode);
 

@@ -79,24 +79,12 @@ constexpr std::size_t kMaxDim = 65536;
 constexpr std::int64_t kFilterScanMax = 50'000;
 constexpr std::int64_t kBlock = 4096;
 
-// (input_kind_name lives in the embed layer; the index does not link it.)
-const char* kind_name(InputKind kind) {
-  switch (kind) {
-    case InputKind::kText:
-      return "text";
-    case InputKind::kImage:
-      return "image";
-    case InputKind::kPair:
-      return "pair";
-  }
-  return "?";
-}
-
 InputKind parse_kind(const std::string& name, const std::string& where) {
-  for (InputKind k : {InputKind::kText, InputKind::kImage, InputKind::kPair}) {
-    if (name == kind_name(k)) return k;
+  try {
+    return parse_input_kind(name);
+  } catch (const InvalidArgument&) {
+    throw FormatError(str_cat(where, ": unknown vector kind '", name, "'"));
   }
-  throw FormatError(str_cat(where, ": unknown vector kind '", name, "'"));
 }
 
 kernels::MetricSpec metric_spec(const std::string& metric) {
@@ -190,6 +178,8 @@ std::int64_t folder_bytes(const fs::path& dir) {
   return total;
 }
 
+// Unit rows for any finite non-zero row, however short or long (in double): not
+// kernels::l2_normalize, whose eps floor would leave rows shorter than 1e-12 short.
 void normalize_rows(float* x, std::int64_t n, std::int64_t d) {
   for (std::int64_t i = 0; i < n; ++i) {
     float* r = x + i * d;
@@ -241,13 +231,13 @@ struct Index::Impl {
     return std::find(ks.begin(), ks.end(), k) != ks.end();
   }
   void require_kind(InputKind k) const {
-    MMEMBED_CHECK(has_kind(k), InvalidArgument, name(), ": the index holds no ", kind_name(k),
+    MMEMBED_CHECK(has_kind(k), InvalidArgument, name(), ": the index holds no ", input_kind_name(k),
                   " vectors (it has ", kinds_text(), ")");
   }
   std::string kinds_text() const {
     std::string s;
     for (InputKind k : info.spec.kinds)
-      s += (s.empty() ? "" : ", ") + std::string(kind_name(k));
+      s += (s.empty() ? "" : ", ") + std::string(input_kind_name(k));
     return s;
   }
   fs::path segment_dir(std::int64_t segment) const {
@@ -261,7 +251,7 @@ struct Index::Impl {
     std::lock_guard<std::mutex> lock(load_mutex);
     auto it = s.vectors.find(kind);
     if (it != s.vectors.end()) return it->second;
-    const fs::path p = segment_dir(s.segment) / (std::string(kind_name(kind)) + ".npy");
+    const fs::path p = segment_dir(s.segment) / (std::string(input_kind_name(kind)) + ".npy");
     std::error_code ec;
     MMEMBED_CHECK(fs::exists(p, ec), IoError, p.string(),
                   ": missing (the index was compacted by another process since it was opened; "
@@ -291,7 +281,7 @@ struct Index::Impl {
     std::lock_guard<std::mutex> lock(load_mutex);
     auto it = s.ann_index.find(kind);
     if (it != s.ann_index.end()) return it->second.get();
-    const fs::path p = segment_dir(s.segment) / (std::string(kind_name(kind)) + ".faiss");
+    const fs::path p = segment_dir(s.segment) / (std::string(input_kind_name(kind)) + ".faiss");
     std::error_code ec;
     const auto size = fs::file_size(p, ec);
     MMEMBED_CHECK(!ec, IoError, p.string(), ": cannot read (", ec.message(), ")");
@@ -591,7 +581,7 @@ struct Index::Impl {
     MMEMBED_CHECK(!ec, IoError, tmp.string(), ": cannot create (", ec.message(), ")");
     const std::int64_t d = static_cast<std::int64_t>(dim());
     for (const auto& [kind, v] : vecs) {
-      const std::string kname = kind_name(kind);
+      const std::string kname = input_kind_name(kind);
       io::write_npy((tmp / (kname + ".npy")).string(), v.data(), s.rows, d);
       const AnnKind ak = index::resolve_ann_kind(info.spec.ann, s.rows);
       s.ann[kind] = ak;
@@ -615,7 +605,7 @@ struct Index::Impl {
     for (const auto& [kind, ak] : s.ann) {
       Json e{{"ann", ann_kind_name(ak)}};
       if (auto it = s.ann_bytes.find(kind); it != s.ann_bytes.end()) e["bytes"] = it->second;
-      j[kind_name(kind)] = e;
+      j[input_kind_name(kind)] = e;
     }
     return j.dump();
   }
@@ -720,7 +710,7 @@ struct Index::Impl {
       }
       for (InputKind k : info.spec.kinds) {
         MMEMBED_CHECK(s->ann.count(k), FormatError, db_name, ": segment ", s->segment, " lacks ",
-                      kind_name(k), " vectors");
+                      input_kind_name(k), " vectors");
       }
       IndexSegmentInfo si{s->segment, s->rows, s->live, s->ann};
       info.segments.push_back(si);
@@ -748,7 +738,7 @@ Index Index::create(const std::string& dir, const IndexSpec& spec) {
   for (std::size_t i = 0; i < spec.kinds.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
       MMEMBED_CHECK(spec.kinds[i] != spec.kinds[j], InvalidArgument, "vector kind ",
-                    kind_name(spec.kinds[i]), " is listed twice");
+                    input_kind_name(spec.kinds[i]), " is listed twice");
     }
   }
   metric_spec(spec.metric);
@@ -776,7 +766,7 @@ Index Index::create(const std::string& dir, const IndexSpec& spec) {
     Transaction t(db);
     Json kinds = Json::array();
     for (InputKind k : spec.kinds)
-      kinds.push_back(kind_name(k));
+      kinds.push_back(input_kind_name(k));
     const IndexProvenance& p = spec.provenance;
     const Json prov{{"model", p.model},
                     {"model_path", p.model_path},
@@ -858,20 +848,20 @@ void Index::add(std::span<const IndexItem> items,
   std::map<InputKind, std::vector<float>> vecs;
   for (InputKind k : m.info.spec.kinds) {
     auto it = vectors.find(k);
-    MMEMBED_CHECK(it != vectors.end(), InvalidArgument, "no ", kind_name(k),
+    MMEMBED_CHECK(it != vectors.end(), InvalidArgument, "no ", input_kind_name(k),
                   " vectors given; the index holds ", m.kinds_text());
     MMEMBED_CHECK(static_cast<std::int64_t>(it->second.size()) == n * d, InvalidArgument,
-                  kind_name(k), " vectors: ", it->second.size(), " values for ", n,
+                  input_kind_name(k), " vectors: ", it->second.size(), " values for ", n,
                   " items of dimension ", d, " (expected ", n * d, ")");
     search::check_rows(it->second.data(), n, d, m.metric,
-                       str_cat(kind_name(k), " vectors: item").c_str());
+                       str_cat(input_kind_name(k), " vectors: item").c_str());
     std::vector<float> v(it->second.begin(), it->second.end());
     if (m.metric.metric == kernels::Metric::Cosine) normalize_rows(v.data(), n, d);
     vecs.emplace(k, std::move(v));
   }
   for (const auto& [k, v] : vectors) {
-    MMEMBED_CHECK(m.has_kind(k), InvalidArgument, kind_name(k), " vectors given; the index holds ",
-                  m.kinds_text());
+    MMEMBED_CHECK(m.has_kind(k), InvalidArgument, input_kind_name(k),
+                  " vectors given; the index holds ", m.kinds_text());
   }
 
   auto seg = std::make_unique<Segment>();
@@ -940,16 +930,24 @@ std::int64_t Index::remove(std::span<const std::string> ids, bool strict) {
   return static_cast<std::int64_t>(items.size());
 }
 
+namespace {
+
+// The numbers of the live items, in item (insertion) order.
+std::vector<std::int64_t> live_items(const Database& db) {
+  std::vector<std::int64_t> items;
+  Statement st = db.prepare("SELECT item FROM items ORDER BY item");
+  while (st.step())
+    items.push_back(st.column_int(0));
+  return items;
+}
+
+}  // namespace
+
 void Index::compact() {
   Impl& m = *impl_;
   m.require_writable("compact");
   const std::int64_t d = static_cast<std::int64_t>(m.dim());
-  std::vector<std::int64_t> live;
-  {
-    Statement st = m.db.prepare("SELECT item FROM items ORDER BY item");
-    while (st.step())
-      live.push_back(st.column_int(0));
-  }
+  const std::vector<std::int64_t> live = live_items(m.db);
   std::map<InputKind, std::vector<float>> vecs;
   for (InputKind k : m.info.spec.kinds) {
     std::vector<float>& v = vecs[k];
@@ -1027,10 +1025,11 @@ std::vector<std::vector<SearchHit>> Index::search(InputKind kind, const float* q
   MMEMBED_CHECK(options.hnsw_ef_search >= 0 && options.hnsw_ef_search <= 100000 &&
                     options.ivf_nprobe >= 0 && options.ivf_nprobe <= (1 << 24) &&
                     options.rescore_factor >= 0 && options.rescore_factor <= 1000,
-                InvalidArgument, "efSearch ", options.hnsw_ef_search, ", nprobe ", options.ivf_nprobe,
-                " or rescore factor ", options.rescore_factor, " is out of range");
-  const auto ns = m.nearest(kind, queries, nq, options.k, c, options.exact,
-                            options.hnsw_ef_search, options.ivf_nprobe, options.rescore_factor);
+                InvalidArgument, "efSearch ", options.hnsw_ef_search, ", nprobe ",
+                options.ivf_nprobe, " or rescore factor ", options.rescore_factor,
+                " is out of range");
+  const auto ns = m.nearest(kind, queries, nq, options.k, c, options.exact, options.hnsw_ef_search,
+                            options.ivf_nprobe, options.rescore_factor);
   std::vector<std::vector<SearchHit>> out;
   for (const auto& n : ns)
     out.push_back(m.hits(n));
@@ -1134,19 +1133,6 @@ std::vector<SearchHit> Index::recommend(InputKind kind, std::span<const std::str
   }
   return m.hits(chosen);
 }
-
-namespace {
-
-// Every live item of the index in item order, with the segment row it lives at.
-std::vector<std::int64_t> live_items(const Database& db) {
-  std::vector<std::int64_t> items;
-  Statement st = db.prepare("SELECT item FROM items ORDER BY item");
-  while (st.step())
-    items.push_back(st.column_int(0));
-  return items;
-}
-
-}  // namespace
 
 std::vector<DuplicateGroup> Index::dedupe(InputKind kind, const DedupeOptions& options) const {
   const Impl& m = *impl_;

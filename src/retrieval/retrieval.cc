@@ -12,6 +12,7 @@
 
 #include "core/check.h"
 #include "core/file.h"
+#include "data/manifest.h"
 #include "data/points.h"
 #include "embed/batch_job.h"
 
@@ -73,17 +74,10 @@ namespace {
 // id -> reason, from a batch job's errors.jsonl.
 std::unordered_map<std::string, std::string> read_errors(const fs::path& path) {
   std::unordered_map<std::string, std::string> out;
-  const std::string text = read_input_file(path.string(), kMaxTextDataFileBytes);
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.empty()) continue;
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object()) out[j.value("id", "")] = j.value("error", "failed");
-  }
+  data::for_each_json_object(read_input_file(path.string(), kMaxTextDataFileBytes), path.string(),
+                             [&](std::size_t, const nlohmann::json& j) {
+                               out[j.value("id", "")] = j.value("error", "failed");
+                             });
   return out;
 }
 
@@ -116,8 +110,7 @@ AddResult add_items(Index& index, const Embedder& embedder, const std::vector<In
     for (embed::BatchItem& it : kind_items) {
       if (kind == InputKind::kText) it.image.clear();
       if (kind == InputKind::kImage) it.text.clear();
-      if (kind != InputKind::kText && !it.image.empty() &&
-          it.image.find("://") != std::string::npos) {
+      if (kind != InputKind::kText && !it.image.empty() && data::is_url(it.image)) {
         it.image.clear();  // fails alone below
         failures.emplace(it.id, "its image is a URL: download it first (mmembed fetch)");
       }

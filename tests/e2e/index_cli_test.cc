@@ -77,6 +77,19 @@ std::vector<Scene> scenes() {
   return out;
 }
 
+// The held-out scenes as two manifests in dir: first.tsv (150 items), second.tsv (the other 50).
+void write_split_manifests(const fs::path& dir) {
+  const std::vector<Scene> ss = scenes();
+  std::string first = "id\timage\ttext\tlabel\n", second = first;
+  for (std::size_t i = 0; i < ss.size(); ++i) {
+    const std::string row =
+        ss[i].id + "\t" + ss[i].image + "\t" + ss[i].text + "\t" + ss[i].label + "\n";
+    (i < 150 ? first : second) += row;
+  }
+  write_file(dir / "first.tsv", first);
+  write_file(dir / "second.tsv", second);
+}
+
 // Built once for the suite: the toy BridgeTower over the 200 held-out scenes, HNSW forced (the
 // collection is small enough to be searched exactly otherwise).
 class IndexCli : public ::testing::Test {
@@ -365,15 +378,7 @@ TEST_F(IndexCli, BadQueriesFailAloneWithClearErrors) {
 // add` leaves the index as it was, and the add then goes through.
 TEST(IndexCliWriters, ConcurrentWriterAndKillDuringAdd) {
   TempDir t;
-  const std::vector<Scene> ss = scenes();
-  std::string first = "id\timage\ttext\tlabel\n", second = first;
-  for (std::size_t i = 0; i < ss.size(); ++i) {
-    const std::string row =
-        ss[i].id + "\t" + ss[i].image + "\t" + ss[i].text + "\t" + ss[i].label + "\n";
-    (i < 150 ? first : second) += row;
-  }
-  write_file(t.path() / "first.tsv", first);
-  write_file(t.path() / "second.tsv", second);
+  write_split_manifests(t.path());
   const std::string index = (t.path() / "c.index").string();
   // A build killed before its update commits: the same command goes on from its work folder.
   CliRun r = run_cli("index build --model " + kToyClip + " --input " +
@@ -444,15 +449,7 @@ TEST(IndexCliWriters, ConcurrentWriterAndKillDuringAdd) {
 // again.
 TEST(IndexCliWriters, KillAtAnyInstantOfAddLosesNothing) {
   TempDir t;
-  const std::vector<Scene> ss = scenes();
-  std::string first = "id\timage\ttext\tlabel\n", second = first;
-  for (std::size_t i = 0; i < ss.size(); ++i) {
-    const std::string row =
-        ss[i].id + "\t" + ss[i].image + "\t" + ss[i].text + "\t" + ss[i].label + "\n";
-    (i < 150 ? first : second) += row;
-  }
-  write_file(t.path() / "first.tsv", first);
-  write_file(t.path() / "second.tsv", second);
+  write_split_manifests(t.path());
   const fs::path pristine = t.path() / "pristine.index";
   CliRun r = run_cli("index build --model " + kToyClip + " --input " +
                          (t.path() / "first.tsv").string() + " -o " + pristine.string(),
