@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "core/check.h"
@@ -95,14 +96,14 @@ Config Config::parse(const io::ConfigReader& cfg) {
   MMEMBED_CHECK(c.vision_blocks() >= t.num_hidden_layers, InvalidArgument, src,
                 ": the vision tower has ", c.vision_blocks(), " blocks but the reference runs ",
                 t.num_hidden_layers, " (text_config.num_hidden_layers) of them");
-  MMEMBED_CHECK(c.hidden_size == t.hidden_size, Unsupported, src, ": hidden_size (",
-                c.hidden_size, ") differs from text_config.hidden_size (", t.hidden_size,
+  MMEMBED_CHECK(c.hidden_size == t.hidden_size, Unsupported, src, ": hidden_size (", c.hidden_size,
+                ") differs from text_config.hidden_size (", t.hidden_size,
                 "); the cross-modal layers are built from text_config in the reference");
   MMEMBED_CHECK(t.num_attention_heads > 0 && t.hidden_size % t.num_attention_heads == 0,
                 InvalidArgument, src, ": text_config.hidden_size ", t.hidden_size,
                 " is not a multiple of text_config.num_attention_heads ", t.num_attention_heads);
-  MMEMBED_CHECK(v.hidden_size >= 64 && v.hidden_size % (v.hidden_size / 64) == 0, Unsupported,
-                src, ": vision_config.hidden_size ", v.hidden_size,
+  MMEMBED_CHECK(v.hidden_size >= 64 && v.hidden_size % (v.hidden_size / 64) == 0, Unsupported, src,
+                ": vision_config.hidden_size ", v.hidden_size,
                 " does not split into hidden_size / 64 heads (the reference's ViT head count)");
   MMEMBED_CHECK(v.patch_size > 0 && v.image_size >= v.patch_size, InvalidArgument, src,
                 ": vision_config.image_size ", v.image_size, " and patch_size ", v.patch_size,
@@ -133,7 +134,9 @@ struct Heads {
   bool itm = false, itc = false, mlm = false;
 };
 
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+bool starts_with(const std::string& s, const std::string& p) {
+  return s.rfind(p, 0) == 0;
+}
 
 Heads find_heads(const io::Checkpoint& ckpt) {
   Heads h;
@@ -169,7 +172,9 @@ nn::PreLnBlockDims vision_dims(const Config& c) {
   return {c.vision.hidden_size, c.vision_num_heads(), 4 * c.vision.hidden_size};
 }
 
-std::string text_layer(std::int64_t i) { return str_cat("text_model.encoder.layer.", i); }
+std::string text_layer(std::int64_t i) {
+  return str_cat("text_model.encoder.layer.", i);
+}
 std::string vision_block(std::int64_t i) {
   return str_cat("vision_model.visual.transformer.resblocks.", i);
 }
@@ -192,8 +197,8 @@ nn::WeightList expected_weights(const Config& c, const Heads& heads) {
   // Vision tower (CLIP ViT). Every block is bound, even those past the text depth that the
   // reference never runs, so that they are not reported as unused.
   w.push_back({join(kVisual, "embeddings.class_embedding"), {Hv}});
-  w.push_back({join(kVisual, "embeddings.patch_embedding.weight"),
-               {Hv, c.vision.num_channels, P, P}});
+  w.push_back(
+      {join(kVisual, "embeddings.patch_embedding.weight"), {Hv, c.vision.num_channels, P, P}});
   nn::Embedding::expect(w, join(kVisual, "embeddings.position_embedding"), c.image_tokens(), Hv);
   nn::LayerNorm::expect(w, join(kVisual, "ln_pre"), Hv);
   nn::LayerNorm::expect(w, join(kVisual, "ln_post"), Hv);
@@ -264,7 +269,7 @@ struct BridgeTower::Impl {
   nn::LayerNorm text_embeddings_norm;
   std::vector<nn::BertLayer> text_layers;
   // Vision tower (§3.4, §3.5).
-  Tensor class_embedding;  // [Hv]
+  Tensor class_embedding;      // [Hv]
   nn::Linear patch_embedding;  // conv weight [Hv, C, P, P] seen as [Hv, C*P*P], no bias
   nn::Embedding vision_positions;
   nn::LayerNorm ln_pre, ln_post;
@@ -351,8 +356,8 @@ BridgeTower::Impl::Impl(const Config& c, const io::Checkpoint& ckpt) : config(c)
   for (std::int64_t k = 0; k < c.num_hidden_layers; ++k) {
     cross_text_layers.emplace_back(w, str_cat("cross_modal_text_layers.", k), text_dims(c), act_t,
                                    eps_t);
-    cross_image_layers.emplace_back(w, str_cat("cross_modal_image_layers.", k), text_dims(c),
-                                    act_t, eps_t);
+    cross_image_layers.emplace_back(w, str_cat("cross_modal_image_layers.", k), text_dims(c), act_t,
+                                    eps_t);
   }
   for (std::int64_t j = 0; j + 1 < c.num_hidden_layers; ++j) {
     for (const char* side : {"text", "image"}) {
@@ -395,8 +400,8 @@ void BridgeTower::Impl::require_itc() const {
 namespace {
 
 struct TextInput {
-  Tensor ids;                      // [B, Nt] as given
-  std::optional<Tensor> mask;      // [B, Nt] or none (all real)
+  Tensor ids;                  // [B, Nt] as given
+  std::optional<Tensor> mask;  // [B, Nt] or none (all real)
   std::int64_t batch = 0, length = 0;
 };
 
@@ -458,7 +463,9 @@ class Stages {
   bool dump_ = false;
 };
 
-Tensor f32(const Shape& shape) { return Tensor::empty(DType::F32, shape); }
+Tensor f32(const Shape& shape) {
+  return Tensor::empty(DType::F32, shape);
+}
 
 // LayerNorm(a + b) for "add"; the scaled / interpolated variants of BridgeTowerLinkTower.
 // `a` is overwritten.
@@ -467,11 +474,14 @@ void link(const LinkTower& l, const std::string& type, Tensor& a, const Tensor& 
   const float* pb = b.data<float>();
   const std::int64_t n = a.numel();
   if (type == "add") {
-    for (std::int64_t i = 0; i < n; ++i) pa[i] = pa[i] + pb[i];
+    for (std::int64_t i = 0; i < n; ++i)
+      pa[i] = pa[i] + pb[i];
   } else if (type == "scaled_add") {
-    for (std::int64_t i = 0; i < n; ++i) pa[i] = pa[i] * l.scale + pb[i];
+    for (std::int64_t i = 0; i < n; ++i)
+      pa[i] = pa[i] * l.scale + pb[i];
   } else {
-    for (std::int64_t i = 0; i < n; ++i) pa[i] = pa[i] * (1.0f - l.beta) + pb[i] * l.beta;
+    for (std::int64_t i = 0; i < n; ++i)
+      pa[i] = pa[i] * (1.0f - l.beta) + pb[i] * l.beta;
   }
   l.norm.forward(a, out);
 }
@@ -523,7 +533,8 @@ void BridgeTower::Impl::text_embeddings(const Tensor& ids, Tensor& out) const {
       const std::int64_t pos = id != pad ? pad + (++count) : pad;
       const float* word = word_embeddings.row(id);
       const float* position = position_embeddings.row(pos);
-      for (std::int64_t j = 0; j < Ht; ++j) dst[j] = (word[j] + type0[j]) + position[j];
+      for (std::int64_t j = 0; j < Ht; ++j)
+        dst[j] = (word[j] + type0[j]) + position[j];
     }
   }
   text_embeddings_norm.forward(out, out);
@@ -557,7 +568,8 @@ void BridgeTower::Impl::vision_embeddings(const Tensor& pixels, Tensor& out,
     patch_embedding.forward(patches, patch_rows);
     for (std::int64_t t = 0; t < Ni; ++t) {
       const float* pos = vision_positions.row(t);
-      for (std::int64_t j = 0; j < Hv; ++j) dst[t * Hv + j] += pos[j];
+      for (std::int64_t j = 0; j < Hv; ++j)
+        dst[t * Hv + j] += pos[j];
     }
   }
 }
@@ -566,63 +578,22 @@ void BridgeTower::Impl::vision_embeddings(const Tensor& pixels, Tensor& out,
 // The joint forward pass (§3.6): towers, bridges, cross-modal layers, poolers, heads
 // =============================================================================================
 
-JointOutput BridgeTower::forward(const Tensor& input_ids,
-                                 const std::optional<Tensor>& attention_mask,
-                                 const Tensor& pixel_values, const RunOptions& options) const {
-  const Impl& m = *impl_;
+namespace {
+
+// Writes bridge k's inputs for every row: text_bridge [B, Nt, H] = cross_modal_text_transform(
+// text layer) + token type 0, image_bridge [B, Ni, H] = cross_modal_image_transform(ln_post(
+// vision block)) + token type 1.
+using BridgeSource = std::function<void(std::int64_t k, Tensor& text_bridge, Tensor& image_bridge)>;
+
+// §3.7-§3.11 from the bridges on: the cross-modal layers and their link towers, the poolers and
+// the heads. `last_text_layer` (the text tower's last layer output, read after the bridges) feeds
+// the ITC text head; without it text_embeds stays empty.
+JointOutput cross_modal(const BridgeTower::Impl& m, std::int64_t B, std::int64_t Nt,
+                        const std::optional<Tensor>& text_mask, const BridgeSource& bridge,
+                        const Tensor* last_text_layer, const Stages& stage,
+                        const RunOptions& options, nn::Scratch& scratch) {
   const Config& c = m.config;
-  const TextInput text = check_text(input_ids, attention_mask);
-  check_pixels(c, pixel_values);
-  MMEMBED_CHECK(pixel_values.dim(0) == text.batch, InvalidArgument, "bridgetower: ", text.batch,
-                " texts but ", pixel_values.dim(0), " images (pairs are text i with image i)");
-  MMEMBED_CHECK(!options.mlm_logits || m.heads.mlm, Unsupported,
-                "bridgetower: MLM logits requested but the checkpoint has no mlm_score head");
-  const Stages stage(options);
-  const std::int64_t B = text.batch, Nt = text.length, Ni = c.image_tokens();
-  const std::int64_t Ht = c.text.hidden_size, Hv = c.vision.hidden_size, H = c.hidden_size;
-  const std::int64_t split = c.split_index();
-  const std::optional<Tensor>& text_mask = text.mask;  // the image is never masked
-  nn::Scratch scratch;
-
-  // Uni-modal towers up to the first bridged layer. T / V ping-pong between two buffers.
-  Tensor T = f32({B, Nt, Ht}), T_next = f32({B, Nt, Ht});
-  Tensor V = f32({B, Ni, Hv}), V_next = f32({B, Ni, Hv});
-  m.check_ids(text.ids);
-  m.text_embeddings(text.ids, T);
-  stage("text/embeddings", T);
-  m.vision_embeddings(pixel_values, V_next, scratch);
-  stage("vision/embeddings", V_next);
-  m.ln_pre.forward(V_next, V);
-  stage("vision/ln_pre", V);
-  auto text_layer = [&](std::int64_t l) {
-    m.text_layers[l].forward(T, text_mask, T_next, scratch);
-    std::swap(T, T_next);
-    stage(str_cat("text/layer_", l), T);
-  };
-  auto vision_block = [&](std::int64_t l) {
-    m.vision_blocks[l].forward(V, {}, V_next, scratch);
-    std::swap(V, V_next);
-    stage(str_cat("vision/layer_", l), V);
-  };
-  for (std::int64_t l = 0; l < split; ++l) {
-    text_layer(l);
-    vision_block(l);
-  }
-
-  // Bridge k, shared part: transform(T) + tt0 and transform(ln_post(V)) + tt1 (§3.7, §3.9).
-  Tensor V_norm = f32({B, Ni, Hv});
-  Tensor text_bridge = f32({B, Nt, H}), image_bridge = f32({B, Ni, H});
-  auto bridge = [&](std::int64_t k) {
-    m.ln_post.forward(V, V_norm);
-    stage(str_cat("vision/ln_post/call_", k), V_norm);
-    m.text_transform.forward(T, text_bridge);
-    stage(str_cat("bridge/text_transform/call_", k), text_bridge);
-    nn::add_row_inplace(text_bridge, m.token_types.row(0));
-    m.image_transform.forward(V_norm, image_bridge);
-    stage(str_cat("bridge/image_transform/call_", k), image_bridge);
-    nn::add_row_inplace(image_bridge, m.token_types.row(1));
-  };
-
+  const std::int64_t Ni = c.image_tokens(), H = c.hidden_size;
   // Cross layer k: both streams read this layer's inputs (X_text, X_image), never each other's
   // outputs. Text queries attend to all image tokens; image queries to the real text tokens.
   Tensor X_text = f32({B, Nt, H}), X_image = f32({B, Ni, H});
@@ -636,8 +607,8 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
       Y_image = f32({B, 1, H});
       m.cross_text_layers[k].forward_first_token(X_text, X_image, text_mask, std::nullopt, Y_text,
                                                  scratch);
-      m.cross_image_layers[k].forward_first_token(X_image, X_text, std::nullopt, text_mask,
-                                                  Y_image, scratch);
+      m.cross_image_layers[k].forward_first_token(X_image, X_text, std::nullopt, text_mask, Y_image,
+                                                  scratch);
       return;
     }
     // Each stream's stage right after it (the image stream does not write Y_text), so that a
@@ -648,7 +619,8 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
     stage(str_cat("cross/image_layer_", k), Y_image);
   };
 
-  bridge(0);
+  Tensor text_bridge = f32({B, Nt, H}), image_bridge = f32({B, Ni, H});
+  bridge(0, text_bridge, image_bridge);
   m.cross_text_norm.forward(text_bridge, X_text);
   stage("cross/text_input_0", X_text);
   m.cross_image_norm.forward(image_bridge, X_image);
@@ -659,10 +631,7 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
   Tensor image_cls = f32({B, H});
   if (c.num_hidden_layers == 1) nn::gather_token(image_bridge, 0, image_cls);
   for (std::int64_t k = 1; k < c.num_hidden_layers; ++k) {
-    const std::int64_t l = split - 1 + k;
-    text_layer(l);
-    vision_block(l);
-    bridge(k);
+    bridge(k, text_bridge, image_bridge);
     if (k + 1 == c.num_hidden_layers) nn::gather_token(image_bridge, 0, image_cls);
     link(m.text_links[k - 1], c.link_tower_type, text_bridge, Y_text, X_text);
     stage(str_cat("cross/text_link_", k - 1), X_text);
@@ -703,14 +672,18 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
   if (m.heads.itc) {
     // text: the last RoBERTa layer's CLS; image: the last bridge's image CLS (+ tt1);
     // cross: the pooler output. Neither of the first two depends on the other modality.
-    Tensor text_cls = f32({B, Ht});
-    nn::gather_token(T, 0, text_cls);
-    out.text_embeds = ops::l2_normalize(m.itc_text.forward(text_cls));
+    if (last_text_layer != nullptr) {
+      Tensor text_cls = f32({B, c.text.hidden_size});
+      nn::gather_token(*last_text_layer, 0, text_cls);
+      out.text_embeds = ops::l2_normalize(m.itc_text.forward(text_cls));
+      stage("itc/text_embeds", *out.text_embeds);
+    }
     out.image_embeds = ops::l2_normalize(m.itc_image.forward(image_cls));
     out.cross_embeds = ops::l2_normalize(m.itc_cross.forward(out.pooler_output));
-    stage("itc/text_embeds", *out.text_embeds);
     stage("itc/image_embeds", *out.image_embeds);
     stage("itc/cross_embeds", *out.cross_embeds);
+  }
+  if (m.heads.itc && out.text_embeds) {
     const std::int64_t C = out.text_embeds->dim(1);
     Tensor stacked = f32({B, 3, C});
     for (std::int64_t b = 0; b < B; ++b) {
@@ -729,6 +702,199 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
     stage("mlm/logits", *out.mlm_logits);
   }
   return out;
+}
+
+}  // namespace
+
+JointOutput BridgeTower::forward(const Tensor& input_ids,
+                                 const std::optional<Tensor>& attention_mask,
+                                 const Tensor& pixel_values, const RunOptions& options) const {
+  const Impl& m = *impl_;
+  const Config& c = m.config;
+  const TextInput text = check_text(input_ids, attention_mask);
+  check_pixels(c, pixel_values);
+  MMEMBED_CHECK(pixel_values.dim(0) == text.batch, InvalidArgument, "bridgetower: ", text.batch,
+                " texts but ", pixel_values.dim(0), " images (pairs are text i with image i)");
+  MMEMBED_CHECK(!options.mlm_logits || m.heads.mlm, Unsupported,
+                "bridgetower: MLM logits requested but the checkpoint has no mlm_score head");
+  const Stages stage(options);
+  const std::int64_t B = text.batch, Nt = text.length, Ni = c.image_tokens();
+  const std::int64_t Ht = c.text.hidden_size, Hv = c.vision.hidden_size;
+  const std::int64_t split = c.split_index();
+  const std::optional<Tensor>& text_mask = text.mask;  // the image is never masked
+  nn::Scratch scratch;
+
+  // Uni-modal towers up to the first bridged layer. T / V ping-pong between two buffers.
+  Tensor T = f32({B, Nt, Ht}), T_next = f32({B, Nt, Ht});
+  Tensor V = f32({B, Ni, Hv}), V_next = f32({B, Ni, Hv});
+  m.check_ids(text.ids);
+  m.text_embeddings(text.ids, T);
+  stage("text/embeddings", T);
+  m.vision_embeddings(pixel_values, V_next, scratch);
+  stage("vision/embeddings", V_next);
+  m.ln_pre.forward(V_next, V);
+  stage("vision/ln_pre", V);
+  auto text_layer = [&](std::int64_t l) {
+    m.text_layers[l].forward(T, text_mask, T_next, scratch);
+    std::swap(T, T_next);
+    stage(str_cat("text/layer_", l), T);
+  };
+  auto vision_block = [&](std::int64_t l) {
+    m.vision_blocks[l].forward(V, {}, V_next, scratch);
+    std::swap(V, V_next);
+    stage(str_cat("vision/layer_", l), V);
+  };
+  for (std::int64_t l = 0; l < split; ++l) {
+    text_layer(l);
+    vision_block(l);
+  }
+
+  // Bridge k, shared part: transform(T) + tt0 and transform(ln_post(V)) + tt1 (§3.7, §3.9).
+  // Bridge k > 0 first runs the towers' next layers.
+  Tensor V_norm = f32({B, Ni, Hv});
+  auto bridge = [&](std::int64_t k, Tensor& text_bridge, Tensor& image_bridge) {
+    if (k > 0) {
+      const std::int64_t l = split - 1 + k;
+      text_layer(l);
+      vision_block(l);
+    }
+    m.ln_post.forward(V, V_norm);
+    stage(str_cat("vision/ln_post/call_", k), V_norm);
+    m.text_transform.forward(T, text_bridge);
+    stage(str_cat("bridge/text_transform/call_", k), text_bridge);
+    nn::add_row_inplace(text_bridge, m.token_types.row(0));
+    m.image_transform.forward(V_norm, image_bridge);
+    stage(str_cat("bridge/image_transform/call_", k), image_bridge);
+    nn::add_row_inplace(image_bridge, m.token_types.row(1));
+  };
+  return cross_modal(m, B, Nt, text_mask, bridge, &T, stage, options, scratch);
+}
+
+// =============================================================================================
+// The towers and the cross-modal part apart (re-ranking: one text, many cached images)
+// =============================================================================================
+
+Tensor BridgeTower::text_bridges(const Tensor& input_ids,
+                                 const std::optional<Tensor>& attention_mask,
+                                 const RunOptions& options) const {
+  const Impl& m = *impl_;
+  const Config& c = m.config;
+  const TextInput text = check_text(input_ids, attention_mask);
+  m.check_ids(text.ids);
+  const Stages stage(options);
+  const std::int64_t B = text.batch, Nt = text.length, Ht = c.text.hidden_size;
+  const std::int64_t H = c.hidden_size, K = c.num_hidden_layers, first = c.split_index() - 1;
+  nn::Scratch scratch;
+  Tensor T = f32({B, Nt, Ht}), T_next = f32({B, Nt, Ht}), bridge = f32({B, Nt, H});
+  Tensor out = f32({B, K, Nt, H});
+  m.text_embeddings(text.ids, T);
+  stage("text/embeddings", T);
+  for (std::int64_t l = 0; l < first + K; ++l) {
+    m.text_layers[l].forward(T, text.mask, T_next, scratch);
+    std::swap(T, T_next);
+    stage(str_cat("text/layer_", l), T);
+    if (l < first) continue;
+    const std::int64_t k = l - first;
+    m.text_transform.forward(T, bridge);
+    stage(str_cat("bridge/text_transform/call_", k), bridge);
+    nn::add_row_inplace(bridge, m.token_types.row(0));
+    for (std::int64_t b = 0; b < B; ++b) {
+      std::copy_n(bridge.data<float>() + b * Nt * H, Nt * H,
+                  out.data<float>() + (b * K + k) * Nt * H);
+    }
+  }
+  return out;
+}
+
+Tensor BridgeTower::image_bridges(const Tensor& pixel_values, const RunOptions& options) const {
+  const Impl& m = *impl_;
+  const Config& c = m.config;
+  check_pixels(c, pixel_values);
+  const Stages stage(options);
+  const std::int64_t B = pixel_values.dim(0), Ni = c.image_tokens(), Hv = c.vision.hidden_size;
+  const std::int64_t H = c.hidden_size, K = c.num_hidden_layers, first = c.split_index() - 1;
+  Tensor out = f32({B, K, Ni, H});
+  // Parts of the batch one after the other: the activations of a part stay in cache.
+  const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, Ni);
+  nn::for_batch_parts(B, parts, [&](std::int64_t b0, std::int64_t b1) {
+    const std::int64_t n = b1 - b0;
+    nn::Scratch scratch;
+    Tensor V = f32({n, Ni, Hv}), V_next = f32({n, Ni, Hv}), V_norm = f32({n, Ni, Hv});
+    Tensor bridge = f32({n, Ni, H});
+    m.vision_embeddings(pixel_values.slice_rows(b0, b1), V_next, scratch);
+    stage("vision/embeddings", V_next);
+    m.ln_pre.forward(V_next, V);
+    stage("vision/ln_pre", V);
+    for (std::int64_t l = 0; l < first + K; ++l) {
+      m.vision_blocks[l].forward(V, {}, V_next, scratch);
+      std::swap(V, V_next);
+      stage(str_cat("vision/layer_", l), V);
+      if (l < first) continue;
+      const std::int64_t k = l - first;
+      m.ln_post.forward(V, V_norm);
+      stage(str_cat("vision/ln_post/call_", k), V_norm);
+      m.image_transform.forward(V_norm, bridge);
+      stage(str_cat("bridge/image_transform/call_", k), bridge);
+      nn::add_row_inplace(bridge, m.token_types.row(1));
+      for (std::int64_t b = 0; b < n; ++b) {
+        std::copy_n(bridge.data<float>() + b * Ni * H, Ni * H,
+                    out.data<float>() + ((b0 + b) * K + k) * Ni * H);
+      }
+    }
+  });
+  return out;
+}
+
+JointOutput BridgeTower::forward_bridges(const Tensor& text_bridges,
+                                         const std::optional<Tensor>& attention_mask,
+                                         const Tensor& image_bridges,
+                                         const RunOptions& options) const {
+  const Impl& m = *impl_;
+  const Config& c = m.config;
+  const std::int64_t K = c.num_hidden_layers, H = c.hidden_size, Ni = c.image_tokens();
+  MMEMBED_CHECK(image_bridges.dtype() == DType::F32 && image_bridges.rank() == 4 &&
+                    image_bridges.dim(0) >= 1 && image_bridges.dim(1) == K &&
+                    image_bridges.dim(2) == Ni && image_bridges.dim(3) == H,
+                InvalidArgument, "bridgetower: image bridges must be f32[batch,", K, ",", Ni, ",",
+                H, "] (image_bridges() of this model), got ", image_bridges.describe());
+  MMEMBED_CHECK(text_bridges.dtype() == DType::F32 && text_bridges.rank() == 4 &&
+                    text_bridges.dim(0) >= 1 && text_bridges.dim(1) == K &&
+                    text_bridges.dim(2) >= 1 && text_bridges.dim(3) == H,
+                InvalidArgument, "bridgetower: text bridges must be f32[batch,", K, ",length,", H,
+                "] (text_bridges() of this model), got ", text_bridges.describe());
+  const std::int64_t B = image_bridges.dim(0), Bt = text_bridges.dim(0);
+  const std::int64_t Nt = text_bridges.dim(2);
+  MMEMBED_CHECK(Bt == 1 || Bt == B, InvalidArgument, "bridgetower: ", Bt, " texts for ", B,
+                " images (one text for all, or text i with image i)");
+  MMEMBED_CHECK(!attention_mask || (attention_mask->rank() == 2 && attention_mask->dim(0) == Bt &&
+                                    attention_mask->dim(1) == Nt),
+                InvalidArgument, "bridgetower: attention_mask ",
+                attention_mask ? shape_str(attention_mask->shape()) : std::string(),
+                " does not match the text bridges [", Bt, ", ", Nt, "]");
+  MMEMBED_CHECK(!options.mlm_logits, Unsupported,
+                "bridgetower: MLM logits need the full forward pass");
+  // One text for every image: its mask repeated per row.
+  std::optional<Tensor> mask = attention_mask;
+  if (mask && Bt != B) {
+    Tensor rows = Tensor::empty(mask->dtype(), {B, Nt});
+    const std::size_t row_bytes = mask->nbytes();
+    for (std::int64_t b = 0; b < B; ++b) {
+      std::memcpy(static_cast<char*>(rows.raw()) + b * row_bytes, mask->raw(), row_bytes);
+    }
+    mask = rows;
+  }
+  const Stages stage(options);
+  nn::Scratch scratch;
+  auto bridge = [&](std::int64_t k, Tensor& text_bridge, Tensor& image_bridge) {
+    for (std::int64_t b = 0; b < B; ++b) {
+      const std::int64_t bt = Bt == 1 ? 0 : b;
+      std::copy_n(text_bridges.data<float>() + (bt * K + k) * Nt * H, Nt * H,
+                  text_bridge.data<float>() + b * Nt * H);
+      std::copy_n(image_bridges.data<float>() + (b * K + k) * Ni * H, Ni * H,
+                  image_bridge.data<float>() + b * Ni * H);
+    }
+  };
+  return cross_modal(m, B, Nt, mask, bridge, nullptr, stage, options, scratch);
 }
 
 // =============================================================================================
@@ -775,18 +941,17 @@ Tensor BridgeTower::text_cls_features(const Tensor& input_ids,
   const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, text.length);
   m.check_ids(text.ids);  // on the whole batch: a bad text fails the call before any part runs
   nn::for_batch_parts(B, parts, [&](std::int64_t b0, std::int64_t b1) {
-    const TextInput part{text.ids.slice_rows(b0, b1),
-                         text.mask ? std::optional<Tensor>(text.mask->slice_rows(b0, b1))
-                                   : std::nullopt,
-                         b1 - b0, text.length};
+    const TextInput part{
+        text.ids.slice_rows(b0, b1),
+        text.mask ? std::optional<Tensor>(text.mask->slice_rows(b0, b1)) : std::nullopt, b1 - b0,
+        text.length};
     Tensor rows = cls.slice_rows(b0, b1);
     text_cls_rows(m, part, stage, rows);
   });
   return cls;
 }
 
-Tensor BridgeTower::embed_text(const Tensor& input_ids,
-                               const std::optional<Tensor>& attention_mask,
+Tensor BridgeTower::embed_text(const Tensor& input_ids, const std::optional<Tensor>& attention_mask,
                                const RunOptions& options) const {
   const Impl& m = *impl_;
   m.require_itc();
@@ -875,8 +1040,7 @@ BridgeTower::BridgeTower(const Config& config, const io::Checkpoint& checkpoint)
     : impl_(std::make_shared<const Impl>(config, checkpoint)) {}
 
 BridgeTower BridgeTower::load(const std::string& model_dir) {
-  return BridgeTower(Config::from_file(model_dir + "/config.json"),
-                     io::open_checkpoint(model_dir));
+  return BridgeTower(Config::from_file(model_dir + "/config.json"), io::open_checkpoint(model_dir));
 }
 
 BridgeTower BridgeTower::load(const std::string& config_json_path,
@@ -884,11 +1048,23 @@ BridgeTower BridgeTower::load(const std::string& config_json_path,
   return BridgeTower(Config::from_file(config_json_path), io::open_checkpoint(weights_path));
 }
 
-const Config& BridgeTower::config() const { return impl_->config; }
-bool BridgeTower::has_itc_heads() const { return impl_->heads.itc; }
-bool BridgeTower::has_itm_head() const { return impl_->heads.itm; }
-bool BridgeTower::has_mlm_head() const { return impl_->heads.mlm; }
-std::optional<float> BridgeTower::logit_scale() const { return impl_->logit_scale; }
-const std::vector<std::string>& BridgeTower::unused_weights() const { return impl_->unused; }
+const Config& BridgeTower::config() const {
+  return impl_->config;
+}
+bool BridgeTower::has_itc_heads() const {
+  return impl_->heads.itc;
+}
+bool BridgeTower::has_itm_head() const {
+  return impl_->heads.itm;
+}
+bool BridgeTower::has_mlm_head() const {
+  return impl_->heads.mlm;
+}
+std::optional<float> BridgeTower::logit_scale() const {
+  return impl_->logit_scale;
+}
+const std::vector<std::string>& BridgeTower::unused_weights() const {
+  return impl_->unused;
+}
 
 }  // namespace mmembed::models::bridgetower

@@ -65,13 +65,13 @@ struct VisionConfig {  // vision_config: CLIP ViT (heads = hidden_size / 64, MLP
 struct Config {
   TextConfig text;
   VisionConfig vision;
-  std::int64_t hidden_size = 768;       // H: cross-modal width
-  std::int64_t num_hidden_layers = 6;   // cross-modal layers per stream (= bridged top layers)
-  std::string hidden_act = "gelu";      // MLM head transform
-  double layer_norm_eps = 1e-5;         // cross-modal LayerNorms, link towers, MLM head
+  std::int64_t hidden_size = 768;      // H: cross-modal width
+  std::int64_t num_hidden_layers = 6;  // cross-modal layers per stream (= bridged top layers)
+  std::string hidden_act = "gelu";     // MLM head transform
+  double layer_norm_eps = 1e-5;        // cross-modal LayerNorms, link towers, MLM head
   bool share_cross_modal_transformer_layers = true;
   bool share_link_tower_layers = false;
-  std::string link_tower_type = "add";  // add | scaled_add | interpolate
+  std::string link_tower_type = "add";                  // add | scaled_add | interpolate
   std::optional<std::int64_t> contrastive_hidden_size;  // ITC width (extra key, large-itc only)
 
   // Reads a parsed config.json. Absent keys take the reference defaults; a key of the wrong type
@@ -114,7 +114,7 @@ struct JointOutput {
   // The last cross layer's streams: [B, Nt, H] and [B, Ni, H] ([B, 1, H] with pooled_only).
   Tensor text_features;
   Tensor image_features;
-  Tensor pooler_output;   // [B, 2H] concat(text pool, image pool), not normalised
+  Tensor pooler_output;  // [B, 2H] concat(text pool, image pool), not normalised
   // Heads, present when the checkpoint has them:
   std::optional<Tensor> itm_logits;             // [B, 2], index 1 = match
   std::optional<Tensor> itm_match_probability;  // [B], softmax(itm_logits)[:, 1]
@@ -163,6 +163,23 @@ class BridgeTower {
   // ITC joint embedding of image-caption pairs [B, C] (cross_embeds). Unsupported without ITC.
   Tensor embed_pair(const Tensor& input_ids, const std::optional<Tensor>& attention_mask,
                     const Tensor& pixel_values, const RunOptions& options = {}) const;
+
+  // forward() in two halves, for matching one text with many images whose towers ran once
+  // (re-ranking with cached image features). Bridge k (k = 0 .. num_hidden_layers - 1) is what
+  // cross-modal layer k takes from each tower before its link tower:
+  //   text_bridges  [B, K, Nt, H]: cross_modal_text_transform(text layer split - 1 + k) + tt0;
+  //   image_bridges [B, K, Ni, H]: cross_modal_image_transform(ln_post(vision block
+  //                  split - 1 + k)) + tt1.
+  // forward_bridges() runs the rest (cross-modal layers, poolers, heads) and equals forward()
+  // on the same inputs, except that text_embeds is absent (it reads the text tower's last layer
+  // itself; embed_text gives it) and MLM logits are refused. The text bridges may hold one row
+  // for every image (its attention mask [1, Nt] then too).
+  Tensor text_bridges(const Tensor& input_ids, const std::optional<Tensor>& attention_mask,
+                      const RunOptions& options = {}) const;
+  Tensor image_bridges(const Tensor& pixel_values, const RunOptions& options = {}) const;
+  JointOutput forward_bridges(const Tensor& text_bridges,
+                              const std::optional<Tensor>& attention_mask,
+                              const Tensor& image_bridges, const RunOptions& options = {}) const;
 
   // The towers alone, without the ITC heads (so also for trunk-only checkpoints such as
   // bridgetower-base): what embed_text / embed_image feed their heads.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -19,7 +20,6 @@
 #include <unistd.h>
 
 #include "golden.h"
-#include "test_support.h"
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "io/safetensors.h"
@@ -27,6 +27,7 @@
 #include "mmembed/error.h"
 #include "models/bridgetower/bridgetower.h"
 #include "nn/layers.h"
+#include "test_support.h"
 
 namespace mmembed::models::bridgetower {
 namespace {
@@ -63,8 +64,7 @@ Tensor rows(const Tensor& t, std::int64_t begin, std::int64_t end) {
   return t.slice_rows(begin, end).clone();
 }
 
-const std::set<std::string> kInputs = {"input_ids", "attention_mask", "pixel_values",
-                                       "pixel_mask"};
+const std::set<std::string> kInputs = {"input_ids", "attention_mask", "pixel_values", "pixel_mask"};
 
 // ---------------------------------------------------------------------------------------------
 // Every named stage against its golden
@@ -127,7 +127,8 @@ TEST_P(BridgeTowerGolden, EveryStageMatchesTheReference) {
     JointOutput out = model.forward(golden_input(GetParam().model, group, "input_ids"),
                                     golden_input(GetParam().model, group, "attention_mask"),
                                     golden_input(GetParam().model, group, "pixel_values"), options);
-    for (const std::string& f : check.failures) ADD_FAILURE() << f;
+    for (const std::string& f : check.failures)
+      ADD_FAILURE() << f;
 
     // Every golden of the group (inputs aside) must have been produced by some stage.
     std::size_t goldens = 0;
@@ -166,9 +167,9 @@ TEST_P(BridgeTowerGolden, OneTowerEmbeddingsMatchTheJointReference) {
   const Manifest& m = Manifest::get();
   if (!model.has_itc_heads()) {  // no reference embeddings: the calls refuse (MissingItcHeads)
     for (const std::string& group : groups()) {
-      EXPECT_THROW(model.embed_text(golden_input(GetParam().model, group, "input_ids"),
-                                    std::nullopt),
-                   Unsupported);
+      EXPECT_THROW(
+          model.embed_text(golden_input(GetParam().model, group, "input_ids"), std::nullopt),
+          Unsupported);
       EXPECT_THROW(model.embed_image(golden_input(GetParam().model, group, "pixel_values")),
                    Unsupported);
     }
@@ -180,10 +181,13 @@ TEST_P(BridgeTowerGolden, OneTowerEmbeddingsMatchTheJointReference) {
     Checker check{prefix, {}, {}};
     RunOptions options;
     options.on_stage = std::ref(check);
-    Tensor text = model.embed_text(golden_input(GetParam().model, group, "input_ids"),
-                                   golden_input(GetParam().model, group, "attention_mask"), options);
-    Tensor image = model.embed_image(golden_input(GetParam().model, group, "pixel_values"), options);
-    for (const std::string& f : check.failures) ADD_FAILURE() << f;
+    Tensor text =
+        model.embed_text(golden_input(GetParam().model, group, "input_ids"),
+                         golden_input(GetParam().model, group, "attention_mask"), options);
+    Tensor image =
+        model.embed_image(golden_input(GetParam().model, group, "pixel_values"), options);
+    for (const std::string& f : check.failures)
+      ADD_FAILURE() << f;
     ASSERT_TRUE(check.diffs.count("itc/text_embeds"));
     ASSERT_TRUE(check.diffs.count("itc/image_embeds"));
     std::printf("[ towers   ] %s %s %s: text alone %.3g, image alone %.3g (max abs diff)\n",
@@ -234,14 +238,96 @@ TEST_P(BridgeTowerGolden, PooledOnlyEqualsTheFullForward) {
   }
 }
 
+// The two halves (text_bridges / image_bridges, then forward_bridges: what re-ranking with cached
+// image features runs) give the reference's stages, ITM logits and joint embeddings; one text
+// row broadcast over every image equals the joint forward of that text repeated.
+TEST_P(BridgeTowerGolden, BridgesThenCrossModalLayersMatchTheReference) {
+  const BridgeTower model = load_model(GetParam().model, GetParam().weights);
+  for (const std::string& group : groups()) {
+    SCOPED_TRACE(group);
+    const std::string prefix = GetParam().model + "/" + group + "/";
+    const Tensor ids = golden_input(GetParam().model, group, "input_ids");
+    const Tensor mask = golden_input(GetParam().model, group, "attention_mask");
+    const Tensor pixels = golden_input(GetParam().model, group, "pixel_values");
+    Checker check{prefix, {}, {}};
+    RunOptions options;
+    options.on_stage = std::ref(check);
+    const Tensor tb = model.text_bridges(ids, mask, options);
+    const Tensor ib = model.image_bridges(pixels, options);
+    const std::int64_t B = ids.dim(0), Nt = ids.dim(1), K = model.config().num_hidden_layers;
+    const std::int64_t H = model.config().hidden_size;
+    ASSERT_EQ(tb.shape(), Shape({B, K, Nt, H}));
+    ASSERT_EQ(ib.shape(), Shape({B, K, model.config().image_tokens(), H}));
+    const JointOutput out = model.forward_bridges(tb, mask, ib, options);
+    for (const std::string& f : check.failures)
+      ADD_FAILURE() << f;
+    // Every golden of the group but those the halves do not make was produced and matched.
+    const std::set<std::string> not_made = {"itc/text_embeds", "itc/logits", "mlm/logits"};
+    std::size_t goldens = 0;
+    for (const golden::Entry* e : Manifest::get().with_prefix(prefix)) {
+      const std::string stage = e->name.substr(prefix.size());
+      if (kInputs.count(stage) || not_made.count(stage) || !e->has_data()) continue;
+      ++goldens;
+      EXPECT_TRUE(check.diffs.count(stage)) << "no stage produced golden " << e->name;
+    }
+    EXPECT_GE(goldens, 3u);
+    EXPECT_EQ(check.diffs.count("itm/logits"), model.has_itm_head() ? 1u : 0u);
+    EXPECT_EQ(check.diffs.count("itc/cross_embeds"), model.has_itc_heads() ? 1u : 0u);
+    EXPECT_FALSE(out.text_embeds.has_value());
+
+    // Text 0 against every image, pooled only (as re-ranking runs it).
+    Tensor ids0 = Tensor::empty(ids.dtype(), ids.shape());
+    Tensor mask0 = Tensor::empty(mask.dtype(), mask.shape());
+    for (std::int64_t b = 0; b < B; ++b) {
+      std::memcpy(static_cast<char*>(ids0.raw()) + b * ids.nbytes() / B, ids.raw(),
+                  ids.nbytes() / B);
+      std::memcpy(static_cast<char*>(mask0.raw()) + b * mask.nbytes() / B, mask.raw(),
+                  mask.nbytes() / B);
+    }
+    RunOptions pooled;
+    pooled.pooled_only = true;
+    const JointOutput joint = model.forward(ids0, mask0, pixels, pooled);
+    const JointOutput split =
+        model.forward_bridges(tb.slice_rows(0, 1), rows(mask, 0, 1), ib, pooled);
+    EXPECT_LE(max_abs_diff(split.pooler_output, joint.pooler_output), 1e-6);
+    ASSERT_EQ(split.itm_logits.has_value(), joint.itm_logits.has_value());
+    if (joint.itm_logits) EXPECT_LE(max_abs_diff(*split.itm_logits, *joint.itm_logits), 1e-6);
+    if (joint.cross_embeds) {
+      EXPECT_LE(max_abs_diff(*split.cross_embeds, *joint.cross_embeds), 1e-6);
+      EXPECT_LE(max_abs_diff(*split.image_embeds, *joint.image_embeds), 1e-6);
+    }
+  }
+}
+
+TEST(BridgeTowerBridges, BadShapesAreNamed) {
+  const BridgeTower model = load_model("bridgetower-large-tiny", "model.safetensors");
+  const Config& c = model.config();
+  const std::int64_t K = c.num_hidden_layers, H = c.hidden_size, Ni = c.image_tokens();
+  const Tensor text = Tensor::zeros(DType::F32, {1, K, 4, H});
+  const Tensor images = Tensor::zeros(DType::F32, {3, K, Ni, H});
+  EXPECT_NO_THROW(model.forward_bridges(text, std::nullopt, images));
+  EXPECT_NE(
+      std::string::npos,
+      error_of<InvalidArgument>([&] {
+        model.forward_bridges(text, std::nullopt, Tensor::zeros(DType::F32, {3, K, Ni + 1, H}));
+      }).find("image bridges must be f32[batch,"));
+  EXPECT_NE(std::string::npos,
+            error_of<InvalidArgument>([&] {
+              model.forward_bridges(Tensor::zeros(DType::F32, {2, K, 4, H}), std::nullopt, images);
+            }).find("2 texts for 3 images"));
+  EXPECT_NE(std::string::npos,
+            error_of<InvalidArgument>([&] {
+              model.forward_bridges(text, Tensor::zeros(DType::I64, {1, 5}), images);
+            }).find("does not match the text bridges"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiny, BridgeTowerGolden,
                          testing::Values(Case{"bridgetower-base-tiny", "model.safetensors"},
                                          Case{"bridgetower-base-tiny", "pytorch_model.bin"},
                                          Case{"bridgetower-large-tiny", "model.safetensors"},
                                          Case{"bridgetower-large-tiny", "pytorch_model.bin"},
                                          Case{"bridgetower-shared-link-tiny", "model.safetensors"},
-                                         Case{"bridgetower-shared-link-tiny",
-                                              "pytorch_model.bin"},
+                                         Case{"bridgetower-shared-link-tiny", "pytorch_model.bin"},
                                          Case{"toy-bridgetower", "model.safetensors"},
                                          Case{"toy-bridgetower", "pytorch_model.bin"}),
                          weights_case_name);
@@ -264,9 +350,8 @@ TEST(BridgeTowerSharedLink, MatchesTheReference) {
     const JointOutput out = model.forward(golden_input(name, group, "input_ids"),
                                           golden_input(name, group, "attention_mask"),
                                           golden_input(name, group, "pixel_values"));
-    for (const auto& [key, ours] :
-         std::vector<std::pair<std::string, Tensor>>{{"model/pooler_output", out.pooler_output},
-                                                     {"itm/logits", *out.itm_logits}}) {
+    for (const auto& [key, ours] : std::vector<std::pair<std::string, Tensor>>{
+             {"model/pooler_output", out.pooler_output}, {"itm/logits", *out.itm_logits}}) {
       const golden::Entry& e = m.entry(name + "/" + group + "/" + key);
       const golden::CompareResult r = golden::compare(e.name, ours, m.load(e), m.tolerance(e));
       EXPECT_TRUE(r.ok) << r.message;
@@ -275,10 +360,11 @@ TEST(BridgeTowerSharedLink, MatchesTheReference) {
   std::string cfg = R"({"share_link_tower_layers": true, "num_hidden_layers": 2,
                         "text_config": {"num_hidden_layers": 3},
                         "vision_config": {"num_hidden_layers": 3}})";
-  const std::string msg = error_of<Unsupported>(
-      [&] { Config::parse(io::ConfigReader::parse(cfg, "config.json")); });
+  const std::string msg =
+      error_of<Unsupported>([&] { Config::parse(io::ConfigReader::parse(cfg, "config.json")); });
   EXPECT_NE(msg.find("share_link_tower_layers = true with num_hidden_layers = 2 is not supported"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,7 +424,8 @@ class TempCheckpoint {
     std::filesystem::create_directories(dir_);
     io::Checkpoint src = io::open_checkpoint(model_dir(model) + "/model.safetensors");
     std::map<std::string, Tensor> tensors;
-    for (const io::TensorInfo& t : src.tensors()) tensors[t.name] = src.get(t.name).clone();
+    for (const io::TensorInfo& t : src.tensors())
+      tensors[t.name] = src.get(t.name).clone();
     edit(tensors);
     io::write_safetensors(path(), tensors, {{"format", "pt"}});
   }
@@ -350,7 +437,9 @@ class TempCheckpoint {
   std::filesystem::path dir_;
 };
 
-Config base_config() { return Config::from_file(model_dir("bridgetower-base-tiny") + "/config.json"); }
+Config base_config() {
+  return Config::from_file(model_dir("bridgetower-base-tiny") + "/config.json");
+}
 
 TEST(BridgeTowerWeights, ShapeMismatchesAreListedTogether) {
   TempCheckpoint ckpt("bridgetower-base-tiny", [](std::map<std::string, Tensor>& t) {
@@ -358,8 +447,8 @@ TEST(BridgeTowerWeights, ShapeMismatchesAreListedTogether) {
     t["bridgetower.vision_model.visual.transformer.resblocks.1.attn.in_proj_weight"] =
         Tensor::zeros(DType::F32, {64, 64});
   });
-  std::string msg = error_of<ShapeError>(
-      [&] { BridgeTower(base_config(), io::open_checkpoint(ckpt.path())); });
+  std::string msg =
+      error_of<ShapeError>([&] { BridgeTower(base_config(), io::open_checkpoint(ckpt.path())); });
   EXPECT_NE(msg.find("2 problems"), std::string::npos) << msg;
   EXPECT_NE(msg.find("bridgetower.cross_modal_text_transform.weight (cross_modal_text_transform."
                      "weight): got [32,31] expected [32,32]"),
@@ -376,8 +465,8 @@ TEST(BridgeTowerWeights, MissingAndMisshapedTensorsAreListedTogether) {
     t.erase("itm_score.fc.bias");  // a partial head is reported, not silently dropped
     t["bridgetower.token_type_embeddings.weight"] = Tensor::zeros(DType::F32, {3, 32});
   });
-  std::string msg = error_of<FormatError>(
-      [&] { BridgeTower(base_config(), io::open_checkpoint(ckpt.path())); });
+  std::string msg =
+      error_of<FormatError>([&] { BridgeTower(base_config(), io::open_checkpoint(ckpt.path())); });
   EXPECT_NE(msg.find("3 problems"), std::string::npos) << msg;
   EXPECT_NE(msg.find("missing tensor 'cross_modal_image_link_tower.0.LayerNorm.bias'"),
             std::string::npos)
@@ -452,24 +541,29 @@ TEST(BridgeTowerConfig, ErrorsNameTheKey) {
   auto parse = [](const std::string& json) {
     Config::parse(io::ConfigReader::parse(json, "config.json"));
   };
-  EXPECT_NE(error_of<FormatError>([&] { parse(R"({"text_config": {"hidden_size": "768"}})"); })
-                .find("text_config.hidden_size"),
+  EXPECT_NE(error_of<FormatError>([&] {
+              parse(R"({"text_config": {"hidden_size": "768"}})");
+            }).find("text_config.hidden_size"),
             std::string::npos);
-  EXPECT_NE(error_of<Unsupported>([&] { parse(R"({"share_link_tower_layers": true})"); })
-                .find("share_link_tower_layers"),
+  EXPECT_NE(error_of<Unsupported>([&] {
+              parse(R"({"share_link_tower_layers": true})");
+            }).find("share_link_tower_layers"),
             std::string::npos);
-  EXPECT_NE(error_of<Unsupported>([&] { parse(R"({"link_tower_type": "concat"})"); })
-                .find("link_tower_type 'concat'"),
+  EXPECT_NE(error_of<Unsupported>([&] {
+              parse(R"({"link_tower_type": "concat"})");
+            }).find("link_tower_type 'concat'"),
             std::string::npos);
-  EXPECT_NE(error_of<Unsupported>([&] { parse(R"({"text_config": {"hidden_act": "swish"}})"); })
-                .find("text_config.hidden_act"),
+  EXPECT_NE(error_of<Unsupported>([&] {
+              parse(R"({"text_config": {"hidden_act": "swish"}})");
+            }).find("text_config.hidden_act"),
             std::string::npos);
-  EXPECT_NE(error_of<InvalidArgument>([&] { parse(R"({"num_hidden_layers": 13})"); })
-                .find("num_hidden_layers"),
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              parse(R"({"num_hidden_layers": 13})");
+            }).find("num_hidden_layers"),
             std::string::npos);
-  EXPECT_NE(error_of<InvalidArgument>([&] { parse(R"({"model_type": "clip"})"); })
-                .find("model_type"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of<InvalidArgument>([&] { parse(R"({"model_type": "clip"})"); }).find("model_type"),
+      std::string::npos);
 }
 
 TEST(BridgeTowerConfig, ItcHeadsNeedContrastiveHiddenSize) {
@@ -493,8 +587,9 @@ TEST(BridgeTowerInputs, BadInputsAreNamed) {
   const Tensor pixels = golden_input(m, "batch", "pixel_values");
   Tensor bad_ids = ids.clone();
   bad_ids.data<std::int64_t>()[5] = 411;
-  EXPECT_NE(error_of<InvalidArgument>([&] { model.embed_text(bad_ids, mask); })
-                .find("input_ids[0,5] = 411 is outside the vocabulary [0, 411)"),
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              model.embed_text(bad_ids, mask);
+            }).find("input_ids[0,5] = 411 is outside the vocabulary [0, 411)"),
             std::string::npos);
   // In a batch that runs in parts per thread, the item is named by its index in the whole batch.
   {
@@ -516,14 +611,16 @@ TEST(BridgeTowerInputs, BadInputsAreNamed) {
         << msg;
   }
   Tensor long_ids = Tensor::zeros(DType::I64, {1, 129});  // positions 2..130 > 129
-  EXPECT_NE(error_of<InvalidArgument>([&] { model.embed_text(long_ids, std::nullopt); })
-                .find("max_position_embeddings 130"),
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              model.embed_text(long_ids, std::nullopt);
+            }).find("max_position_embeddings 130"),
             std::string::npos);
   Tensor small = Tensor::zeros(DType::F32, {1, 3, 64, 64});
   EXPECT_NE(error_of<InvalidArgument>([&] { model.embed_image(small); }).find("f32[1,3,64,64]"),
             std::string::npos);
-  EXPECT_NE(error_of<InvalidArgument>([&] { model.forward(ids, mask, rows(pixels, 0, 2)); })
-                .find("3 texts but 2 images"),
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              model.forward(ids, mask, rows(pixels, 0, 2));
+            }).find("3 texts but 2 images"),
             std::string::npos);
 }
 
@@ -575,8 +672,10 @@ TEST(BridgeTowerInputs, BatchAndPaddingIndependence) {
   const double image_diff =
       max_abs_diff(rows(model.embed_image(pixels), 0, 1), model.embed_image(rows(pixels, 0, 1)));
   EXPECT_LE(image_diff, 1e-6);
-  std::printf("[ batch    ] alone vs in a batch of 8: text %.3g, image %.3g, cross %.3g, itm %.3g, "
-              "pooler %.3g\n", text_diff, image_diff, cross_diff, itm_diff, pooler_diff);
+  std::printf(
+      "[ batch    ] alone vs in a batch of 8: text %.3g, image %.3g, cross %.3g, itm %.3g, "
+      "pooler %.3g\n",
+      text_diff, image_diff, cross_diff, itm_diff, pooler_diff);
   // Omitting the mask of an unpadded text equals an all-ones mask.
   EXPECT_EQ(max_abs_diff(model.embed_text(alone_ids, std::nullopt), alone_text), 0.0);
 }
@@ -610,7 +709,8 @@ TEST(BridgeTowerInputs, ConcurrentForwardsGiveTheSerialBits) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     threads.emplace_back([&, i] { results[i] = model.forward(ids, mask, pixels); });
   }
-  for (std::thread& t : threads) t.join();
+  for (std::thread& t : threads)
+    t.join();
   for (const JointOutput& r : results) {
     EXPECT_EQ(max_abs_diff(r.pooler_output, serial.pooler_output), 0.0);
     EXPECT_EQ(max_abs_diff(*r.cross_embeds, *serial.cross_embeds), 0.0);
