@@ -64,7 +64,8 @@ InputKind parse_input_kind(const std::string& name);
 
 // What to do with a text longer than the model's token limit.
 enum class TextOverflow {
-  kTruncate,  // cut it (the reference's truncation=True); Embeddings::truncated_tokens says how much
+  kTruncate,  // cut it (the reference's truncation=True); Embeddings::truncated_tokens says how
+              // much
   kError,     // throw InvalidArgument naming the text
 };
 
@@ -114,12 +115,16 @@ struct EmbedderOptions {
 };
 
 struct ModelInfo {
-  std::string family;      // "bridgetower", "clip", "sentence-transformers"
-  std::string model_type;  // config.json model_type ("bridgetower", "clip", "bert", ...)
-  std::string path;        // the model folder
-  std::size_t dim = 0;     // embedding width
+  std::string family;               // "bridgetower", "clip", "sentence-transformers"
+  std::string model_type;           // config.json model_type ("bridgetower", "clip", "bert", ...)
+  std::string path;                 // the model folder
+  std::size_t dim = 0;              // embedding width
   std::size_t max_text_tokens = 0;  // special tokens included
   bool text = false, image = false, pair = false, match = false;  // supported calls
+  // The shape of one image's ImageMatchFeatures when the model can match (BridgeTower: [K, Ni,
+  // H], the inputs of its K cross-modal layers; CLIP: [dim], the image embedding); empty
+  // otherwise.
+  std::vector<std::int64_t> match_features_shape;
   // Why a call is unsupported, e.g. "the checkpoint has no ITC heads (itc_text_head ...)".
   std::string unsupported_reason;
   bool supports(InputKind kind) const;
@@ -146,6 +151,17 @@ struct MatchScore {
   // CLIP: cosine * exp(logit_scale), the logit the zero-shot softmax uses.
   std::optional<double> scaled_logit;
   int truncated_tokens = 0;
+};
+
+// The image side of match() for one image, computed once so that the image can be matched with
+// many texts (re-ranking) by running only the text's side and what joins the two: for
+// BridgeTower its vision tower's outputs as its cross-modal layers take them (about 11 MB per
+// image for bridgetower-large), then per text the text tower once and the cross-modal layers per
+// image; for CLIP the image embedding. Plain data, so that a caller can keep it on disk
+// (retrieval's feature cache); shape is ModelInfo::match_features_shape.
+struct ImageMatchFeatures {
+  std::vector<std::int64_t> shape;
+  std::vector<float> data;
 };
 
 namespace embed {
@@ -185,6 +201,14 @@ class Embedder {
   // Image i against text i (images.size() == texts.size()).
   std::vector<MatchScore> match(std::span<const Image> images,
                                 std::span<const std::string> texts) const;
+
+  // match() in two steps for one text against many images: image_match_features() runs the
+  // image side (its results can be kept and reused), match_text() the rest.
+  // match_text(t, image_match_features(images)) equals match(images, {t, t, ...}) (within 1e-6).
+  // InvalidArgument for features of another shape (naming their index) or a blank text.
+  std::vector<ImageMatchFeatures> image_match_features(std::span<const Image> images) const;
+  std::vector<MatchScore> match_text(const std::string& text,
+                                     std::span<const ImageMatchFeatures> images) const;
 
   // The same work in two steps, so that the CPU work before the model (checks, tokenizing,
   // resizing, normalizing) can run on another thread than the model: prepare() does it and

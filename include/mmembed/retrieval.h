@@ -70,15 +70,32 @@ AddResult add_items(Index& index, const Embedder& embedder, const std::vector<In
 struct RerankOptions {
   std::int64_t keep = 0;  // results kept after re-ranking; 0 = all candidates
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
+  // A folder keeping each candidate image's match features (Embedder::image_match_features),
+  // keyed by the model and the image file's bytes, so that a candidate seen before skips its
+  // image tower: for BridgeTower only the query's text tower and the cross-modal layers run.
+  // About 11 MB per image for bridgetower-large (float32); empty = no cache.
+  std::string feature_cache;
+  // The least recently used files are removed past this size.
+  std::uint64_t feature_cache_max_bytes = std::uint64_t{8} << 30;
+};
+
+struct RerankStats {
+  std::size_t scored = 0;      // candidates scored by the head
+  std::size_t cached = 0;      // of them, image features read from the cache
+  std::size_t unreadable = 0;  // candidates without an image or whose image failed
+  double seconds = 0;
 };
 
 // Re-scores candidates by how well each candidate's image matches `text` and sorts by that:
 //  - BridgeTower: the image-text matching head's probability (SearchHit::score becomes it);
 //  - CLIP: softmax over the candidates of cosine * exp(logit_scale).
-// Candidates without an image, or whose image cannot be read, keep their place after the
-// scored ones (their score becomes NaN); ranks are renumbered. Unsupported for text models.
+// The work: per candidate its image tower (or its cached features), then per group of up to
+// 16 candidates the text's side once and what joins the two (Embedder::match_text). Scores equal
+// Embedder::match's. Candidates without an image, or whose image cannot be read, keep their
+// place after the scored ones (their score becomes NaN); ranks are renumbered. Unsupported for
+// text models; IoError when feature_cache names something that is not a folder.
 std::vector<SearchHit> rerank(const Embedder& embedder, const std::string& text,
                               const std::vector<SearchHit>& candidates,
-                              const RerankOptions& options = {});
+                              const RerankOptions& options = {}, RerankStats* stats = nullptr);
 
 }  // namespace mmembed::retrieval

@@ -23,7 +23,7 @@
 namespace mmembed::vision {
 class ImageProcessor;
 enum class ImageBackend;
-}
+}  // namespace mmembed::vision
 
 namespace mmembed::embed {
 
@@ -62,6 +62,11 @@ class ModelAdapter {
                                  std::span<const std::string> texts) const;
   virtual std::vector<MatchScore> match(std::span<const Image> images,
                                         std::span<const std::string> texts) const;
+  // Embedder::image_match_features / match_text (inputs checked; features of the right shape);
+  // match_text sees all the images and batches them itself.
+  virtual std::vector<ImageMatchFeatures> image_match_features(std::span<const Image> images) const;
+  virtual std::vector<MatchScore> match_text(const std::string& text,
+                                             std::span<const ImageMatchFeatures> images) const;
 
  protected:
   [[noreturn]] void unsupported(InputKind kind) const;

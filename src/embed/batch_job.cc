@@ -20,10 +20,10 @@
 
 #include "core/check.h"
 #include "core/file.h"
-#include "io/bytes.h"
-#include "kernels/parallel.h"
 #include "core/output_file.h"
+#include "io/bytes.h"
 #include "io/matrix.h"
+#include "kernels/parallel.h"
 #include "mmembed/error.h"
 
 namespace mmembed::embed {
@@ -44,7 +44,8 @@ std::string fingerprint(const Embedder& embedder, const std::vector<BatchItem>& 
                         const BatchJobOptions& o) {
   std::uint64_t h = 1469598103934665603ull;
   auto mix = [&h](const std::string& s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    for (unsigned char c : s)
+      h = (h ^ c) * 1099511628211ull;
     h = (h ^ 0xffu) * 1099511628211ull;  // field separator
   };
   mix(fs::absolute(embedder.info().path).lexically_normal().string());
@@ -160,8 +161,8 @@ std::string images_fingerprint(const std::vector<Stamp>& stamps) {
   std::uint64_t h = 1469598103934665603ull;
   for (const Stamp& st : stamps) {
     for (std::int64_t v : {st.size, st.mtime_ns}) {
-      for (int b = 0; b < 8; ++b) h = (h ^ ((static_cast<std::uint64_t>(v) >> (8 * b)) & 0xff)) *
-                                      1099511628211ull;
+      for (int b = 0; b < 8; ++b)
+        h = (h ^ ((static_cast<std::uint64_t>(v) >> (8 * b)) & 0xff)) * 1099511628211ull;
     }
   }
   char buf[17];
@@ -181,8 +182,12 @@ std::optional<Json> read_json(const fs::path& path) {
   }
 }
 
-bool uses_text(InputKind k) { return k != InputKind::kImage; }
-bool uses_image(InputKind k) { return k != InputKind::kText; }
+bool uses_text(InputKind k) {
+  return k != InputKind::kImage;
+}
+bool uses_image(InputKind k) {
+  return k != InputKind::kText;
+}
 
 // One item's image (when the kind has images), or the reason it cannot be used.
 struct Loaded {
@@ -221,7 +226,7 @@ struct ReadyBatch {
   std::vector<std::size_t> ok_rows;  // manifest rows of the loaded items
   std::vector<Image> images;
   std::vector<std::string> texts;
-  std::vector<std::string> errors;   // per item of [begin, end), "" when loaded
+  std::vector<std::string> errors;  // per item of [begin, end), "" when loaded
   std::optional<PreparedBatch> prepared;
 };
 
@@ -255,9 +260,12 @@ ReadyBatch make_ready(const Embedder& embedder, const std::vector<BatchItem>& it
 Embeddings run_model(const Embedder& e, InputKind kind, std::span<const Image> images,
                      std::span<const std::string> texts) {
   switch (kind) {
-    case InputKind::kText: return e.embed_texts(texts);
-    case InputKind::kImage: return e.embed_images(images);
-    case InputKind::kPair: return e.embed_pairs(images, texts);
+    case InputKind::kText:
+      return e.embed_texts(texts);
+    case InputKind::kImage:
+      return e.embed_images(images);
+    case InputKind::kPair:
+      return e.embed_pairs(images, texts);
   }
   MMEMBED_ASSERT(false);
   return {};
@@ -279,8 +287,9 @@ ChunkResult run_chunk(const Embedder& embedder, const std::vector<BatchItem>& it
   const std::size_t dim = embedder.info().dim;
   auto launch = [&](std::size_t b) {
     const std::size_t e = std::min(end, b + bs);
-    return std::async(std::launch::async,
-                      [&embedder, &items, b, e, &o] { return make_ready(embedder, items, b, e, o); });
+    return std::async(std::launch::async, [&embedder, &items, b, e, &o] {
+      return make_ready(embedder, items, b, e, o);
+    });
   };
   std::future<ReadyBatch> next = launch(begin);
   for (std::size_t b = begin; b < end; b += bs) {
@@ -296,7 +305,8 @@ ChunkResult run_chunk(const Embedder& embedder, const std::vector<BatchItem>& it
     if (r.prepared) {
       try {
         const Embeddings emb = embedder.embed_prepared(*r.prepared);
-        for (std::size_t k = 0; k < r.ok_rows.size(); ++k) store(r.ok_rows[k], emb.row(k));
+        for (std::size_t k = 0; k < r.ok_rows.size(); ++k)
+          store(r.ok_rows[k], emb.row(k));
         done = true;
       } catch (const Error&) {
       }
@@ -305,8 +315,8 @@ ChunkResult run_chunk(const Embedder& embedder, const std::vector<BatchItem>& it
       // Find the offending items: one at a time.
       for (std::size_t k = 0; k < r.ok_rows.size(); ++k) {
         try {
-          std::span<const Image> im = r.images.empty() ? std::span<const Image>{}
-                                                       : std::span<const Image>(&r.images[k], 1);
+          std::span<const Image> im =
+              r.images.empty() ? std::span<const Image>{} : std::span<const Image>(&r.images[k], 1);
           std::span<const std::string> tx = r.texts.empty()
                                                 ? std::span<const std::string>{}
                                                 : std::span<const std::string>(&r.texts[k], 1);
@@ -399,7 +409,8 @@ std::optional<Committed> read_committed(const fs::path& partial, std::size_t c, 
     }
     if (out.status.size() != end - begin) return std::nullopt;
     const io::Matrix m = io::read_matrix(chunk_path(partial, c, "npy").string());
-    if (static_cast<std::size_t>(m.rows) != out.ok || (m.rows > 0 && static_cast<std::size_t>(m.cols) != dim))
+    if (static_cast<std::size_t>(m.rows) != out.ok ||
+        (m.rows > 0 && static_cast<std::size_t>(m.cols) != dim))
       return std::nullopt;
     return out;
   } catch (const std::exception&) {
@@ -449,8 +460,7 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                 o.max_image_pixels, " is negative (0 disables the limit)");
   MMEMBED_CHECK(embedder.info().supports(o.kind), Unsupported, embedder.info().path, ": this ",
                 embedder.info().family, " model does not support ", input_kind_name(o.kind),
-                " embeddings",
-                embedder.info().unsupported_reason.empty() ? "" : ": ",
+                " embeddings", embedder.info().unsupported_reason.empty() ? "" : ": ",
                 embedder.info().unsupported_reason);
   const fs::path out(o.out_dir);
   const fs::path partial = out / kPartialDir;
@@ -476,7 +486,8 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
   std::vector<Stamp> stamps;  // per item, when the kind has images
   if (uses_image(o.kind)) {
     stamps.resize(items.size());
-    for (std::size_t i = 0; i < items.size(); ++i) stamps[i] = stamp_of(items[i].image);
+    for (std::size_t i = 0; i < items.size(); ++i)
+      stamps[i] = stamp_of(items[i].image);
   }
   const std::string images_fp = images_fingerprint(stamps);
   BatchJobResult result;
@@ -524,8 +535,8 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                     "inputs); choose another output directory or restart (this deletes it)");
       fs::remove_all(partial);
       fs::create_directories(partial);
-    } else if (const std::string change = model_files_change(job->value("model_files", Json()),
-                                                             files);
+    } else if (const std::string change =
+                   model_files_change(job->value("model_files", Json()), files);
                !change.empty()) {
       MMEMBED_CHECK(o.restart, InvalidArgument, partial.string(),
                     " holds a partial run of this job made with other model files (", change,
@@ -544,7 +555,8 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
                                    {"items", items.size()},
                                    {"chunk_size", o.chunk_size},
                                    {"model_files", files}},
-                              2) + "\n");
+                              2) +
+                            "\n");
 
   BatchProgress progress;
   progress.total = items.size();
@@ -634,8 +646,8 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
            {"timings",
             {{"total_s", result.seconds},
              {"embed_s", embed_seconds},
-             {"items_per_s", embed_seconds > 0 ? double(items.size() - progress.resumed) / embed_seconds
-                                               : 0.0}}},
+             {"items_per_s",
+              embed_seconds > 0 ? double(items.size() - progress.resumed) / embed_seconds : 0.0}}},
            {"batch_size", embedder.options().batch_size},
            {"chunk_size", o.chunk_size},
            {"threads", kernels::num_threads()},  // the threads used (the option's 0 resolved)

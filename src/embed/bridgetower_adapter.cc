@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/check.h"
 #include "embed/adapter.h"
 #include "embed/token_batch.h"
-#include "models/bridgetower/bridgetower.h"
 #include "mmembed/error.h"
+#include "models/bridgetower/bridgetower.h"
 #include "text/tokenizer.h"
 #include "vision/processor.h"
 
@@ -17,6 +18,16 @@ namespace mmembed::embed {
 namespace {
 
 namespace bt = models::bridgetower;
+
+double cosine(const float* a, const float* b, std::int64_t n) {
+  double dot = 0, na = 0, nb = 0;
+  for (std::int64_t k = 0; k < n; ++k) {
+    dot += double(a[k]) * b[k];
+    na += double(a[k]) * a[k];
+    nb += double(b[k]) * b[k];
+  }
+  return dot / std::sqrt(na * nb);
+}
 
 struct BridgeTowerInputs final : Prepared {
   TokenBatch tokens;  // text and pair inputs
@@ -33,9 +44,10 @@ class BridgeTowerAdapter final : public ModelAdapter {
     const bt::Config& c = model_.config();
     const auto [crop_h, crop_w] = processor_.crop_size();
     MMEMBED_CHECK(crop_h == c.vision.image_size && crop_w == c.vision.image_size, Unsupported,
-                  folder.file("preprocessor_config.json"), ": images are cropped to ", crop_w,
-                  "x", crop_h, " but the vision tower takes ", c.vision.image_size, "x",
-                  c.vision.image_size, " (config.json vision_config.image_size); "
+                  folder.file("preprocessor_config.json"), ": images are cropped to ", crop_w, "x",
+                  crop_h, " but the vision tower takes ", c.vision.image_size, "x",
+                  c.vision.image_size,
+                  " (config.json vision_config.image_size); "
                   "interpolating position embeddings is not supported");
     info_.family = "bridgetower";
     info_.model_type = "bridgetower";
@@ -52,20 +64,24 @@ class BridgeTowerAdapter final : public ModelAdapter {
     const bool itc = model_.has_itc_heads();
     const PairOutput out = options.pair_output;
     info_.dim = static_cast<std::size_t>(
-        out == PairOutput::kPooled                                 ? 2 * c.hidden_size
+        out == PairOutput::kPooled                                    ? 2 * c.hidden_size
         : out == PairOutput::kTextCls || out == PairOutput::kImageCls ? c.hidden_size
         : itc ? c.contrastive_hidden_size.value_or(c.hidden_size)
               : 2 * c.hidden_size);
     info_.text = info_.image = itc;
     info_.pair = itc || out != PairOutput::kDefault;
     info_.match = model_.has_itm_head();
+    if (info_.match)
+      info_.match_features_shape = {c.num_hidden_layers, c.image_tokens(), c.hidden_size};
     if (!itc) {
       info_.unsupported_reason =
           "the checkpoint has no contrastive (ITC) heads (itc_text_head, itc_image_head, "
           "itc_cross_modal_head), so it has no text, image or joint (cross) embeddings; for "
           "image-text pairs it has BridgeTowerModel's outputs: pooled (pooler_output, " +
-          std::to_string(2 * c.hidden_size) + "-d), text-cls and image-cls (the CLS rows of "
-          "text_features and image_features, " + std::to_string(c.hidden_size) +
+          std::to_string(2 * c.hidden_size) +
+          "-d), text-cls and image-cls (the CLS rows of "
+          "text_features and image_features, " +
+          std::to_string(c.hidden_size) +
           "-d), e.g. 'mmembed embed --pair IMAGE TEXT --pair-output pooled'; or use a "
           "checkpoint with ITC heads, e.g. BridgeTower/bridgetower-large-itm-mlm-itc";
       if (!info_.match) info_.unsupported_reason += "; it has no ITM head (itm_score) either";
@@ -91,8 +107,12 @@ class BridgeTowerAdapter final : public ModelAdapter {
     MMEMBED_ASSERT(p != nullptr);
     Embeddings e;
     switch (p->kind) {
-      case InputKind::kText: e = to_embeddings(model_.embed_text(p->tokens.ids, p->tokens.mask)); break;
-      case InputKind::kImage: e = to_embeddings(model_.embed_image(p->pixels)); break;
+      case InputKind::kText:
+        e = to_embeddings(model_.embed_text(p->tokens.ids, p->tokens.mask));
+        break;
+      case InputKind::kImage:
+        e = to_embeddings(model_.embed_image(p->pixels));
+        break;
       case InputKind::kPair:
         e = to_embeddings(options_.pair_output == PairOutput::kDefault
                               ? model_.embed_pair(p->tokens.ids, p->tokens.mask, p->pixels)
@@ -132,15 +152,60 @@ class BridgeTowerAdapter final : public ModelAdapter {
       s.truncated_tokens = t.truncated[i];
       if (out.text_embeds && out.image_embeds) {
         const std::int64_t C = out.text_embeds->dim(1);
-        const float* a = out.text_embeds->data<float>() + i * C;
-        const float* b = out.image_embeds->data<float>() + i * C;
-        double dot = 0, na = 0, nb = 0;
-        for (std::int64_t k = 0; k < C; ++k) {
-          dot += double(a[k]) * b[k];
-          na += double(a[k]) * a[k];
-          nb += double(b[k]) * b[k];
+        s.cosine = cosine(out.text_embeds->data<float>() + i * C,
+                          out.image_embeds->data<float>() + i * C, C);
+      }
+    }
+    return scores;
+  }
+
+  std::vector<ImageMatchFeatures> image_match_features(
+      std::span<const Image> images) const override {
+    const Tensor bridges = model_.image_bridges(pixels(images));
+    const std::size_t per = static_cast<std::size_t>(bridges.numel() / bridges.dim(0));
+    std::vector<ImageMatchFeatures> out(images.size());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i].shape = info_.match_features_shape;
+      const float* src = bridges.data<float>() + i * per;
+      out[i].data.assign(src, src + per);
+    }
+    return out;
+  }
+
+  // The text tower once (and, for the cosine, its ITC embedding), then the cross-modal layers
+  // per batch of images with the text's bridges broadcast.
+  std::vector<MatchScore> match_text(const std::string& text,
+                                     std::span<const ImageMatchFeatures> images) const override {
+    const TokenBatch t = tokenize({&text, 1});
+    const Tensor text_bridges = model_.text_bridges(t.ids, t.mask);
+    std::optional<Tensor> text_embeds;
+    if (model_.has_itc_heads()) text_embeds = model_.embed_text(t.ids, t.mask);
+    std::vector<std::int64_t> shape = {0};
+    shape.insert(shape.end(), info_.match_features_shape.begin(), info_.match_features_shape.end());
+    const std::size_t per = images[0].data.size();
+    bt::RunOptions options;
+    options.pooled_only = true;
+    std::vector<MatchScore> scores(images.size());
+    for (std::size_t i0 = 0; i0 < images.size(); i0 += options_.batch_size) {
+      const std::size_t n = std::min(options_.batch_size, images.size() - i0);
+      shape[0] = static_cast<std::int64_t>(n);
+      Tensor batch = Tensor::empty(DType::F32, shape);
+      for (std::size_t i = 0; i < n; ++i) {
+        std::copy_n(images[i0 + i].data.data(), per, batch.data<float>() + i * per);
+      }
+      const bt::JointOutput out = model_.forward_bridges(text_bridges, t.mask, batch, options);
+      MMEMBED_ASSERT(out.itm_logits && out.itm_match_probability);
+      for (std::size_t i = 0; i < n; ++i) {
+        MatchScore& s = scores[i0 + i];
+        s.logit_no_match = out.itm_logits->data<float>()[2 * i];
+        s.logit_match = out.itm_logits->data<float>()[2 * i + 1];
+        s.probability = out.itm_match_probability->data<float>()[i];
+        s.truncated_tokens = t.truncated[0];
+        if (text_embeds && out.image_embeds) {
+          s.cosine = cosine(text_embeds->data<float>(),
+                            out.image_embeds->data<float>() + i * out.image_embeds->dim(1),
+                            out.image_embeds->dim(1));
         }
-        s.cosine = dot / std::sqrt(na * nb);
       }
     }
     return scores;
@@ -153,8 +218,8 @@ class BridgeTowerAdapter final : public ModelAdapter {
     ro.pooled_only = true;  // the pooler and the CLS rows read token 0 only
     const bt::JointOutput out = model_.forward(tokens.ids, tokens.mask, pixels, ro);
     if (options_.pair_output == PairOutput::kPooled) return out.pooler_output;
-    const Tensor& f = options_.pair_output == PairOutput::kTextCls ? out.text_features
-                                                                    : out.image_features;
+    const Tensor& f =
+        options_.pair_output == PairOutput::kTextCls ? out.text_features : out.image_features;
     const std::int64_t B = f.dim(0), T = f.dim(1), H = f.dim(2);
     Tensor cls = Tensor::empty(DType::F32, {B, H});
     for (std::int64_t b = 0; b < B; ++b)
@@ -169,7 +234,8 @@ class BridgeTowerAdapter final : public ModelAdapter {
                   ": no preprocessor_config.json (the image processor's settings)");
     // The bridgetower-base Hub file has no image_processor_type: it is BridgeTower's.
     const vision::ProcessorKind fallback = vision::ProcessorKind::BridgeTower;
-    vision::ImageProcessorOptions o = vision::ImageProcessorOptions::from_json_file(path, &fallback);
+    vision::ImageProcessorOptions o =
+        vision::ImageProcessorOptions::from_json_file(path, &fallback);
     MMEMBED_CHECK(o.kind == vision::ProcessorKind::BridgeTower, Unsupported, path,
                   ": a BridgeTower model needs BridgeTowerImageProcessor settings");
     o.backend = to_vision_backend(backend);

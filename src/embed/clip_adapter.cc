@@ -8,8 +8,8 @@
 
 #include "core/check.h"
 #include "embed/token_batch.h"
-#include "models/clip/clip.h"
 #include "mmembed/error.h"
+#include "models/clip/clip.h"
 #include "ops/ops.h"
 #include "text/tokenizer.h"
 #include "vision/processor.h"
@@ -19,8 +19,8 @@ namespace {
 
 namespace clip = models::clip;
 
-vision::ImageProcessorOptions processor_options(const ModelFolder& folder,
-                                                const clip::Config& c, ImageBackend backend) {
+vision::ImageProcessorOptions processor_options(const ModelFolder& folder, const clip::Config& c,
+                                                ImageBackend backend) {
   if (!folder.has_file("preprocessor_config.json")) {
     // CLIPImageProcessor's defaults, sized to the vision tower.
     vision::ImageProcessorOptions o = vision::ImageProcessorOptions::clip_defaults();
@@ -58,11 +58,13 @@ class ClipAdapterImpl final : public ClipAdapter {
     info_.image = model_.has_vision_tower();
     info_.pair = false;
     info_.match = info_.text && info_.image;
-    info_.unsupported_reason = "CLIP has no joint image-text embedding; embed the texts and "
-                               "the images separately and compare them";
+    if (info_.match) info_.match_features_shape = {static_cast<std::int64_t>(info_.dim)};
+    info_.unsupported_reason =
+        "CLIP has no joint image-text embedding; embed the texts and "
+        "the images separately and compare them";
     if (!info_.text || !info_.image) {
-      info_.unsupported_reason = str_cat("the checkpoint has only the ",
-                                         info_.text ? "text" : "vision", " tower");
+      info_.unsupported_reason =
+          str_cat("the checkpoint has only the ", info_.text ? "text" : "vision", " tower");
     }
     if (info_.text) {
       tokenizer_ = text::load_tokenizer(folder.dir);
@@ -75,8 +77,8 @@ class ClipAdapterImpl final : public ClipAdapter {
       MMEMBED_CHECK(processor_.options().do_center_crop && h == c.vision.image_size &&
                         w == c.vision.image_size,
                     Unsupported, folder.dir, ": images are cropped to ", w, "x", h,
-                    " but the vision tower takes ", c.vision.image_size, "x",
-                    c.vision.image_size, " (vision_config.image_size); interpolating position "
+                    " but the vision tower takes ", c.vision.image_size, "x", c.vision.image_size,
+                    " (vision_config.image_size); interpolating position "
                     "embeddings is not supported");
     }
   }
@@ -131,10 +133,38 @@ class ClipAdapterImpl final : public ClipAdapter {
     std::vector<MatchScore> out(texts.size());
     for (std::size_t k = 0; k < out.size(); ++k) {
       double dot = 0;
-      for (std::size_t j = 0; j < t.dim; ++j) dot += double(t.row(k)[j]) * i.row(k)[j];
+      for (std::size_t j = 0; j < t.dim; ++j)
+        dot += double(t.row(k)[j]) * i.row(k)[j];
       out[k].cosine = dot;
       out[k].scaled_logit = scale * dot;
       out[k].truncated_tokens = t.truncated_tokens[k];
+    }
+    return out;
+  }
+
+  std::vector<ImageMatchFeatures> image_match_features(
+      std::span<const Image> images) const override {
+    const Embeddings e = embed_images(images);
+    std::vector<ImageMatchFeatures> out(images.size());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i].shape = info_.match_features_shape;
+      out[i].data.assign(e.row(i).begin(), e.row(i).end());
+    }
+    return out;
+  }
+
+  std::vector<MatchScore> match_text(const std::string& text,
+                                     std::span<const ImageMatchFeatures> images) const override {
+    const Embeddings t = embed_texts({&text, 1});
+    const double scale = std::exp(static_cast<double>(model_.logit_scale()));
+    std::vector<MatchScore> out(images.size());
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      double dot = 0;
+      for (std::size_t j = 0; j < t.dim; ++j)
+        dot += double(t.row(0)[j]) * images[k].data[j];
+      out[k].cosine = dot;
+      out[k].scaled_logit = scale * dot;
+      out[k].truncated_tokens = t.truncated_tokens[0];
     }
     return out;
   }
@@ -178,8 +208,10 @@ class ClipAdapterImpl final : public ClipAdapter {
     out.logits.assign(logits, logits + n);
     const double top = *std::max_element(out.logits.begin(), out.logits.end());
     double sum = 0;
-    for (double l : out.logits) sum += std::exp(l - top);
-    for (double l : out.logits) out.probabilities.push_back(std::exp(l - top) / sum);
+    for (double l : out.logits)
+      sum += std::exp(l - top);
+    for (double l : out.logits)
+      out.probabilities.push_back(std::exp(l - top) / sum);
     return out;
   }
 

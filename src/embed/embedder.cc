@@ -60,17 +60,21 @@ const char* image_backend_name(ImageBackend backend) {
 
 const char* pair_output_name(PairOutput output) {
   switch (output) {
-    case PairOutput::kDefault: return "cross";
-    case PairOutput::kPooled: return "pooled";
-    case PairOutput::kTextCls: return "text-cls";
-    case PairOutput::kImageCls: return "image-cls";
+    case PairOutput::kDefault:
+      return "cross";
+    case PairOutput::kPooled:
+      return "pooled";
+    case PairOutput::kTextCls:
+      return "text-cls";
+    case PairOutput::kImageCls:
+      return "image-cls";
   }
   return "?";
 }
 
 PairOutput parse_pair_output(const std::string& name) {
-  for (PairOutput o : {PairOutput::kDefault, PairOutput::kPooled, PairOutput::kTextCls,
-                       PairOutput::kImageCls}) {
+  for (PairOutput o :
+       {PairOutput::kDefault, PairOutput::kPooled, PairOutput::kTextCls, PairOutput::kImageCls}) {
     if (name == pair_output_name(o)) return o;
   }
   throw InvalidArgument(str_cat("pair output '", escape_for_message(name),
@@ -80,15 +84,18 @@ PairOutput parse_pair_output(const std::string& name) {
 ImageBackend parse_image_backend(const std::string& name) {
   if (name == "pil") return ImageBackend::kPil;
   if (name == "torchvision") return ImageBackend::kTorchvision;
-  throw InvalidArgument(str_cat("image backend must be \"pil\" or \"torchvision\", got \"", name,
-                                "\""));
+  throw InvalidArgument(
+      str_cat("image backend must be \"pil\" or \"torchvision\", got \"", name, "\""));
 }
 
 bool ModelInfo::supports(InputKind kind) const {
   switch (kind) {
-    case InputKind::kText: return text;
-    case InputKind::kImage: return image;
-    case InputKind::kPair: return pair;
+    case InputKind::kText:
+      return text;
+    case InputKind::kImage:
+      return image;
+    case InputKind::kPair:
+      return pair;
   }
   return false;
 }
@@ -113,7 +120,9 @@ void throw_unsupported(const ModelInfo& i, const std::string& call) {
                             i.unsupported_reason.empty() ? "" : ": ", i.unsupported_reason));
 }
 
-void ModelAdapter::unsupported(const char* call) const { throw_unsupported(info(), call); }
+void ModelAdapter::unsupported(const char* call) const {
+  throw_unsupported(info(), call);
+}
 
 void ModelAdapter::unsupported(InputKind kind) const {
   unsupported(str_cat(input_kind_name(kind), " embeddings").c_str());
@@ -130,6 +139,13 @@ Embeddings ModelAdapter::embed_pairs(std::span<const Image>, std::span<const std
 }
 std::vector<MatchScore> ModelAdapter::match(std::span<const Image>,
                                             std::span<const std::string>) const {
+  unsupported("image-text matching");
+}
+std::vector<ImageMatchFeatures> ModelAdapter::image_match_features(std::span<const Image>) const {
+  unsupported("image-text matching");
+}
+std::vector<MatchScore> ModelAdapter::match_text(const std::string&,
+                                                 std::span<const ImageMatchFeatures>) const {
   unsupported("image-text matching");
 }
 
@@ -154,9 +170,12 @@ Embeddings ModelAdapter::run(const Prepared& prepared) const {
   const auto* p = dynamic_cast<const CopiedInputs*>(&prepared);
   MMEMBED_ASSERT(p != nullptr);  // an adapter overriding prepare() overrides run() too
   switch (p->kind) {
-    case InputKind::kText: return embed_texts(p->texts);
-    case InputKind::kImage: return embed_images(p->images);
-    case InputKind::kPair: return embed_pairs(p->images, p->texts);
+    case InputKind::kText:
+      return embed_texts(p->texts);
+    case InputKind::kImage:
+      return embed_images(p->images);
+    case InputKind::kPair:
+      return embed_pairs(p->images, p->texts);
   }
   MMEMBED_ASSERT(false);
   return {};
@@ -169,7 +188,8 @@ Tensor image_view(const Image& image) {
 Tensor preprocess_images(const vision::ImageProcessor& processor, std::span<const Image> images) {
   std::vector<Tensor> views;
   views.reserve(images.size());
-  for (const Image& im : images) views.push_back(image_view(im));
+  for (const Image& im : images)
+    views.push_back(image_view(im));
   return processor.preprocess(views).pixel_values;
 }
 
@@ -211,18 +231,21 @@ Family detect_family(const embed::ModelFolder& folder) {
   const std::string type = folder.config.optional<std::string>("model_type", "");
   if (type == "bridgetower") return Family::kBridgeTower;
   if (type == "clip") return Family::kClip;
-  throw Unsupported(str_cat(
-      folder.file("config.json"), ": model_type '", type,
-      "' is not supported (supported: bridgetower, clip, and sentence-transformers folders "
-      "with a modules.json)"));
+  throw Unsupported(
+      str_cat(folder.file("config.json"), ": model_type '", type,
+              "' is not supported (supported: bridgetower, clip, and sentence-transformers folders "
+              "with a modules.json)"));
 }
 
 std::unique_ptr<embed::ModelAdapter> make_adapter(Family family, const embed::ModelFolder& folder,
                                                   const EmbedderOptions& options) {
   switch (family) {
-    case Family::kBridgeTower: return embed::make_bridgetower_adapter(folder, options);
-    case Family::kClip: return embed::make_clip_adapter(folder, options);
-    case Family::kSentence: return embed::make_sentence_adapter(folder, options);
+    case Family::kBridgeTower:
+      return embed::make_bridgetower_adapter(folder, options);
+    case Family::kClip:
+      return embed::make_clip_adapter(folder, options);
+    case Family::kSentence:
+      return embed::make_sentence_adapter(folder, options);
   }
   throw Unsupported(str_cat(folder.dir, ": this build has no ",
                             family == Family::kClip ? "CLIP" : "sentence-transformers",
@@ -246,8 +269,8 @@ void check_images(std::span<const Image> images) {
   for (std::size_t i = 0; i < images.size(); ++i) {
     const Image& im = images[i];
     const std::string name = im.name.empty() ? str_cat("image ", i) : im.name;
-    MMEMBED_CHECK(im.height > 0 && im.width > 0, InvalidArgument, name, ": empty image (",
-                  im.width, "x", im.height, ")");
+    MMEMBED_CHECK(im.height > 0 && im.width > 0, InvalidArgument, name, ": empty image (", im.width,
+                  "x", im.height, ")");
     MMEMBED_CHECK(im.rgb.size() == static_cast<std::size_t>(im.height * im.width * 3),
                   InvalidArgument, name, ": ", im.rgb.size(), " bytes for a ", im.width, "x",
                   im.height, " RGB image (expected ", im.height * im.width * 3, ")");
@@ -273,7 +296,9 @@ void check_inputs(InputKind kind, std::span<const Image> images,
       MMEMBED_CHECK(texts.empty(), InvalidArgument, "image inputs take no texts");
       check_images(images);
       break;
-    case InputKind::kPair: check_pairs(images, texts); break;
+    case InputKind::kPair:
+      check_pairs(images, texts);
+      break;
   }
 }
 
@@ -293,8 +318,12 @@ Embeddings embed_in_batches(const embed::ModelAdapter& adapter, std::size_t batc
   for (std::size_t i = 0; i < n; i += batch_size) {
     const std::size_t m = std::min(batch_size, n - i);
     switch (kind) {
-      case InputKind::kText: embed::append_rows(out, adapter.embed_texts(texts.subspan(i, m))); break;
-      case InputKind::kImage: embed::append_rows(out, adapter.embed_images(images.subspan(i, m))); break;
+      case InputKind::kText:
+        embed::append_rows(out, adapter.embed_texts(texts.subspan(i, m)));
+        break;
+      case InputKind::kImage:
+        embed::append_rows(out, adapter.embed_images(images.subspan(i, m)));
+        break;
       case InputKind::kPair:
         embed::append_rows(out, adapter.embed_pairs(images.subspan(i, m), texts.subspan(i, m)));
         break;
@@ -335,8 +364,12 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   return e;
 }
 
-const ModelInfo& Embedder::info() const { return adapter_->info(); }
-const EmbedderOptions& Embedder::options() const { return options_; }
+const ModelInfo& Embedder::info() const {
+  return adapter_->info();
+}
+const EmbedderOptions& Embedder::options() const {
+  return options_;
+}
 
 Embeddings Embedder::embed_texts(std::span<const std::string> texts) const {
   return embed_in_batches(*adapter_, options_.batch_size, InputKind::kText, {}, texts);
@@ -363,8 +396,8 @@ PreparedBatch Embedder::prepare(InputKind kind, std::span<const Image> images,
     embed::throw_unsupported(info(), str_cat(input_kind_name(kind), " embeddings"));
   for (std::size_t i = 0; i < n; i += options_.batch_size) {
     const std::size_t m = std::min(options_.batch_size, n - i);
-    batch.parts_.push_back(adapter_->prepare(
-        kind, images.empty() ? images : images.subspan(i, m), texts.empty() ? texts : texts.subspan(i, m)));
+    batch.parts_.push_back(adapter_->prepare(kind, images.empty() ? images : images.subspan(i, m),
+                                             texts.empty() ? texts : texts.subspan(i, m)));
   }
   return batch;
 }
@@ -372,7 +405,8 @@ PreparedBatch Embedder::prepare(InputKind kind, std::span<const Image> images,
 Embeddings Embedder::embed_prepared(const PreparedBatch& batch) const {
   Embeddings out;
   out.dim = info().dim;
-  for (const auto& part : batch.parts_) embed::append_rows(out, adapter_->run(*part));
+  for (const auto& part : batch.parts_)
+    embed::append_rows(out, adapter_->run(*part));
   return out;
 }
 
@@ -388,6 +422,39 @@ std::vector<MatchScore> Embedder::match(std::span<const Image> images,
     out.insert(out.end(), part.begin(), part.end());
   }
   return out;
+}
+
+std::vector<ImageMatchFeatures> Embedder::image_match_features(
+    std::span<const Image> images) const {
+  if (!info().match) embed::throw_unsupported(info(), "image-text matching");
+  check_images(images);
+  std::vector<ImageMatchFeatures> out;
+  out.reserve(images.size());
+  for (std::size_t i = 0; i < images.size(); i += options_.batch_size) {
+    const std::size_t n = std::min(options_.batch_size, images.size() - i);
+    auto part = adapter_->image_match_features(images.subspan(i, n));
+    for (auto& f : part)
+      out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<MatchScore> Embedder::match_text(const std::string& text,
+                                             std::span<const ImageMatchFeatures> images) const {
+  if (!info().match) embed::throw_unsupported(info(), "image-text matching");
+  check_texts({&text, 1});
+  const std::vector<std::int64_t>& shape = info().match_features_shape;
+  std::size_t numel = 1;
+  for (std::int64_t d : shape)
+    numel *= static_cast<std::size_t>(d);
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    MMEMBED_CHECK(images[i].shape == shape && images[i].data.size() == numel, InvalidArgument,
+                  "image features ", i, " are ", shape_str(images[i].shape), " with ",
+                  images[i].data.size(), " values; this model's are ", shape_str(shape),
+                  " (image_match_features() of the same model)");
+  }
+  if (images.empty()) return {};
+  return adapter_->match_text(text, images);
 }
 
 }  // namespace mmembed

@@ -6,8 +6,8 @@
 #include "core/check.h"
 #include "embed/adapter.h"
 #include "embed/token_batch.h"
-#include "models/bert/sentence.h"
 #include "mmembed/error.h"
+#include "models/bert/sentence.h"
 #include "text/tokenizer.h"
 
 namespace mmembed::embed {
@@ -22,9 +22,9 @@ bert::SentenceModel load_model(const ModelFolder& folder) {
                 "the tokenizer) is not supported");
   // The folder's config.json is the Transformer's when the module sits at the root.
   const bool at_root = config.transformer_dir == folder.dir;
-  bert::Config encoder_config = at_root ? bert::Config::parse(folder.config)
-                                        : bert::Config::from_file(config.transformer_dir +
-                                                                  "/config.json");
+  bert::Config encoder_config =
+      at_root ? bert::Config::parse(folder.config)
+              : bert::Config::from_file(config.transformer_dir + "/config.json");
   bert::BertModel encoder(encoder_config, io::open_checkpoint(config.transformer_dir));
   return bert::SentenceModel(std::move(config), std::move(encoder));
 }
@@ -39,8 +39,9 @@ class SentenceAdapter final : public ModelAdapter {
     text::LoadOptions load;
     load.max_length = static_cast<std::size_t>(c.max_seq_length);
     tokenizer_ = text::load_tokenizer(c.transformer_dir, load);
-    max_tokens_ = std::min(tokenizer_->max_length(),
-                           static_cast<std::size_t>(model_.encoder().config().max_position_embeddings));
+    max_tokens_ =
+        std::min(tokenizer_->max_length(),
+                 static_cast<std::size_t>(model_.encoder().config().max_position_embeddings));
     info_.family = "sentence-transformers";
     info_.model_type = "bert";
     info_.path = folder.dir;

@@ -19,11 +19,13 @@ TokenBatch tokenize_batch(const text::Tokenizer& tokenizer, std::span<const std:
     if (overflow == TextOverflow::kError && enc.back().truncated_tokens > 0) {
       const std::string& text = texts[i];
       std::size_t n = std::min<std::size_t>(text.size(), 40);
-      while (n < text.size() && n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
-      throw InvalidArgument(str_cat(
-          "text \"", text.substr(0, n), n < text.size() ? "...\"" : "\"", " has ",
-          enc.back().ids.size() + enc.back().truncated_tokens, " tokens but the model takes at most ", max_tokens,
-          " (special tokens included); shorten it or use the truncate policy"));
+      while (n < text.size() && n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80)
+        --n;
+      throw InvalidArgument(
+          str_cat("text \"", text.substr(0, n), n < text.size() ? "...\"" : "\"", " has ",
+                  enc.back().ids.size() + enc.back().truncated_tokens,
+                  " tokens but the model takes at most ", max_tokens,
+                  " (special tokens included); shorten it or use the truncate policy"));
     }
     longest = std::max(longest, enc.back().ids.size());
   }
@@ -39,14 +41,17 @@ TokenBatch tokenize_batch(const text::Tokenizer& tokenizer, std::span<const std:
       break;
     }
   }
-  TokenBatch t{Tensor::empty(DType::I64, {B, L}), Tensor::zeros(DType::I64, {B, L}),
-               Tensor::zeros(DType::I64, {B, L}), {}};
+  TokenBatch t{Tensor::empty(DType::I64, {B, L}),
+               Tensor::zeros(DType::I64, {B, L}),
+               Tensor::zeros(DType::I64, {B, L}),
+               {}};
   for (std::int64_t b = 0; b < B; ++b) {
     const text::Encoding& e = enc[static_cast<std::size_t>(b)];
     std::int64_t* ids = t.ids.data<std::int64_t>() + b * L;
     std::copy(e.ids.begin(), e.ids.end(), ids);
     std::fill(ids + e.ids.size(), ids + L, pad);
-    std::copy(e.attention_mask.begin(), e.attention_mask.end(), t.mask.data<std::int64_t>() + b * L);
+    std::copy(e.attention_mask.begin(), e.attention_mask.end(),
+              t.mask.data<std::int64_t>() + b * L);
     std::copy(e.type_ids.begin(), e.type_ids.end(), t.types.data<std::int64_t>() + b * L);
     t.truncated.push_back(e.truncated_tokens);
   }

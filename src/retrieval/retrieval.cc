@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -15,6 +16,7 @@
 #include "data/manifest.h"
 #include "data/points.h"
 #include "embed/batch_job.h"
+#include "retrieval/feature_cache.h"
 
 namespace fs = std::filesystem;
 
@@ -179,43 +181,104 @@ AddResult add_items(Index& index, const Embedder& embedder, const std::vector<In
 
 std::vector<SearchHit> rerank(const Embedder& embedder, const std::string& text,
                               const std::vector<SearchHit>& candidates,
-                              const RerankOptions& options) {
+                              const RerankOptions& options, RerankStats* stats) {
+  const auto t0 = std::chrono::steady_clock::now();
   const ModelInfo& info = embedder.info();
   MMEMBED_CHECK(info.match, Unsupported, info.path, ": this ", info.family,
                 " model has no way to match an image with a text, so it cannot re-rank");
   MMEMBED_CHECK(options.keep >= 0, InvalidArgument, "rerank keep must be >= 0");
-  std::vector<Image> images;
-  std::vector<std::size_t> scored;  // candidate index per image
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    const std::string& path = candidates[i].item.image;
-    if (path.empty()) continue;
-    try {
-      images.push_back(Image::read(path, options.max_image_pixels));
-      scored.push_back(i);
-    } catch (const Error&) {
-      // Unreadable now (moved, deleted): the candidate keeps its place after the scored ones.
-    }
+  std::optional<FeatureCache> cache;
+  if (!options.feature_cache.empty()) {
+    cache.emplace(
+        options.feature_cache,
+        str_cat(model_digest(info.path), " ", image_backend_name(embedder.options().image_backend)),
+        info.match_features_shape, options.feature_cache_max_bytes);
   }
-  std::vector<double> score(candidates.size(), std::numeric_limits<double>::quiet_NaN());
-  if (!images.empty()) {
-    const std::vector<std::string> texts(images.size(), text);
-    const std::vector<MatchScore> m = embedder.match(images, texts);
-    if (m[0].probability) {
-      for (std::size_t j = 0; j < m.size(); ++j)
-        score[scored[j]] = *m[j].probability;
-    } else {
-      // CLIP: softmax of the scaled logits over the candidates.
-      double top = -INFINITY;
-      for (const MatchScore& s : m)
-        top = std::max(top, s.scaled_logit.value_or(*s.cosine));
-      double sum = 0;
-      for (const MatchScore& s : m)
-        sum += std::exp(s.scaled_logit.value_or(*s.cosine) - top);
-      for (std::size_t j = 0; j < m.size(); ++j) {
-        score[scored[j]] = std::exp(m[j].scaled_logit.value_or(*m[j].cosine) - top) / sum;
+  RerankStats st;
+  std::vector<MatchScore> m(candidates.size());
+  std::vector<bool> scored(candidates.size(), false);
+  // Groups of candidates, so that the features held at once stay bounded (11 MB per image for
+  // bridgetower-large); the text's side runs once per group.
+  constexpr std::size_t kGroup = 16;
+  bool stored = false;
+  for (std::size_t g0 = 0; g0 < candidates.size(); g0 += kGroup) {
+    const std::size_t g1 = std::min(candidates.size(), g0 + kGroup);
+    std::vector<ImageMatchFeatures> features(g1 - g0);
+    std::vector<bool> have(g1 - g0, false);
+    std::vector<Image> images;
+    std::vector<std::size_t> image_of;  // index in the group per decoded image
+    std::vector<std::string> keys(g1 - g0);
+    for (std::size_t i = g0; i < g1; ++i) {
+      const std::string& path = candidates[i].item.image;
+      if (path.empty()) continue;
+      try {
+        // Read once: the bytes key the cache, and are decoded only on a miss.
+        const std::vector<std::uint8_t> bytes = read_input_file_bytes(path, kMaxImageFileBytes);
+        if (cache) {
+          keys[i - g0] = cache->key(bytes);
+          if (auto f = cache->load(keys[i - g0])) {
+            features[i - g0] = std::move(*f);
+            have[i - g0] = true;
+            ++st.cached;
+            continue;
+          }
+        }
+        images.push_back(Image::decode(bytes.data(), bytes.size(), path, options.max_image_pixels));
+        image_of.push_back(i - g0);
+      } catch (const Error&) {
+        // Unreadable now (moved, deleted): the candidate keeps its place after the scored ones.
       }
     }
+    if (!images.empty()) {
+      std::vector<ImageMatchFeatures> computed = embedder.image_match_features(images);
+      for (std::size_t j = 0; j < computed.size(); ++j) {
+        const std::size_t k = image_of[j];
+        if (cache) {
+          cache->store(keys[k], computed[j]);
+          stored = true;
+        }
+        features[k] = std::move(computed[j]);
+        have[k] = true;
+      }
+    }
+    std::vector<ImageMatchFeatures> batch;
+    std::vector<std::size_t> at;
+    for (std::size_t k = 0; k < features.size(); ++k) {
+      if (!have[k]) continue;
+      batch.push_back(std::move(features[k]));
+      at.push_back(g0 + k);
+    }
+    if (batch.empty()) continue;
+    const std::vector<MatchScore> part = embedder.match_text(text, batch);
+    for (std::size_t j = 0; j < part.size(); ++j) {
+      m[at[j]] = part[j];
+      scored[at[j]] = true;
+    }
   }
+  if (cache && stored) cache->trim();
+
+  std::vector<double> score(candidates.size(), std::numeric_limits<double>::quiet_NaN());
+  double top = -INFINITY;
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    if (!scored[i]) continue;
+    ++st.scored;
+    if (m[i].probability) {
+      score[i] = *m[i].probability;
+    } else {
+      top = std::max(top, m[i].scaled_logit.value_or(*m[i].cosine));
+    }
+  }
+  if (std::isfinite(top)) {
+    // CLIP: softmax of the scaled logits over the candidates.
+    double sum = 0;
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      if (scored[i]) sum += std::exp(m[i].scaled_logit.value_or(*m[i].cosine) - top);
+    }
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      if (scored[i]) score[i] = std::exp(m[i].scaled_logit.value_or(*m[i].cosine) - top) / sum;
+    }
+  }
+  st.unreadable = candidates.size() - st.scored;
   std::vector<std::size_t> order(candidates.size());
   for (std::size_t i = 0; i < order.size(); ++i)
     order[i] = i;
@@ -233,6 +296,8 @@ std::vector<SearchHit> rerank(const Embedder& embedder, const std::string& text,
     h.score = score[order[r]];
     out.push_back(std::move(h));
   }
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (stats != nullptr) *stats = st;
   return out;
 }
 

@@ -290,6 +290,60 @@ TEST_F(IndexCli, RerankOrdersByTheMatchingHead) {
       labels.size(), p1[0], p1[1]);
 }
 
+// --rerank-cache: the first search computes and keeps each candidate's image features, the
+// second reads them (only the text tower and the cross-modal layers run) and gives the same
+// results; a damaged cache file is a miss; a cache path that is not a folder is refused.
+TEST_F(IndexCli, RerankFeatureCacheGivesTheSameResults) {
+  TempDir t;
+  const Scene s = scenes()[170];
+  const std::string cache = (t.path() / "features").string();
+  const std::string cmd = "search " + index_ + " --text '" + s.text +
+                          "' --rerank itm --rerank-k 10 -k 10 --json --verbose";
+  const CliRun plain = run_cli(cmd, t.path());
+  ASSERT_EQ(plain.rc, 0) << plain.err;
+  const CliRun first = run_cli(cmd + " --rerank-cache " + cache, t.path());
+  ASSERT_EQ(first.rc, 0) << first.err;
+  EXPECT_NE(first.err.find("re-ranked 10 candidates (0 image features from the cache"),
+            std::string::npos)
+      << first.err;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(cache)) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 10u);
+  const CliRun second = run_cli(cmd + " --rerank-cache " + cache, t.path());
+  ASSERT_EQ(second.rc, 0) << second.err;
+  EXPECT_NE(second.err.find("re-ranked 10 candidates (10 image features from the cache"),
+            std::string::npos)
+      << second.err;
+  const auto a = lines(plain.out).at(0)["results"], b = lines(first.out).at(0)["results"],
+             c = lines(second.out).at(0)["results"];
+  ASSERT_EQ(a.size(), 10u);
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    EXPECT_EQ(a[k]["id"], b[k]["id"]);
+    EXPECT_EQ(a[k]["id"], c[k]["id"]);
+    EXPECT_NEAR(a[k]["score"].get<double>(), c[k]["score"].get<double>(), 1e-6);
+  }
+  // A truncated file and a file of garbage: misses, recomputed and rewritten.
+  fs::resize_file(files[0], fs::file_size(files[0]) / 2);
+  write_file(files[1], std::string(fs::file_size(files[2]), 'x'));
+  const CliRun third = run_cli(cmd + " --rerank-cache " + cache, t.path());
+  ASSERT_EQ(third.rc, 0) << third.err;
+  EXPECT_NE(third.err.find("(8 image features from the cache"), std::string::npos) << third.err;
+  const auto d = lines(third.out).at(0)["results"];
+  ASSERT_EQ(d.size(), c.size());
+  for (std::size_t k = 0; k < d.size(); ++k) {
+    EXPECT_EQ(d[k]["id"], c[k]["id"]);
+    EXPECT_NEAR(d[k]["score"].get<double>(), c[k]["score"].get<double>(), 1e-6);
+  }
+  EXPECT_EQ(fs::file_size(files[0]), fs::file_size(files[2]));
+  // (The size bound is tested on the library: tests/unit/index/feature_cache_test.cc.)
+  write_file(t.path() / "not-a-folder", "x");
+  const CliRun bad =
+      run_cli(cmd + " --rerank-cache " + (t.path() / "not-a-folder").string(), t.path());
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("not-a-folder: the feature cache must be a folder"), std::string::npos)
+      << bad.err;
+}
+
 TEST_F(IndexCli, RecommendExcludesTheSeedsAndFollowsThem) {
   TempDir t;
   // Three red stars liked: more stars come back (the toy model's joint vectors cluster by

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -258,6 +259,56 @@ TEST(Embedder, EmptyBatchesGiveEmptyResults) {
   EXPECT_EQ(e.rows, 0u);
   EXPECT_EQ(e.dim, 16u);
   EXPECT_TRUE(large().match({}, {}).empty());
+}
+
+// One text against many images through the split path (image features once, then the text and
+// the cross-modal layers) equals match() of the text repeated, field by field, for the matching
+// families (BridgeTower ITM + ITC cosine, CLIP cosine and scaled logit), with a batch size that
+// splits the images.
+TEST(Embedder, MatchTextOnImageFeaturesEqualsMatch) {
+  const std::vector<Image> images = {Image::read(kData + "/images/cat_landscape.jpg"),
+                                     Image::read(kData + "/images/motorcycle_left.jpg"),
+                                     Image::read(kData + "/images/motorcycle_portrait.jpg")};
+  const std::string text = "a motorcycle parked across from livestock";
+  const std::vector<std::string> texts(images.size(), text);
+  for (const std::string model : {"bridgetower-large-tiny", "toy-bridgetower", "toy-clip"}) {
+    SCOPED_TRACE(model);
+    EmbedderOptions o;
+    o.batch_size = 2;
+    const Embedder e = Embedder::load(kData + "/models/" + model, o);
+    const std::vector<ImageMatchFeatures> f = e.image_match_features(images);
+    ASSERT_EQ(f.size(), images.size());
+    for (const ImageMatchFeatures& x : f) EXPECT_EQ(x.shape, e.info().match_features_shape);
+    const std::vector<MatchScore> split = e.match_text(text, f);
+    const std::vector<MatchScore> joint = e.match(images, texts);
+    ASSERT_EQ(split.size(), joint.size());
+    auto near = [](const std::optional<double>& a, const std::optional<double>& b) {
+      return a.has_value() == b.has_value() && (!a || std::abs(*a - *b) <= 1e-6);
+    };
+    for (std::size_t i = 0; i < split.size(); ++i) {
+      EXPECT_TRUE(near(split[i].probability, joint[i].probability)) << i;
+      EXPECT_TRUE(near(split[i].logit_match, joint[i].logit_match)) << i;
+      EXPECT_TRUE(near(split[i].cosine, joint[i].cosine)) << i;
+      EXPECT_TRUE(near(split[i].scaled_logit, joint[i].scaled_logit)) << i;
+      EXPECT_TRUE(split[i].probability || split[i].scaled_logit) << i;
+    }
+  }
+}
+
+TEST(Embedder, MatchTextChecksItsInputs) {
+  const std::vector<Image> images = {Image::read(kData + "/images/cat_landscape.jpg")};
+  std::vector<ImageMatchFeatures> f = large().image_match_features(images);
+  EXPECT_NE(error_of<InvalidArgument>([&] { large().match_text("  ", f); }).find("whitespace"),
+            std::string::npos);
+  f[0].data.pop_back();
+  const std::string msg = error_of<InvalidArgument>([&] { large().match_text("a cat", f); });
+  EXPECT_NE(msg.find("image features 0 are"), std::string::npos) << msg;
+  f[0].shape = {1};
+  EXPECT_THROW(large().match_text("a cat", f), InvalidArgument);
+  EXPECT_TRUE(large().match_text("a cat", {}).empty());
+  const Embedder text_only = Embedder::load(kData + "/models/minilm-tiny-st");
+  EXPECT_TRUE(text_only.info().match_features_shape.empty());
+  EXPECT_THROW(text_only.image_match_features(images), Unsupported);
 }
 
 }  // namespace
