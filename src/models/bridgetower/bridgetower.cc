@@ -704,6 +704,49 @@ JointOutput cross_modal(const BridgeTower::Impl& m, std::int64_t B, std::int64_t
   return out;
 }
 
+// Runs `run` on parts of a batch of B items, one kernel thread each (nn::batch_parts), and
+// stacks the parts' outputs row-wise: each part's layers then run on one thread without
+// barriers between their steps (docs/performance.md, "Batch parts").
+JointOutput in_batch_parts(std::int64_t B, std::int64_t parts,
+                           const std::function<JointOutput(std::int64_t, std::int64_t)>& run) {
+  if (parts <= 1) return run(0, B);
+  std::vector<std::optional<JointOutput>> by_start(static_cast<std::size_t>(B));
+  nn::for_batch_parts(B, parts,
+                      [&](std::int64_t b0, std::int64_t b1) { by_start[b0] = run(b0, b1); });
+  std::vector<const JointOutput*> outs;
+  for (const auto& o : by_start) {
+    if (o) outs.push_back(&*o);
+  }
+  auto stack = [&](auto field) {
+    const Tensor& first = *field(*outs[0]);
+    Shape shape = first.shape();
+    shape[0] = B;
+    Tensor t = Tensor::empty(first.dtype(), shape);
+    char* dst = static_cast<char*>(t.raw());
+    for (const JointOutput* o : outs) {
+      const Tensor& part = *field(*o);
+      std::memcpy(dst, part.raw(), part.nbytes());
+      dst += part.nbytes();
+    }
+    return t;
+  };
+  auto stack_optional = [&](auto member) -> std::optional<Tensor> {
+    if (!(outs[0]->*member)) return std::nullopt;
+    return stack([&](const JointOutput& o) { return &*(o.*member); });
+  };
+  JointOutput out;
+  out.text_features = stack([](const JointOutput& o) { return &o.text_features; });
+  out.image_features = stack([](const JointOutput& o) { return &o.image_features; });
+  out.pooler_output = stack([](const JointOutput& o) { return &o.pooler_output; });
+  out.itm_logits = stack_optional(&JointOutput::itm_logits);
+  out.itm_match_probability = stack_optional(&JointOutput::itm_match_probability);
+  out.text_embeds = stack_optional(&JointOutput::text_embeds);
+  out.image_embeds = stack_optional(&JointOutput::image_embeds);
+  out.cross_embeds = stack_optional(&JointOutput::cross_embeds);
+  out.mlm_logits = stack_optional(&JointOutput::mlm_logits);
+  return out;
+}
+
 }  // namespace
 
 JointOutput BridgeTower::forward(const Tensor& input_ids,
@@ -718,6 +761,18 @@ JointOutput BridgeTower::forward(const Tensor& input_ids,
   MMEMBED_CHECK(!options.mlm_logits || m.heads.mlm, Unsupported,
                 "bridgetower: MLM logits requested but the checkpoint has no mlm_score head");
   const Stages stage(options);
+  // With a hook every stage is reported whole, so the batch runs as one part.
+  const std::int64_t parts =
+      stage.active() ? 1 : nn::batch_parts(text.batch, text.length + c.image_tokens());
+  if (parts > 1) {
+    m.check_ids(text.ids);  // on the whole batch: a bad text fails the call before any part
+    return in_batch_parts(text.batch, parts, [&](std::int64_t b0, std::int64_t b1) {
+      return forward(
+          text.ids.slice_rows(b0, b1),
+          text.mask ? std::optional<Tensor>(text.mask->slice_rows(b0, b1)) : std::nullopt,
+          pixel_values.slice_rows(b0, b1), options);
+    });
+  }
   const std::int64_t B = text.batch, Nt = text.length, Ni = c.image_tokens();
   const std::int64_t Ht = c.text.hidden_size, Hv = c.vision.hidden_size;
   const std::int64_t split = c.split_index();
@@ -873,6 +928,18 @@ JointOutput BridgeTower::forward_bridges(const Tensor& text_bridges,
                 " does not match the text bridges [", Bt, ", ", Nt, "]");
   MMEMBED_CHECK(!options.mlm_logits, Unsupported,
                 "bridgetower: MLM logits need the full forward pass");
+  const Stages stage(options);
+  const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, Nt + Ni);
+  if (parts > 1) {
+    return in_batch_parts(B, parts, [&](std::int64_t b0, std::int64_t b1) {
+      const bool one_text = Bt == 1;
+      return forward_bridges(one_text ? text_bridges : text_bridges.slice_rows(b0, b1),
+                             one_text || !attention_mask
+                                 ? attention_mask
+                                 : std::optional<Tensor>(attention_mask->slice_rows(b0, b1)),
+                             image_bridges.slice_rows(b0, b1), options);
+    });
+  }
   // One text for every image: its mask repeated per row.
   std::optional<Tensor> mask = attention_mask;
   if (mask && Bt != B) {
@@ -883,7 +950,6 @@ JointOutput BridgeTower::forward_bridges(const Tensor& text_bridges,
     }
     mask = rows;
   }
-  const Stages stage(options);
   nn::Scratch scratch;
   auto bridge = [&](std::int64_t k, Tensor& text_bridge, Tensor& image_bridge) {
     for (std::int64_t b = 0; b < B; ++b) {

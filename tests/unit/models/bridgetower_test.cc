@@ -299,6 +299,56 @@ TEST_P(BridgeTowerGolden, BridgesThenCrossModalLayersMatchTheReference) {
   }
 }
 
+// A batch run in parts (one kernel thread each, nn::batch_parts) gives the outputs of the batch
+// run whole, for the joint forward and for the cross-modal half with one text broadcast.
+TEST(BridgeTowerBridges, BatchPartsGiveTheWholeBatchOutputs) {
+  const BridgeTower model = load_model("toy-bridgetower", "model.safetensors");
+  const std::string group = Manifest::get().with_prefix("toy-bridgetower/")[0]->name.substr(16);
+  const std::string g = group.substr(0, group.find('/'));
+  const Tensor ids = golden_input("toy-bridgetower", g, "input_ids");
+  const Tensor mask = golden_input("toy-bridgetower", g, "attention_mask");
+  const Tensor pixels = golden_input("toy-bridgetower", g, "pixel_values");
+  const std::int64_t n = 8, len = ids.dim(1), B = ids.dim(0);
+  Tensor many = Tensor::empty(ids.dtype(), {n, len}),
+         many_mask = Tensor::empty(mask.dtype(), {n, len});
+  Tensor many_pixels = Tensor::empty(DType::F32, {n, pixels.dim(1), pixels.dim(2), pixels.dim(3)});
+  const std::size_t id_row = ids.nbytes() / B, mask_row = mask.nbytes() / B,
+                    px_row = pixels.nbytes() / B;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::memcpy(static_cast<char*>(many.raw()) + i * id_row,
+                static_cast<const char*>(ids.raw()) + (i % B) * id_row, id_row);
+    std::memcpy(static_cast<char*>(many_mask.raw()) + i * mask_row,
+                static_cast<const char*>(mask.raw()) + (i % B) * mask_row, mask_row);
+    std::memcpy(static_cast<char*>(many_pixels.raw()) + i * px_row,
+                static_cast<const char*>(pixels.raw()) + ((i * 3) % B) * px_row, px_row);
+  }
+  RunOptions pooled;
+  pooled.pooled_only = true;
+  const int before = kernels::num_threads();
+  kernels::set_num_threads(1);
+  const JointOutput whole = model.forward(many, many_mask, many_pixels);
+  const Tensor tb = model.text_bridges(many.slice_rows(0, 1), many_mask.slice_rows(0, 1));
+  const Tensor ib = model.image_bridges(many_pixels);
+  const JointOutput whole_split = model.forward_bridges(tb, many_mask.slice_rows(0, 1), ib, pooled);
+  kernels::set_num_threads(2);
+  const bool parts = nn::batch_parts(n, len + model.config().image_tokens()) == 2;
+  const JointOutput in_parts = model.forward(many, many_mask, many_pixels);
+  const JointOutput split_parts = model.forward_bridges(tb, many_mask.slice_rows(0, 1), ib, pooled);
+  kernels::set_num_threads(before);
+  EXPECT_TRUE(parts);
+  EXPECT_LE(max_abs_diff(in_parts.text_features, whole.text_features), 1e-5);
+  EXPECT_LE(max_abs_diff(in_parts.image_features, whole.image_features), 1e-5);
+  EXPECT_LE(max_abs_diff(in_parts.pooler_output, whole.pooler_output), 1e-5);
+  EXPECT_LE(max_abs_diff(*in_parts.itm_logits, *whole.itm_logits), 1e-5);
+  EXPECT_LE(max_abs_diff(*in_parts.text_embeds, *whole.text_embeds), 1e-6);
+  EXPECT_LE(max_abs_diff(*in_parts.cross_embeds, *whole.cross_embeds), 1e-6);
+  EXPECT_FALSE(in_parts.mlm_logits.has_value());
+  EXPECT_LE(max_abs_diff(*split_parts.itm_match_probability, *whole_split.itm_match_probability),
+            1e-6);
+  EXPECT_LE(max_abs_diff(*split_parts.image_embeds, *whole_split.image_embeds), 1e-6);
+  EXPECT_EQ(split_parts.image_features.shape(), whole_split.image_features.shape());
+}
+
 TEST(BridgeTowerBridges, BadShapesAreNamed) {
   const BridgeTower model = load_model("bridgetower-large-tiny", "model.safetensors");
   const Config& c = model.config();
