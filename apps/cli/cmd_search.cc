@@ -167,6 +167,8 @@ int run_search(const SearchCliOptions& opt, int threads) {
     }
   }
   const bool rerank = opt.rerank == "itm";
+  MMEMBED_CHECK(rerank || opt.rerank_cache.empty(), InvalidArgument,
+                "--rerank-cache keeps features for --rerank itm, which is not asked for");
   if (rerank) {
     for (const Query& q : queries) {
       MMEMBED_CHECK(
@@ -417,7 +419,8 @@ Runner add_search(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--rerank-cache", opt->rerank_cache,
                   "Folder keeping each candidate image's features for --rerank itm, so that\n"
                   "an image seen before skips its image tower (BridgeTower: about 11 MB per\n"
-                  "image for bridgetower-large); made if missing");
+                  "image for bridgetower-large); made if missing")
+      ->type_name("DIR");
   bound<std::uint64_t>(cmd->add_option("--rerank-cache-mb", opt->rerank_cache_mb,
                                        "Largest size of --rerank-cache in MiB; the least\n"
                                        "recently used features are removed past it"),

@@ -336,6 +336,11 @@ TEST_F(IndexCli, RerankFeatureCacheGivesTheSameResults) {
   }
   EXPECT_EQ(fs::file_size(files[0]), fs::file_size(files[2]));
   // (The size bound is tested on the library: tests/unit/index/feature_cache_test.cc.)
+  const CliRun alone = run_cli(
+      "search " + index_ + " --text '" + s.text + "' --rerank-cache " + cache, t.path());
+  EXPECT_EQ(alone.rc, 1);
+  EXPECT_NE(alone.err.find("--rerank-cache keeps features for --rerank itm"), std::string::npos)
+      << alone.err;
   write_file(t.path() / "not-a-folder", "x");
   const CliRun bad =
       run_cli(cmd + " --rerank-cache " + (t.path() / "not-a-folder").string(), t.path());
