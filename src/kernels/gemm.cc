@@ -2,8 +2,12 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "core/check.h"
+#include "core/half.h"
+#include "mmembed/error.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm_backend.h"
 #include "kernels/gemm_small.h"
@@ -238,6 +242,60 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
 void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
             std::int64_t in, std::int64_t out) {
   linear(x, w, bias, y, rows, in, out, Epilogue::None);
+}
+
+// ---- bf16 ----
+
+void to_bf16(const float* x, std::uint16_t* y, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(x[i]);
+}
+
+bool bf16_supported() { return selected_gemm_backend().gemm_bf16 != nullptr; }
+
+void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, float* y,
+                 std::int64_t rows, std::int64_t in, std::int64_t out, Epilogue epilogue) {
+  if (rows <= 0 || out <= 0) return;
+  const GemmBackend& backend = selected_gemm_backend();
+  MMEMBED_CHECK(backend.gemm_bf16 != nullptr, Unsupported, "bf16 weights need the oneDNN GEMM ",
+                "backend; this build uses ", backend.name, " (MMEMBED_BLAS)");
+  static const int configured = num_threads();  // the backend gets the default thread count
+  (void)configured;
+  if (in == 0) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t c = 0; c < out; ++c) y[r * out + c] = bias != nullptr ? bias[c] : 0.0f;
+    }
+    if (epilogue != Epilogue::None) bias_activation(epilogue, y, nullptr, rows, out, out);
+    return;
+  }
+  std::vector<std::uint16_t> xb(static_cast<std::size_t>(rows * in));
+  parallel_for(rows, row_grain(in), [&](std::int64_t r0, std::int64_t r1) {
+    to_bf16(x + r0 * in, xb.data() + r0 * in, (r1 - r0) * in);
+  });
+  auto tile = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
+    float* Y = y + r0 * out + c0;
+    const bool prefill = bias != nullptr && epilogue == Epilogue::None;
+    if (prefill) {
+      for (std::int64_t r = 0; r < r1 - r0; ++r) std::copy(bias + c0, bias + c1, Y + r * out);
+    }
+    backend.gemm_bf16(r1 - r0, c1 - c0, in, xb.data() + r0 * in, in, w + c0 * in, in, prefill, Y,
+                      out);
+    if (epilogue != Epilogue::None) {
+      bias_activation(epilogue, Y, bias != nullptr ? bias + c0 : nullptr, r1 - r0, c1 - c0, out);
+    }
+  };
+  const int threads = num_threads();
+  if (threads <= 1 || in_parallel_task() || backend.set_thread_serial == nullptr ||
+      rows * out * in < kMinThreadedWork) {
+    tile(0, rows, 0, out);
+    return;
+  }
+  const Tiling t = tiling(rows, out, threads);
+  parallel_tasks(t.count(), [&](std::int64_t i) {
+    std::int64_t r0, r1, c0, c1;
+    tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
+    tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
+    tile(r0, r1, c0, c1);
+  });
 }
 
 }  // namespace mmembed::kernels

@@ -52,6 +52,21 @@ enum class Epilogue { None, Gelu, QuickGelu };
 void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
             std::int64_t in, std::int64_t out, Epilogue epilogue);
 
+// ---- bfloat16 weights (EmbedderOptions::dtype = bf16) ----
+// bf16 is the upper half of a float32: 8 exponent bits, 7 mantissa bits. y[i] =
+// f32_to_bf16(x[i]) (core/half.h: to nearest, ties to even; NaN stays NaN).
+void to_bf16(const float* x, std::uint16_t* y, std::int64_t n);
+
+// Whether this build's GEMM backend multiplies bf16 matrices (oneDNN: yes, on CPUs with AVX-512
+// at least, natively with AVX-512 BF16 or AMX).
+bool bf16_supported();
+
+// linear() with the weight w [out, in] in bf16: x is rounded to bf16 row by row, the products
+// are summed in float32, then the bias and the epilogue are applied in float32 as in linear().
+// Tiled over the threads as linear() is. Unsupported when !bf16_supported().
+void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, float* y,
+                 std::int64_t rows, std::int64_t in, std::int64_t out, Epilogue epilogue);
+
 // Does the backend's one-time setup now: oneDNN generates its GEMM kernels on the process's first
 // call (about 30 ms here, whatever the shape). A command can run this on a spare thread while it
 // reads its inputs (std::jthread), so that its first product does not wait. Thread-safe.

@@ -29,6 +29,12 @@ struct GemmBackend {
   // so that products split into tiles run one tile per thread; a backend without it (null) is
   // not split (kernels::linear calls its sgemm once).
   void (*set_thread_serial)(bool serial);
+  // Optional: C[M,N] = A[M,K] * B[N,K]^T (+ C when accumulate) with A and B bfloat16 (row-major,
+  // leading dimensions lda, ldb >= K), products summed in float32. Null: bf16 weights are not
+  // available with this backend.
+  void (*gemm_bf16)(std::int64_t M, std::int64_t N, std::int64_t K, const std::uint16_t* A,
+                    std::int64_t lda, const std::uint16_t* B, std::int64_t ldb, bool accumulate,
+                    float* C, std::int64_t ldc);
 };
 
 // Each is defined only when that backend was found at configure time (mmembed_gemm_<name>).

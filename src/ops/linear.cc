@@ -8,7 +8,8 @@ namespace mmembed::ops {
 namespace {
 Shape linear_out_shape(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
   detail::require_f32("linear", "input", x);
-  detail::require_f32("linear", "weight", weight);
+  MMEMBED_CHECK(weight.dtype() == DType::F32 || weight.dtype() == DType::BF16, ShapeError,
+                "linear: weight must be f32 or bf16, got ", weight.describe());
   detail::require_min_rank("linear", "input", x, 1);
   MMEMBED_CHECK(weight.rank() == 2, ShapeError,
                 "linear: weight must be [out_features, in_features], got ",
@@ -26,6 +27,20 @@ Shape linear_out_shape(const Tensor& x, const Tensor& weight, const std::optiona
   out.back() = weight.dim(0);
   return out;
 }
+
+// The f32 or the bf16 product, by the weight's type.
+void run_linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
+                kernels::Epilogue e, Tensor& out) {
+  const float* b = bias ? bias->data<float>() : nullptr;
+  if (weight.dtype() == DType::BF16) {
+    kernels::linear_bf16(x.data<float>(), static_cast<const std::uint16_t*>(weight.raw()), b,
+                         out.data<float>(), detail::leading_rows(x), weight.dim(1), weight.dim(0),
+                         e);
+  } else {
+    kernels::linear(x.data<float>(), weight.data<float>(), b, out.data<float>(),
+                    detail::leading_rows(x), weight.dim(1), weight.dim(0), e);
+  }
+}
 }  // namespace
 
 void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
@@ -34,8 +49,7 @@ void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& 
   detail::require_out("linear", out, shape);
   MMEMBED_CHECK(out.raw() != x.raw() || out.numel() == 0, ShapeError,
                 "linear: output must not share storage with the input");
-  kernels::linear(x.data<float>(), weight.data<float>(), bias ? bias->data<float>() : nullptr,
-                  out.data<float>(), detail::leading_rows(x), weight.dim(1), weight.dim(0));
+  run_linear(x, weight, bias, kernels::Epilogue::None, out);
 }
 
 void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
@@ -47,8 +61,7 @@ void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& 
   const kernels::Epilogue e = epilogue == LinearEpilogue::Gelu        ? kernels::Epilogue::Gelu
                               : epilogue == LinearEpilogue::QuickGelu ? kernels::Epilogue::QuickGelu
                                                                       : kernels::Epilogue::None;
-  kernels::linear(x.data<float>(), weight.data<float>(), bias ? bias->data<float>() : nullptr,
-                  out.data<float>(), detail::leading_rows(x), weight.dim(1), weight.dim(0), e);
+  run_linear(x, weight, bias, e, out);
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
