@@ -25,6 +25,15 @@ void add_image_backend_option(CLI::App* cmd, std::string* backend) {
       ->capture_default_str();
 }
 
+void add_dtype_option(CLI::App* cmd, std::string* dtype) {
+  cmd->add_option("--dtype", *dtype,
+                  "Precision of the model's linear layers: fp32 (agrees with the reference to\n"
+                  "about 1e-6) or bf16 (bfloat16 weights and products, float32 sums; faster\n"
+                  "on CPUs with AVX-512 BF16 or AMX; docs/numerics.md)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+}
+
 namespace {
 constexpr const char* kBoundedName = "mmembed-bounded";
 
@@ -64,7 +73,8 @@ std::string tsv_field(std::string s) {
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  for (char c : s)
+    q += c == '"' ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
 }
 
@@ -122,8 +132,10 @@ void apply_option_rules(CLI::App& app) {
       } catch (const CLI::OptionNotFound&) {
       }
       if (!bounded) {
-        std::fprintf(stderr, "mmembed: internal error: numeric option %s of '%s' has no bounds "
-                     "(cli::bound)\n", opt->get_name().c_str(), app.get_name().c_str());
+        std::fprintf(stderr,
+                     "mmembed: internal error: numeric option %s of '%s' has no bounds "
+                     "(cli::bound)\n",
+                     opt->get_name().c_str(), app.get_name().c_str());
         std::abort();
       }
     }
@@ -142,9 +154,9 @@ namespace {
 // TSNE/PCA, sentence-transformers (after '_' -> '-'). Applied only where the command has the
 // target option and not the spelling itself.
 constexpr std::pair<const char*, const char*> kAliases[] = {
-    {"random-state", "seed"},     {"n-components", "components"}, {"n-epochs", "epochs"},
-    {"n-iter", "iterations"},     {"max-iter", "iterations"},     {"num-threads", "threads"},
-    {"n-jobs", "threads"},        {"output-dir", "output"},       {"outdir", "output"},
+    {"random-state", "seed"}, {"n-components", "components"}, {"n-epochs", "epochs"},
+    {"n-iter", "iterations"}, {"max-iter", "iterations"},     {"num-threads", "threads"},
+    {"n-jobs", "threads"},    {"output-dir", "output"},       {"outdir", "output"},
 };
 
 // The option named `--name` on cmd or, through fallthrough, on its parents.
@@ -176,7 +188,8 @@ CLI::App* find_subcommand(CLI::App* cmd, const std::string& name) {
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
@@ -220,7 +233,8 @@ std::vector<std::string> normalize_arguments(CLI::App& app, std::vector<std::str
   walk(app, args, [&](std::size_t i, CLI::App* cmd, const std::string& name) -> const CLI::Option* {
     if (const CLI::Option* o = find_long(cmd, name)) return o;
     std::string dashed = name;
-    for (char& c : dashed) c = c == '_' ? '-' : c;
+    for (char& c : dashed)
+      c = c == '_' ? '-' : c;
     std::string target = find_long(cmd, dashed) ? dashed : "";
     for (const auto& [from, to] : kAliases) {
       if (target.empty() && dashed == from && find_long(cmd, to)) target = to;
@@ -248,11 +262,10 @@ std::string suggest_options(CLI::App& app, const std::vector<std::string>& args)
       }
     }
     const std::string where = cmd->get_parent() ? "'" + cmd->get_name() + "'" : "mmembed";
-    out += best.empty()
-               ? "mmembed: --" + escape_for_message(name) + " is not an option of " + where +
-                     " (see --help)\n"
-               : "mmembed: --" + escape_for_message(name) + " is not an option of " + where +
-                     "; did you mean --" + best + "?\n";
+    out += best.empty() ? "mmembed: --" + escape_for_message(name) + " is not an option of " +
+                              where + " (see --help)\n"
+                        : "mmembed: --" + escape_for_message(name) + " is not an option of " +
+                              where + "; did you mean --" + best + "?\n";
     return nullptr;
   });
   return out;

@@ -30,7 +30,7 @@ namespace mmembed::cli {
 namespace {
 
 struct ClassifyOptions {
-  std::string model, revision = "main", labels, templ, image_backend = "pil", input;
+  std::string model, revision = "main", labels, templ, image_backend = "pil", dtype = "fp32", input;
   std::vector<std::string> images;
   std::size_t batch_size = 8;
   std::vector<std::string> label_list;  // --label, each taken as given
@@ -128,6 +128,7 @@ int run_classify(const ClassifyOptions& opt, int threads) {
   options.threads = threads;
   options.batch_size = opt.batch_size;
   options.image_backend = parse_image_backend(opt.image_backend);
+  options.dtype = parse_model_dtype(opt.dtype);
   const Embedder embedder = Embedder::load(resolve_model_dir(opt.model, opt.revision), options);
   const auto* clip = dynamic_cast<const embed::ClipAdapter*>(&embedder.adapter());
   MMEMBED_CHECK(clip != nullptr, Unsupported, opt.model, ": classify needs a CLIP model (this is a ",
@@ -266,6 +267,7 @@ Runner add_classify(CLI::App& app, const GlobalOptions& global) {
                       0, kMaxImagePixelsLimit)
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
+  add_dtype_option(cmd, &opt->dtype);
   return [opt, &global] { return run_classify(*opt, global.threads); };
 }
 

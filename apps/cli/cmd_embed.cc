@@ -36,7 +36,7 @@ namespace {
 
 struct EmbedOptions {
   std::string revision = "main";
-  std::string model, out, format, long_text = "truncate", image_backend = "pil",
+  std::string model, out, format, long_text = "truncate", image_backend = "pil", dtype = "fp32",
               pair_output = "cross";
   bool json = false;
   std::vector<std::string> texts, images;
@@ -131,6 +131,7 @@ int run_batch(const EmbedOptions& opt, int threads) {
   options.threads = threads;
   options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
   options.image_backend = parse_image_backend(opt.image_backend);
+  options.dtype = parse_model_dtype(opt.dtype);
   options.pair_output = parse_pair_output(opt.pair_output);
   const hub::ResolvedModel resolved = resolve_model(opt.model, opt.revision);
   const Embedder embedder = Embedder::load(resolved.dir.string(), options);
@@ -215,6 +216,7 @@ int run_embed(const EmbedOptions& opt, int threads) {
   options.text_overflow = opt.long_text == "error" ? TextOverflow::kError : TextOverflow::kTruncate;
   options.threads = threads;
   options.image_backend = parse_image_backend(opt.image_backend);
+  options.dtype = parse_model_dtype(opt.dtype);
   options.pair_output = parse_pair_output(opt.pair_output);
   // Read every image before loading the model: a bad path fails fast.
   std::vector<Image> images, pair_images;
@@ -331,6 +333,7 @@ Runner add_embed(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::IsMember({"cross", "pooled", "text-cls", "image-cls"}))
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
+  add_dtype_option(cmd, &opt->dtype);
   cmd->add_option("--input", opt->input,
                   "Batch job: a manifest (JSONL/CSV/TSV with id, image, text[, label]; without an "
                   "id column the rows are numbered from 1), an image folder, a .txt file (one "

@@ -30,7 +30,8 @@ namespace {
 
 struct IndexOptions {
   std::string index, model, revision = "main", input, kinds, metric = "cosine", ann = "auto";
-  std::string progress = "auto", image_backend = "pil", pair_output = "cross", ids_file;
+  std::string progress = "auto", image_backend = "pil", pair_output = "cross", ids_file,
+              dtype = "fp32";
   std::vector<std::string> ids;
   std::size_t batch_size = 8, chunk_size = 256;
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
@@ -130,6 +131,7 @@ int run_build(const IndexOptions& opt, int threads) {
   eo.threads = threads;
   eo.batch_size = opt.batch_size;
   eo.image_backend = parse_image_backend(opt.image_backend);
+  eo.dtype = parse_model_dtype(opt.dtype);
   eo.pair_output = parse_pair_output(opt.pair_output);
   const hub::ResolvedModel resolved = resolve_model(opt.model, opt.revision);
   const Embedder embedder = Embedder::load(resolved.dir.string(), eo);
@@ -413,6 +415,7 @@ Runner add_index(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::IsMember({"cross", "pooled", "text-cls", "image-cls"}))
       ->capture_default_str();
   add_image_backend_option(build, &opt->image_backend);
+  add_dtype_option(build, &opt->dtype);
   add_embed_options(build, opt.get());
 
   CLI::App* add = index->add_subcommand(

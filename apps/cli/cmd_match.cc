@@ -19,7 +19,7 @@ namespace {
 
 struct MatchOptions {
   std::string revision = "main";
-  std::string model, image, image_backend = "pil";
+  std::string model, image, image_backend = "pil", dtype = "fp32";
   std::vector<std::string> texts;
   bool json = false;
   std::int64_t max_image_pixels = kDefaultMaxImagePixels;
@@ -35,6 +35,7 @@ int run_match(const MatchOptions& opt, int threads) {
   EmbedderOptions options;
   options.threads = threads;
   options.image_backend = parse_image_backend(opt.image_backend);
+  options.dtype = parse_model_dtype(opt.dtype);
   const Embedder embedder = Embedder::load(resolve_model_dir(opt.model, opt.revision), options);
   const std::vector<Image> images(opt.texts.size(), image);
   const std::vector<MatchScore> scores = embedder.match(images, opt.texts);
@@ -92,6 +93,7 @@ Runner add_match(CLI::App& app, const GlobalOptions& global) {
                       0, kMaxImagePixelsLimit)
       ->capture_default_str();
   add_image_backend_option(cmd, &opt->image_backend);
+  add_dtype_option(cmd, &opt->dtype);
   return [opt, &global] { return run_match(*opt, global.threads); };
 }
 

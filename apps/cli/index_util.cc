@@ -20,6 +20,8 @@ Embedder load_index_model(const IndexInfo& info, const std::string& model,
   o.batch_size = batch_size;
   if (!p.image_backend.empty()) o.image_backend = parse_image_backend(p.image_backend);
   if (!p.pair_output.empty()) o.pair_output = parse_pair_output(p.pair_output);
+  // Queries and additions run in the precision the index was built with ("float32": fp32).
+  o.dtype = parse_model_dtype(p.dtype.empty() ? "fp32" : p.dtype);
   std::string dir;
   if (!model.empty()) {
     dir = resolve_model_dir(model, revision);

@@ -96,6 +96,19 @@ enum class PairOutput {
 const char* pair_output_name(PairOutput output);
 PairOutput parse_pair_output(const std::string& name);
 
+// The type the models' linear layers keep their weights in and multiply with (docs/numerics.md,
+// "Reduced precision", has the accuracy measured against fp32).
+enum class ModelDtype {
+  kFp32,  // float32 everywhere: agrees with the reference to about 1e-6
+  kBf16,  // bfloat16 weight matrices; each product's input rounded to bfloat16, sums in float32;
+          // embeddings, norms, attention, biases and activations in float32. Half the weights'
+          // memory; the products run on AVX-512 BF16 or AMX where the CPU has them (oneDNN).
+};
+// "fp32", "bf16"; parse_model_dtype also takes "float32" and "bfloat16", and throws
+// InvalidArgument for anything else.
+const char* model_dtype_name(ModelDtype dtype);
+ModelDtype parse_model_dtype(const std::string& name);
+
 // Largest EmbedderOptions::batch_size: a batch's activations grow with it, and 65536 images or
 // texts in one model call is already far past the memory of any machine the batch would fit.
 inline constexpr std::size_t kMaxBatchSize = 65536;
@@ -112,6 +125,9 @@ struct EmbedderOptions {
   // BridgeTower only: which output embed_pairs gives. Any output but kDefault works for every
   // BridgeTower checkpoint, those without ITC heads (bridgetower-base) included.
   PairOutput pair_output = PairOutput::kDefault;
+  // Precision of the linear layers (Unsupported at load when this build's GEMM backend has no
+  // bf16 product).
+  ModelDtype dtype = ModelDtype::kFp32;
 };
 
 struct ModelInfo {

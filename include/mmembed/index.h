@@ -75,7 +75,7 @@ struct IndexProvenance {
   std::string model_digest;  // mmembed::model_digest() of the model folder: its identity
   std::string image_backend;
   std::string pair_output;
-  std::string dtype = "float32";
+  std::string dtype = "float32";  // the model's precision: "float32" (fp32) or "bf16"
 };
 
 struct IndexSpec {

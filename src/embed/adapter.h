@@ -18,6 +18,7 @@
 
 #include "core/tensor.h"
 #include "io/config.h"
+#include "io/weight_map.h"
 #include "mmembed/embedder.h"
 
 namespace mmembed::vision {
@@ -80,6 +81,8 @@ class ModelAdapter {
 Tensor image_view(const Image& image);
 // The processor's pixel_values [B, 3, H, W] for a batch of images.
 Tensor preprocess_images(const vision::ImageProcessor& processor, std::span<const Image> images);
+// The model layer's load options for EmbedderOptions (dtype).
+io::LoadOptions load_options(const EmbedderOptions& options);
 // The vision layer's spelling of EmbedderOptions::image_backend.
 vision::ImageBackend to_vision_backend(ImageBackend backend);
 // [B, C] f32 tensor -> Embeddings (copies).

@@ -62,6 +62,9 @@ std::string fingerprint(const Embedder& embedder, const std::vector<BatchItem>& 
   if (embedder.options().image_backend != ImageBackend::kPil) {
     mix(str_cat("image_backend=", image_backend_name(embedder.options().image_backend)));
   }
+  if (embedder.options().dtype != ModelDtype::kFp32) {
+    mix(str_cat("model_dtype=", model_dtype_name(embedder.options().dtype)));
+  }
   for (const BatchItem& it : items) {
     mix(it.id);
     mix(it.text);
@@ -635,7 +638,8 @@ BatchJobResult run_batch_job(const Embedder& embedder, const std::vector<BatchIt
            {"family", embedder.info().family},
            {"kind", input_kind_name(o.kind)},
            {"dim", dim},
-           {"dtype", "float32"},
+           {"dtype", "float32"},  // of the vectors
+           {"model_dtype", model_dtype_name(embedder.options().dtype)},
            {"mmembed_version", o.version},
            {"counts",
             {{"items", items.size()},

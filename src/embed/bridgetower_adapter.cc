@@ -38,7 +38,7 @@ class BridgeTowerAdapter final : public ModelAdapter {
  public:
   BridgeTowerAdapter(const ModelFolder& folder, const EmbedderOptions& options)
       : options_(options),
-        model_(bt::BridgeTower::load(folder.dir)),
+        model_(bt::BridgeTower::load(folder.dir, load_options(options))),
         tokenizer_(text::load_tokenizer(folder.dir)),
         processor_(processor_options(folder, options.image_backend)) {
     const bt::Config& c = model_.config();

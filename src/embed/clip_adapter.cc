@@ -47,7 +47,8 @@ class ClipAdapterImpl final : public ClipAdapter {
  public:
   ClipAdapterImpl(const ModelFolder& folder, const EmbedderOptions& options)
       : options_(options),
-        model_(clip::Config::parse(folder.config), io::open_checkpoint(folder.dir)),
+        model_(clip::Config::parse(folder.config), io::open_checkpoint(folder.dir),
+               load_options(options)),
         processor_(processor_options(folder, model_.config(), options.image_backend)) {
     const clip::Config& c = model_.config();
     info_.family = "clip";

@@ -9,6 +9,7 @@
 #include "core/file.h"
 #include "core/thread_pool.h"
 #include "embed/adapter.h"
+#include "kernels/gemm.h"
 #include "kernels/parallel.h"
 #include "mmembed/error.h"
 #include "vision/decode.h"
@@ -81,6 +82,17 @@ PairOutput parse_pair_output(const std::string& name) {
                                 "': expected cross, pooled, text-cls or image-cls"));
 }
 
+const char* model_dtype_name(ModelDtype dtype) {
+  return dtype == ModelDtype::kBf16 ? "bf16" : "fp32";
+}
+
+ModelDtype parse_model_dtype(const std::string& name) {
+  if (name == "fp32" || name == "float32") return ModelDtype::kFp32;
+  if (name == "bf16" || name == "bfloat16") return ModelDtype::kBf16;
+  throw InvalidArgument(
+      str_cat("dtype must be \"fp32\" or \"bf16\", got \"", escape_for_message(name), "\""));
+}
+
 ImageBackend parse_image_backend(const std::string& name) {
   if (name == "pil") return ImageBackend::kPil;
   if (name == "torchvision") return ImageBackend::kTorchvision;
@@ -113,6 +125,12 @@ bool ModelFolder::has_file(const std::string& name) const {
 
 std::string ModelFolder::file(const std::string& name) const {
   return (fs::path(dir) / name).string();
+}
+
+io::LoadOptions load_options(const EmbedderOptions& options) {
+  io::LoadOptions o;
+  o.matrix_dtype = options.dtype == ModelDtype::kBf16 ? DType::BF16 : DType::F32;
+  return o;
 }
 
 void throw_unsupported(const ModelInfo& i, const std::string& call) {
@@ -358,6 +376,9 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
                 Unsupported, "model '", model, "': pair output '",
                 pair_output_name(options.pair_output),
                 "' is BridgeTower's; this model's pairs (if any) have their default output only");
+  MMEMBED_CHECK(options.dtype == ModelDtype::kFp32 || kernels::bf16_supported(), Unsupported,
+                "dtype bf16 needs the oneDNN GEMM backend; this build uses ",
+                kernels::gemm_backend_name(), " (MMEMBED_BLAS)");
   Embedder e;
   e.options_ = options;
   e.adapter_ = make_adapter(family, folder, options);

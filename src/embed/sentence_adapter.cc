@@ -15,7 +15,7 @@ namespace {
 
 namespace bert = models::bert;
 
-bert::SentenceModel load_model(const ModelFolder& folder) {
+bert::SentenceModel load_model(const ModelFolder& folder, const EmbedderOptions& options) {
   bert::SentenceConfig config = bert::SentenceConfig::from_dir(folder.dir);
   MMEMBED_CHECK(!config.do_lower_case, Unsupported, config.transformer_dir,
                 "/sentence_bert_config.json: do_lower_case = true (lower-casing the text before "
@@ -25,14 +25,15 @@ bert::SentenceModel load_model(const ModelFolder& folder) {
   bert::Config encoder_config =
       at_root ? bert::Config::parse(folder.config)
               : bert::Config::from_file(config.transformer_dir + "/config.json");
-  bert::BertModel encoder(encoder_config, io::open_checkpoint(config.transformer_dir));
+  bert::BertModel encoder(encoder_config, io::open_checkpoint(config.transformer_dir),
+                          load_options(options));
   return bert::SentenceModel(std::move(config), std::move(encoder));
 }
 
 class SentenceAdapter final : public ModelAdapter {
  public:
   SentenceAdapter(const ModelFolder& folder, const EmbedderOptions& options)
-      : options_(options), model_(load_model(folder)) {
+      : options_(options), model_(load_model(folder, options)) {
     const bert::SentenceConfig& c = model_.config();
     // sentence-transformers: max_seq_length from sentence_bert_config.json, else the
     // tokenizer's model_max_length; never more than the position table.

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/check.h"
+#include "core/half.h"
 
 namespace mmembed::io {
 
@@ -72,7 +73,8 @@ BoundWeights bind_weights(const Checkpoint& ckpt, const std::vector<ExpectedTens
     if (!internal) continue;
     auto [it, inserted] = available.emplace(*internal, t.name);
     if (!inserted) {
-      problems.push_back(str_cat("'", it->second, "' and '", t.name, "' both map to '", *internal, "'"));
+      problems.push_back(
+          str_cat("'", it->second, "' and '", t.name, "' both map to '", *internal, "'"));
       only_shapes = false;
     }
     order.push_back(t.name);
@@ -81,8 +83,8 @@ BoundWeights bind_weights(const Checkpoint& ckpt, const std::vector<ExpectedTens
   std::set<std::string> used;
   std::set<std::string> seen_expected;
   for (const ExpectedTensor& e : expected) {
-    MMEMBED_CHECK(seen_expected.insert(e.name).second, InvalidArgument,
-                  "expected tensor '", e.name, "' is listed twice");
+    MMEMBED_CHECK(seen_expected.insert(e.name).second, InvalidArgument, "expected tensor '", e.name,
+                  "' is listed twice");
     auto it = available.find(e.name);
     if (it == available.end()) {
       if (e.required) {
@@ -98,8 +100,8 @@ BoundWeights bind_weights(const Checkpoint& ckpt, const std::vector<ExpectedTens
     used.insert(it->second);
     if (!shape_matches(info->shape, e.shape)) {
       std::string shown = it->second == e.name ? e.name : str_cat(it->second, " (", e.name, ")");
-      problems.push_back(str_cat(shown, ": got ", shape_str(info->shape), " expected ",
-                                 shape_str(e.shape)));
+      problems.push_back(
+          str_cat(shown, ": got ", shape_str(info->shape), " expected ", shape_str(e.shape)));
     }
     out.names_.emplace(e.name, it->second);
   }
@@ -108,13 +110,14 @@ BoundWeights bind_weights(const Checkpoint& ckpt, const std::vector<ExpectedTens
   }
 
   if (!problems.empty()) {
-    std::string msg = str_cat(ckpt.path(), ": checkpoint does not match the model (",
-                              problems.size(), problems.size() == 1 ? " problem" : " problems",
-                              "):");
+    std::string msg =
+        str_cat(ckpt.path(), ": checkpoint does not match the model (", problems.size(),
+                problems.size() == 1 ? " problem" : " problems", "):");
     // Listed up to a bound: a config that expects a million layers would otherwise produce a
     // message of hundreds of MB.
     const std::size_t listed = std::min(problems.size(), kMaxListedWeightProblems);
-    for (std::size_t i = 0; i < listed; ++i) msg += "\n  " + problems[i];
+    for (std::size_t i = 0; i < listed; ++i)
+      msg += "\n  " + problems[i];
     if (listed < problems.size()) msg += str_cat("\n  and ", problems.size() - listed, " more");
     if (only_shapes) throw ShapeError(msg);
     throw FormatError(msg);
@@ -152,6 +155,26 @@ Tensor BoundWeights::get(std::string_view internal_name) const {
 
 Tensor BoundWeights::get_f32(std::string_view internal_name) const {
   return ckpt_.get_f32(checkpoint_name(internal_name));
+}
+
+void BoundWeights::set_matrix_dtype(DType dtype) {
+  MMEMBED_CHECK(dtype == DType::F32 || dtype == DType::BF16, InvalidArgument,
+                "weight matrices can be kept as f32 or bf16, not ", dtype_name(dtype));
+  matrix_dtype_ = dtype;
+}
+
+Tensor BoundWeights::get_matrix(std::string_view internal_name) const {
+  if (matrix_dtype_ == DType::F32) return get_f32(internal_name);
+  const std::string& name = checkpoint_name(internal_name);
+  Tensor t = ckpt_.get(name);
+  if (t.dtype() == DType::BF16) return t;
+  const Tensor f = t.to_f32();
+  Tensor out = Tensor::empty(DType::BF16, f.shape());
+  const float* src = f.data<float>();
+  auto* dst = static_cast<std::uint16_t*>(out.raw());
+  for (std::int64_t i = 0; i < f.numel(); ++i)
+    dst[i] = f32_to_bf16(src[i]);
+  return out;
 }
 
 }  // namespace mmembed::io

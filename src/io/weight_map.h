@@ -57,8 +57,8 @@ class NameMap {
 };
 
 struct ExpectedTensor {
-  std::string name;   // internal name
-  Shape shape;        // -1 in a dimension accepts any size
+  std::string name;  // internal name
+  Shape shape;       // -1 in a dimension accepts any size
   bool required = true;
 };
 
@@ -71,6 +71,12 @@ class BoundWeights {
   const std::string& checkpoint_name(std::string_view internal_name) const;
   Tensor get(std::string_view internal_name) const;
   Tensor get_f32(std::string_view internal_name) const;
+  // A weight matrix for nn::Linear in matrix_dtype(): get_f32(), or rounded to bf16 (a bf16
+  // checkpoint tensor as it is).
+  Tensor get_matrix(std::string_view internal_name) const;
+  // F32 (the default) or BF16: what get_matrix() gives (LoadOptions::matrix_dtype).
+  DType matrix_dtype() const noexcept { return matrix_dtype_; }
+  void set_matrix_dtype(DType dtype);
 
   // Checkpoint tensors nothing expected (not ignored), in checkpoint order: worth a warning.
   const std::vector<std::string>& unused() const noexcept { return unused_; }
@@ -85,6 +91,14 @@ class BoundWeights {
   std::map<std::string, std::string, std::less<>> names_;  // internal -> checkpoint
   std::vector<std::string> unused_;
   std::vector<std::string> missing_optional_;
+  DType matrix_dtype_ = DType::F32;
+};
+
+// How a model keeps its weights once loaded.
+struct LoadOptions {
+  // The linear layers' weight matrices: F32 as in the checkpoint, or BF16 (half the memory,
+  // products on the CPU's bf16 units; embeddings, norms and biases stay F32).
+  DType matrix_dtype = DType::F32;
 };
 
 BoundWeights bind_weights(const Checkpoint& ckpt, const std::vector<ExpectedTensor>& expected,

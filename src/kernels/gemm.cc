@@ -7,11 +7,11 @@
 
 #include "core/check.h"
 #include "core/half.h"
-#include "mmembed/error.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm_backend.h"
 #include "kernels/gemm_small.h"
 #include "kernels/parallel.h"
+#include "mmembed/error.h"
 
 namespace mmembed::kernels {
 
@@ -29,7 +29,9 @@ const GemmBackend& selected_gemm_backend() {
 #endif
 }
 
-const char* gemm_backend_name() { return selected_gemm_backend().name; }
+const char* gemm_backend_name() {
+  return selected_gemm_backend().name;
+}
 
 std::string gemm_backend_description() {
   num_threads();  // apply the default thread count first, so the description shows it
@@ -48,7 +50,8 @@ void scale_rows(float beta, float* C, std::int64_t M, std::int64_t N, std::int64
     if (beta == 0.0f) {
       std::fill(c, c + N, 0.0f);
     } else {
-      for (std::int64_t j = 0; j < N; ++j) c[j] *= beta;
+      for (std::int64_t j = 0; j < N; ++j)
+        c[j] *= beta;
     }
   }
 }
@@ -121,7 +124,8 @@ void linear_whole(const float* x, const float* w, const float* bias, float* y, s
     // separate bias add, and no row kernel running right after the BLAS threads. The fill runs
     // on the calling thread: waking the pool while the GEMM library's OpenMP workers still spin
     // cost 5-10% at 2 threads for M = 3536 (docs/performance.md).
-    for (std::int64_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y + r * out);
+    for (std::int64_t r = 0; r < rows; ++r)
+      std::copy(bias, bias + out, y + r * out);
     sgemm(Trans::No, Trans::Yes, rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
   }
 }
@@ -172,7 +176,8 @@ Tiling tiling(std::int64_t rows, std::int64_t out, int threads) {
     return n % threads == 0 && n >= 2 * threads;
   };
   std::int64_t r = min_row_tiles;
-  while (r < max_row_tiles && r < min_row_tiles + 2 * threads && !balanced(r)) ++r;
+  while (r < max_row_tiles && r < min_row_tiles + 2 * threads && !balanced(r))
+    ++r;
   if (!balanced(r)) {
     r = min_row_tiles;
     if (r * t.col_tiles < 3 * threads) {
@@ -191,7 +196,6 @@ void tile_range(std::int64_t n, std::int64_t block, std::int64_t tiles, std::int
   *begin = i * block;
   *end = i + 1 == tiles ? n : *begin + block;
 }
-
 
 }  // namespace
 
@@ -228,7 +232,8 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
     float* Y = y + r0 * out + c0;
     const bool prefill = bias != nullptr && epilogue == Epilogue::None;
     if (prefill) {
-      for (std::int64_t r = 0; r < r1 - r0; ++r) std::copy(bias + c0, bias + c1, Y + r * out);
+      for (std::int64_t r = 0; r < r1 - r0; ++r)
+        std::copy(bias + c0, bias + c1, Y + r * out);
     }
     // Inside parallel_tasks, the sgemm runs on this thread alone (set_thread_serial).
     sgemm(Trans::No, Trans::Yes, r1 - r0, c1 - c0, in, 1.0f, x + r0 * in, in, w + c0 * in, in,
@@ -247,10 +252,13 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
 // ---- bf16 ----
 
 void to_bf16(const float* x, std::uint16_t* y, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(x[i]);
+  for (std::int64_t i = 0; i < n; ++i)
+    y[i] = f32_to_bf16(x[i]);
 }
 
-bool bf16_supported() { return selected_gemm_backend().gemm_bf16 != nullptr; }
+bool bf16_supported() {
+  return selected_gemm_backend().gemm_bf16 != nullptr;
+}
 
 void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, float* y,
                  std::int64_t rows, std::int64_t in, std::int64_t out, Epilogue epilogue) {
@@ -262,7 +270,8 @@ void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, floa
   (void)configured;
   if (in == 0) {
     for (std::int64_t r = 0; r < rows; ++r) {
-      for (std::int64_t c = 0; c < out; ++c) y[r * out + c] = bias != nullptr ? bias[c] : 0.0f;
+      for (std::int64_t c = 0; c < out; ++c)
+        y[r * out + c] = bias != nullptr ? bias[c] : 0.0f;
     }
     if (epilogue != Epilogue::None) bias_activation(epilogue, y, nullptr, rows, out, out);
     return;
@@ -275,7 +284,8 @@ void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, floa
     float* Y = y + r0 * out + c0;
     const bool prefill = bias != nullptr && epilogue == Epilogue::None;
     if (prefill) {
-      for (std::int64_t r = 0; r < r1 - r0; ++r) std::copy(bias + c0, bias + c1, Y + r * out);
+      for (std::int64_t r = 0; r < r1 - r0; ++r)
+        std::copy(bias + c0, bias + c1, Y + r * out);
     }
     backend.gemm_bf16(r1 - r0, c1 - c0, in, xb.data() + r0 * in, in, w + c0 * in, in, prefill, Y,
                       out);

@@ -13,8 +13,8 @@
 #include <string>
 
 #include "core/check.h"
-#include "mmembed/error.h"
 #include "kernels/gemm_backend.h"
+#include "mmembed/error.h"
 
 // The two OpenMP entry points we need, declared here rather than through <omp.h>, which clang
 // does not ship without libomp-dev; the symbols come from libgomp, the runtime oneDNN uses.
@@ -31,27 +31,31 @@ std::atomic<int> g_threads{0};  // 0: leave OpenMP's default
 // Set on the kernels' task threads: their sgemm calls run on the calling thread alone.
 thread_local bool t_serial = false;
 
-void dnnl_set_thread_serial(bool serial) { t_serial = serial; }
+void dnnl_set_thread_serial(bool serial) {
+  t_serial = serial;
+}
 
-void dnnl_sgemm_call(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K,
-                     float alpha, const float* A, std::int64_t lda, const float* B,
-                     std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+void dnnl_sgemm_call(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+                     const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta,
+                     float* C, std::int64_t ldc) {
   int want = t_serial ? 1 : g_threads.load(std::memory_order_relaxed);
   if (want > 0 && omp_get_max_threads() != want) omp_set_num_threads(want);
-  dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb,
-                                beta, C, ldc);
+  dnnl_status_t st =
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   MMEMBED_ASSERT(st == dnnl_success);
 }
 
-void dnnl_set_threads(int n) { g_threads.store(n, std::memory_order_relaxed); }
+void dnnl_set_threads(int n) {
+  g_threads.store(n, std::memory_order_relaxed);
+}
 
 // ---- bf16 x bf16 -> f32 through oneDNN's matmul primitive (AVX-512 BF16 / AMX kernels where
 // the CPU has them). A primitive is made once per shape and thread, then run with the caller's
 // buffers.
 
-#define MMEMBED_DNNL_OK(call)                                                          \
-  do {                                                                                 \
-    const dnnl_status_t st_ = (call);                                                  \
+#define MMEMBED_DNNL_OK(call)                                                            \
+  do {                                                                                   \
+    const dnnl_status_t st_ = (call);                                                    \
     MMEMBED_CHECK(st_ == dnnl_success, Unsupported, "oneDNN: " #call " failed (status ", \
                   static_cast<int>(st_), ")");                                           \
   } while (0)
@@ -153,15 +157,24 @@ void dnnl_gemm_bf16_call(std::int64_t M, std::int64_t N, std::int64_t K, const s
 
 const char* isa_name(dnnl_cpu_isa_t isa) {
   switch (isa) {
-    case dnnl_cpu_isa_sse41: return "sse41";
-    case dnnl_cpu_isa_avx: return "avx";
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    default: return "other";
+    case dnnl_cpu_isa_sse41:
+      return "sse41";
+    case dnnl_cpu_isa_avx:
+      return "avx";
+    case dnnl_cpu_isa_avx2:
+      return "avx2";
+    case dnnl_cpu_isa_avx2_vnni:
+      return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core:
+      return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
   }
 }
 
@@ -176,8 +189,8 @@ std::string dnnl_describe() {
 }  // namespace
 
 const GemmBackend& gemm_backend_dnnl() {
-  static const GemmBackend backend{"dnnl",          dnnl_sgemm_call,        dnnl_set_threads,
-                                   dnnl_describe,   dnnl_set_thread_serial, dnnl_gemm_bf16_call};
+  static const GemmBackend backend{"dnnl",        dnnl_sgemm_call,        dnnl_set_threads,
+                                   dnnl_describe, dnnl_set_thread_serial, dnnl_gemm_bf16_call};
   return backend;
 }
 

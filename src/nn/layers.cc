@@ -42,9 +42,15 @@ Activation parse_activation(std::string_view name, std::string_view what) {
 
 void activate(Activation act, const Tensor& x, Tensor& out) {
   switch (act) {
-    case Activation::Gelu: ops::gelu(x, out); return;
-    case Activation::QuickGelu: ops::quick_gelu(x, out); return;
-    case Activation::Tanh: ops::tanh(x, out); return;
+    case Activation::Gelu:
+      ops::gelu(x, out);
+      return;
+    case Activation::QuickGelu:
+      ops::quick_gelu(x, out);
+      return;
+    case Activation::Tanh:
+      ops::tanh(x, out);
+      return;
   }
   MMEMBED_ASSERT(false);
 }
@@ -58,7 +64,8 @@ void add_row_inplace(Tensor& x, const float* row) {
   kernels::parallel_for(rows, kernels::row_grain(c), [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
       float* p = base + r * c;
-      for (std::int64_t j = 0; j < c; ++j) p[j] += row[j];
+      for (std::int64_t j = 0; j < c; ++j)
+        p[j] += row[j];
     }
   });
 }
@@ -70,13 +77,14 @@ void add_inplace(Tensor& x, const Tensor& y) {
   const float* q = y.data<float>();
   // Element-wise, so the split over the kernels' threads does not change the results.
   kernels::parallel_for(x.numel(), 1 << 14, [&](std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i) p[i] += q[i];
+    for (std::int64_t i = i0; i < i1; ++i)
+      p[i] += q[i];
   });
 }
 
 void gather_token(const Tensor& x, std::int64_t index, Tensor& out) {
-  MMEMBED_CHECK(x.rank() == 3 && index >= 0 && index < x.dim(1), ShapeError, "gather_token: ",
-                shape_str(x.shape()), " has no token ", index);
+  MMEMBED_CHECK(x.rank() == 3 && index >= 0 && index < x.dim(1), ShapeError,
+                "gather_token: ", shape_str(x.shape()), " has no token ", index);
   const std::int64_t b = x.dim(0), t = x.dim(1), c = x.dim(2);
   MMEMBED_CHECK(out.shape() == Shape({b, c}), ShapeError, "gather_token: output ",
                 shape_str(out.shape()), " expected [", b, ",", c, "]");
@@ -105,9 +113,8 @@ void for_batch_parts(std::int64_t batch, std::int64_t parts,
     fn(0, batch);
     return;
   }
-  kernels::parallel_tasks(parts, [&](std::int64_t i) {
-    fn(batch * i / parts, batch * (i + 1) / parts);
-  });
+  kernels::parallel_tasks(parts,
+                          [&](std::int64_t i) { fn(batch * i / parts, batch * (i + 1) / parts); });
 }
 
 void run_layers_in_parts(Tensor& X, Tensor& Y, std::int64_t parts, std::size_t count,
@@ -133,7 +140,7 @@ void Linear::expect(WeightList& list, const std::string& prefix, std::int64_t in
 }
 
 Linear::Linear(const io::BoundWeights& w, const std::string& prefix)
-    : weight_(w.get_f32(join(prefix, "weight"))) {
+    : weight_(w.get_matrix(join(prefix, "weight"))) {
   if (w.has(join(prefix, "bias"))) bias_ = w.get_f32(join(prefix, "bias"));
 }
 
@@ -150,7 +157,8 @@ void LayerNorm::expect(WeightList& list, const std::string& prefix, std::int64_t
 }
 
 LayerNorm::LayerNorm(const io::BoundWeights& w, const std::string& prefix, float eps)
-    : weight_(w.get_f32(join(prefix, "weight"))), bias_(w.get_f32(join(prefix, "bias"))),
+    : weight_(w.get_f32(join(prefix, "weight"))),
+      bias_(w.get_f32(join(prefix, "bias"))),
       eps_(eps) {}
 
 // ---- Embedding ----
@@ -169,8 +177,8 @@ Embedding::Embedding(Tensor table) : table_(std::move(table)) {
 }
 
 const float* Embedding::row(std::int64_t i, std::string_view what) const {
-  MMEMBED_CHECK(i >= 0 && i < num(), InvalidArgument, what, " ", i, " is out of range [0, ",
-                num(), ")");
+  MMEMBED_CHECK(i >= 0 && i < num(), InvalidArgument, what, " ", i, " is out of range [0, ", num(),
+                ")");
   return table_.data<float>() + i * dim();
 }
 
@@ -186,8 +194,10 @@ void MultiHeadAttention::expect(WeightList& list, const std::string& prefix,
 
 MultiHeadAttention::MultiHeadAttention(const io::BoundWeights& w, const std::string& prefix,
                                        const AttentionDims& dims, const AttentionNames& names)
-    : query_(w, join(prefix, names.query)), key_(w, join(prefix, names.key)),
-      value_(w, join(prefix, names.value)), output_(w, join(prefix, names.output)),
+    : query_(w, join(prefix, names.query)),
+      key_(w, join(prefix, names.key)),
+      value_(w, join(prefix, names.value)),
+      output_(w, join(prefix, names.output)),
       num_heads_(dims.num_heads) {
   MMEMBED_CHECK(dims.num_heads > 0 && dims.hidden % dims.num_heads == 0, InvalidArgument, prefix,
                 ": hidden size ", dims.hidden, " is not a multiple of the number of heads ",
@@ -224,8 +234,10 @@ void PackedSelfAttention::expect(WeightList& list, const std::string& prefix,
 
 PackedSelfAttention::PackedSelfAttention(const io::BoundWeights& w, const std::string& prefix,
                                          const AttentionDims& dims)
-    : in_proj_(w.get_f32(join(prefix, "in_proj_weight")), w.get_f32(join(prefix, "in_proj_bias"))),
-      out_proj_(w, join(prefix, "out_proj")), num_heads_(dims.num_heads) {
+    : in_proj_(w.get_matrix(join(prefix, "in_proj_weight")),
+               w.get_f32(join(prefix, "in_proj_bias"))),
+      out_proj_(w, join(prefix, "out_proj")),
+      num_heads_(dims.num_heads) {
   MMEMBED_CHECK(dims.num_heads > 0 && dims.hidden % dims.num_heads == 0, InvalidArgument, prefix,
                 ": hidden size ", dims.hidden, " is not a multiple of the number of heads ",
                 dims.num_heads);
@@ -265,14 +277,13 @@ void PackedSelfAttention::forward_first_token(const Tensor& x,
 
 // ---- Mlp ----
 
-void Mlp::expect(WeightList& list, const std::string& fc1, const std::string& fc2,
-                 std::int64_t dim, std::int64_t hidden) {
+void Mlp::expect(WeightList& list, const std::string& fc1, const std::string& fc2, std::int64_t dim,
+                 std::int64_t hidden) {
   Linear::expect(list, fc1, dim, hidden);
   Linear::expect(list, fc2, hidden, dim);
 }
 
-Mlp::Mlp(const io::BoundWeights& w, const std::string& fc1, const std::string& fc2,
-         Activation act)
+Mlp::Mlp(const io::BoundWeights& w, const std::string& fc1, const std::string& fc2, Activation act)
     : fc1_(w, fc1), fc2_(w, fc2), act_(act) {}
 
 void Mlp::forward(const Tensor& x, Tensor& out, Scratch& scratch, bool fc2_bias) const {
@@ -282,10 +293,9 @@ void Mlp::forward(const Tensor& x, Tensor& out, Scratch& scratch, bool fc2_bias)
   // GELU / QuickGELU (and fc1's bias) run fused into fc1's tiles, within rounding of the
   // separate passes.
   if (act_ == Activation::Gelu || act_ == Activation::QuickGelu) {
-    ops::linear(x, fc1_.weight(), fc1_.bias(),
-                act_ == Activation::Gelu ? ops::LinearEpilogue::Gelu
-                                         : ops::LinearEpilogue::QuickGelu,
-                h);
+    ops::linear(
+        x, fc1_.weight(), fc1_.bias(),
+        act_ == Activation::Gelu ? ops::LinearEpilogue::Gelu : ops::LinearEpilogue::QuickGelu, h);
   } else {
     fc1_.forward(x, h);
     activate(act_, h, h);
@@ -409,21 +419,20 @@ void PreLnBlock::expect(WeightList& list, const std::string& prefix, const PreLn
                         const PreLnBlockNames& names) {
   LayerNorm::expect(list, join(prefix, names.ln_1), dims.hidden);
   if (names.packed_qkv) {
-    PackedSelfAttention::expect(list, join(prefix, names.attention),
-                                {dims.hidden, dims.num_heads});
+    PackedSelfAttention::expect(list, join(prefix, names.attention), {dims.hidden, dims.num_heads});
   } else {
     MultiHeadAttention::expect(list, join(prefix, names.attention), {dims.hidden, dims.num_heads},
                                AttentionNames::clip());
   }
   LayerNorm::expect(list, join(prefix, names.ln_2), dims.hidden);
-  Mlp::expect(list, join(prefix, names.fc1), join(prefix, names.fc2), dims.hidden,
-              dims.mlp_hidden);
+  Mlp::expect(list, join(prefix, names.fc1), join(prefix, names.fc2), dims.hidden, dims.mlp_hidden);
 }
 
 PreLnBlock::PreLnBlock(const io::BoundWeights& w, const std::string& prefix,
                        const PreLnBlockDims& dims, const PreLnBlockNames& names, Activation act,
                        float eps)
-    : ln_1_(w, join(prefix, names.ln_1), eps), ln_2_(w, join(prefix, names.ln_2), eps),
+    : ln_1_(w, join(prefix, names.ln_1), eps),
+      ln_2_(w, join(prefix, names.ln_2), eps),
       mlp_(w, join(prefix, names.fc1), join(prefix, names.fc2), act) {
   if (names.packed_qkv) {
     packed_.emplace(w, join(prefix, names.attention), AttentionDims{dims.hidden, dims.num_heads});
@@ -466,7 +475,7 @@ void PreLnBlock::forward_first_token(const Tensor& x, const ops::AttentionOption
   Tensor x0 = scratch.get(10, {b, d});
   gather_token(x, 0, x0);
   add_inplace(residual, x0.reshape({b, 1, d}));  // x + attn(ln_1(x)), row 0
-  Tensor h2 = scratch.get(5, {b, 1, d});           // h is no longer needed
+  Tensor h2 = scratch.get(5, {b, 1, d});         // h is no longer needed
   ln_2_.forward(residual, h2);
   mlp_.forward(h2, out, scratch);
   add_inplace(out, residual);

@@ -43,8 +43,7 @@ void run_linear(const Tensor& x, const Tensor& weight, const std::optional<Tenso
 }
 }  // namespace
 
-void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
-            Tensor& out) {
+void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, Tensor& out) {
   Shape shape = linear_out_shape(x, weight, bias);
   detail::require_out("linear", out, shape);
   MMEMBED_CHECK(out.raw() != x.raw() || out.numel() == 0, ShapeError,

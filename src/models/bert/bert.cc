@@ -36,10 +36,10 @@ Config Config::parse(const io::ConfigReader& cfg) {
     MMEMBED_CHECK(*pe == "absolute", Unsupported, src, ": position_embedding_type '", *pe,
                   "' is not supported (only 'absolute')");
   }
-  MMEMBED_CHECK(c.num_attention_heads > 0 && c.hidden_size > 0 &&
-                    c.hidden_size % c.num_attention_heads == 0,
-                InvalidArgument, src, ": hidden_size ", c.hidden_size,
-                " is not a multiple of num_attention_heads ", c.num_attention_heads);
+  MMEMBED_CHECK(
+      c.num_attention_heads > 0 && c.hidden_size > 0 && c.hidden_size % c.num_attention_heads == 0,
+      InvalidArgument, src, ": hidden_size ", c.hidden_size,
+      " is not a multiple of num_attention_heads ", c.num_attention_heads);
   MMEMBED_CHECK(c.vocab_size > 0 && c.max_position_embeddings > 0 && c.type_vocab_size > 0 &&
                     c.intermediate_size > 0 && c.num_hidden_layers >= 0,
                 InvalidArgument, src,
@@ -71,7 +71,9 @@ io::NameMap name_map() {
 nn::BertDims dims(const Config& c) {
   return {c.hidden_size, c.num_attention_heads, c.intermediate_size};
 }
-std::string layer(std::int64_t i) { return str_cat("encoder.layer.", i); }
+std::string layer(std::int64_t i) {
+  return str_cat("encoder.layer.", i);
+}
 
 nn::WeightList expected_weights(const Config& c, bool pooler) {
   nn::WeightList w;
@@ -80,7 +82,8 @@ nn::WeightList expected_weights(const Config& c, bool pooler) {
                         c.hidden_size);
   nn::Embedding::expect(w, "embeddings.token_type_embeddings", c.type_vocab_size, c.hidden_size);
   nn::LayerNorm::expect(w, "embeddings.LayerNorm", c.hidden_size);
-  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) nn::BertLayer::expect(w, layer(i), dims(c));
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i)
+    nn::BertLayer::expect(w, layer(i), dims(c));
   if (pooler) nn::Linear::expect(w, "pooler.dense", c.hidden_size, c.hidden_size);
   return w;
 }
@@ -100,12 +103,13 @@ struct BertModel::Impl {
   std::vector<nn::BertLayer> layers;
   nn::Linear pooler_dense;
 
-  Impl(const Config& c, const io::Checkpoint& ckpt) : config(c) {
+  Impl(const Config& c, const io::Checkpoint& ckpt, const io::LoadOptions& options) : config(c) {
     pooler = has_pooler_weights(ckpt);
     nn::WeightList one_layer;
     nn::BertLayer::expect(one_layer, layer(0), dims(c));
     io::check_layer_count(ckpt, "num_hidden_layers", c.num_hidden_layers, one_layer.size());
-    const io::BoundWeights w = io::bind_weights(ckpt, expected_weights(c, pooler), name_map());
+    io::BoundWeights w = io::bind_weights(ckpt, expected_weights(c, pooler), name_map());
+    w.set_matrix_dtype(options.matrix_dtype);
     unused = w.unused();
     const float eps = static_cast<float>(c.layer_norm_eps);
     const nn::Activation act = nn::parse_activation(c.hidden_act, "hidden_act");
@@ -120,20 +124,27 @@ struct BertModel::Impl {
   }
 };
 
-BertModel::BertModel(const Config& config, const io::Checkpoint& checkpoint)
-    : impl_(std::make_shared<const Impl>(config, checkpoint)) {}
+BertModel::BertModel(const Config& config, const io::Checkpoint& checkpoint,
+                     const io::LoadOptions& options)
+    : impl_(std::make_shared<const Impl>(config, checkpoint, options)) {}
 
-BertModel BertModel::load(const std::string& model_dir) {
-  return BertModel(Config::from_file(model_dir + "/config.json"), io::open_checkpoint(model_dir));
+BertModel BertModel::load(const std::string& model_dir, const io::LoadOptions& options) {
+  return BertModel(Config::from_file(model_dir + "/config.json"), io::open_checkpoint(model_dir),
+                   options);
 }
 
-const Config& BertModel::config() const { return impl_->config; }
-bool BertModel::has_pooler() const { return impl_->pooler; }
-const std::vector<std::string>& BertModel::unused_weights() const { return impl_->unused; }
+const Config& BertModel::config() const {
+  return impl_->config;
+}
+bool BertModel::has_pooler() const {
+  return impl_->pooler;
+}
+const std::vector<std::string>& BertModel::unused_weights() const {
+  return impl_->unused;
+}
 
 BertOutput BertModel::forward(const Tensor& ids, const std::optional<Tensor>& mask,
-                              const std::optional<Tensor>& types,
-                              const RunOptions& options) const {
+                              const std::optional<Tensor>& types, const RunOptions& options) const {
   const Impl& m = *impl_;
   const Config& c = m.config;
   MMEMBED_CHECK(ids.dtype() == DType::I64 || ids.dtype() == DType::I32, InvalidArgument,
@@ -171,7 +182,8 @@ BertOutput BertModel::forward(const Tensor& ids, const std::optional<Tensor>& ma
       const float* word = m.words.row(id);
       const float* type = m.token_types.row(tt);
       const float* pos = m.positions.row(t);
-      for (std::int64_t j = 0; j < H; ++j) dst[j] = (word[j] + type[j]) + pos[j];
+      for (std::int64_t j = 0; j < H; ++j)
+        dst[j] = (word[j] + type[j]) + pos[j];
     }
   }
   m.embeddings_norm.forward(X, X);

@@ -25,6 +25,7 @@
 #include "core/tensor.h"
 #include "io/checkpoint.h"
 #include "io/config.h"
+#include "io/weight_map.h"
 
 namespace mmembed::models::bert {
 
@@ -63,11 +64,12 @@ struct BertOutput {
 
 class BertModel {
  public:
-  static BertModel load(const std::string& model_dir);
+  static BertModel load(const std::string& model_dir, const io::LoadOptions& options = {});
   // Binds `embeddings.*`, `encoder.layer.*` and, when present, `pooler.dense.*`; a `bert.`
   // prefix (BertFor* checkpoints) is accepted. Heads (`cls.*`) and position id buffers are
   // ignored. Throws one FormatError / ShapeError listing every problem.
-  BertModel(const Config& config, const io::Checkpoint& checkpoint);
+  BertModel(const Config& config, const io::Checkpoint& checkpoint,
+            const io::LoadOptions& options = {});
 
   const Config& config() const;
   bool has_pooler() const;

@@ -290,7 +290,7 @@ struct BridgeTower::Impl {
   nn::LayerNorm mlm_norm;
   nn::Linear mlm_decoder;  // decoder.weight with mlm_score.bias as its bias
 
-  Impl(const Config& c, const io::Checkpoint& ckpt);
+  Impl(const Config& c, const io::Checkpoint& ckpt, const io::LoadOptions& options);
 
   // The pieces of the forward pass (defined below, in dataflow order).
   // Throws InvalidArgument for an id outside the vocabulary or a text longer than the position
@@ -303,7 +303,8 @@ struct BridgeTower::Impl {
   void require_itc() const;
 };
 
-BridgeTower::Impl::Impl(const Config& c, const io::Checkpoint& ckpt) : config(c) {
+BridgeTower::Impl::Impl(const Config& c, const io::Checkpoint& ckpt, const io::LoadOptions& options)
+    : config(c) {
   heads = find_heads(ckpt);
   MMEMBED_CHECK(!heads.itc || c.contrastive_hidden_size, FormatError, ckpt.path(),
                 ": the checkpoint has ITC heads but config.json has no 'contrastive_hidden_size'");
@@ -319,7 +320,8 @@ BridgeTower::Impl::Impl(const Config& c, const io::Checkpoint& ckpt) : config(c)
                           vision.size());
     io::check_layer_count(ckpt, "num_hidden_layers", c.num_hidden_layers, 2 * cross.size());
   }
-  const io::BoundWeights w = io::bind_weights(ckpt, expected_weights(c, heads), name_map());
+  io::BoundWeights w = io::bind_weights(ckpt, expected_weights(c, heads), name_map());
+  w.set_matrix_dtype(options.matrix_dtype);
   unused = w.unused();
 
   const float eps_t = static_cast<float>(c.text.layer_norm_eps);
@@ -1102,16 +1104,19 @@ Tensor BridgeTower::embed_pair(const Tensor& input_ids, const std::optional<Tens
 // Construction and accessors
 // =============================================================================================
 
-BridgeTower::BridgeTower(const Config& config, const io::Checkpoint& checkpoint)
-    : impl_(std::make_shared<const Impl>(config, checkpoint)) {}
+BridgeTower::BridgeTower(const Config& config, const io::Checkpoint& checkpoint,
+                         const io::LoadOptions& options)
+    : impl_(std::make_shared<const Impl>(config, checkpoint, options)) {}
 
-BridgeTower BridgeTower::load(const std::string& model_dir) {
-  return BridgeTower(Config::from_file(model_dir + "/config.json"), io::open_checkpoint(model_dir));
+BridgeTower BridgeTower::load(const std::string& model_dir, const io::LoadOptions& options) {
+  return BridgeTower(Config::from_file(model_dir + "/config.json"), io::open_checkpoint(model_dir),
+                     options);
 }
 
-BridgeTower BridgeTower::load(const std::string& config_json_path,
-                              const std::string& weights_path) {
-  return BridgeTower(Config::from_file(config_json_path), io::open_checkpoint(weights_path));
+BridgeTower BridgeTower::load(const std::string& config_json_path, const std::string& weights_path,
+                              const io::LoadOptions& options) {
+  return BridgeTower(Config::from_file(config_json_path), io::open_checkpoint(weights_path),
+                     options);
 }
 
 const Config& BridgeTower::config() const {

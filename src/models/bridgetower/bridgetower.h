@@ -32,6 +32,7 @@
 #include "core/tensor.h"
 #include "io/checkpoint.h"
 #include "io/config.h"
+#include "io/weight_map.h"
 
 namespace mmembed::models::bridgetower {
 
@@ -127,16 +128,18 @@ struct JointOutput {
 class BridgeTower {
  public:
   // A model folder: config.json plus the weights open_checkpoint picks there.
-  static BridgeTower load(const std::string& model_dir);
+  static BridgeTower load(const std::string& model_dir, const io::LoadOptions& options = {});
   // An explicit config.json and weights file (safetensors, pytorch_model.bin, shard index).
-  static BridgeTower load(const std::string& config_json_path, const std::string& weights_path);
+  static BridgeTower load(const std::string& config_json_path, const std::string& weights_path,
+                          const io::LoadOptions& options = {});
 
   // Binds the checkpoint (trunk keys with or without the `bridgetower.` prefix that head classes
   // write) and throws one FormatError / ShapeError listing every missing, ambiguous or misshaped
   // tensor. Heads (ITM `itm_score.*`, ITC `itc_*` + `logit_scale`, MLM `mlm_score.*`) are
   // optional, each found by the presence of its tensors; a partial head is reported as missing
   // tensors.
-  BridgeTower(const Config& config, const io::Checkpoint& checkpoint);
+  BridgeTower(const Config& config, const io::Checkpoint& checkpoint,
+              const io::LoadOptions& options = {});
 
   const Config& config() const;
   bool has_itc_heads() const;

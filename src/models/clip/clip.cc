@@ -51,9 +51,9 @@ void read_vision(const io::ConfigReader& v, VisionConfig& x) {
 
 void check_heads(const std::string& src, const char* tower, std::int64_t hidden,
                  std::int64_t heads) {
-  MMEMBED_CHECK(heads > 0 && hidden > 0 && hidden % heads == 0, InvalidArgument, src, ": ",
-                tower, ".hidden_size ", hidden, " is not a multiple of ", tower,
-                ".num_attention_heads ", heads);
+  MMEMBED_CHECK(heads > 0 && hidden > 0 && hidden % heads == 0, InvalidArgument, src, ": ", tower,
+                ".hidden_size ", hidden, " is not a multiple of ", tower, ".num_attention_heads ",
+                heads);
 }
 
 }  // namespace
@@ -104,7 +104,9 @@ Config Config::from_file(const std::string& path) {
 
 namespace {
 
-bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+bool starts_with(const std::string& s, const char* p) {
+  return s.rfind(p, 0) == 0;
+}
 
 struct Towers {
   bool text = false, vision = false;
@@ -136,8 +138,12 @@ nn::PreLnBlockDims text_dims(const Config& c) {
 nn::PreLnBlockDims vision_dims(const Config& c) {
   return {c.vision.hidden_size, c.vision.num_attention_heads, c.vision.intermediate_size};
 }
-std::string text_layer(std::int64_t i) { return str_cat("text_model.encoder.layers.", i); }
-std::string vision_layer(std::int64_t i) { return str_cat("vision_model.encoder.layers.", i); }
+std::string text_layer(std::int64_t i) {
+  return str_cat("text_model.encoder.layers.", i);
+}
+std::string vision_layer(std::int64_t i) {
+  return str_cat("vision_model.encoder.layers.", i);
+}
 
 nn::WeightList expected_weights(const Config& c, const Towers& towers) {
   const std::int64_t Dt = c.text.hidden_size, Dv = c.vision.hidden_size, E = c.projection_dim;
@@ -155,8 +161,8 @@ nn::WeightList expected_weights(const Config& c, const Towers& towers) {
   }
   if (towers.vision) {
     w.push_back({"vision_model.embeddings.class_embedding", {Dv}});
-    w.push_back({"vision_model.embeddings.patch_embedding.weight",
-                 {Dv, c.vision.num_channels, P, P}});
+    w.push_back(
+        {"vision_model.embeddings.patch_embedding.weight", {Dv, c.vision.num_channels, P, P}});
     nn::Embedding::expect(w, "vision_model.embeddings.position_embedding", c.image_tokens(), Dv);
     nn::LayerNorm::expect(w, "vision_model.pre_layrnorm", Dv);
     for (std::int64_t i = 0; i < c.vision.num_hidden_layers; ++i) {
@@ -169,7 +175,9 @@ nn::WeightList expected_weights(const Config& c, const Towers& towers) {
   return w;
 }
 
-Tensor f32(const Shape& shape) { return Tensor::empty(DType::F32, shape); }
+Tensor f32(const Shape& shape) {
+  return Tensor::empty(DType::F32, shape);
+}
 
 std::int64_t id_at(const Tensor& ids, std::int64_t i) {
   return ids.dtype() == DType::I64 ? ids.data<std::int64_t>()[i] : ids.data<std::int32_t>()[i];
@@ -199,17 +207,17 @@ struct ClipModel::Impl {
   std::vector<nn::PreLnBlock> vision_layers;
   nn::Linear visual_projection;
 
-  Impl(const Config& c, const io::Checkpoint& ckpt);
+  Impl(const Config& c, const io::Checkpoint& ckpt, const io::LoadOptions& options);
 
   void text_embeddings(const Tensor& ids, Tensor& out) const;
   void vision_embeddings(const Tensor& pixels, Tensor& out, nn::Scratch& scratch) const;
   // Embeddings, pre_layrnorm and every layer but the last: [B, T, Dv].
-  Tensor vision_trunk(const Tensor& pixels, nn::Scratch& scratch,
-                      const StageReporter& stage) const;
+  Tensor vision_trunk(const Tensor& pixels, nn::Scratch& scratch, const StageReporter& stage) const;
   void require(bool tower, const char* what) const;
 };
 
-ClipModel::Impl::Impl(const Config& c, const io::Checkpoint& ckpt) : config(c) {
+ClipModel::Impl::Impl(const Config& c, const io::Checkpoint& ckpt, const io::LoadOptions& options)
+    : config(c) {
   towers = find_towers(ckpt);
   MMEMBED_CHECK(towers.text || towers.vision, FormatError, ckpt.path(),
                 ": not a CLIP checkpoint (no text_model.* and no vision_model.* tensors)");
@@ -223,7 +231,8 @@ ClipModel::Impl::Impl(const Config& c, const io::Checkpoint& ckpt) : config(c) {
     io::check_layer_count(ckpt, "vision_config.num_hidden_layers", c.vision.num_hidden_layers,
                           one_layer.size());
   }
-  const io::BoundWeights w = io::bind_weights(ckpt, expected_weights(c, towers), name_map());
+  io::BoundWeights w = io::bind_weights(ckpt, expected_weights(c, towers), name_map());
+  w.set_matrix_dtype(options.matrix_dtype);
   unused = w.unused();
   if (w.has("logit_scale")) {
     logit_scale = w.get_f32("logit_scale").data<float>()[0];
@@ -254,8 +263,8 @@ ClipModel::Impl::Impl(const Config& c, const io::Checkpoint& ckpt) : config(c) {
     vision_positions = nn::Embedding(w, "vision_model.embeddings.position_embedding");
     pre_layrnorm = nn::LayerNorm(w, "vision_model.pre_layrnorm", eps);
     for (std::int64_t i = 0; i < c.vision.num_hidden_layers; ++i) {
-      vision_layers.emplace_back(w, vision_layer(i), vision_dims(c),
-                                 nn::PreLnBlockNames::hf_clip(), act, eps);
+      vision_layers.emplace_back(w, vision_layer(i), vision_dims(c), nn::PreLnBlockNames::hf_clip(),
+                                 act, eps);
     }
     post_layernorm = nn::LayerNorm(w, "vision_model.post_layernorm", eps);
     visual_projection = nn::Linear(w, "visual_projection");
@@ -325,7 +334,8 @@ void ClipModel::Impl::text_embeddings(const Tensor& ids, Tensor& out) const {
                     ")");
       const float* word = token_embedding.row(id);
       const float* position = text_positions.row(t);
-      for (std::int64_t j = 0; j < D; ++j) dst[j] = word[j] + position[j];
+      for (std::int64_t j = 0; j < D; ++j)
+        dst[j] = word[j] + position[j];
     }
   }
 }
@@ -359,11 +369,13 @@ void ClipModel::Impl::vision_embeddings(const Tensor& pixels, Tensor& out,
   for (std::int64_t b = 0; b < B; ++b) {
     float* dst = out.data<float>() + b * (N + 1) * D;
     const float* pos = vision_positions.row(0);
-    for (std::int64_t j = 0; j < D; ++j) dst[j] = cls[j] + pos[j];
+    for (std::int64_t j = 0; j < D; ++j)
+      dst[j] = cls[j] + pos[j];
     for (std::int64_t t = 1; t <= N; ++t) {
       const float* patch = projected.data<float>() + (b * N + t - 1) * D;
       pos = vision_positions.row(t);
-      for (std::int64_t j = 0; j < D; ++j) dst[t * D + j] = patch[j] + pos[j];
+      for (std::int64_t j = 0; j < D; ++j)
+        dst[t * D + j] = patch[j] + pos[j];
     }
   }
 }
@@ -380,22 +392,22 @@ Tensor ClipModel::Impl::vision_trunk(const Tensor& pixels, nn::Scratch& scratch,
   // every stage is reported whole, so the batch runs as one part.
   const std::size_t layers = vision_layers.empty() ? 0 : vision_layers.size() - 1;
   const std::int64_t parts = stage.active() ? 1 : nn::batch_parts(B, T);
-  nn::run_layers_in_parts(X, Y, parts, layers,
-                          [&](std::size_t l, std::int64_t, std::int64_t, const Tensor& x,
-                              Tensor& y, nn::Scratch& s) {
-                            vision_layers[l].forward(x, {}, y, s);
-                            stage(str_cat("vision/layer_", l), y);
-                          },
-                          &scratch);
+  nn::run_layers_in_parts(
+      X, Y, parts, layers,
+      [&](std::size_t l, std::int64_t, std::int64_t, const Tensor& x, Tensor& y, nn::Scratch& s) {
+        vision_layers[l].forward(x, {}, y, s);
+        stage(str_cat("vision/layer_", l), y);
+      },
+      &scratch);
   return X;
 }
 
 Tensor ClipModel::pool_positions(const Tensor& input_ids) const {
   const Config& c = impl_->config;
-  MMEMBED_CHECK((input_ids.dtype() == DType::I64 || input_ids.dtype() == DType::I32) &&
-                    input_ids.rank() == 2,
-                InvalidArgument, "clip: input_ids must be i64/i32 [batch, length], got ",
-                input_ids.describe());
+  MMEMBED_CHECK(
+      (input_ids.dtype() == DType::I64 || input_ids.dtype() == DType::I32) && input_ids.rank() == 2,
+      InvalidArgument, "clip: input_ids must be i64/i32 [batch, length], got ",
+      input_ids.describe());
   const std::int64_t B = input_ids.dim(0), L = input_ids.dim(1);
   Tensor out = Tensor::empty(DType::I64, {B});
   for (std::int64_t b = 0; b < B; ++b) {
@@ -523,7 +535,8 @@ Tensor scaled_cosine_logits(const Tensor& a, const Tensor& b, float logit_scale)
   Tensor logits = ops::linear(a, b);  // a @ b^T
   const float scale = std::exp(logit_scale);
   float* p = logits.data<float>();
-  for (std::int64_t i = 0; i < logits.numel(); ++i) p[i] *= scale;
+  for (std::int64_t i = 0; i < logits.numel(); ++i)
+    p[i] *= scale;
   return logits;
 }
 
@@ -548,7 +561,8 @@ ClipOutput ClipModel::forward(const Tensor& input_ids, const std::optional<Tenso
   out.logits_per_image = f32({Bi, Bt});
   for (std::int64_t i = 0; i < Bi; ++i) {
     for (std::int64_t t = 0; t < Bt; ++t) {
-      out.logits_per_image.data<float>()[i * Bt + t] = out.logits_per_text.data<float>()[t * Bi + i];
+      out.logits_per_image.data<float>()[i * Bt + t] =
+          out.logits_per_text.data<float>()[t * Bi + i];
     }
   }
   stage("logits_per_image", out.logits_per_image);
@@ -560,22 +574,37 @@ ClipOutput ClipModel::forward(const Tensor& input_ids, const std::optional<Tenso
 // Construction and accessors
 // =============================================================================================
 
-ClipModel::ClipModel(const Config& config, const io::Checkpoint& checkpoint)
-    : impl_(std::make_shared<const Impl>(config, checkpoint)) {}
+ClipModel::ClipModel(const Config& config, const io::Checkpoint& checkpoint,
+                     const io::LoadOptions& options)
+    : impl_(std::make_shared<const Impl>(config, checkpoint, options)) {}
 
-ClipModel ClipModel::load(const std::string& model_dir) {
-  return ClipModel(Config::from_file(model_dir + "/config.json"), io::open_checkpoint(model_dir));
+ClipModel ClipModel::load(const std::string& model_dir, const io::LoadOptions& options) {
+  return ClipModel(Config::from_file(model_dir + "/config.json"), io::open_checkpoint(model_dir),
+                   options);
 }
 
-ClipModel ClipModel::load(const std::string& config_json_path, const std::string& weights_path) {
-  return ClipModel(Config::from_file(config_json_path), io::open_checkpoint(weights_path));
+ClipModel ClipModel::load(const std::string& config_json_path, const std::string& weights_path,
+                          const io::LoadOptions& options) {
+  return ClipModel(Config::from_file(config_json_path), io::open_checkpoint(weights_path), options);
 }
 
-const Config& ClipModel::config() const { return impl_->config; }
-bool ClipModel::has_text_tower() const { return impl_->towers.text; }
-bool ClipModel::has_vision_tower() const { return impl_->towers.vision; }
-float ClipModel::logit_scale() const { return impl_->logit_scale; }
-bool ClipModel::has_logit_scale() const { return impl_->has_logit_scale; }
-const std::vector<std::string>& ClipModel::unused_weights() const { return impl_->unused; }
+const Config& ClipModel::config() const {
+  return impl_->config;
+}
+bool ClipModel::has_text_tower() const {
+  return impl_->towers.text;
+}
+bool ClipModel::has_vision_tower() const {
+  return impl_->towers.vision;
+}
+float ClipModel::logit_scale() const {
+  return impl_->logit_scale;
+}
+bool ClipModel::has_logit_scale() const {
+  return impl_->has_logit_scale;
+}
+const std::vector<std::string>& ClipModel::unused_weights() const {
+  return impl_->unused;
+}
 
 }  // namespace mmembed::models::clip

@@ -39,6 +39,7 @@
 #include "core/tensor.h"
 #include "io/checkpoint.h"
 #include "io/config.h"
+#include "io/weight_map.h"
 
 namespace mmembed::models::clip {
 
@@ -130,16 +131,18 @@ struct ClipOutput {
 class ClipModel {
  public:
   // A model folder: config.json plus the weights open_checkpoint picks there.
-  static ClipModel load(const std::string& model_dir);
+  static ClipModel load(const std::string& model_dir, const io::LoadOptions& options = {});
   // An explicit config.json and weights file (safetensors, pytorch_model.bin, shard index).
-  static ClipModel load(const std::string& config_json_path, const std::string& weights_path);
+  static ClipModel load(const std::string& config_json_path, const std::string& weights_path,
+                        const io::LoadOptions& options = {});
 
   // Binds the checkpoint and throws one FormatError / ShapeError listing every missing or
   // misshaped tensor. A tower (text_model.* + text_projection, vision_model.* +
   // visual_projection) is bound when the checkpoint has any of its tensors, so the one-tower
   // checkpoints load too; a checkpoint with neither is a FormatError. logit_scale is optional
   // (absent in one-tower checkpoints; then config.logit_scale_init_value is used).
-  ClipModel(const Config& config, const io::Checkpoint& checkpoint);
+  ClipModel(const Config& config, const io::Checkpoint& checkpoint,
+            const io::LoadOptions& options = {});
 
   const Config& config() const;
   bool has_text_tower() const;

@@ -52,8 +52,7 @@ TEST(Embedder, FolderWithoutConfig) {
 }
 
 TEST(Embedder, FileInsteadOfFolder) {
-  const std::string msg =
-      error_of<IoError>([] { Embedder::load(kLarge + "/config.json"); });
+  const std::string msg = error_of<IoError>([] { Embedder::load(kLarge + "/config.json"); });
   EXPECT_NE(msg.find("not a directory"), std::string::npos) << msg;
 }
 
@@ -147,7 +146,8 @@ TEST(Embedder, PixelLimitIsConfigurable) {
 
 double max_abs_diff(std::span<const float> a, std::span<const float> b) {
   double d = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, double(std::abs(a[i] - b[i])));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, double(std::abs(a[i] - b[i])));
   return d;
 }
 
@@ -169,7 +169,8 @@ TEST(Embedder, TextEmbeddingDoesNotDependOnBatchComposition) {
   ASSERT_EQ(many.rows, 8u);
   EXPECT_LE(max_abs_diff(one.row(0), many.row(1)), 1e-6);
   double norm = 0;
-  for (float v : one.row(0)) norm += double(v) * v;
+  for (float v : one.row(0))
+    norm += double(v) * v;
   EXPECT_NEAR(norm, 1.0, 1e-5);  // ITC embeddings are L2-normalised
 }
 
@@ -186,12 +187,14 @@ TEST(Embedder, PairEmbeddingDoesNotDependOnBatchSize) {
   const Embeddings b = large().embed_pairs(images, texts);
   ASSERT_EQ(a.rows, 3u);
   ASSERT_EQ(b.rows, 3u);
-  for (std::size_t i = 0; i < 3; ++i) EXPECT_LE(max_abs_diff(a.row(i), b.row(i)), 1e-6) << i;
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_LE(max_abs_diff(a.row(i), b.row(i)), 1e-6) << i;
 }
 
 TEST(Embedder, LongTextIsTruncatedAndReportedOrRefused) {
   std::string long_text;
-  for (int i = 0; i < 700; ++i) long_text += "cat ";
+  for (int i = 0; i < 700; ++i)
+    long_text += "cat ";
   const std::vector<std::string> texts = {long_text, "a cat"};
   const Embeddings e = large().embed_texts(texts);
   ASSERT_EQ(e.truncated_tokens.size(), 2u);
@@ -219,7 +222,8 @@ TEST(Embedder, ConcurrentCallsAgreeWithSerialCalls) {
       p[k] = large().embed_pairs(images, texts);
     });
   }
-  for (auto& th : threads) th.join();
+  for (auto& th : threads)
+    th.join();
   for (int k = 0; k < 4; ++k) {
     ASSERT_EQ(t[k].data.size(), serial_t.data.size());
     ASSERT_EQ(p[k].data.size(), serial_p.data.size());
@@ -278,7 +282,8 @@ TEST(Embedder, MatchTextOnImageFeaturesEqualsMatch) {
     const Embedder e = Embedder::load(kData + "/models/" + model, o);
     const std::vector<ImageMatchFeatures> f = e.image_match_features(images);
     ASSERT_EQ(f.size(), images.size());
-    for (const ImageMatchFeatures& x : f) EXPECT_EQ(x.shape, e.info().match_features_shape);
+    for (const ImageMatchFeatures& x : f)
+      EXPECT_EQ(x.shape, e.info().match_features_shape);
     const std::vector<MatchScore> split = e.match_text(text, f);
     const std::vector<MatchScore> joint = e.match(images, texts);
     ASSERT_EQ(split.size(), joint.size());
@@ -309,6 +314,51 @@ TEST(Embedder, MatchTextChecksItsInputs) {
   const Embedder text_only = Embedder::load(kData + "/models/minilm-tiny-st");
   EXPECT_TRUE(text_only.info().match_features_shape.empty());
   EXPECT_THROW(text_only.image_match_features(images), Unsupported);
+}
+
+// dtype bf16 on every tiny family: each vector within cosine 0.9999 of fp32's (the bound
+// docs/numerics.md states; the trained toy models are checked in tests/golden/toy_models_test.cc).
+TEST(Embedder, Bf16VectorsStayWithinTheDocumentedBoundOfFp32) {
+  const std::vector<Image> images = {Image::read(kData + "/images/cat_landscape.jpg"),
+                                     Image::read(kData + "/images/motorcycle_left.jpg"),
+                                     Image::read(kData + "/images/astronaut_square.png")};
+  const std::vector<std::string> texts = {"a cat", "a motorcycle parked across from livestock",
+                                          "an astronaut standing on the moon next to a flag"};
+  auto min_cosine = [](const Embeddings& a, const Embeddings& b) {
+    double worst = 1;
+    for (std::size_t i = 0; i < a.rows; ++i) {
+      double dot = 0, na = 0, nb = 0;
+      for (std::size_t k = 0; k < a.dim; ++k) {
+        dot += double(a.row(i)[k]) * b.row(i)[k];
+        na += double(a.row(i)[k]) * a.row(i)[k];
+        nb += double(b.row(i)[k]) * b.row(i)[k];
+      }
+      worst = std::min(worst, dot / std::sqrt(na * nb));
+    }
+    return worst;
+  };
+  EmbedderOptions bf16;
+  bf16.dtype = ModelDtype::kBf16;
+  for (const std::string model :
+       {"bridgetower-large-tiny", "clip-tiny-gelu", "clip-tiny-quickgelu", "minilm-tiny-st"}) {
+    SCOPED_TRACE(model);
+    const Embedder full = Embedder::load(kData + "/models/" + model);
+    const Embedder low = Embedder::load(kData + "/models/" + model, bf16);
+    EXPECT_EQ(low.options().dtype, ModelDtype::kBf16);
+    const Embeddings t = low.embed_texts(texts), tf = full.embed_texts(texts);
+    EXPECT_GE(min_cosine(t, tf), 0.9999);
+    EXPECT_NE(t.data, tf.data);  // the bf16 path ran
+    if (full.info().image) {
+      EXPECT_GE(min_cosine(low.embed_images(images), full.embed_images(images)), 0.9999);
+    }
+    if (full.info().pair) {
+      EXPECT_GE(min_cosine(low.embed_pairs(images, texts), full.embed_pairs(images, texts)),
+                0.9999);
+    }
+  }
+  EXPECT_EQ(parse_model_dtype("bfloat16"), ModelDtype::kBf16);
+  EXPECT_EQ(parse_model_dtype("fp32"), ModelDtype::kFp32);
+  EXPECT_THROW(parse_model_dtype("int8"), InvalidArgument);
 }
 
 }  // namespace
