@@ -433,6 +433,28 @@ TEST_F(IndexCli, BadQueriesFailAloneWithClearErrors) {
   EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
 }
 
+// An index built with --dtype bf16 records it, and its queries and additions run in bf16
+// (a query embedded in bf16 finds its own scene first, as in fp32).
+TEST(IndexCliDtype, Bf16IsRecordedAndUsedForQueries) {
+  TempDir t;
+  write_split_manifests(t.path());
+  const std::string index = (t.path() / "b.index").string();
+  CliRun r = run_cli("index build --model " + kToyClip + " --dtype bf16 --input " +
+                         (t.path() / "second.tsv").string() + " -o " + index,
+                     t.path());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run_cli("index info " + index + " --json", t.path());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["model"]["dtype"], "bf16") << r.out;
+  const Scene s = scenes()[160];
+  r = run_cli("search " + index + " --image " + s.image + " -k 1 --json", t.path());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto hits = lines(r.out).at(0)["results"];
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0]["id"], s.id);
+  EXPECT_NEAR(hits[0]["score"].get<double>(), 1.0, 1e-6);  // the same bf16 vector as stored
+}
+
 // Writers: a second one is refused while one holds the index; one killed (SIGKILL) during `index
 // add` leaves the index as it was, and the add then goes through.
 TEST(IndexCliWriters, ConcurrentWriterAndKillDuringAdd) {
