@@ -28,9 +28,9 @@ void add_image_backend_option(CLI::App* cmd, std::string* backend) {
 void add_dtype_option(CLI::App* cmd, std::string* dtype) {
   cmd->add_option("--dtype", *dtype,
                   "Precision of the model's linear layers: fp32 (agrees with the reference to\n"
-                  "about 1e-6) or bf16 (bfloat16 weights and products, float32 sums; faster\n"
-                  "on CPUs with AVX-512 BF16 or AMX; docs/numerics.md)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
+                  "about 1e-6), bf16 (bfloat16 weights and products, float32 sums) or int8\n"
+                  "(int8 weights, inputs quantized per row, int32 sums); docs/numerics.md")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}))
       ->capture_default_str();
 }
 

@@ -15,7 +15,7 @@ namespace mmembed::cli {
 // --image-backend pil|torchvision (default pil) on a command that loads a model; pass the
 // string to mmembed::parse_image_backend.
 void add_image_backend_option(CLI::App* cmd, std::string* backend);
-// --dtype fp32|bf16 into *dtype, for mmembed::parse_model_dtype.
+// --dtype fp32|bf16|int8 into *dtype, for mmembed::parse_model_dtype.
 void add_dtype_option(CLI::App* cmd, std::string* dtype);
 
 // The lines of a text file (a trailing '\r' removed). IoError naming the path and the reason

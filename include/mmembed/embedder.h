@@ -103,8 +103,12 @@ enum class ModelDtype {
   kBf16,  // bfloat16 weight matrices; each product's input rounded to bfloat16, sums in float32;
           // embeddings, norms, attention, biases and activations in float32. Half the weights'
           // memory; the products run on AVX-512 BF16 or AMX where the CPU has them (oneDNN).
+  kInt8,  // int8 weight matrices with one float scale per output row; each product's input rows
+          // quantized on the fly (symmetric, one scale per row), products summed exactly in
+          // int32 (VNNI / AMX), then rescaled; the rest in float32 as for bf16. A quarter of the
+          // weights' memory.
 };
-// "fp32", "bf16"; parse_model_dtype also takes "float32" and "bfloat16", and throws
+// "fp32", "bf16", "int8"; parse_model_dtype also takes "float32" and "bfloat16", and throws
 // InvalidArgument for anything else.
 const char* model_dtype_name(ModelDtype dtype);
 ModelDtype parse_model_dtype(const std::string& name);

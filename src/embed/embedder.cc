@@ -83,14 +83,15 @@ PairOutput parse_pair_output(const std::string& name) {
 }
 
 const char* model_dtype_name(ModelDtype dtype) {
-  return dtype == ModelDtype::kBf16 ? "bf16" : "fp32";
+  return dtype == ModelDtype::kBf16 ? "bf16" : dtype == ModelDtype::kInt8 ? "int8" : "fp32";
 }
 
 ModelDtype parse_model_dtype(const std::string& name) {
   if (name == "fp32" || name == "float32") return ModelDtype::kFp32;
   if (name == "bf16" || name == "bfloat16") return ModelDtype::kBf16;
-  throw InvalidArgument(
-      str_cat("dtype must be \"fp32\" or \"bf16\", got \"", escape_for_message(name), "\""));
+  if (name == "int8") return ModelDtype::kInt8;
+  throw InvalidArgument(str_cat("dtype must be \"fp32\", \"bf16\" or \"int8\", got \"",
+                                escape_for_message(name), "\""));
 }
 
 ImageBackend parse_image_backend(const std::string& name) {
@@ -129,7 +130,9 @@ std::string ModelFolder::file(const std::string& name) const {
 
 io::LoadOptions load_options(const EmbedderOptions& options) {
   io::LoadOptions o;
-  o.matrix_dtype = options.dtype == ModelDtype::kBf16 ? DType::BF16 : DType::F32;
+  o.matrix_dtype = options.dtype == ModelDtype::kBf16   ? DType::BF16
+                   : options.dtype == ModelDtype::kInt8 ? DType::I8
+                                                        : DType::F32;
   return o;
 }
 
@@ -376,9 +379,12 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
                 Unsupported, "model '", model, "': pair output '",
                 pair_output_name(options.pair_output),
                 "' is BridgeTower's; this model's pairs (if any) have their default output only");
-  MMEMBED_CHECK(options.dtype == ModelDtype::kFp32 || kernels::bf16_supported(), Unsupported,
-                "dtype bf16 needs the oneDNN GEMM backend; this build uses ",
-                kernels::gemm_backend_name(), " (MMEMBED_BLAS)");
+  MMEMBED_CHECK(options.dtype == ModelDtype::kFp32 ||
+                    (options.dtype == ModelDtype::kBf16 ? kernels::bf16_supported()
+                                                        : kernels::int8_supported()),
+                Unsupported, "dtype ", model_dtype_name(options.dtype),
+                " needs the oneDNN GEMM backend; this build uses ", kernels::gemm_backend_name(),
+                " (MMEMBED_BLAS)");
   Embedder e;
   e.options_ = options;
   e.adapter_ = make_adapter(family, folder, options);

@@ -1,6 +1,7 @@
 #include "io/weight_map.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "core/check.h"
@@ -158,23 +159,46 @@ Tensor BoundWeights::get_f32(std::string_view internal_name) const {
 }
 
 void BoundWeights::set_matrix_dtype(DType dtype) {
-  MMEMBED_CHECK(dtype == DType::F32 || dtype == DType::BF16, InvalidArgument,
-                "weight matrices can be kept as f32 or bf16, not ", dtype_name(dtype));
+  MMEMBED_CHECK(dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::I8, InvalidArgument,
+                "weight matrices can be kept as f32, bf16 or i8, not ", dtype_name(dtype));
   matrix_dtype_ = dtype;
 }
 
-Tensor BoundWeights::get_matrix(std::string_view internal_name) const {
-  if (matrix_dtype_ == DType::F32) return get_f32(internal_name);
+BoundWeights::Matrix BoundWeights::get_matrix(std::string_view internal_name) const {
+  if (matrix_dtype_ == DType::F32) return {get_f32(internal_name), std::nullopt};
   const std::string& name = checkpoint_name(internal_name);
   Tensor t = ckpt_.get(name);
-  if (t.dtype() == DType::BF16) return t;
+  if (matrix_dtype_ == DType::BF16 && t.dtype() == DType::BF16) return {t, std::nullopt};
   const Tensor f = t.to_f32();
-  Tensor out = Tensor::empty(DType::BF16, f.shape());
   const float* src = f.data<float>();
-  auto* dst = static_cast<std::uint16_t*>(out.raw());
-  for (std::int64_t i = 0; i < f.numel(); ++i)
-    dst[i] = f32_to_bf16(src[i]);
-  return out;
+  if (matrix_dtype_ == DType::BF16) {
+    Tensor out = Tensor::empty(DType::BF16, f.shape());
+    auto* dst = static_cast<std::uint16_t*>(out.raw());
+    for (std::int64_t i = 0; i < f.numel(); ++i)
+      dst[i] = f32_to_bf16(src[i]);
+    return {out, std::nullopt};
+  }
+  MMEMBED_CHECK(f.rank() == 2, ShapeError, name, ": an int8 weight matrix must be 2-D, got ",
+                shape_str(f.shape()));
+  const std::int64_t rows = f.dim(0), cols = f.dim(1);
+  Tensor q = Tensor::empty(DType::I8, f.shape());
+  Tensor scales = Tensor::empty(DType::F32, {rows});
+  auto* dst = static_cast<std::int8_t*>(q.raw());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* row = src + r * cols;
+    float amax = 0;
+    for (std::int64_t k = 0; k < cols; ++k)
+      amax = std::max(amax, std::abs(row[k]));
+    MMEMBED_CHECK(std::isfinite(amax), FormatError, name, ": row ", r,
+                  " has a non-finite value; it cannot be quantized");
+    const float s = amax > 0 ? amax / 127.0f : 1.0f;
+    for (std::int64_t k = 0; k < cols; ++k) {
+      dst[r * cols + k] =
+          static_cast<std::int8_t>(std::clamp(std::round(row[k] / s), -127.0f, 127.0f));
+    }
+    scales.data<float>()[r] = s;
+  }
+  return {q, scales};
 }
 
 }  // namespace mmembed::io

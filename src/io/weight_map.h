@@ -71,10 +71,15 @@ class BoundWeights {
   const std::string& checkpoint_name(std::string_view internal_name) const;
   Tensor get(std::string_view internal_name) const;
   Tensor get_f32(std::string_view internal_name) const;
-  // A weight matrix for nn::Linear in matrix_dtype(): get_f32(), or rounded to bf16 (a bf16
-  // checkpoint tensor as it is).
-  Tensor get_matrix(std::string_view internal_name) const;
-  // F32 (the default) or BF16: what get_matrix() gives (LoadOptions::matrix_dtype).
+  // A weight matrix [out, in] for nn::Linear in matrix_dtype(): get_f32(); rounded to bf16 (a
+  // bf16 checkpoint tensor as it is); or int8 with one scale per row (scale = max |row| / 127,
+  // weight = round(row / scale)).
+  struct Matrix {
+    Tensor weight;
+    std::optional<Tensor> scales;  // int8 only: f32 [out]
+  };
+  Matrix get_matrix(std::string_view internal_name) const;
+  // F32 (the default), BF16 or I8: what get_matrix() gives (LoadOptions::matrix_dtype).
   DType matrix_dtype() const noexcept { return matrix_dtype_; }
   void set_matrix_dtype(DType dtype);
 
@@ -96,8 +101,9 @@ class BoundWeights {
 
 // How a model keeps its weights once loaded.
 struct LoadOptions {
-  // The linear layers' weight matrices: F32 as in the checkpoint, or BF16 (half the memory,
-  // products on the CPU's bf16 units; embeddings, norms and biases stay F32).
+  // The linear layers' weight matrices: F32 as in the checkpoint, BF16 (half the memory,
+  // products on the CPU's bf16 units) or I8 with per-row scales (a quarter; products in int8
+  // on quantized inputs); embeddings, norms and biases stay F32.
   DType matrix_dtype = DType::F32;
 };
 

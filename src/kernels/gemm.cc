@@ -2,6 +2,7 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -254,6 +255,73 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
 void to_bf16(const float* x, std::uint16_t* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i)
     y[i] = f32_to_bf16(x[i]);
+}
+
+bool int8_supported() {
+  return selected_gemm_backend().gemm_s8 != nullptr;
+}
+
+void quantize_rows_s8(const float* x, std::int64_t rows, std::int64_t cols, std::int8_t* q,
+                      float* scale) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float amax = 0;
+    for (std::int64_t k = 0; k < cols; ++k)
+      amax = std::max(amax, std::abs(xr[k]));
+    const float s = amax > 0 && std::isfinite(amax) ? amax / 127.0f : 1.0f;
+    const float inv = 1.0f / s;
+    std::int8_t* qr = q + r * cols;
+    for (std::int64_t k = 0; k < cols; ++k) {
+      const float v = std::round(xr[k] * inv);
+      qr[k] = static_cast<std::int8_t>(std::clamp(v, -127.0f, 127.0f));
+    }
+    scale[r] = s;
+  }
+}
+
+void linear_int8(const float* x, const std::int8_t* w, const float* w_scales, const float* bias,
+                 float* y, std::int64_t rows, std::int64_t in, std::int64_t out,
+                 Epilogue epilogue) {
+  if (rows <= 0 || out <= 0) return;
+  const GemmBackend& backend = selected_gemm_backend();
+  MMEMBED_CHECK(backend.gemm_s8 != nullptr, Unsupported, "int8 weights need the oneDNN GEMM ",
+                "backend; this build uses ", backend.name, " (MMEMBED_BLAS)");
+  static const int configured = num_threads();
+  (void)configured;
+  std::vector<std::int8_t> xq(static_cast<std::size_t>(rows * std::max<std::int64_t>(in, 1)));
+  std::vector<float> xs(static_cast<std::size_t>(rows));
+  parallel_for(rows, row_grain(in), [&](std::int64_t r0, std::int64_t r1) {
+    quantize_rows_s8(x + r0 * in, r1 - r0, in, xq.data() + r0 * in, xs.data() + r0);
+  });
+  auto tile = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
+    const std::int64_t m = r1 - r0, n = c1 - c0;
+    std::vector<std::int32_t> acc(static_cast<std::size_t>(m * n), 0);
+    if (in > 0) backend.gemm_s8(m, n, in, xq.data() + r0 * in, in, w + c0 * in, in, acc.data(), n);
+    for (std::int64_t r = 0; r < m; ++r) {
+      float* Y = y + (r0 + r) * out + c0;
+      const float sx = xs[r0 + r];
+      for (std::int64_t c = 0; c < n; ++c) {
+        Y[c] = static_cast<float>(acc[r * n + c]) * (sx * w_scales[c0 + c]) +
+               (bias != nullptr ? bias[c0 + c] : 0.0f);
+      }
+    }
+    if (epilogue != Epilogue::None) {
+      bias_activation(epilogue, y + r0 * out + c0, nullptr, m, n, out);
+    }
+  };
+  const int threads = num_threads();
+  if (threads <= 1 || in_parallel_task() || backend.set_thread_serial == nullptr ||
+      rows * out * in < kMinThreadedWork) {
+    tile(0, rows, 0, out);
+    return;
+  }
+  const Tiling t = tiling(rows, out, threads);
+  parallel_tasks(t.count(), [&](std::int64_t i) {
+    std::int64_t r0, r1, c0, c1;
+    tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
+    tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
+    tile(r0, r1, c0, c1);
+  });
 }
 
 bool bf16_supported() {

@@ -67,6 +67,22 @@ bool bf16_supported();
 void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, float* y,
                  std::int64_t rows, std::int64_t in, std::int64_t out, Epilogue epilogue);
 
+// ---- int8 weights (EmbedderOptions::dtype = int8) ----
+// Symmetric per-row quantization: scale[r] = max_k |x[r,k]| / 127 (1 for an all-zero or
+// non-finite row), q[r,k] = x[r,k] / scale[r] rounded half away from zero, in [-127, 127].
+void quantize_rows_s8(const float* x, std::int64_t rows, std::int64_t cols, std::int8_t* q,
+                      float* scale);
+
+bool int8_supported();
+
+// linear() with w [out, in] int8 and one scale per output row (w_scales [out]: w ~ w_q * scale):
+// each x row is quantized on the fly (quantize_rows_s8), the int8 products summed exactly in
+// int32, then y = sum * x_scale[r] * w_scale[c] + bias, and the epilogue, in float32. Tiled over
+// the threads as linear() is. Unsupported when !int8_supported().
+void linear_int8(const float* x, const std::int8_t* w, const float* w_scales, const float* bias,
+                 float* y, std::int64_t rows, std::int64_t in, std::int64_t out,
+                 Epilogue epilogue);
+
 // Does the backend's one-time setup now: oneDNN generates its GEMM kernels on the process's first
 // call (about 30 ms here, whatever the shape). A command can run this on a spare thread while it
 // reads its inputs (std::jthread), so that its first product does not wait. Thread-safe.

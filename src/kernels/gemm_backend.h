@@ -35,6 +35,11 @@ struct GemmBackend {
   void (*gemm_bf16)(std::int64_t M, std::int64_t N, std::int64_t K, const std::uint16_t* A,
                     std::int64_t lda, const std::uint16_t* B, std::int64_t ldb, bool accumulate,
                     float* C, std::int64_t ldc);
+  // Optional: C[M,N] = A[M,K] * B[N,K]^T with A and B int8 (row-major), C int32. Null: int8
+  // weights are not available with this backend.
+  void (*gemm_s8)(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A,
+                  std::int64_t lda, const std::int8_t* B, std::int64_t ldb, std::int32_t* C,
+                  std::int64_t ldc);
 };
 
 // Each is defined only when that backend was found at configure time (mmembed_gemm_<name>).

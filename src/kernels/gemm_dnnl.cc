@@ -49,6 +49,17 @@ void dnnl_set_threads(int n) {
   g_threads.store(n, std::memory_order_relaxed);
 }
 
+void dnnl_gemm_s8_call(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A,
+                       std::int64_t lda, const std::int8_t* B, std::int64_t ldb, std::int32_t* C,
+                       std::int64_t ldc) {
+  int want = t_serial ? 1 : g_threads.load(std::memory_order_relaxed);
+  if (want > 0 && omp_get_max_threads() != want) omp_set_num_threads(want);
+  const std::int32_t zero = 0;
+  dnnl_status_t st =
+      dnnl_gemm_s8s8s32('N', 'T', 'F', M, N, K, 1.0f, A, lda, 0, B, ldb, 0, 0.0f, C, ldc, &zero);
+  MMEMBED_ASSERT(st == dnnl_success);
+}
+
 // ---- bf16 x bf16 -> f32 through oneDNN's matmul primitive (AVX-512 BF16 / AMX kernels where
 // the CPU has them). A primitive is made once per shape and thread, then run with the caller's
 // buffers.
@@ -189,8 +200,9 @@ std::string dnnl_describe() {
 }  // namespace
 
 const GemmBackend& gemm_backend_dnnl() {
-  static const GemmBackend backend{"dnnl",        dnnl_sgemm_call,        dnnl_set_threads,
-                                   dnnl_describe, dnnl_set_thread_serial, dnnl_gemm_bf16_call};
+  static const GemmBackend backend{"dnnl",           dnnl_sgemm_call,        dnnl_set_threads,
+                                   dnnl_describe,    dnnl_set_thread_serial, dnnl_gemm_bf16_call,
+                                   dnnl_gemm_s8_call};
   return backend;
 }
 

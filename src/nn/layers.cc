@@ -139,14 +139,37 @@ void Linear::expect(WeightList& list, const std::string& prefix, std::int64_t in
   if (bias) list.push_back({join(prefix, "bias"), {out_features}});
 }
 
-Linear::Linear(const io::BoundWeights& w, const std::string& prefix)
-    : weight_(w.get_matrix(join(prefix, "weight"))) {
+Linear::Linear(const io::BoundWeights& w, const std::string& prefix) {
+  io::BoundWeights::Matrix m = w.get_matrix(join(prefix, "weight"));
+  weight_ = std::move(m.weight);
+  scales_ = std::move(m.scales);
   if (w.has(join(prefix, "bias"))) bias_ = w.get_f32(join(prefix, "bias"));
 }
 
-Linear::Linear(Tensor weight, std::optional<Tensor> bias)
-    : weight_(std::move(weight)), bias_(std::move(bias)) {
+Linear::Linear(Tensor weight, std::optional<Tensor> bias, std::optional<Tensor> weight_scales)
+    : weight_(std::move(weight)), bias_(std::move(bias)), scales_(std::move(weight_scales)) {
   MMEMBED_ASSERT(weight_.rank() == 2);
+  MMEMBED_ASSERT((weight_.dtype() == DType::I8) == scales_.has_value());
+}
+
+Tensor Linear::forward(const Tensor& x) const {
+  Shape shape = x.shape();
+  MMEMBED_CHECK(!shape.empty(), ShapeError, "linear: input must have rank >= 1");
+  shape.back() = out_features();
+  Tensor out = Tensor::empty(DType::F32, shape);
+  apply(x, out, true);
+  return out;
+}
+
+void Linear::apply(const Tensor& x, Tensor& out, bool with_bias,
+                   ops::LinearEpilogue epilogue) const {
+  static const std::optional<Tensor> none;
+  const std::optional<Tensor>& bias = with_bias ? bias_ : none;
+  if (scales_) {
+    ops::linear(x, weight_, *scales_, bias, epilogue, out);
+  } else {
+    ops::linear(x, weight_, bias, epilogue, out);
+  }
 }
 
 // ---- LayerNorm ----
@@ -219,7 +242,7 @@ void MultiHeadAttention::forward(const Tensor& x, const Tensor& context,
   if (output_bias) {
     output_.forward(a, out);
   } else {
-    ops::linear(a, output_.weight(), std::nullopt, out);
+    output_.apply(a, out, /*with_bias=*/false);
   }
 }
 
@@ -232,10 +255,16 @@ void PackedSelfAttention::expect(WeightList& list, const std::string& prefix,
   Linear::expect(list, join(prefix, "out_proj"), dims.hidden, dims.hidden);
 }
 
+namespace {
+Linear packed_in_proj(const io::BoundWeights& w, const std::string& prefix) {
+  io::BoundWeights::Matrix m = w.get_matrix(join(prefix, "in_proj_weight"));
+  return Linear(std::move(m.weight), w.get_f32(join(prefix, "in_proj_bias")), std::move(m.scales));
+}
+}  // namespace
+
 PackedSelfAttention::PackedSelfAttention(const io::BoundWeights& w, const std::string& prefix,
                                          const AttentionDims& dims)
-    : in_proj_(w.get_matrix(join(prefix, "in_proj_weight")),
-               w.get_f32(join(prefix, "in_proj_bias"))),
+    : in_proj_(packed_in_proj(w, prefix)),
       out_proj_(w, join(prefix, "out_proj")),
       num_heads_(dims.num_heads) {
   MMEMBED_CHECK(dims.num_heads > 0 && dims.hidden % dims.num_heads == 0, InvalidArgument, prefix,
@@ -244,9 +273,14 @@ PackedSelfAttention::PackedSelfAttention(const io::BoundWeights& w, const std::s
   const std::int64_t d = dims.hidden;
   const Tensor& weight = in_proj_.weight();
   const Tensor& bias = *in_proj_.bias();
-  q_proj_ = Linear(weight.slice_rows(0, d), bias.slice_rows(0, d));
-  k_proj_ = Linear(weight.slice_rows(d, 2 * d), bias.slice_rows(d, 2 * d));
-  v_proj_ = Linear(weight.slice_rows(2 * d, 3 * d), bias.slice_rows(2 * d, 3 * d));
+  const std::optional<Tensor>& scales = in_proj_.weight_scales();
+  auto rows = [&](std::int64_t r0, std::int64_t r1) {
+    return scales ? std::optional<Tensor>(scales->slice_rows(r0, r1)) : std::nullopt;
+  };
+  q_proj_ = Linear(weight.slice_rows(0, d), bias.slice_rows(0, d), rows(0, d));
+  k_proj_ = Linear(weight.slice_rows(d, 2 * d), bias.slice_rows(d, 2 * d), rows(d, 2 * d));
+  v_proj_ =
+      Linear(weight.slice_rows(2 * d, 3 * d), bias.slice_rows(2 * d, 3 * d), rows(2 * d, 3 * d));
 }
 
 void PackedSelfAttention::forward(const Tensor& x, const ops::AttentionOptions& attention,
@@ -293,9 +327,9 @@ void Mlp::forward(const Tensor& x, Tensor& out, Scratch& scratch, bool fc2_bias)
   // GELU / QuickGELU (and fc1's bias) run fused into fc1's tiles, within rounding of the
   // separate passes.
   if (act_ == Activation::Gelu || act_ == Activation::QuickGelu) {
-    ops::linear(
-        x, fc1_.weight(), fc1_.bias(),
-        act_ == Activation::Gelu ? ops::LinearEpilogue::Gelu : ops::LinearEpilogue::QuickGelu, h);
+    fc1_.apply(
+        x, h, /*with_bias=*/true,
+        act_ == Activation::Gelu ? ops::LinearEpilogue::Gelu : ops::LinearEpilogue::QuickGelu);
   } else {
     fc1_.forward(x, h);
     activate(act_, h, h);
@@ -303,7 +337,7 @@ void Mlp::forward(const Tensor& x, Tensor& out, Scratch& scratch, bool fc2_bias)
   if (fc2_bias) {
     fc2_.forward(h, out);
   } else {
-    ops::linear(h, fc2_.weight(), std::nullopt, out);
+    fc2_.apply(h, out, /*with_bias=*/false);
   }
 }
 

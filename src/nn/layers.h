@@ -101,8 +101,8 @@ void for_batch_parts(std::int64_t batch, std::int64_t parts,
 // alternate; on return X holds the last layer's output (X and Y swapped when `count` is odd).
 // Y: same shape as X. `whole`, when given, is the scratch a batch run as one part uses (the
 // caller's, so that its buffers serve the layers too); parts always get their own.
-using LayerStep = std::function<void(std::size_t, std::int64_t, std::int64_t, const Tensor&,
-                                     Tensor&, Scratch&)>;
+using LayerStep =
+    std::function<void(std::size_t, std::int64_t, std::int64_t, const Tensor&, Tensor&, Scratch&)>;
 void run_layers_in_parts(Tensor& X, Tensor& Y, std::int64_t parts, std::size_t count,
                          const LayerStep& step, Scratch* whole = nullptr);
 
@@ -115,20 +115,26 @@ class Linear {
   Linear() = default;
   // Reads `prefix.weight` and, when bound, `prefix.bias`.
   Linear(const io::BoundWeights& w, const std::string& prefix);
-  // From tensors directly (e.g. a reshaped conv weight).
-  Linear(Tensor weight, std::optional<Tensor> bias);
+  // From tensors directly (e.g. a reshaped conv weight); an int8 weight comes with its per-row
+  // scales.
+  Linear(Tensor weight, std::optional<Tensor> bias, std::optional<Tensor> weight_scales = {});
 
   std::int64_t in_features() const { return weight_.dim(1); }
   std::int64_t out_features() const { return weight_.dim(0); }
-  const Tensor& weight() const { return weight_; }
+  const Tensor& weight() const { return weight_; }  // f32, bf16 or i8 (io::LoadOptions)
+  const std::optional<Tensor>& weight_scales() const { return scales_; }
   const std::optional<Tensor>& bias() const { return bias_; }
 
-  void forward(const Tensor& x, Tensor& out) const { ops::linear(x, weight_, bias_, out); }
-  Tensor forward(const Tensor& x) const { return ops::linear(x, weight_, bias_); }
+  void forward(const Tensor& x, Tensor& out) const { apply(x, out, true); }
+  Tensor forward(const Tensor& x) const;
+  // out = epilogue(x * W^T (+ bias when with_bias)), whatever the weight's type.
+  void apply(const Tensor& x, Tensor& out, bool with_bias,
+             ops::LinearEpilogue epilogue = ops::LinearEpilogue::None) const;
 
  private:
   Tensor weight_;
   std::optional<Tensor> bias_;
+  std::optional<Tensor> scales_;
 };
 
 // ---- LayerNorm over the last dimension ----
@@ -251,8 +257,7 @@ class Mlp {
                      std::int64_t dim, std::int64_t hidden);
   Mlp() = default;
   // fc1 and fc2 are full prefixes (e.g. "layer.0.intermediate.dense", "layer.0.output.dense").
-  Mlp(const io::BoundWeights& w, const std::string& fc1, const std::string& fc2,
-      Activation act);
+  Mlp(const io::BoundWeights& w, const std::string& fc1, const std::string& fc2, Activation act);
 
   // Scratch slot used: 4. With fc2_bias false, out lacks fc2's bias (fc2().bias()), for a
   // caller that adds it in a later pass.

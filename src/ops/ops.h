@@ -31,6 +31,10 @@ void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& 
 enum class LinearEpilogue { None, Gelu, QuickGelu };
 void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
             LinearEpilogue epilogue, Tensor& out);
+// The weight may also be bf16 (kernels::linear_bf16), or int8 with one float scale per output
+// row, weight_scales [out] (kernels::linear_int8); the overloads above refuse int8 weights.
+void linear(const Tensor& x, const Tensor& weight, const Tensor& weight_scales,
+            const std::optional<Tensor>& bias, LinearEpilogue epilogue, Tensor& out);
 
 // nn.LayerNorm over the last dimension C: weight and bias are [C] or none; eps as in the
 // checkpoint's config (1e-12 BERT, 1e-5 CLIP/BridgeTower).

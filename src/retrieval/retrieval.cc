@@ -52,7 +52,9 @@ IndexSpec spec_for(const Embedder& embedder, const std::string& model_name,
   p.model_digest = model_digest(info.path);
   p.image_backend = image_backend_name(embedder.options().image_backend);
   p.pair_output = pair_output_name(embedder.options().pair_output);
-  p.dtype = embedder.options().dtype == ModelDtype::kFp32 ? "float32" : "bf16";
+  p.dtype = embedder.options().dtype == ModelDtype::kFp32
+                ? "float32"
+                : model_dtype_name(embedder.options().dtype);
   return spec;
 }
 

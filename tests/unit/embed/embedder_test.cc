@@ -316,9 +316,10 @@ TEST(Embedder, MatchTextChecksItsInputs) {
   EXPECT_THROW(text_only.image_match_features(images), Unsupported);
 }
 
-// dtype bf16 on every tiny family: each vector within cosine 0.9999 of fp32's (the bound
-// docs/numerics.md states; the trained toy models are checked in tests/golden/toy_models_test.cc).
-TEST(Embedder, Bf16VectorsStayWithinTheDocumentedBoundOfFp32) {
+// dtype bf16 and int8 on every tiny family: each vector within cosine 0.9999 (bf16) and 0.999
+// (int8) of fp32's (the bounds docs/numerics.md states; the trained toy models are checked in
+// tests/golden/toy_models_test.cc).
+TEST(Embedder, ReducedPrecisionVectorsStayWithinTheDocumentedBoundOfFp32) {
   const std::vector<Image> images = {Image::read(kData + "/images/cat_landscape.jpg"),
                                      Image::read(kData + "/images/motorcycle_left.jpg"),
                                      Image::read(kData + "/images/astronaut_square.png")};
@@ -358,7 +359,8 @@ TEST(Embedder, Bf16VectorsStayWithinTheDocumentedBoundOfFp32) {
   }
   EXPECT_EQ(parse_model_dtype("bfloat16"), ModelDtype::kBf16);
   EXPECT_EQ(parse_model_dtype("fp32"), ModelDtype::kFp32);
-  EXPECT_THROW(parse_model_dtype("int8"), InvalidArgument);
+  EXPECT_EQ(parse_model_dtype("int8"), ModelDtype::kInt8);
+  EXPECT_THROW(parse_model_dtype("int4"), InvalidArgument);
 }
 
 }  // namespace
