@@ -1,7 +1,6 @@
 #include "io/weight_map.h"
 
 #include <algorithm>
-#include <cmath>
 #include <set>
 
 #include "core/check.h"
@@ -178,27 +177,9 @@ BoundWeights::Matrix BoundWeights::get_matrix(std::string_view internal_name) co
       dst[i] = f32_to_bf16(src[i]);
     return {out, std::nullopt};
   }
-  MMEMBED_CHECK(f.rank() == 2, ShapeError, name, ": an int8 weight matrix must be 2-D, got ",
-                shape_str(f.shape()));
-  const std::int64_t rows = f.dim(0), cols = f.dim(1);
-  Tensor q = Tensor::empty(DType::I8, f.shape());
-  Tensor scales = Tensor::empty(DType::F32, {rows});
-  auto* dst = static_cast<std::int8_t*>(q.raw());
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* row = src + r * cols;
-    float amax = 0;
-    for (std::int64_t k = 0; k < cols; ++k)
-      amax = std::max(amax, std::abs(row[k]));
-    MMEMBED_CHECK(std::isfinite(amax), FormatError, name, ": row ", r,
-                  " has a non-finite value; it cannot be quantized");
-    const float s = amax > 0 ? amax / 127.0f : 1.0f;
-    for (std::int64_t k = 0; k < cols; ++k) {
-      dst[r * cols + k] =
-          static_cast<std::int8_t>(std::clamp(std::round(row[k] / s), -127.0f, 127.0f));
-    }
-    scales.data<float>()[r] = s;
-  }
-  return {q, scales};
+  // I8: the f32 matrix; nn::Linear quantizes it with the kernels' quantize_rows_s8, the same
+  // rounding its inputs get.
+  return {f, std::nullopt};
 }
 
 }  // namespace mmembed::io

@@ -72,11 +72,11 @@ class BoundWeights {
   Tensor get(std::string_view internal_name) const;
   Tensor get_f32(std::string_view internal_name) const;
   // A weight matrix [out, in] for nn::Linear in matrix_dtype(): get_f32(); rounded to bf16 (a
-  // bf16 checkpoint tensor as it is); or int8 with one scale per row (scale = max |row| / 127,
-  // weight = round(row / scale)).
+  // bf16 checkpoint tensor as it is); for I8 the f32 matrix, which nn::Linear quantizes per row
+  // (kernels::quantize_rows_s8). `scales` is for matrices stored already quantized.
   struct Matrix {
     Tensor weight;
-    std::optional<Tensor> scales;  // int8 only: f32 [out]
+    std::optional<Tensor> scales;  // with an int8 weight: f32 [out]
   };
   Matrix get_matrix(std::string_view internal_name) const;
   // F32 (the default), BF16 or I8: what get_matrix() gives (LoadOptions::matrix_dtype).

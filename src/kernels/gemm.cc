@@ -12,6 +12,7 @@
 #include "kernels/gemm_backend.h"
 #include "kernels/gemm_small.h"
 #include "kernels/parallel.h"
+#include "kernels/vectorize.h"
 #include "mmembed/error.h"
 
 namespace mmembed::kernels {
@@ -261,23 +262,44 @@ bool int8_supported() {
   return selected_gemm_backend().gemm_s8 != nullptr;
 }
 
+MMEMBED_TARGET_CLONES
 void quantize_rows_s8(const float* x, std::int64_t rows, std::int64_t cols, std::int8_t* q,
                       float* scale) {
+  using detail::kLanes;
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
+    // max |x| over kLanes lanes (max is exact: the lanes change nothing but the speed).
+    float lane[kLanes] = {};
+    std::int64_t k = 0;
+    for (; k + kLanes <= cols; k += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lane[l] = std::max(lane[l], std::fabs(xr[k + l]));
+    }
     float amax = 0;
-    for (std::int64_t k = 0; k < cols; ++k)
-      amax = std::max(amax, std::abs(xr[k]));
+    for (; k < cols; ++k) amax = std::max(amax, std::fabs(xr[k]));
+    for (int l = 0; l < kLanes; ++l) amax = std::max(amax, lane[l]);
     const float s = amax > 0 && std::isfinite(amax) ? amax / 127.0f : 1.0f;
     const float inv = 1.0f / s;
     std::int8_t* qr = q + r * cols;
-    for (std::int64_t k = 0; k < cols; ++k) {
-      const float v = std::round(xr[k] * inv);
-      qr[k] = static_cast<std::int8_t>(std::clamp(v, -127.0f, 127.0f));
+    for (k = 0; k < cols; ++k) {
+      const float v = std::nearbyint(xr[k] * inv);
+      qr[k] = static_cast<std::int8_t>(std::min(127.0f, std::max(-127.0f, v)));
     }
     scale[r] = s;
   }
 }
+
+namespace {
+// y[c] = acc[c] * (sx * ws[c]) + bias[c] over one row.
+MMEMBED_TARGET_CLONES
+void rescale_row(const std::int32_t* acc, float sx, const float* ws, const float* bias, float* y,
+                 std::int64_t n) {
+  if (bias != nullptr) {
+    for (std::int64_t c = 0; c < n; ++c) y[c] = static_cast<float>(acc[c]) * (sx * ws[c]) + bias[c];
+  } else {
+    for (std::int64_t c = 0; c < n; ++c) y[c] = static_cast<float>(acc[c]) * (sx * ws[c]);
+  }
+}
+}  // namespace
 
 void linear_int8(const float* x, const std::int8_t* w, const float* w_scales, const float* bias,
                  float* y, std::int64_t rows, std::int64_t in, std::int64_t out,
@@ -295,15 +317,12 @@ void linear_int8(const float* x, const std::int8_t* w, const float* w_scales, co
   });
   auto tile = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
     const std::int64_t m = r1 - r0, n = c1 - c0;
-    std::vector<std::int32_t> acc(static_cast<std::size_t>(m * n), 0);
+    thread_local std::vector<std::int32_t> acc;
+    acc.assign(static_cast<std::size_t>(m * n), 0);
     if (in > 0) backend.gemm_s8(m, n, in, xq.data() + r0 * in, in, w + c0 * in, in, acc.data(), n);
     for (std::int64_t r = 0; r < m; ++r) {
-      float* Y = y + (r0 + r) * out + c0;
-      const float sx = xs[r0 + r];
-      for (std::int64_t c = 0; c < n; ++c) {
-        Y[c] = static_cast<float>(acc[r * n + c]) * (sx * w_scales[c0 + c]) +
-               (bias != nullptr ? bias[c0 + c] : 0.0f);
-      }
+      rescale_row(acc.data() + r * n, xs[r0 + r], w_scales + c0,
+                  bias != nullptr ? bias + c0 : nullptr, y + (r0 + r) * out + c0, n);
     }
     if (epilogue != Epilogue::None) {
       bias_activation(epilogue, y + r0 * out + c0, nullptr, m, n, out);

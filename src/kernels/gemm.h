@@ -69,7 +69,8 @@ void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, floa
 
 // ---- int8 weights (EmbedderOptions::dtype = int8) ----
 // Symmetric per-row quantization: scale[r] = max_k |x[r,k]| / 127 (1 for an all-zero or
-// non-finite row), q[r,k] = x[r,k] / scale[r] rounded half away from zero, in [-127, 127].
+// non-finite row), q[r,k] = x[r,k] * (1 / scale[r]) rounded to nearest (ties to even), clamped
+// to [-127, 127].
 void quantize_rows_s8(const float* x, std::int64_t rows, std::int64_t cols, std::int8_t* q,
                       float* scale);
 

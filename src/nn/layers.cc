@@ -1,10 +1,12 @@
 #include "nn/layers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string_view>
 
 #include "core/check.h"
+#include "kernels/gemm.h"
 #include "kernels/parallel.h"
 
 namespace mmembed::nn {
@@ -143,7 +145,24 @@ Linear::Linear(const io::BoundWeights& w, const std::string& prefix) {
   io::BoundWeights::Matrix m = w.get_matrix(join(prefix, "weight"));
   weight_ = std::move(m.weight);
   scales_ = std::move(m.scales);
+  if (w.matrix_dtype() == DType::I8 && weight_.dtype() != DType::I8) quantize_weight();
   if (w.has(join(prefix, "bias"))) bias_ = w.get_f32(join(prefix, "bias"));
+}
+
+void Linear::quantize_weight() {
+  const Tensor f = weight_.to_f32();
+  const std::int64_t rows = f.dim(0), cols = f.dim(1);
+  const float* src = f.data<float>();
+  for (std::int64_t i = 0; i < f.numel(); ++i) {
+    MMEMBED_CHECK(std::isfinite(src[i]), FormatError, "a weight matrix [", rows, ", ", cols,
+                  "] has a non-finite value at row ", i / cols, "; it cannot be quantized");
+  }
+  Tensor q = Tensor::empty(DType::I8, f.shape());
+  Tensor scales = Tensor::empty(DType::F32, {rows});
+  kernels::quantize_rows_s8(src, rows, cols, static_cast<std::int8_t*>(q.raw()),
+                            scales.data<float>());
+  weight_ = std::move(q);
+  scales_ = std::move(scales);
 }
 
 Linear::Linear(Tensor weight, std::optional<Tensor> bias, std::optional<Tensor> weight_scales)
@@ -258,7 +277,9 @@ void PackedSelfAttention::expect(WeightList& list, const std::string& prefix,
 namespace {
 Linear packed_in_proj(const io::BoundWeights& w, const std::string& prefix) {
   io::BoundWeights::Matrix m = w.get_matrix(join(prefix, "in_proj_weight"));
-  return Linear(std::move(m.weight), w.get_f32(join(prefix, "in_proj_bias")), std::move(m.scales));
+  Linear l(std::move(m.weight), w.get_f32(join(prefix, "in_proj_bias")), std::move(m.scales));
+  if (w.matrix_dtype() == DType::I8 && l.weight().dtype() != DType::I8) l.quantize_weight();
+  return l;
 }
 }  // namespace
 

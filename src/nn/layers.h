@@ -130,6 +130,9 @@ class Linear {
   // out = epilogue(x * W^T (+ bias when with_bias)), whatever the weight's type.
   void apply(const Tensor& x, Tensor& out, bool with_bias,
              ops::LinearEpilogue epilogue = ops::LinearEpilogue::None) const;
+  // Replaces the weight by its int8 quantization, one scale per row (kernels::quantize_rows_s8);
+  // FormatError for a non-finite weight.
+  void quantize_weight();
 
  private:
   Tensor weight_;

@@ -103,14 +103,14 @@ TEST(Int8, QuantizeRowsIsSymmetricPerRow) {
   quantize_rows_s8(x.data(), 3, 4, q.data(), s.data());
   EXPECT_FLOAT_EQ(s[0], 1.0f / 127.0f);
   EXPECT_EQ(q[0], 127);
-  EXPECT_EQ(q[1], -64);         // -63.5 rounds away from zero
+  EXPECT_EQ(q[1], -64);         // -63.5: ties to even
   EXPECT_EQ(q[2], 32);          // 31.75
   EXPECT_FLOAT_EQ(s[1], 1.0f);  // an all-zero row
   EXPECT_EQ(q[4], 0);
   EXPECT_FLOAT_EQ(s[2], 2.0f);
   EXPECT_EQ(q[8], -127);
-  EXPECT_EQ(q[9], 64);  // 63.5 away from zero
-  EXPECT_EQ(q[10], 1);  // 0.5
+  EXPECT_EQ(q[9], 64);  // 63.5: ties to even
+  EXPECT_EQ(q[10], 0);  // 0.5: ties to even
   EXPECT_EQ(q[11], 0);  // 0.245
 }
 
