@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> Checkpoint::files() const {
   std::vector<std::string> out;
-  for (const auto& s : sources_) out.push_back(s->path());
+  for (const auto& s : sources_)
+    out.push_back(s->path());
   return out;
 }
 
@@ -35,7 +36,16 @@ Tensor Checkpoint::get(std::string_view name) const {
   return sources_[slot.source]->load(slot.index);
 }
 
-Tensor Checkpoint::get_f32(std::string_view name) const { return get(name).to_f32(); }
+void Checkpoint::release(std::string_view name) const {
+  auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end()) return;
+  const Slot& slot = slots_[it->second];
+  sources_[slot.source]->release(slot.index);
+}
+
+Tensor Checkpoint::get_f32(std::string_view name) const {
+  return get(name).to_f32();
+}
 
 Checkpoint Checkpoint::from_sources(std::string path, std::string format,
                                     std::vector<std::shared_ptr<const TensorSource>> sources) {
@@ -83,7 +93,8 @@ std::shared_ptr<const TensorSource> open_data_file(const std::string& path) {
   }
   if (b.size() >= 9 && b[8] == '{') return SafetensorsFile::open(path);
   check_torch_container(b, path);  // throws Unsupported for legacy torch formats
-  throw FormatError(str_cat(path, ": unrecognised checkpoint format (expected safetensors or a "
+  throw FormatError(str_cat(path,
+                            ": unrecognised checkpoint format (expected safetensors or a "
                             "torch.save zip)"));
 }
 
@@ -112,10 +123,12 @@ Checkpoint open_index(const std::string& path) {
   }
   // Keep only the tensors the index lists, and require each in the shard it names.
   std::map<std::string, std::size_t> shard_pos;
-  for (std::size_t i = 0; i < index.shards.size(); ++i) shard_pos[index.shards[i]] = i;
+  for (std::size_t i = 0; i < index.shards.size(); ++i)
+    shard_pos[index.shards[i]] = i;
   std::vector<std::set<std::string>> present(shards.size());
   for (std::size_t s = 0; s < shards.size(); ++s) {
-    for (const TensorInfo& t : shards[s]->tensors()) present[s].insert(t.name);
+    for (const TensorInfo& t : shards[s]->tensors())
+      present[s].insert(t.name);
   }
   std::vector<std::set<std::string>> listed(shards.size());
   for (const auto& [tensor, shard] : index.weight_map) {
@@ -132,9 +145,8 @@ Checkpoint open_index(const std::string& path) {
       if (listed[s].count(t.name)) continue;
       for (std::size_t o = 0; o < shards.size(); ++o) {
         if (o != s && listed[o].count(t.name)) {
-          throw FormatError(str_cat(path, ": tensor '", t.name, "' is in shards '",
-                                    index.shards[o], "' and '", index.shards[s],
-                                    "' (expected exactly one)"));
+          throw FormatError(str_cat(path, ": tensor '", t.name, "' is in shards '", index.shards[o],
+                                    "' and '", index.shards[s], "' (expected exactly one)"));
         }
       }
     }
@@ -181,8 +193,8 @@ Checkpoint open_index(const std::string& path) {
 ShardIndex parse_shard_index(std::string_view text, const std::string& source) {
   nlohmann::json root = parse_json_strict(text, source, 16);
   if (!root.is_object()) {
-    throw FormatError(str_cat(source, ": shard index must be a JSON object (got ",
-                              json_type_name(root), ")"));
+    throw FormatError(
+        str_cat(source, ": shard index must be a JSON object (got ", json_type_name(root), ")"));
   }
   if (root.contains("metadata") && !root["metadata"].is_object()) {
     throw FormatError(str_cat(source, ": \"metadata\" must be an object (got ",
@@ -193,8 +205,8 @@ ShardIndex parse_shard_index(std::string_view text, const std::string& source) {
   }
   const auto& wm = root["weight_map"];
   if (!wm.is_object()) {
-    throw FormatError(str_cat(source, ": \"weight_map\" must be an object (got ",
-                              json_type_name(wm), ")"));
+    throw FormatError(
+        str_cat(source, ": \"weight_map\" must be an object (got ", json_type_name(wm), ")"));
   }
   ShardIndex index;
   std::set<std::string> shards;
@@ -230,7 +242,8 @@ Checkpoint open_checkpoint(const std::string& path) {
       fs::path p = fs::path(path) / name;
       if (fs::exists(p, ec)) return open_checkpoint(p.string());
     }
-    throw IoError(str_cat(path, ": no checkpoint in this folder (looked for model.safetensors, "
+    throw IoError(str_cat(path,
+                          ": no checkpoint in this folder (looked for model.safetensors, "
                           "model.safetensors.index.json, pytorch_model.bin, "
                           "pytorch_model.bin.index.json)"));
   }

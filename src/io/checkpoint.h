@@ -49,6 +49,8 @@ class Checkpoint {
   // Throws InvalidArgument naming the checkpoint for an unknown name, Unsupported for a dtype
   // mmembed cannot load.
   Tensor get(std::string_view name) const;
+  // TensorSource::release for the tensor of that name.
+  void release(std::string_view name) const;
   // The tensor converted to f32 (F16/BF16/F64 and integer types converted; F32 as stored).
   Tensor get_f32(std::string_view name) const;
   // Sum of all tensors' element counts.

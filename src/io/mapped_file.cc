@@ -34,4 +34,13 @@ MappedFile::~MappedFile() {
   if (map_ != nullptr) ::munmap(map_, size_);
 }
 
+void MappedFile::release(const void* p, std::size_t n) const noexcept {
+  const auto* b = static_cast<const std::uint8_t*>(p);
+  if (map_ == nullptr || b < data_ || n > size_ || b > data_ + (size_ - n)) return;
+  const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(b) + page - 1) / page * page;
+  const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(b) + n) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace mmembed::io

@@ -34,6 +34,11 @@ class MappedFile {
   const std::uint8_t* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
   ByteSpan bytes() const noexcept { return {data_, size_}; }
+  // Gives back the memory of the whole pages inside [p, p + n) (madvise MADV_DONTNEED): after a
+  // caller has copied or converted a tensor it will not read again, so that the process does
+  // not keep both. The bytes stay readable (a later read faults them in again from the file).
+  // Ranges outside the mapping are ignored.
+  void release(const void* p, std::size_t n) const noexcept;
 
  private:
   MappedFile() = default;

@@ -249,6 +249,11 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
   return f;
 }
 
+void SafetensorsFile::release(std::size_t index) const {
+  const Tensor t = load(index);
+  file_->release(t.raw(), t.nbytes());  // ignored unless the tensor is a view of the mapping
+}
+
 Tensor SafetensorsFile::load(std::size_t index) const {
   MMEMBED_CHECK(index < infos_.size(), InvalidArgument, path(), ": tensor index ", index,
                 " out of range (", infos_.size(), " tensors)");

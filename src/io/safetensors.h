@@ -63,6 +63,7 @@ class SafetensorsFile final : public TensorSource {
   std::string_view format() const noexcept override { return "safetensors"; }
   const std::vector<TensorInfo>& tensors() const noexcept override { return infos_; }
   Tensor load(std::size_t index) const override;
+  void release(std::size_t index) const override;
 
   // The `__metadata__` object (empty when absent).
   const std::map<std::string, std::string>& metadata() const noexcept { return header_.metadata; }

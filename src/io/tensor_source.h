@@ -41,6 +41,9 @@ class TensorSource {
   // mapping, which it keeps alive) when the stored bytes are contiguous, naturally aligned and
   // little-endian; otherwise an owned contiguous copy. Throws Unsupported for unloadable dtypes.
   virtual Tensor load(std::size_t index) const = 0;
+  // The caller has copied tensor `index` and will not read it again: a mapped file gives its
+  // pages back (MappedFile::release). A no-op where nothing is mapped.
+  virtual void release(std::size_t index) const { (void)index; }
 };
 
 }  // namespace mmembed::io

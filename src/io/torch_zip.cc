@@ -180,6 +180,11 @@ std::shared_ptr<const TorchZipFile> TorchZipFile::open(const std::string& path) 
   return f;
 }
 
+void TorchZipFile::release(std::size_t index) const {
+  const Tensor t = load(index);
+  file_->release(t.raw(), t.nbytes());  // ignored unless the tensor is a view of the mapping
+}
+
 Tensor TorchZipFile::load(std::size_t index) const {
   MMEMBED_CHECK(index < infos_.size(), InvalidArgument, path(), ": tensor index ", index,
                 " out of range (", infos_.size(), " tensors)");

@@ -58,6 +58,7 @@ class TorchZipFile final : public TensorSource {
   std::string_view format() const noexcept override { return "pytorch-zip"; }
   const std::vector<TensorInfo>& tensors() const noexcept override { return infos_; }
   Tensor load(std::size_t index) const override;
+  void release(std::size_t index) const override;
 
  private:
   TorchZipFile() = default;

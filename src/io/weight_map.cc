@@ -154,7 +154,15 @@ Tensor BoundWeights::get(std::string_view internal_name) const {
 }
 
 Tensor BoundWeights::get_f32(std::string_view internal_name) const {
-  return ckpt_.get_f32(checkpoint_name(internal_name));
+  const std::string& name = checkpoint_name(internal_name);
+  Tensor t = ckpt_.get_f32(name);
+  if (matrix_dtype_ == DType::F32) return t;
+  // With reduced-precision matrices the model keeps owned copies of everything else too, and
+  // each tensor's mapped pages are given back once copied: the process then holds the smaller
+  // weights only, not the checkpoint's pages besides.
+  Tensor copy = t.clone();
+  ckpt_.release(name);
+  return copy;
 }
 
 void BoundWeights::set_matrix_dtype(DType dtype) {
@@ -166,20 +174,22 @@ void BoundWeights::set_matrix_dtype(DType dtype) {
 BoundWeights::Matrix BoundWeights::get_matrix(std::string_view internal_name) const {
   if (matrix_dtype_ == DType::F32) return {get_f32(internal_name), std::nullopt};
   const std::string& name = checkpoint_name(internal_name);
-  Tensor t = ckpt_.get(name);
-  if (matrix_dtype_ == DType::BF16 && t.dtype() == DType::BF16) return {t, std::nullopt};
-  const Tensor f = t.to_f32();
-  const float* src = f.data<float>();
-  if (matrix_dtype_ == DType::BF16) {
-    Tensor out = Tensor::empty(DType::BF16, f.shape());
-    auto* dst = static_cast<std::uint16_t*>(out.raw());
-    for (std::int64_t i = 0; i < f.numel(); ++i)
-      dst[i] = f32_to_bf16(src[i]);
-    return {out, std::nullopt};
+  const Tensor t = ckpt_.get(name);
+  Tensor out;
+  if (matrix_dtype_ == DType::BF16 && t.dtype() == DType::BF16) {
+    out = t.clone();
+  } else if (matrix_dtype_ == DType::BF16) {
+    const Tensor f = t.to_f32();
+    const float* src = f.data<float>();
+    out = Tensor::empty(DType::BF16, f.shape());
+    f32_to_bf16_n(src, static_cast<std::uint16_t*>(out.raw()), f.numel());
+  } else {
+    // I8: an f32 copy, which nn::Linear quantizes with the kernels' quantize_rows_s8 (the same
+    // rounding its inputs get).
+    out = t.to_f32().clone();
   }
-  // I8: the f32 matrix; nn::Linear quantizes it with the kernels' quantize_rows_s8, the same
-  // rounding its inputs get.
-  return {f, std::nullopt};
+  ckpt_.release(name);  // the mapped pages of this matrix are not read again
+  return {out, std::nullopt};
 }
 
 }  // namespace mmembed::io

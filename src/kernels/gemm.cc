@@ -254,8 +254,7 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
 // ---- bf16 ----
 
 void to_bf16(const float* x, std::uint16_t* y, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i)
-    y[i] = f32_to_bf16(x[i]);
+  f32_to_bf16_n(x, y, n);
 }
 
 bool int8_supported() {

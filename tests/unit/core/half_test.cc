@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 namespace mmembed {
 namespace {
@@ -40,6 +41,24 @@ TEST(Half, F16RoundsToNearestEven) {
   EXPECT_EQ(f32_to_f16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
   EXPECT_EQ(f32_to_f16(1e6f), 0x7c00);  // overflow to inf
   EXPECT_EQ(f32_to_f16(1e-10f), 0x0000);
+}
+
+// The branch-free array form gives what the scalar one gives, NaNs and ties included.
+TEST(Half, Bf16ArrayEqualsScalar) {
+  std::vector<float> x = {0.0f, -0.0f, 1.0f, -2.5f, 3.4028235e38f, 1e-45f,
+                          std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::quiet_NaN(),
+                          std::bit_cast<float>(0x7f800001u), std::bit_cast<float>(0xff800001u),
+                          std::bit_cast<float>(0x3f808000u), std::bit_cast<float>(0x3f818000u)};
+  for (std::uint32_t u = 0; u < 0xffffffffu - 0x10000u * 997u; u += 0x10000u * 997u + 12345u) {
+    x.push_back(std::bit_cast<float>(u));
+  }
+  std::vector<std::uint16_t> y(x.size());
+  f32_to_bf16_n(x.data(), y.data(), static_cast<std::int64_t>(x.size()));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(y[i], f32_to_bf16(x[i])) << std::hex << std::bit_cast<std::uint32_t>(x[i]);
+  }
 }
 
 TEST(Half, Bf16) {
