@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "core/check.h"
@@ -257,6 +258,29 @@ void to_bf16(const float* x, std::uint16_t* y, std::int64_t n) {
   f32_to_bf16_n(x, y, n);
 }
 
+namespace {
+// Runs tile(r0, r1, c0, c1) over y [rows, out]: once on this thread when the product is small,
+// single-threaded or already inside a task; else in linear()'s tiles, one kernel task each (the
+// backend's calls then run on their task's thread alone).
+void for_tiles(
+    const GemmBackend& backend, std::int64_t rows, std::int64_t in, std::int64_t out,
+    const std::function<void(std::int64_t, std::int64_t, std::int64_t, std::int64_t)>& tile) {
+  const int threads = num_threads();
+  if (threads <= 1 || in_parallel_task() || backend.set_thread_serial == nullptr ||
+      rows * out * in < kMinThreadedWork) {
+    tile(0, rows, 0, out);
+    return;
+  }
+  const Tiling t = tiling(rows, out, threads);
+  parallel_tasks(t.count(), [&](std::int64_t i) {
+    std::int64_t r0, r1, c0, c1;
+    tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
+    tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
+    tile(r0, r1, c0, c1);
+  });
+}
+}  // namespace
+
 bool int8_supported() {
   return selected_gemm_backend().gemm_s8 != nullptr;
 }
@@ -271,11 +295,14 @@ void quantize_rows_s8(const float* x, std::int64_t rows, std::int64_t cols, std:
     float lane[kLanes] = {};
     std::int64_t k = 0;
     for (; k + kLanes <= cols; k += kLanes) {
-      for (int l = 0; l < kLanes; ++l) lane[l] = std::max(lane[l], std::fabs(xr[k + l]));
+      for (int l = 0; l < kLanes; ++l)
+        lane[l] = std::max(lane[l], std::fabs(xr[k + l]));
     }
     float amax = 0;
-    for (; k < cols; ++k) amax = std::max(amax, std::fabs(xr[k]));
-    for (int l = 0; l < kLanes; ++l) amax = std::max(amax, lane[l]);
+    for (; k < cols; ++k)
+      amax = std::max(amax, std::fabs(xr[k]));
+    for (int l = 0; l < kLanes; ++l)
+      amax = std::max(amax, lane[l]);
     const float s = amax > 0 && std::isfinite(amax) ? amax / 127.0f : 1.0f;
     const float inv = 1.0f / s;
     std::int8_t* qr = q + r * cols;
@@ -293,9 +320,11 @@ MMEMBED_TARGET_CLONES
 void rescale_row(const std::int32_t* acc, float sx, const float* ws, const float* bias, float* y,
                  std::int64_t n) {
   if (bias != nullptr) {
-    for (std::int64_t c = 0; c < n; ++c) y[c] = static_cast<float>(acc[c]) * (sx * ws[c]) + bias[c];
+    for (std::int64_t c = 0; c < n; ++c)
+      y[c] = static_cast<float>(acc[c]) * (sx * ws[c]) + bias[c];
   } else {
-    for (std::int64_t c = 0; c < n; ++c) y[c] = static_cast<float>(acc[c]) * (sx * ws[c]);
+    for (std::int64_t c = 0; c < n; ++c)
+      y[c] = static_cast<float>(acc[c]) * (sx * ws[c]);
   }
 }
 }  // namespace
@@ -327,19 +356,7 @@ void linear_int8(const float* x, const std::int8_t* w, const float* w_scales, co
       bias_activation(epilogue, y + r0 * out + c0, nullptr, m, n, out);
     }
   };
-  const int threads = num_threads();
-  if (threads <= 1 || in_parallel_task() || backend.set_thread_serial == nullptr ||
-      rows * out * in < kMinThreadedWork) {
-    tile(0, rows, 0, out);
-    return;
-  }
-  const Tiling t = tiling(rows, out, threads);
-  parallel_tasks(t.count(), [&](std::int64_t i) {
-    std::int64_t r0, r1, c0, c1;
-    tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
-    tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
-    tile(r0, r1, c0, c1);
-  });
+  for_tiles(backend, rows, in, out, tile);
 }
 
 bool bf16_supported() {
@@ -379,19 +396,7 @@ void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, floa
       bias_activation(epilogue, Y, bias != nullptr ? bias + c0 : nullptr, r1 - r0, c1 - c0, out);
     }
   };
-  const int threads = num_threads();
-  if (threads <= 1 || in_parallel_task() || backend.set_thread_serial == nullptr ||
-      rows * out * in < kMinThreadedWork) {
-    tile(0, rows, 0, out);
-    return;
-  }
-  const Tiling t = tiling(rows, out, threads);
-  parallel_tasks(t.count(), [&](std::int64_t i) {
-    std::int64_t r0, r1, c0, c1;
-    tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
-    tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
-    tile(r0, r1, c0, c1);
-  });
+  for_tiles(backend, rows, in, out, tile);
 }
 
 }  // namespace mmembed::kernels
