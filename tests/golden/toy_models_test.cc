@@ -174,6 +174,8 @@ TEST(ToyModels, BridgeTowerHasLearnedTheScenesAndMatchesPairs) {
   const Embedder e = Embedder::load(kData + "/models/toy-bridgetower");
   const std::vector<Image> images = read_images(scenes);
   const Embeddings image_embeds = e.embed_images(images);
+  expect_targets_and_reference("toy-bridgetower", measure(e, scenes, ref, image_embeds), ref);
+
   // ITM: every scene with its caption against the negatives the reference listed (another
   // label's caption; for two-object scenes also the relation reversed).
   std::vector<std::string> captions;
