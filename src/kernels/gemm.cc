@@ -259,6 +259,12 @@ void to_bf16(const float* x, std::uint16_t* y, std::int64_t n) {
 }
 
 namespace {
+// Makes v hold at least n elements, growing only (the contents are overwritten by the caller).
+template <typename T>
+void grow(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
 // Runs tile(r0, r1, c0, c1) over y [rows, out]: once on this thread when the product is small,
 // single-threaded or already inside a task; else in linear()'s tiles, one kernel task each (the
 // backend's calls then run on their task's thread alone).
@@ -338,16 +344,23 @@ void linear_int8(const float* x, const std::int8_t* w, const float* w_scales, co
                 "backend; this build uses ", backend.name, " (MMEMBED_BLAS)");
   static const int configured = num_threads();
   (void)configured;
-  std::vector<std::int8_t> xq(static_cast<std::size_t>(rows * std::max<std::int64_t>(in, 1)));
-  std::vector<float> xs(static_cast<std::size_t>(rows));
+  // The quantized input, in buffers this thread keeps: a fresh allocation of this size per
+  // call costs its page faults and zeroing every time (measured: a sixth of a model's time).
+  // (The lambdas below run on other threads: they use these pointers, not the thread_locals.)
+  thread_local std::vector<std::int8_t> xq_buffer;
+  thread_local std::vector<float> xs_buffer;
+  grow(xq_buffer, static_cast<std::size_t>(rows * std::max<std::int64_t>(in, 1)));
+  grow(xs_buffer, static_cast<std::size_t>(rows));
+  std::int8_t* const xq = xq_buffer.data();
+  float* const xs = xs_buffer.data();
   parallel_for(rows, row_grain(in), [&](std::int64_t r0, std::int64_t r1) {
-    quantize_rows_s8(x + r0 * in, r1 - r0, in, xq.data() + r0 * in, xs.data() + r0);
+    quantize_rows_s8(x + r0 * in, r1 - r0, in, xq + r0 * in, xs + r0);
   });
   auto tile = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
     const std::int64_t m = r1 - r0, n = c1 - c0;
     thread_local std::vector<std::int32_t> acc;
-    acc.assign(static_cast<std::size_t>(m * n), 0);
-    if (in > 0) backend.gemm_s8(m, n, in, xq.data() + r0 * in, in, w + c0 * in, in, acc.data(), n);
+    grow(acc, static_cast<std::size_t>(m * n));  // the GEMM writes every element (beta 0)
+    if (in > 0) backend.gemm_s8(m, n, in, xq + r0 * in, in, w + c0 * in, in, acc.data(), n);
     for (std::int64_t r = 0; r < m; ++r) {
       rescale_row(acc.data() + r * n, xs[r0 + r], w_scales + c0,
                   bias != nullptr ? bias + c0 : nullptr, y + (r0 + r) * out + c0, n);
@@ -379,9 +392,11 @@ void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, floa
     if (epilogue != Epilogue::None) bias_activation(epilogue, y, nullptr, rows, out, out);
     return;
   }
-  std::vector<std::uint16_t> xb(static_cast<std::size_t>(rows * in));
+  thread_local std::vector<std::uint16_t> xb_buffer;  // kept, as linear_int8's buffers
+  grow(xb_buffer, static_cast<std::size_t>(rows * in));
+  std::uint16_t* const xb = xb_buffer.data();
   parallel_for(rows, row_grain(in), [&](std::int64_t r0, std::int64_t r1) {
-    to_bf16(x + r0 * in, xb.data() + r0 * in, (r1 - r0) * in);
+    to_bf16(x + r0 * in, xb + r0 * in, (r1 - r0) * in);
   });
   auto tile = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
     float* Y = y + r0 * out + c0;
@@ -390,8 +405,7 @@ void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, floa
       for (std::int64_t r = 0; r < r1 - r0; ++r)
         std::copy(bias + c0, bias + c1, Y + r * out);
     }
-    backend.gemm_bf16(r1 - r0, c1 - c0, in, xb.data() + r0 * in, in, w + c0 * in, in, prefill, Y,
-                      out);
+    backend.gemm_bf16(r1 - r0, c1 - c0, in, xb + r0 * in, in, w + c0 * in, in, prefill, Y, out);
     if (epilogue != Epilogue::None) {
       bias_activation(epilogue, Y, bias != nullptr ? bias + c0 : nullptr, r1 - r0, c1 - c0, out);
     }
