@@ -12,6 +12,10 @@ preprocessor_config.json with the real image sizes (288 / 294). DIR defaults to
 $HOME/.cache/mmembed/bench (outside git: the large one is about 3.6 GB). Random weights have the
 FLOPs of the trained ones; the values are the reference's own initialisation (seed 0).
 
+With --only bridgetower-large-itm it writes DIR/bridgetower-large-itm/ instead: the large
+configuration as BridgeTowerForImageAndTextRetrieval (the ITM head, no ITC heads), what
+bench/index/bench_rerank.cc re-ranks with.
+
 Configurations: /work/shared/spec/bridgetower.md section 2.1. A folder that already holds a
 model.safetensors is kept unless --force is given.
 """
@@ -83,7 +87,12 @@ MODELS = [
     ("bridgetower-base", BASE, "BridgeTowerModel", "bridgetower-base-tiny", 288),
     ("bridgetower-large-itm-mlm-itc", LARGE, "BridgeTowerForContrastiveLearning",
      "bridgetower-large-tiny", 294),
+    # The same configuration with the image-text matching head (itm_score), for re-ranking
+    # (bench/index/bench_rerank.cc); made only when asked for with --only.
+    ("bridgetower-large-itm", LARGE, "BridgeTowerForImageAndTextRetrieval",
+     "bridgetower-large-tiny", 294),
 ]
+ON_REQUEST = {"bridgetower-large-itm"}
 
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "vocab.json", "merges.txt"]
@@ -133,7 +142,7 @@ def main():
     ap.add_argument("--force", action="store_true", help="rewrite existing checkpoints")
     args = ap.parse_args()
     for folder, config, cls_name, tiny, size in MODELS:
-        if args.only and folder != args.only:
+        if (args.only and folder != args.only) or (not args.only and folder in ON_REQUEST):
             continue
         write_model(args.out, folder, config, cls_name, tiny, size, args.force)
     return 0
