@@ -359,8 +359,12 @@ void linear_int8(const float* x, const std::int8_t* w, const float* w_scales, co
   auto tile = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
     const std::int64_t m = r1 - r0, n = c1 - c0;
     thread_local std::vector<std::int32_t> acc;
-    grow(acc, static_cast<std::size_t>(m * n));  // the GEMM writes every element (beta 0)
-    if (in > 0) backend.gemm_s8(m, n, in, xq + r0 * in, in, w + c0 * in, in, acc.data(), n);
+    grow(acc, static_cast<std::size_t>(m * n));
+    if (in > 0) {
+      backend.gemm_s8(m, n, in, xq + r0 * in, in, w + c0 * in, in, acc.data(), n);  // beta 0
+    } else {
+      std::fill_n(acc.begin(), m * n, 0);  // an empty sum
+    }
     for (std::int64_t r = 0; r < m; ++r) {
       rescale_row(acc.data() + r * n, xs[r0 + r], w_scales + c0,
                   bias != nullptr ? bias + c0 : nullptr, y + (r0 + r) * out + c0, n);

@@ -159,6 +159,14 @@ TEST(Int8, LinearEqualsTheExactIntegerProductRescaled) {
     check_int8(600, 256, 512, Epilogue::Gelu, threads);
     check_int8(16, 768, 768, Epilogue::None, threads);
   }
+  // in = 0: y is the bias (an empty sum), also after a call that left other values behind.
+  const std::vector<float> bias = {1.5f, -2.0f, 0.25f};
+  std::vector<float> y(6, std::numeric_limits<float>::quiet_NaN());
+  const std::vector<float> ws = {1.0f, 1.0f, 1.0f};
+  linear_int8(nullptr, nullptr, ws.data(), bias.data(), y.data(), 2, 0, 3, Epilogue::None);
+  for (int r = 0; r < 2; ++r) {
+    for (int c = 0; c < 3; ++c) EXPECT_EQ(y[r * 3 + c], bias[c]);
+  }
 }
 
 }  // namespace
