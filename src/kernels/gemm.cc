@@ -200,6 +200,38 @@ void tile_range(std::int64_t n, std::int64_t block, std::int64_t tiles, std::int
   *end = i + 1 == tiles ? n : *begin + block;
 }
 
+using TileFn = std::function<void(std::int64_t, std::int64_t, std::int64_t, std::int64_t)>;
+
+// Runs tile(r0, r1, c0, c1) over y [rows, out] in tiling()'s tiles, one kernel task each (the
+// backend's calls then run on their task's thread alone).
+void parallel_tiles(std::int64_t rows, std::int64_t out, int threads, const TileFn& tile) {
+  const Tiling t = tiling(rows, out, threads);
+  parallel_tasks(t.count(), [&](std::int64_t i) {
+    std::int64_t r0, r1, c0, c1;
+    tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
+    tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
+    tile(r0, r1, c0, c1);
+  });
+}
+
+// One tile [r0, r1) x [c0, c1) of y = act(product + bias): without an activation the bias is
+// written first and product(accumulate = true, Y) adds to it; with one, the product is written
+// (accumulate = false), then the bias and the activation follow in one pass.
+void bias_tile(const float* bias, Epilogue epilogue, float* y, std::int64_t out, std::int64_t r0,
+               std::int64_t r1, std::int64_t c0, std::int64_t c1,
+               const std::function<void(bool accumulate, float* Y)>& product) {
+  float* Y = y + r0 * out + c0;
+  const bool prefill = bias != nullptr && epilogue == Epilogue::None;
+  if (prefill) {
+    for (std::int64_t r = 0; r < r1 - r0; ++r)
+      std::copy(bias + c0, bias + c1, Y + r * out);
+  }
+  product(prefill, Y);
+  if (epilogue != Epilogue::None) {
+    bias_activation(epilogue, Y, bias != nullptr ? bias + c0 : nullptr, r1 - r0, c1 - c0, out);
+  }
+}
+
 }  // namespace
 
 void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
@@ -227,24 +259,14 @@ void linear(const float* x, const float* w, const float* bias, float* y, std::in
     linear_whole(x, w, bias, y, rows, in, out, epilogue);
     return;
   }
-  const Tiling t = tiling(rows, out, threads);
-  parallel_tasks(t.count(), [&](std::int64_t i) {
-    std::int64_t r0, r1, c0, c1;
-    tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
-    tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
-    float* Y = y + r0 * out + c0;
-    const bool prefill = bias != nullptr && epilogue == Epilogue::None;
-    if (prefill) {
-      for (std::int64_t r = 0; r < r1 - r0; ++r)
-        std::copy(bias + c0, bias + c1, Y + r * out);
-    }
-    // Inside parallel_tasks, the sgemm runs on this thread alone (set_thread_serial).
-    sgemm(Trans::No, Trans::Yes, r1 - r0, c1 - c0, in, 1.0f, x + r0 * in, in, w + c0 * in, in,
-          prefill ? 1.0f : 0.0f, Y, out);
-    if (epilogue != Epilogue::None) {
-      bias_activation(epilogue, Y, bias != nullptr ? bias + c0 : nullptr, r1 - r0, c1 - c0, out);
-    }
-  });
+  parallel_tiles(
+      rows, out, threads, [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
+        bias_tile(bias, epilogue, y, out, r0, r1, c0, c1, [&](bool accumulate, float* Y) {
+          // Inside parallel_tasks, the sgemm runs on this thread alone (set_thread_serial).
+          sgemm(Trans::No, Trans::Yes, r1 - r0, c1 - c0, in, 1.0f, x + r0 * in, in, w + c0 * in, in,
+                accumulate ? 1.0f : 0.0f, Y, out);
+        });
+      });
 }
 
 void linear(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
@@ -266,24 +288,16 @@ void grow(std::vector<T>& v, std::size_t n) {
 }
 
 // Runs tile(r0, r1, c0, c1) over y [rows, out]: once on this thread when the product is small,
-// single-threaded or already inside a task; else in linear()'s tiles, one kernel task each (the
-// backend's calls then run on their task's thread alone).
-void for_tiles(
-    const GemmBackend& backend, std::int64_t rows, std::int64_t in, std::int64_t out,
-    const std::function<void(std::int64_t, std::int64_t, std::int64_t, std::int64_t)>& tile) {
+// single-threaded or already inside a task; else in parallel_tiles(), as linear() does.
+void for_tiles(const GemmBackend& backend, std::int64_t rows, std::int64_t in, std::int64_t out,
+               const TileFn& tile) {
   const int threads = num_threads();
   if (threads <= 1 || in_parallel_task() || backend.set_thread_serial == nullptr ||
       rows * out * in < kMinThreadedWork) {
     tile(0, rows, 0, out);
     return;
   }
-  const Tiling t = tiling(rows, out, threads);
-  parallel_tasks(t.count(), [&](std::int64_t i) {
-    std::int64_t r0, r1, c0, c1;
-    tile_range(rows, t.row_block, t.rows_tiles, i / t.col_tiles, &r0, &r1);
-    tile_range(out, t.col_block, t.col_tiles, i % t.col_tiles, &c0, &c1);
-    tile(r0, r1, c0, c1);
-  });
+  parallel_tiles(rows, out, threads, tile);
 }
 }  // namespace
 
@@ -403,16 +417,10 @@ void linear_bf16(const float* x, const std::uint16_t* w, const float* bias, floa
     to_bf16(x + r0 * in, xb + r0 * in, (r1 - r0) * in);
   });
   auto tile = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
-    float* Y = y + r0 * out + c0;
-    const bool prefill = bias != nullptr && epilogue == Epilogue::None;
-    if (prefill) {
-      for (std::int64_t r = 0; r < r1 - r0; ++r)
-        std::copy(bias + c0, bias + c1, Y + r * out);
-    }
-    backend.gemm_bf16(r1 - r0, c1 - c0, in, xb + r0 * in, in, w + c0 * in, in, prefill, Y, out);
-    if (epilogue != Epilogue::None) {
-      bias_activation(epilogue, Y, bias != nullptr ? bias + c0 : nullptr, r1 - r0, c1 - c0, out);
-    }
+    bias_tile(bias, epilogue, y, out, r0, r1, c0, c1, [&](bool accumulate, float* Y) {
+      backend.gemm_bf16(r1 - r0, c1 - c0, in, xb + r0 * in, in, w + c0 * in, in, accumulate, Y,
+                        out);
+    });
   };
   for_tiles(backend, rows, in, out, tile);
 }
