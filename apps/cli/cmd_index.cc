@@ -15,6 +15,7 @@
 #include "core/output_file.h"
 #include "data/manifest.h"
 #include "hub/progress.h"
+#include "index/ann_json.h"
 #include "index_util.h"
 #include "mmembed/embedder.h"
 #include "mmembed/hub.h"
@@ -239,15 +240,7 @@ int run_info(const IndexOptions& opt) {
                 {"pair_output", p.pair_output},
                 {"dtype", p.dtype}};
   const AnnOptions& a = i.spec.ann;
-  j["ann"] = {{"kind", ann_kind_name(a.kind)},
-              {"flat_max_rows", a.flat_max_rows},
-              {"hnsw_m", a.hnsw_m},
-              {"hnsw_ef_construction", a.hnsw_ef_construction},
-              {"hnsw_ef_search", a.hnsw_ef_search},
-              {"ivf_nlist", a.ivf_nlist},
-              {"ivf_nprobe", a.ivf_nprobe},
-              {"pq_m", a.pq_m},
-              {"rescore_factor", a.rescore_factor}};
+  j["ann"] = index::ann_to_json(a);
   j["segments"] = nlohmann::ordered_json::array();
   for (const IndexSegmentInfo& s : i.segments) {
     nlohmann::ordered_json sj{{"segment", s.segment}, {"rows", s.rows}, {"live", s.live}};

@@ -23,6 +23,7 @@
 
 #include "core/check.h"
 #include "index/ann.h"
+#include "index/ann_json.h"
 #include "index/sqlite.h"
 #include "io/mapped_file.h"
 #include "io/matrix.h"
@@ -36,6 +37,7 @@ using Json = nlohmann::json;
 
 namespace mmembed {
 
+using index::ann_to_json;
 using index::AnnIndex;
 using index::Database;
 using index::Statement;
@@ -69,6 +71,22 @@ SearchFilter parse_search_filter(const std::string& text) {
   return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
+namespace index {
+
+nlohmann::ordered_json ann_to_json(const AnnOptions& a) {
+  return {{"kind", ann_kind_name(a.kind)},
+          {"flat_max_rows", a.flat_max_rows},
+          {"hnsw_m", a.hnsw_m},
+          {"hnsw_ef_construction", a.hnsw_ef_construction},
+          {"hnsw_ef_search", a.hnsw_ef_search},
+          {"ivf_nlist", a.ivf_nlist},
+          {"ivf_nprobe", a.ivf_nprobe},
+          {"pq_m", a.pq_m},
+          {"rescore_factor", a.rescore_factor}};
+}
+
+}  // namespace index
+
 namespace {
 
 constexpr int kFormatVersion = 1;
@@ -94,18 +112,6 @@ kernels::MetricSpec metric_spec(const std::string& metric) {
   throw InvalidArgument(str_cat("index metric '", metric,
                                 "' is not supported (cosine, dot or "
                                 "euclidean)"));
-}
-
-Json ann_to_json(const AnnOptions& a) {
-  return Json{{"kind", ann_kind_name(a.kind)},
-              {"flat_max_rows", a.flat_max_rows},
-              {"hnsw_m", a.hnsw_m},
-              {"hnsw_ef_construction", a.hnsw_ef_construction},
-              {"hnsw_ef_search", a.hnsw_ef_search},
-              {"ivf_nlist", a.ivf_nlist},
-              {"ivf_nprobe", a.ivf_nprobe},
-              {"pq_m", a.pq_m},
-              {"rescore_factor", a.rescore_factor}};
 }
 
 AnnOptions ann_from_json(const Json& j) {
